@@ -1,0 +1,265 @@
+//! The in-process bus of `herald up` without NATS: bounded rings for the logs, channels for the
+//! gateway inboxes, a map for the key-value space. Nothing survives the process, and nothing
+//! needs to: an unacknowledged command is retried by its client, an acknowledged one is in the store.
+
+use crate::{Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, RouteKey, RouteTable, Versioned};
+use async_trait::async_trait;
+use bytes::Bytes;
+use herald_protocol::{AppId, GatewayId, SessionId};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
+use tokio::sync::{Notify, mpsc};
+
+/// Entries a partition holds before publishers wait for its reader.
+pub const RING_CAPACITY: usize = 65_536;
+/// Dedupe ids remembered per partition.
+const DEDUPE_WINDOW: usize = 100_000;
+/// Messages a gateway inbox buffers before senders wait.
+pub const INBOX_CAPACITY: usize = 4096;
+
+pub struct InprocBus {
+    partitions: u32,
+    scope: String,
+    commands: Vec<Arc<Ring>>,
+    events: Vec<Arc<Ring>>,
+    inboxes: Mutex<HashMap<GatewayId, mpsc::Sender<Bytes>>>,
+    kv: Mutex<Kv>,
+    routes: Arc<RouteTable>,
+}
+
+#[derive(Default)]
+struct Kv {
+    revision: u64,
+    entries: BTreeMap<(u8, String), Versioned>,
+}
+
+fn bucket_tag(bucket: Bucket) -> u8 {
+    match bucket {
+        Bucket::Leases => 0,
+        Bucket::Checkpoints => 1,
+    }
+}
+
+impl InprocBus {
+    pub fn new(partitions: u32) -> Self {
+        let partitions = partitions.max(1);
+        let rings = || (0..partitions).map(|_| Arc::new(Ring::default())).collect();
+        Self {
+            partitions,
+            scope: format!("inproc-{}", herald_protocol::timefmt::now_nanos()),
+            commands: rings(),
+            events: rings(),
+            inboxes: Mutex::new(HashMap::new()),
+            kv: Mutex::new(Kv::default()),
+            routes: Arc::new(RouteTable::default()),
+        }
+    }
+
+    fn ring(&self, log: Log, partition: u32) -> Result<&Arc<Ring>, BusError> {
+        let rings = match log {
+            Log::Commands => &self.commands,
+            Log::Events => &self.events,
+        };
+        rings
+            .get(partition as usize)
+            .ok_or_else(|| BusError::fatal(format!("no partition {partition}")))
+    }
+}
+
+#[derive(Default)]
+struct Ring {
+    state: Mutex<RingState>,
+    data: Notify,
+    space: Notify,
+}
+
+#[derive(Default)]
+struct RingState {
+    entries: VecDeque<LogEntry>,
+    last_position: u64,
+    seen: HashSet<String>,
+    seen_order: VecDeque<String>,
+}
+
+impl Ring {
+    async fn append(&self, dedupe_id: String, payload: Bytes) -> Published {
+        loop {
+            let space = self.space.notified();
+            {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                if state.seen.contains(&dedupe_id) {
+                    return Published::Duplicate;
+                }
+                if state.entries.len() < RING_CAPACITY {
+                    state.last_position += 1;
+                    let position = state.last_position;
+                    state.entries.push_back(LogEntry { position, payload });
+                    state.seen.insert(dedupe_id.clone());
+                    state.seen_order.push_back(dedupe_id);
+                    if state.seen_order.len() > DEDUPE_WINDOW
+                        && let Some(old) = state.seen_order.pop_front()
+                    {
+                        state.seen.remove(&old);
+                    }
+                    drop(state);
+                    self.data.notify_waiters();
+                    return Published::Stored(position);
+                }
+            }
+            // full: wait for the reader to finish entries (backpressure)
+            space.await;
+        }
+    }
+
+    fn done_through(&self, position: u64) {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        while state.entries.front().is_some_and(|e| e.position <= position) {
+            state.entries.pop_front();
+        }
+        drop(state);
+        self.space.notify_waiters();
+    }
+
+    /// Entries after `cursor`, at most `max`.
+    fn after(&self, cursor: u64, max: usize) -> Vec<LogEntry> {
+        let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(front) = state.entries.front() else { return Vec::new() };
+        let skip = (cursor + 1).saturating_sub(front.position) as usize;
+        state.entries.iter().skip(skip).take(max).cloned().collect()
+    }
+}
+
+#[async_trait]
+impl Bus for InprocBus {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
+        let mut outcomes = Vec::with_capacity(batch.len());
+        for message in batch {
+            let outcome = match self.ring(log, message.partition) {
+                Ok(ring) => Ok(ring.append(message.dedupe_id, message.payload).await),
+                Err(err) => Err(err),
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+        let ring = self.ring(log, partition)?.clone();
+        let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
+        let feeder_ring = ring.clone();
+        let feeder = tokio::spawn(async move {
+            let mut cursor = after;
+            loop {
+                let data = feeder_ring.data.notified();
+                let entries = feeder_ring.after(cursor, 256);
+                if entries.is_empty() {
+                    data.await;
+                    continue;
+                }
+                for entry in entries {
+                    cursor = entry.position;
+                    if tx.send(Ok(entry)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        let on_done = Box::new(move |position| ring.done_through(position));
+        Ok(LogReader::new(rx, feeder.abort_handle(), Some(on_done)))
+    }
+
+    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
+        let inbox = self.inboxes.lock().unwrap_or_else(|p| p.into_inner()).get(gateway).cloned();
+        match inbox {
+            // a gone gateway's messages are dropped, as on NATS
+            Some(inbox) => inbox.send(payload).await.or(Ok(())),
+            None => Ok(()),
+        }
+    }
+
+    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError> {
+        let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
+        self.inboxes.lock().unwrap_or_else(|p| p.into_inner()).insert(gateway.clone(), tx);
+        Ok(rx)
+    }
+
+    async fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Versioned>, BusError> {
+        let kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(kv.entries.get(&(bucket_tag(bucket), key.to_owned())).cloned())
+    }
+
+    async fn kv_create(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<Option<u64>, BusError> {
+        let mut kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = (bucket_tag(bucket), key.to_owned());
+        if kv.entries.contains_key(&slot) {
+            return Ok(None);
+        }
+        kv.revision += 1;
+        let revision = kv.revision;
+        kv.entries.insert(slot, Versioned { value, revision });
+        Ok(Some(revision))
+    }
+
+    async fn kv_update(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        value: Bytes,
+        revision: u64,
+    ) -> Result<Option<u64>, BusError> {
+        let mut kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
+        let slot = (bucket_tag(bucket), key.to_owned());
+        if kv.entries.get(&slot).map(|v| v.revision) != Some(revision) {
+            return Ok(None);
+        }
+        kv.revision += 1;
+        let revision = kv.revision;
+        kv.entries.insert(slot, Versioned { value, revision });
+        Ok(Some(revision))
+    }
+
+    async fn kv_put(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<u64, BusError> {
+        let mut kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
+        kv.revision += 1;
+        let revision = kv.revision;
+        kv.entries.insert((bucket_tag(bucket), key.to_owned()), Versioned { value, revision });
+        Ok(revision)
+    }
+
+    async fn kv_scan(&self, bucket: Bucket, prefix: &str) -> Result<Vec<(String, Bytes)>, BusError> {
+        let kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
+        let tag = bucket_tag(bucket);
+        Ok(kv
+            .entries
+            .range((tag, prefix.to_owned())..)
+            .take_while(|((t, k), _)| *t == tag && k.starts_with(prefix))
+            .map(|((_, k), v)| (k.clone(), v.value.clone()))
+            .collect())
+    }
+
+    async fn route_add(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError> {
+        self.routes.add(RouteKey { app: app.clone(), session: session.clone() }, gateway.clone());
+        Ok(())
+    }
+
+    async fn route_remove(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError> {
+        self.routes.remove(&RouteKey { app: app.clone(), session: session.clone() }, gateway);
+        Ok(())
+    }
+
+    async fn route_table(&self) -> Result<Arc<RouteTable>, BusError> {
+        Ok(self.routes.clone())
+    }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
+}

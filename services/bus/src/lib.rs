@@ -1,0 +1,108 @@
+//! The bus: how roles talk. Commands and events are partitioned logs (JetStream streams, or an
+//! in-process ring), gateways have an inbox each, and a small key-value space holds leases,
+//! checkpoints and the routing table (session → gateways). Two backends, one conformance suite.
+
+mod error;
+pub mod inproc;
+mod log;
+pub mod nats;
+pub mod ownership;
+mod routes;
+pub mod testsuite;
+
+pub use error::BusError;
+pub use log::{LogEntry, LogReader};
+pub use routes::{RouteKey, RouteTable};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use herald_protocol::{AppId, GatewayId, SessionId};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// One message for a partitioned log.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub partition: u32,
+    /// The log drops a second message with the same id inside its dedupe window.
+    pub dedupe_id: String,
+    pub payload: Bytes,
+}
+
+/// What a log said about one published message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Published {
+    /// Stored at this position.
+    Stored(u64),
+    /// Dropped: a message with the same dedupe id is already in the log.
+    Duplicate,
+}
+
+/// The two partitioned logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Log {
+    Commands,
+    Events,
+}
+
+/// Key-value buckets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Bucket {
+    /// Partition leases and role membership heartbeats.
+    Leases,
+    /// How far each partition's consumer has finished.
+    Checkpoints,
+}
+
+/// A stored value and its revision (for compare-and-set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Versioned {
+    pub value: Bytes,
+    pub revision: u64,
+}
+
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// How many partitions the logs have.
+    fn partitions(&self) -> u32;
+
+    /// Names this bus's logs for fencing: positions and epochs mean nothing outside it.
+    fn scope(&self) -> &str;
+
+    /// Publishes a batch, pipelined: all sent before any acknowledgement is awaited. One
+    /// outcome per message, in order; `Ok` means the log has it durably.
+    async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>>;
+
+    /// Reads one partition of a log in order, starting after position `after`.
+    async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError>;
+
+    /// Sends to one gateway's inbox (at most once; lost when the gateway is gone).
+    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError>;
+
+    /// This gateway's inbox. Bounded: a gateway that does not keep up loses the oldest.
+    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError>;
+
+    async fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Versioned>, BusError>;
+    /// Creates the key; `None` when it exists.
+    async fn kv_create(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<Option<u64>, BusError>;
+    /// Replaces the value if the revision still matches; `None` when it does not.
+    async fn kv_update(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        value: Bytes,
+        revision: u64,
+    ) -> Result<Option<u64>, BusError>;
+    async fn kv_put(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<u64, BusError>;
+    /// Every live key under `prefix` with its value.
+    async fn kv_scan(&self, bucket: Bucket, prefix: &str) -> Result<Vec<(String, Bytes)>, BusError>;
+
+    /// Records that `gateway` holds connections of (app, session).
+    async fn route_add(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError>;
+    async fn route_remove(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError>;
+    /// A local replica of the routing table, kept current in the background.
+    async fn route_table(&self) -> Result<Arc<RouteTable>, BusError>;
+
+    /// True while the bus can carry traffic.
+    fn is_connected(&self) -> bool;
+}

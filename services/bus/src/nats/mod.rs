@@ -1,0 +1,217 @@
+//! The NATS JetStream bus of clusters: the two logs are streams with one subject per partition,
+//! the key-value space is three KV buckets, and each gateway's inbox is a core NATS subject.
+//! Streams and buckets are created, or checked, at connect (see `nats/README.md`).
+
+mod kv;
+mod setup;
+
+pub use setup::{NatsConfig, StreamLimits};
+
+use crate::{Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, RouteTable, Versioned};
+use async_nats::jetstream;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::StreamExt;
+use herald_protocol::{AppId, GatewayId, SessionId};
+use std::sync::Arc;
+use tokio::sync::{OnceCell, mpsc};
+
+pub const COMMANDS_STREAM: &str = "HERALD_COMMANDS";
+pub const EVENTS_STREAM: &str = "HERALD_EVENTS";
+pub const LEASES_BUCKET: &str = "herald_leases";
+pub const CHECKPOINTS_BUCKET: &str = "herald_checkpoints";
+pub const ROUTES_BUCKET: &str = "herald_routes";
+
+pub fn subject(log: Log, partition: u32) -> String {
+    match log {
+        Log::Commands => format!("herald.cmd.{partition}"),
+        Log::Events => format!("herald.evt.{partition}"),
+    }
+}
+
+pub fn gateway_subject(gateway: &GatewayId) -> String {
+    format!("herald.gw.{gateway}")
+}
+
+pub struct NatsBus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    partitions: u32,
+    scope: String,
+    commands: jetstream::stream::Stream,
+    events: jetstream::stream::Stream,
+    leases: jetstream::kv::Store,
+    checkpoints: jetstream::kv::Store,
+    routes: jetstream::kv::Store,
+    route_table: OnceCell<Arc<RouteTable>>,
+}
+
+impl NatsBus {
+    /// Connects, then creates or checks the streams and buckets.
+    pub async fn connect(config: &NatsConfig) -> Result<Self, BusError> {
+        setup::connect(config).await
+    }
+
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    fn stream(&self, log: Log) -> &jetstream::stream::Stream {
+        match log {
+            Log::Commands => &self.commands,
+            Log::Events => &self.events,
+        }
+    }
+
+    fn bucket(&self, bucket: Bucket) -> &jetstream::kv::Store {
+        match bucket {
+            Bucket::Leases => &self.leases,
+            Bucket::Checkpoints => &self.checkpoints,
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
+        // send everything first, then collect the acks: one round trip for the batch
+        let mut pending = Vec::with_capacity(batch.len());
+        for message in batch {
+            let publish = jetstream::message::PublishMessage::build()
+                .payload(message.payload)
+                .message_id(&message.dedupe_id);
+            pending.push(self.js.send_publish(subject(log, message.partition), publish).await);
+        }
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for sent in pending {
+            let outcome = match sent {
+                Ok(ack) => match ack.await {
+                    Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
+                    Ok(ack) => Ok(Published::Stored(ack.sequence)),
+                    Err(err) => Err(BusError::unavailable(err)),
+                },
+                Err(err) => Err(BusError::unavailable(err)),
+            };
+            outcomes.push(outcome);
+        }
+        outcomes
+    }
+
+    async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+        let deliver_policy = if after == 0 {
+            DeliverPolicy::All
+        } else {
+            DeliverPolicy::ByStartSequence { start_sequence: after + 1 }
+        };
+        let consumer = self
+            .stream(log)
+            .create_consumer(pull::OrderedConfig {
+                filter_subject: subject(log, partition),
+                deliver_policy,
+                ..Default::default()
+            })
+            .await
+            .map_err(BusError::unavailable)?;
+        let mut messages = consumer.messages().await.map_err(BusError::unavailable)?;
+        let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
+        let feeder = tokio::spawn(async move {
+            while let Some(next) = messages.next().await {
+                let entry = next.map_err(BusError::unavailable).and_then(|message| {
+                    let position = message.info().map_err(BusError::unavailable)?.stream_sequence;
+                    Ok(LogEntry { position, payload: message.payload.clone() })
+                });
+                let failed = entry.is_err();
+                if tx.send(entry).await.is_err() || failed {
+                    return;
+                }
+            }
+            let _ = tx.send(Err(BusError::unavailable("log consumer ended"))).await;
+        });
+        Ok(LogReader::new(rx, feeder.abort_handle(), None))
+    }
+
+    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
+        self.client
+            .publish(gateway_subject(gateway), payload)
+            .await
+            .map_err(BusError::unavailable)
+    }
+
+    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError> {
+        let mut subscriber = self
+            .client
+            .subscribe(gateway_subject(gateway))
+            .await
+            .map_err(BusError::unavailable)?;
+        let (tx, rx) = mpsc::channel(crate::inproc::INBOX_CAPACITY);
+        tokio::spawn(async move {
+            while let Some(message) = subscriber.next().await {
+                if tx.send(message.payload).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(rx)
+    }
+
+    async fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Versioned>, BusError> {
+        kv::get(self.bucket(bucket), key).await
+    }
+
+    async fn kv_create(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<Option<u64>, BusError> {
+        kv::create(self.bucket(bucket), key, value).await
+    }
+
+    async fn kv_update(
+        &self,
+        bucket: Bucket,
+        key: &str,
+        value: Bytes,
+        revision: u64,
+    ) -> Result<Option<u64>, BusError> {
+        kv::update(self.bucket(bucket), key, value, revision).await
+    }
+
+    async fn kv_put(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<u64, BusError> {
+        self.bucket(bucket).put(key, value).await.map_err(BusError::unavailable)
+    }
+
+    async fn kv_scan(&self, bucket: Bucket, prefix: &str) -> Result<Vec<(String, Bytes)>, BusError> {
+        kv::scan(self.bucket(bucket), prefix).await
+    }
+
+    async fn route_add(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError> {
+        self.routes
+            .put(kv::route_key(app, session, gateway), Bytes::new())
+            .await
+            .map(|_| ())
+            .map_err(BusError::unavailable)
+    }
+
+    async fn route_remove(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError> {
+        self.routes
+            .delete(kv::route_key(app, session, gateway))
+            .await
+            .map_err(BusError::unavailable)
+    }
+
+    async fn route_table(&self) -> Result<Arc<RouteTable>, BusError> {
+        self.route_table
+            .get_or_try_init(|| kv::replicate_routes(self.routes.clone()))
+            .await
+            .cloned()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+}

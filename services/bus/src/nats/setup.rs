@@ -1,0 +1,142 @@
+//! Connecting to NATS and creating (or checking) Herald's streams and buckets.
+
+use super::{CHECKPOINTS_BUCKET, COMMANDS_STREAM, EVENTS_STREAM, LEASES_BUCKET, NatsBus, ROUTES_BUCKET};
+use crate::BusError;
+use async_nats::jetstream::{self, kv, stream};
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+const PARTITIONS_KEY: &str = "herald.partitions";
+
+/// Limits of one stream; at a limit, new publishes are refused (never silently dropped).
+#[derive(Debug, Clone)]
+pub struct StreamLimits {
+    pub max_age: Duration,
+    pub max_bytes: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    pub url: String,
+    /// Process name shown by the NATS server.
+    pub name: String,
+    pub partitions: u32,
+    /// Stream and bucket replicas (3 in production clusters, 1 on a single server).
+    pub replicas: usize,
+    pub commands: StreamLimits,
+    pub events: StreamLimits,
+    /// Publishes in flight per process before publishers wait.
+    pub max_ack_inflight: usize,
+}
+
+impl NatsConfig {
+    pub fn new(url: impl Into<String>, partitions: u32) -> Self {
+        Self {
+            url: url.into(),
+            name: "herald".into(),
+            partitions,
+            replicas: 1,
+            commands: StreamLimits { max_age: Duration::from_secs(24 * 3600), max_bytes: 1 << 30 },
+            events: StreamLimits { max_age: Duration::from_secs(3600), max_bytes: 1 << 30 },
+            max_ack_inflight: 8192,
+        }
+    }
+}
+
+fn stream_config(name: &str, subjects: &str, limits: &StreamLimits, config: &NatsConfig) -> stream::Config {
+    stream::Config {
+        name: name.into(),
+        subjects: vec![subjects.into()],
+        retention: stream::RetentionPolicy::Limits,
+        discard: stream::DiscardPolicy::New,
+        storage: stream::StorageType::File,
+        num_replicas: config.replicas,
+        max_age: limits.max_age,
+        max_bytes: limits.max_bytes,
+        duplicate_window: Duration::from_secs(120),
+        metadata: HashMap::from([(PARTITIONS_KEY.to_owned(), config.partitions.to_string())]),
+        ..Default::default()
+    }
+}
+
+async fn ensure_stream(
+    js: &jetstream::Context,
+    wanted: stream::Config,
+    partitions: u32,
+) -> Result<jetstream::stream::Stream, BusError> {
+    let name = wanted.name.clone();
+    let mut stream = js.get_or_create_stream(wanted.clone()).await.map_err(BusError::unavailable)?;
+    let info = stream.info().await.map_err(BusError::unavailable)?;
+    match info.config.metadata.get(PARTITIONS_KEY) {
+        Some(existing) if existing != &partitions.to_string() => {
+            return Err(BusError::fatal(format!(
+                "stream {name} was created with {existing} partitions, this process is configured with {partitions}: \
+                 partitions cannot change on a live stream"
+            )));
+        }
+        _ => {}
+    }
+    if info.config.max_age != wanted.max_age
+        || info.config.max_bytes != wanted.max_bytes
+        || info.config.num_replicas != wanted.num_replicas
+    {
+        js.update_stream(wanted).await.map_err(BusError::unavailable)?;
+        tracing::info!(stream = %name, "updated stream limits");
+    }
+    js.get_stream(&name).await.map_err(BusError::unavailable)
+}
+
+async fn ensure_bucket(js: &jetstream::Context, name: &str, replicas: usize) -> Result<kv::Store, BusError> {
+    match js.get_key_value(name).await {
+        Ok(store) => Ok(store),
+        Err(_) => js
+            .create_key_value(kv::Config {
+                bucket: name.into(),
+                history: 1,
+                storage: stream::StorageType::File,
+                num_replicas: replicas,
+                ..Default::default()
+            })
+            .await
+            .map_err(BusError::unavailable),
+    }
+}
+
+pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
+    let client = async_nats::ConnectOptions::new()
+        .name(&config.name)
+        .connection_timeout(Duration::from_secs(5))
+        .connect(&config.url)
+        .await
+        .map_err(|e| BusError::unavailable(format!("connect to {}: {e}", config.url)))?;
+    let js = jetstream::ContextBuilder::new()
+        .max_ack_inflight(config.max_ack_inflight)
+        .backpressure_on_inflight(true)
+        .build(client.clone());
+    let commands = ensure_stream(
+        &js,
+        stream_config(COMMANDS_STREAM, "herald.cmd.*", &config.commands, config),
+        config.partitions,
+    )
+    .await?;
+    let events = ensure_stream(
+        &js,
+        stream_config(EVENTS_STREAM, "herald.evt.*", &config.events, config),
+        config.partitions,
+    )
+    .await?;
+    let created = commands.cached_info().created.unix_timestamp_nanos();
+    Ok(NatsBus {
+        leases: ensure_bucket(&js, LEASES_BUCKET, config.replicas).await?,
+        checkpoints: ensure_bucket(&js, CHECKPOINTS_BUCKET, config.replicas).await?,
+        routes: ensure_bucket(&js, ROUTES_BUCKET, config.replicas).await?,
+        client,
+        js,
+        partitions: config.partitions,
+        scope: format!("nats-{created:x}"),
+        commands,
+        events,
+        route_table: OnceCell::new(),
+    })
+}

@@ -1,0 +1,31 @@
+//! Applies the numbered SQL files of `schema/sqlite/` once each, recorded in `schema_migrations`.
+
+use rusqlite::{Connection, TransactionBehavior};
+
+const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../schema/sqlite/001_init.sql"))];
+
+/// Safe to run from several processes at once: each migration runs in an immediate transaction
+/// that re-checks whether it was applied.
+pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
+    )?;
+    for (version, sql) in MIGRATIONS {
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let applied: bool = tx.query_row(
+            "SELECT EXISTS(SELECT 1 FROM schema_migrations WHERE version = ?1)",
+            [version],
+            |row| row.get(0),
+        )?;
+        if !applied {
+            tx.execute_batch(sql)?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, unixepoch())",
+                [version],
+            )?;
+            tracing::info!(version, "applied sqlite migration");
+        }
+        tx.commit()?;
+    }
+    Ok(())
+}

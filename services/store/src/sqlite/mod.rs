@@ -1,0 +1,393 @@
+//! The embedded store: SQLite on disk (WAL, `synchronous=FULL`), one writer and a few readers,
+//! every call on tokio's blocking pool.
+
+mod migrate;
+mod rows;
+
+use crate::{AppRecord, Conversation, Fence, Store, StoreError};
+use async_trait::async_trait;
+use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, SessionId};
+use rows::{APP_COLUMNS, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+const READERS: usize = 4;
+
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn map_err(err: rusqlite::Error) -> StoreError {
+    match err.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            StoreError::Unavailable(err.to_string())
+        }
+        _ => StoreError::Fatal(err.to_string()),
+    }
+}
+
+fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: a committed append survives power loss, not only a killed process
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) `dir/herald.sqlite3` and applies pending migrations.
+    pub async fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| StoreError::Fatal(format!("create {}: {e}", dir.display())))?;
+            let path = dir.join("herald.sqlite3");
+            let mut writer = open_connection(&path).map_err(map_err)?;
+            migrate::migrate(&mut writer).map_err(map_err)?;
+            let readers = (0..READERS)
+                .map(|_| open_connection(&path).map(Mutex::new))
+                .collect::<rusqlite::Result<Vec<_>>>()
+                .map_err(map_err)?;
+            Ok(SqliteStore {
+                inner: Arc::new(Inner {
+                    path,
+                    writer: Mutex::new(writer),
+                    readers,
+                    next_reader: AtomicUsize::new(0),
+                }),
+            })
+        })
+        .await
+        .map_err(|e| StoreError::Fatal(e.to_string()))?
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
+            work(&mut conn)
+        })
+        .await
+        .map_err(|e| StoreError::Fatal(e.to_string()))?
+    }
+
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let index = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
+            let conn = inner.readers[index].lock().unwrap_or_else(|p| p.into_inner());
+            work(&conn).map_err(map_err)
+        })
+        .await
+        .map_err(|e| StoreError::Fatal(e.to_string()))?
+    }
+}
+
+/// Raises the fence inside `tx`; errs when a higher epoch holds it.
+fn raise_fence(tx: &rusqlite::Transaction<'_>, fence: &Fence) -> Result<(), StoreError> {
+    let held: Option<i64> = tx
+        .query_row("SELECT epoch FROM fences WHERE scope = ?1", [&fence.scope], |r| r.get(0))
+        .optional()
+        .map_err(map_err)?;
+    let ours = fence.epoch as i64;
+    match held {
+        Some(held) if held > ours => Err(StoreError::Fenced {
+            scope: fence.scope.clone(),
+            held: held as u64,
+            ours: fence.epoch,
+        }),
+        Some(held) if held == ours => Ok(()),
+        _ => {
+            tx.execute(
+                "INSERT INTO fences (scope, epoch) VALUES (?1, ?2) ON CONFLICT (scope) DO UPDATE SET epoch = excluded.epoch",
+                params![fence.scope, ours],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError> {
+        let app = app.clone();
+        self.write(move |conn| {
+            let inserted = conn
+                .execute(
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id) DO NOTHING"),
+                    params![app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at],
+                )
+                .map_err(map_err)?;
+            Ok(inserted == 1)
+        })
+        .await
+    }
+
+    async fn app(&self, id: &AppId) -> Result<Option<AppRecord>, StoreError> {
+        let id = id.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?1"))?
+                .query_row([id.as_str()], rows::app)
+                .optional()
+        })
+        .await
+    }
+
+    async fn app_by_secret_hash(&self, secret_hash: &[u8]) -> Result<Option<AppRecord>, StoreError> {
+        let hash = secret_hash.to_vec();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!("SELECT {APP_COLUMNS} FROM apps WHERE secret_hash = ?1"))?
+                .query_row([hash], rows::app)
+                .optional()
+        })
+        .await
+    }
+
+    async fn create_conversation(
+        &self,
+        conv: &Conversation,
+        members: &[SessionId],
+    ) -> Result<ConvId, StoreError> {
+        let conv = conv.clone();
+        let members = members.to_vec();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            if conv.kind == ConvKind::Single {
+                let mut pair: Vec<&str> = members.iter().map(SessionId::as_str).collect();
+                pair.sort_unstable();
+                pair.dedup();
+                if pair.len() != 2 {
+                    return Err(StoreError::Fatal("a single conversation has exactly two members".into()));
+                }
+                let existing: Option<String> = tx
+                    .query_row(
+                        "SELECT conv_id FROM single_pairs WHERE app_id = ?1 AND session_a = ?2 AND session_b = ?3",
+                        params![conv.app.as_str(), pair[0], pair[1]],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(map_err)?;
+                if let Some(existing) = existing {
+                    return ConvId::parse(existing).map_err(|e| StoreError::Fatal(e.to_string()));
+                }
+                tx.execute(
+                    "INSERT INTO single_pairs (app_id, session_a, session_b, conv_id) VALUES (?1, ?2, ?3, ?4)",
+                    params![conv.app.as_str(), pair[0], pair[1], conv.id.as_str()],
+                )
+                .map_err(map_err)?;
+            }
+            tx.execute(
+                &format!("INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"),
+                params![
+                    conv.app.as_str(), conv.id.as_str(), conv.kind.as_str(), conv.conv_type, conv.name,
+                    conv.avatar, conv.owner.as_str(), conv.open, conv.archived, conv.created_at
+                ],
+            )
+            .map_err(map_err)?;
+            {
+                let mut insert = tx
+                    .prepare_cached("INSERT INTO members (app_id, conv_id, session, joined_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")
+                    .map_err(map_err)?;
+                for member in &members {
+                    insert
+                        .execute(params![conv.app.as_str(), conv.id.as_str(), member.as_str(), conv.created_at])
+                        .map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)?;
+            Ok(conv.id)
+        })
+        .await
+    }
+
+    async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE app_id = ?1 AND conv_id = ?2"
+            ))?
+            .query_row([app.as_str(), conv.as_str()], rows::conversation)
+            .optional()
+        })
+        .await
+    }
+
+    async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT session FROM members WHERE app_id = ?1 AND conv_id = ?2 ORDER BY session",
+            )?;
+            let rows = stmt.query_map([app.as_str(), conv.as_str()], |r| r.get::<_, String>(0))?;
+            rows.map(|r| {
+                r.and_then(|s| {
+                    SessionId::parse(s).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+                    })
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError> {
+        let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT EXISTS(SELECT 1 FROM members WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3)",
+            )?
+            .query_row([app.as_str(), conv.as_str(), session.as_str()], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError> {
+        let fence = fence.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            raise_fence(&tx, &fence)?;
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn append(&self, fence: &Fence, records: &[MessageRecord]) -> Result<(), StoreError> {
+        let fence = fence.clone();
+        let records = records.to_vec();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            raise_fence(&tx, &fence)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(&format!(
+                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                         ON CONFLICT (app_id, conv_id, seq) DO UPDATE SET msg_id = excluded.msg_id, sender = excluded.sender, \
+                         send_time = excluded.send_time, status = excluded.status, msg_type = excluded.msg_type, \
+                         content = excluded.content, idempotency_key = excluded.idempotency_key, client_msg_id = excluded.client_msg_id"
+                    ))
+                    .map_err(map_err)?;
+                for r in &records {
+                    upsert
+                        .execute(params![
+                            r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(),
+                            r.send_time, r.status, r.msg_type, r.content, r.idempotency_key, r.client_msg_id
+                        ])
+                        .map_err(map_err)?;
+                }
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE app_id = ?1 AND conv_id = ?2")?
+                .query_row([app.as_str(), conv.as_str()], |r| r.get::<_, i64>(0))
+                .map(|s| s as u64)
+        })
+        .await
+    }
+
+    async fn find_idempotent(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        keys: &[(SessionId, String)],
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (app, conv, keys) = (app.clone(), conv.clone(), keys.to_vec());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND sender = ?3 AND idempotency_key = ?4"
+            ))?;
+            let mut found = Vec::new();
+            for (sender, key) in &keys {
+                if let Some(record) = stmt
+                    .query_row(params![app.as_str(), conv.as_str(), sender.as_str(), key], rows::message)
+                    .optional()?
+                {
+                    found.push(record);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn latest_messages(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        let limit = limit.min(crate::MAX_PAGE) as i64;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT ?3"
+            ))?;
+            stmt.query_map(params![app.as_str(), conv.as_str(), limit], rows::message)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn messages_in_range(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        let limit = limit.min(crate::MAX_PAGE) as i64;
+        let to = to.min(i64::MAX as u64) as i64;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
+            ))?;
+            stmt.query_map(params![app.as_str(), conv.as_str(), from as i64, to, limit], rows::message)?
+                .collect()
+        })
+        .await
+    }
+}

@@ -1,0 +1,57 @@
+//! Row ↔ domain conversions for SQLite.
+
+use crate::{AppRecord, Conversation};
+use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
+use rusqlite::Row;
+
+pub const MESSAGE_COLUMNS: &str = "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
+pub const CONVERSATION_COLUMNS: &str =
+    "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
+pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at";
+
+fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
+}
+
+pub fn message(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
+    Ok(MessageRecord {
+        app: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
+        conv: ConvId::parse(row.get::<_, String>(1)?).map_err(|e| bad(1, e))?,
+        seq: row.get::<_, i64>(2)? as u64,
+        msg_id: MsgId(row.get::<_, i64>(3)? as u64),
+        from: SessionId::parse(row.get::<_, String>(4)?).map_err(|e| bad(4, e))?,
+        send_time: row.get(5)?,
+        status: row.get(6)?,
+        msg_type: row.get(7)?,
+        content: row.get(8)?,
+        idempotency_key: row.get(9)?,
+        client_msg_id: row.get(10)?,
+    })
+}
+
+pub fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
+    let kind: String = row.get(2)?;
+    Ok(Conversation {
+        app: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
+        id: ConvId::parse(row.get::<_, String>(1)?).map_err(|e| bad(1, e))?,
+        kind: ConvKind::parse(&kind).unwrap_or(ConvKind::Group),
+        conv_type: row.get(3)?,
+        name: row.get(4)?,
+        avatar: row.get(5)?,
+        owner: SessionId::parse(row.get::<_, String>(6)?).map_err(|e| bad(6, e))?,
+        open: row.get(7)?,
+        archived: row.get(8)?,
+        created_at: row.get(9)?,
+    })
+}
+
+pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
+    Ok(AppRecord {
+        id: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
+        org: row.get(1)?,
+        name: row.get(2)?,
+        secret_hash: row.get(3)?,
+        signing_key: row.get(4)?,
+        created_at: row.get(5)?,
+    })
+}

@@ -1,0 +1,70 @@
+//! Spawns a private `nats-server` with JetStream on a free port; killed on drop.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Oldest supported server.
+const MIN_VERSION: (u32, u32) = (2, 10);
+
+pub struct NatsServer {
+    pub url: String,
+    pub port: u16,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+fn version_of(binary: &Path) -> Option<(u32, u32)> {
+    let out = Command::new(binary).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let v = text.split_whitespace().find_map(|w| w.strip_prefix('v'))?;
+    let mut parts = v.split('.');
+    Some((parts.next()?.parse().ok()?, parts.next()?.parse().ok()?))
+}
+
+/// `HERALD_NATS_SERVER`, else the project's `.venv/bin/nats-server`, else `nats-server` on PATH
+/// if it is 2.10 or newer.
+pub fn nats_server_binary() -> PathBuf {
+    if let Ok(path) = std::env::var("HERALD_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let venv = root.join(".venv/bin/nats-server");
+    if venv.exists() {
+        return venv;
+    }
+    let on_path = PathBuf::from("nats-server");
+    match version_of(&on_path) {
+        Some(v) if v >= MIN_VERSION => on_path,
+        found => panic!(
+            "no nats-server >= 2.10 (found {found:?}): run the README's test command, which installs one into .venv, or set HERALD_NATS_SERVER"
+        ),
+    }
+}
+
+impl NatsServer {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = crate::free_port();
+        let child = Command::new(nats_server_binary())
+            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+            .arg(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn nats-server");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        NatsServer { url: format!("nats://127.0.0.1:{port}"), port, child, _dir: dir }
+    }
+}
+
+impl Drop for NatsServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
