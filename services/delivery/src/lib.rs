@@ -1,1 +1,107 @@
-//! placeholder
+//! Delivery: consumes each partition's events in order and sends every gateway one batch with
+//! everything its connected recipients should get. Each partition is served by one delivery
+//! process at a time, so every receiver sees a conversation's messages in `Seq` order.
+
+mod fanout;
+
+pub use fanout::plan_fanout;
+
+use bytes::Bytes;
+use herald_bus::ownership::{self, Grant, OwnershipConfig};
+use herald_bus::{Bus, BusError, Log};
+use herald_protocol::bus::{Event, GatewayMessage};
+use herald_protocol::{codec, timefmt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_util::sync::CancellationToken;
+
+pub const ROLE: &str = "delivery";
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Clone)]
+pub struct DeliveryConfig {
+    pub instance: String,
+    pub lease_ttl: Duration,
+    /// Most events fanned out in one round (one batch per gateway).
+    pub max_batch: usize,
+}
+
+impl DeliveryConfig {
+    pub fn new(instance: impl Into<String>) -> Self {
+        Self { instance: instance.into(), lease_ttl: Duration::from_secs(5), max_batch: 512 }
+    }
+}
+
+pub async fn run(bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
+    let ownership_config = OwnershipConfig { role: ROLE, instance: config.instance.clone(), lease_ttl: config.lease_ttl };
+    let max_batch = config.max_batch;
+    let start_bus = bus.clone();
+    ownership::run(bus, ownership_config, shutdown, move |grant| serve(start_bus.clone(), grant, max_batch)).await;
+}
+
+async fn serve(bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
+    let mut backoff = Duration::from_millis(100);
+    while !grant.cancel.is_cancelled() {
+        match serve_once(bus.as_ref(), &grant, max_batch).await {
+            Ok(()) => return,
+            Err(err) => {
+                tracing::warn!(partition = grant.partition, error = %err, "delivery loop failed; resuming from checkpoint");
+                tokio::select! {
+                    _ = grant.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<(), BusError> {
+    let partition = grant.partition;
+    let routes = bus.route_table().await?;
+    let checkpoint = ownership::load_checkpoint(bus, ROLE, partition).await?;
+    let mut reader = bus.read(Log::Events, partition, checkpoint).await?;
+    tracing::info!(partition, checkpoint, "delivering partition");
+    let (mut saved, mut finished, mut last_save) = (checkpoint, checkpoint, Instant::now());
+    loop {
+        let entries = tokio::select! {
+            biased;
+            _ = grant.cancel.cancelled() => break,
+            entries = reader.next_batch(max_batch) => entries?,
+            _ = tokio::time::sleep(CHECKPOINT_EVERY), if finished > saved => {
+                ownership::store_checkpoint(bus, ROLE, partition, finished).await?;
+                (saved, last_save) = (finished, Instant::now());
+                continue;
+            }
+        };
+        let mut events = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match codec::decode::<Event>(&entry.payload) {
+                Ok(event) => events.push(event),
+                Err(err) => tracing::error!(partition, position = entry.position, error = %err, "undecodable event skipped"),
+            }
+        }
+        let now = timefmt::now_nanos();
+        for Event::Message { record, .. } in &events {
+            metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
+        }
+        let plan = plan_fanout(&events, &routes);
+        for (gateway, deliveries) in plan {
+            let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
+            metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);
+            metrics::counter!("herald_deliveries_total").increment(recipients as u64);
+            let payload = Bytes::from(codec::encode(&GatewayMessage::Deliver(deliveries)).expect("deliveries encode"));
+            bus.send_to_gateway(&gateway, payload).await?;
+        }
+        finished = entries.last().map(|e| e.position).unwrap_or(finished);
+        reader.done_through(finished);
+        if last_save.elapsed() >= CHECKPOINT_EVERY {
+            ownership::store_checkpoint(bus, ROLE, partition, finished).await?;
+            (saved, last_save) = (finished, Instant::now());
+        }
+    }
+    if finished > saved {
+        ownership::store_checkpoint(bus, ROLE, partition, finished).await?;
+    }
+    Ok(())
+}

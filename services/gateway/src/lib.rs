@@ -1,1 +1,130 @@
-//! placeholder
+//! The gateway: holds client connections (`/ws`, `/notify`), serves the HTTP API, publishes
+//! commands to the sequencer and writes the deliveries it receives to its connections.
+
+pub mod auth;
+mod error;
+mod frames;
+mod http;
+pub mod hub;
+mod inbox;
+mod pending;
+mod publisher;
+mod send;
+
+pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
+pub use error::{ApiError, ApiResult};
+
+use herald_bus::{Bus, BusError};
+use herald_protocol::GatewayId;
+use herald_store::Store;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// Limits and timings of a gateway; every one is a documented setting of `herald`.
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    pub id: GatewayId,
+    pub token_ttl: Duration,
+    /// How long a send waits for the sequencer before it is answered "retry".
+    pub ack_timeout: Duration,
+    /// Sends waiting for the sequencer at once, per gateway.
+    pub max_pending: usize,
+    /// Frames queued for one connection before it is closed as a slow reader.
+    pub outbound_queue: usize,
+    /// Largest HTTP body, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest message `content`, in bytes.
+    pub max_content_bytes: usize,
+    /// Server ping interval; a connection silent for three intervals is closed.
+    pub ping_interval: Duration,
+}
+
+impl GatewayConfig {
+    pub fn new(id: GatewayId) -> Self {
+        Self {
+            id,
+            token_ttl: Duration::from_secs(7 * 24 * 3600),
+            ack_timeout: Duration::from_secs(10),
+            max_pending: 65_536,
+            outbound_queue: 1024,
+            max_body_bytes: 64 * 1024,
+            max_content_bytes: 32 * 1024,
+            ping_interval: Duration::from_secs(30),
+        }
+    }
+}
+
+pub(crate) struct Shared {
+    pub config: GatewayConfig,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub auth: Auth,
+    pub hub: hub::Hub,
+    pub pending: Arc<pending::Pending>,
+    pub publisher: publisher::Publisher,
+    pub shutdown: CancellationToken,
+    pub draining: AtomicBool,
+}
+
+/// A started gateway: its router, and a handle to drain it.
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// Subscribes to this gateway's inbox and starts its background tasks.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        config: GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, BusError> {
+        let inbox = bus.gateway_inbox(&config.id).await?;
+        let pending = Arc::new(pending::Pending::new(config.max_pending));
+        let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
+        let shared = Arc::new(Shared {
+            auth: Auth::new(store.clone(), config.token_ttl),
+            hub: hub::Hub::new(config.id.clone(), bus.clone()),
+            config,
+            store,
+            bus,
+            pending,
+            publisher,
+            shutdown,
+            draining: AtomicBool::new(false),
+        });
+        tokio::spawn(inbox::run(shared.clone(), inbox));
+        tokio::spawn(sweep(shared.clone()));
+        Ok(Self { shared })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.shared.clone())
+    }
+
+    /// Stops accepting, and closes every connection with "reconnect elsewhere" (1012).
+    pub fn drain(&self) {
+        self.shared.draining.store(true, Ordering::SeqCst);
+        self.shared.hub.close_all();
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.shared.hub.connection_count()
+    }
+
+    pub fn auth(&self) -> &Auth {
+        &self.shared.auth
+    }
+}
+
+async fn sweep(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(250));
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            _ = tick.tick() => shared.pending.expire(shared.config.ack_timeout),
+        }
+    }
+}

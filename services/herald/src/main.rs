@@ -1,1 +1,46 @@
-fn main() {}
+//! `herald`: thin main. Settings → tracing → start → wait for SIGTERM/SIGINT → drain.
+
+use clap::Parser;
+use herald::{Cli, Role};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    herald::init_tracing(cli.settings.log_format);
+    let running = match herald::start(cli.role, cli.settings.clone()).await {
+        Ok(running) => running,
+        Err(err) => {
+            eprintln!("herald: {err:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    if matches!(cli.role, Role::Up | Role::Gateway) {
+        let addr = running.addr;
+        println!("Herald is listening on http://{addr}");
+        println!("  WebSocket:  ws://{addr}/ws?token=<client token>");
+        println!("  Push:       ws://{addr}/notify?protoc=ws&token=<client token>");
+        println!("  Health:     http://{addr}/healthz   Metrics: http://{addr}/metrics");
+        if let Some(secret) = &running.generated_secret {
+            println!("App `default` created. Its secret is shown only this once; keep it:");
+            println!("  HERALD_APP_SECRET={secret}");
+        }
+    }
+    wait_for_signal().await;
+    tracing::info!("signal received: draining");
+    running.stop().await;
+    std::process::ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

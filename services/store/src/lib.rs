@@ -24,6 +24,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError>;
     async fn app(&self, id: &AppId) -> Result<Option<AppRecord>, StoreError>;
     async fn app_by_secret_hash(&self, secret_hash: &[u8]) -> Result<Option<AppRecord>, StoreError>;
+    /// Replaces the app's secret hash (rotation); false when the app does not exist.
+    async fn set_app_secret_hash(&self, id: &AppId, secret_hash: &[u8]) -> Result<bool, StoreError>;
 
     /// Creates the conversation with its members. For a `single` conversation the pair is
     /// deduplicated: when the two sessions already share one, its id is returned and nothing is written.

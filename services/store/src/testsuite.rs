@@ -81,6 +81,11 @@ async fn apps(store: &dyn Store, run: &str) {
         "apps: read by secret hash"
     );
     assert_eq!(store.app_by_secret_hash(b"nope").await.unwrap(), None, "apps: unknown hash");
+    let rotated = format!("rotated-{run}").into_bytes();
+    assert!(store.set_app_secret_hash(&app.id, &rotated).await.unwrap(), "apps: rotate");
+    assert_eq!(store.app_by_secret_hash(&app.secret_hash).await.unwrap(), None, "apps: old secret gone");
+    assert_eq!(store.app_by_secret_hash(&rotated).await.unwrap().map(|a| a.id), Some(app.id.clone()), "apps: new secret");
+    assert!(!store.set_app_secret_hash(&app_id(run, "missing"), &rotated).await.unwrap(), "apps: rotate unknown");
 }
 
 async fn conversations(store: &dyn Store, run: &str) {

@@ -170,6 +170,17 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn set_app_secret_hash(&self, id: &AppId, secret_hash: &[u8]) -> Result<bool, StoreError> {
+        let (id, hash) = (id.clone(), secret_hash.to_vec());
+        self.write(move |conn| {
+            let changed = conn
+                .execute("UPDATE apps SET secret_hash = ?2 WHERE app_id = ?1", params![id.as_str(), hash])
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
     async fn create_conversation(
         &self,
         conv: &Conversation,

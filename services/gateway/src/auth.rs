@@ -1,0 +1,137 @@
+//! Client tokens (HS256 JWTs signed with the app's own key, `kid` = app id) and app secrets
+//! (SHA-256 at rest, compared in constant time).
+
+use crate::error::ApiError;
+use herald_protocol::{AppId, Platform, SessionId};
+use herald_store::{AppRecord, Store};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+
+/// Who a request acts as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub app: AppId,
+    pub session: SessionId,
+    pub platform: Platform,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    sub: String,
+    plt: u8,
+    iat: u64,
+    exp: u64,
+    jti: String,
+}
+
+/// Apps rarely change; they are cached briefly so a rotation is seen within this long.
+const APP_CACHE_TTL: Duration = Duration::from_secs(10);
+
+pub struct Auth {
+    store: Arc<dyn Store>,
+    token_ttl: Duration,
+    by_id: RwLock<HashMap<AppId, (Instant, Arc<AppRecord>)>>,
+    by_secret: RwLock<HashMap<Vec<u8>, (Instant, Arc<AppRecord>)>>,
+}
+
+pub fn hash_secret(secret: &str) -> Vec<u8> {
+    Sha256::digest(secret.as_bytes()).to_vec()
+}
+
+/// A new app secret: 256 random bits, URL-safe.
+pub fn generate_secret() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("hs_{}", base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+pub fn generate_signing_key() -> Vec<u8> {
+    let mut key = vec![0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    key
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+impl Auth {
+    pub fn new(store: Arc<dyn Store>, token_ttl: Duration) -> Self {
+        Self { store, token_ttl, by_id: RwLock::default(), by_secret: RwLock::default() }
+    }
+
+    async fn app(&self, id: &AppId) -> Result<Option<Arc<AppRecord>>, ApiError> {
+        if let Some((at, app)) = self.by_id.read().unwrap_or_else(|p| p.into_inner()).get(id)
+            && at.elapsed() < APP_CACHE_TTL
+        {
+            return Ok(Some(app.clone()));
+        }
+        let Some(app) = self.store.app(id).await? else { return Ok(None) };
+        let app = Arc::new(app);
+        self.by_id.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), (Instant::now(), app.clone()));
+        Ok(Some(app))
+    }
+
+    /// The app whose secret this is.
+    pub async fn app_by_secret(&self, secret: &str) -> Result<Arc<AppRecord>, ApiError> {
+        let hash = hash_secret(secret);
+        let cached = self.by_secret.read().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
+        let app = match cached {
+            Some((at, app)) if at.elapsed() < APP_CACHE_TTL => app,
+            _ => {
+                let app = self.store.app_by_secret_hash(&hash).await?.ok_or_else(|| ApiError::unauthorized("invalid app secret"))?;
+                let app = Arc::new(app);
+                let mut cache = self.by_secret.write().unwrap_or_else(|p| p.into_inner());
+                if cache.len() > 10_000 {
+                    cache.clear();
+                }
+                cache.insert(hash.clone(), (Instant::now(), app.clone()));
+                app
+            }
+        };
+        if bool::from(app.secret_hash.ct_eq(&hash)) {
+            Ok(app)
+        } else {
+            Err(ApiError::unauthorized("invalid app secret"))
+        }
+    }
+
+    pub fn mint(&self, app: &AppRecord, session: &SessionId, platform: Platform) -> Result<String, ApiError> {
+        let iat = now_secs();
+        let claims = Claims {
+            sub: session.to_string(),
+            plt: platform,
+            iat,
+            exp: iat + self.token_ttl.as_secs(),
+            jti: uuid::Uuid::new_v4().simple().to_string(),
+        };
+        let mut header = Header::new(Algorithm::HS256);
+        header.kid = Some(app.id.to_string());
+        jsonwebtoken::encode(&header, &claims, &EncodingKey::from_secret(&app.signing_key)).map_err(ApiError::internal)
+    }
+
+    /// Checks signature and expiry against the token's own app.
+    pub async fn verify(&self, token: &str) -> Result<Identity, ApiError> {
+        let invalid = || ApiError::unauthorized("invalid token");
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid())?;
+        let app_id = header.kid.and_then(|kid| AppId::parse(kid).ok()).ok_or_else(invalid)?;
+        let app = self.app(&app_id).await?.ok_or_else(invalid)?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 5;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&app.signing_key), &validation)
+            .map_err(|_| invalid())?;
+        Ok(Identity {
+            app: app_id,
+            session: SessionId::parse(data.claims.sub).map_err(|_| invalid())?,
+            platform: data.claims.plt,
+        })
+    }
+}

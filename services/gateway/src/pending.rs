@@ -1,0 +1,85 @@
+//! Requests waiting for the sequencer's answer, by request number; bounded, and expired after
+//! the ack timeout with an answer that says retrying with the same key is safe.
+
+use crate::frames;
+use axum::extract::ws::Message;
+use herald_protocol::error_code::WireError;
+use herald_protocol::{ErrorCode, MessageRecord};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
+
+pub type Outcome = Result<MessageRecord, WireError>;
+
+pub enum Waiter {
+    Http(oneshot::Sender<Outcome>),
+    /// A `/ws` request: the reply goes straight into the connection's queue.
+    Ws { tx: mpsc::Sender<Message>, req_id: Value, msgpack: bool },
+}
+
+pub struct Pending {
+    next: AtomicU64,
+    max: usize,
+    waiting: Mutex<HashMap<u64, (Instant, Waiter)>>,
+}
+
+impl Pending {
+    pub fn new(max: usize) -> Self {
+        Self { next: AtomicU64::new(1), max, waiting: Mutex::new(HashMap::new()) }
+    }
+
+    /// Registers a waiter; refused when `max` requests already wait.
+    pub fn insert(&self, waiter: Waiter) -> Result<u64, WireError> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        if waiting.len() >= self.max {
+            return Err(WireError::new(ErrorCode::Unavailable, "gateway busy, retry"));
+        }
+        let request = self.next.fetch_add(1, Ordering::Relaxed);
+        waiting.insert(request, (Instant::now(), waiter));
+        metrics::gauge!("herald_pending_requests").set(waiting.len() as f64);
+        Ok(request)
+    }
+
+    pub fn complete(&self, request: u64, outcome: Outcome) {
+        let waiter = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
+        if let Some((started, waiter)) = waiter {
+            metrics::histogram!("herald_send_ack_seconds").record(started.elapsed().as_secs_f64());
+            answer(waiter, outcome);
+        }
+    }
+
+    /// Answers every request older than `timeout`.
+    pub fn expire(&self, timeout: Duration) {
+        let expired: Vec<Waiter> = {
+            let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+            let old: Vec<u64> = waiting.iter().filter(|(_, (at, _))| at.elapsed() >= timeout).map(|(r, _)| *r).collect();
+            old.into_iter().filter_map(|r| waiting.remove(&r)).map(|(_, w)| w).collect()
+        };
+        for waiter in expired {
+            metrics::counter!("herald_send_timeouts_total").increment(1);
+            answer(
+                waiter,
+                Err(WireError::new(ErrorCode::Unavailable, "not confirmed in time; retrying with the same key is safe")),
+            );
+        }
+    }
+}
+
+fn answer(waiter: Waiter, outcome: Outcome) {
+    match waiter {
+        Waiter::Http(tx) => {
+            let _ = tx.send(outcome);
+        }
+        Waiter::Ws { tx, req_id, msgpack } => {
+            let text = match outcome {
+                Ok(record) => herald_protocol::ws::ok_reply("msg-im", &req_id, record.to_wire()),
+                Err(err) => herald_protocol::ws::error_reply("msg-im", &req_id, err.code, &err.text),
+            };
+            // a connection too slow to take its reply is closed by its own queue bound
+            let _ = tx.try_send(frames::encode(text, msgpack));
+        }
+    }
+}

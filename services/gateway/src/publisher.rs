@@ -1,0 +1,100 @@
+//! Publishes commands in pipelined batches: many requests, one round trip. A command the log
+//! drops as a duplicate (a retry of a key already published) is answered from the store once
+//! the original is sequenced.
+
+use crate::pending::Pending;
+use bytes::Bytes;
+use herald_bus::{Bus, Log, Outgoing, Published};
+use herald_protocol::bus::{Command, SendCommand};
+use herald_protocol::error_code::WireError;
+use herald_protocol::{ErrorCode, codec, partition::partition_of};
+use herald_store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Commands queued for publishing before senders wait.
+pub const PUBLISH_QUEUE: usize = 8192;
+const PUBLISH_BATCH: usize = 512;
+
+struct Job {
+    outgoing: Outgoing,
+    request: u64,
+    send: SendCommand,
+}
+
+#[derive(Clone)]
+pub struct Publisher {
+    tx: mpsc::Sender<Job>,
+    partitions: u32,
+}
+
+impl Publisher {
+    pub fn start(bus: Arc<dyn Bus>, store: Arc<dyn Store>, pending: Arc<Pending>, ack_timeout: Duration) -> Self {
+        let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
+        let partitions = bus.partitions();
+        tokio::spawn(run(rx, bus, store, pending, ack_timeout));
+        Self { tx, partitions }
+    }
+
+    /// Queues a send for request `request`; waits while the queue is full (backpressure).
+    pub async fn send(&self, send: SendCommand, request: u64) -> Result<(), WireError> {
+        let partition = partition_of(&send.app, &send.conv, self.partitions);
+        let command = Command::Send(send.clone());
+        let payload = codec::encode(&command).map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
+        let outgoing = Outgoing { partition, dedupe_id: command.dedupe_id(), payload: Bytes::from(payload) };
+        self.tx
+            .send(Job { outgoing, request, send })
+            .await
+            .map_err(|_| WireError::new(ErrorCode::Unavailable, "gateway shutting down"))
+    }
+}
+
+async fn run(
+    mut rx: mpsc::Receiver<Job>,
+    bus: Arc<dyn Bus>,
+    store: Arc<dyn Store>,
+    pending: Arc<Pending>,
+    ack_timeout: Duration,
+) {
+    let mut jobs = Vec::with_capacity(PUBLISH_BATCH);
+    while rx.recv_many(&mut jobs, PUBLISH_BATCH).await > 0 {
+        let batch: Vec<Outgoing> = jobs.iter().map(|j| j.outgoing.clone()).collect();
+        metrics::histogram!("herald_publish_batch_size").record(batch.len() as f64);
+        let outcomes = bus.publish(Log::Commands, batch).await;
+        for (job, outcome) in jobs.drain(..).zip(outcomes) {
+            match outcome {
+                Ok(Published::Stored(_)) => metrics::counter!("herald_commands_published_total").increment(1),
+                Ok(Published::Duplicate) => {
+                    metrics::counter!("herald_commands_deduplicated_total").increment(1);
+                    tokio::spawn(answer_from_store(store.clone(), pending.clone(), job, ack_timeout));
+                }
+                Err(err) => {
+                    tracing::warn!(error = %err, "command publish failed");
+                    pending.complete(job.request, Err(WireError::new(ErrorCode::Unavailable, "could not accept the message, retry")));
+                }
+            }
+        }
+    }
+}
+
+/// The original of a deduplicated send is (or soon will be) in the store: answer with it.
+async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, job: Job, within: Duration) {
+    let send = job.send;
+    let keys = [(send.from.clone(), send.idempotency_key.clone())];
+    let deadline = tokio::time::Instant::now() + within;
+    let mut delay = Duration::from_millis(10);
+    while tokio::time::Instant::now() < deadline {
+        match store.find_idempotent(&send.app, &send.conv, &keys).await {
+            Ok(found) if !found.is_empty() => {
+                pending.complete(job.request, Ok(found.into_iter().next().expect("non-empty")));
+                return;
+            }
+            Ok(_) => {}
+            Err(err) => tracing::warn!(error = %err, "idempotency lookup failed"),
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+    // the sweeper answers with a timeout
+}

@@ -1,0 +1,159 @@
+//! The `herald` binary's library: settings, bootstrap, and starting each role (or all of them).
+
+pub mod bootstrap;
+pub mod settings;
+mod telemetry;
+
+pub use settings::{Cli, LogFormat, Role, Settings};
+pub use telemetry::init_tracing;
+
+use anyhow::{Context, bail};
+use herald_bus::Bus;
+use herald_bus::inproc::InprocBus;
+use herald_bus::nats::{NatsBus, NatsConfig};
+use herald_delivery::DeliveryConfig;
+use herald_gateway::{Gateway, GatewayConfig};
+use herald_protocol::GatewayId;
+use herald_sequencer::SequencerConfig;
+use herald_store::Store;
+use herald_store::sqlite::SqliteStore;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// A started process: where it listens, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    /// A secret generated at first start, to show once.
+    pub generated_secret: Option<String>,
+    shutdown: CancellationToken,
+    gateway: Option<Arc<Gateway>>,
+    tasks: Vec<JoinHandle<()>>,
+    server: JoinHandle<std::io::Result<()>>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Graceful drain: stop accepting, tell clients to reconnect, release partitions, finish.
+    pub async fn stop(self) {
+        if let Some(gateway) = &self.gateway {
+            gateway.drain();
+        }
+        self.shutdown.cancel();
+        let tasks = async {
+            for task in self.tasks {
+                let _ = task.await;
+            }
+            let _ = self.server.await;
+        };
+        if tokio::time::timeout(self.grace, tasks).await.is_err() {
+            tracing::warn!("drain grace period ran out");
+        }
+    }
+}
+
+fn instance_name(settings: &Settings, role: &str) -> String {
+    settings.instance.clone().unwrap_or_else(|| format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
+}
+
+async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow::Result<Arc<dyn Bus>> {
+    match (&settings.nats_url, role) {
+        (Some(url), _) => {
+            let mut config = NatsConfig::new(url, settings.partitions);
+            config.replicas = settings.nats_replicas;
+            config.name = format!("herald-{instance}");
+            let bus = NatsBus::connect(&config).await.with_context(|| format!("NATS at {url}"))?;
+            Ok(Arc::new(bus))
+        }
+        (None, Role::Up) => Ok(Arc::new(InprocBus::new(settings.partitions))),
+        (None, _) => bail!("`herald {role:?}` runs one role of a cluster: set HERALD_NATS_URL (or use `herald up`)"),
+    }
+}
+
+async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store = SqliteStore::open(&settings.data_dir)
+        .await
+        .with_context(|| format!("open store in {}", settings.data_dir.display()))?;
+    Ok(Arc::new(store))
+}
+
+/// Starts `role` and returns once it listens.
+pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
+    let metrics = telemetry::metrics_handle();
+    let shutdown = CancellationToken::new();
+    let role_name = format!("{role:?}").to_lowercase();
+    let instance = instance_name(&settings, &role_name);
+    let bus = connect_bus(&settings, role, &instance).await?;
+    let lease_ttl = Duration::from_millis(settings.lease_ttl_ms);
+    let runs = |r: Role| role == Role::Up || role == r;
+
+    let store = if runs(Role::Gateway) || runs(Role::Sequencer) { Some(open_store(&settings).await?) } else { None };
+    let mut tasks = Vec::new();
+    if runs(Role::Sequencer) {
+        let mut config = SequencerConfig::new(instance.clone());
+        config.lease_ttl = lease_ttl;
+        let store = store.clone().expect("opened");
+        tasks.push(tokio::spawn(herald_sequencer::run(store, bus.clone(), config, shutdown.clone())));
+    }
+    if runs(Role::Delivery) {
+        let mut config = DeliveryConfig::new(instance.clone());
+        config.lease_ttl = lease_ttl;
+        tasks.push(tokio::spawn(herald_delivery::run(bus.clone(), config, shutdown.clone())));
+    }
+    let mut generated_secret = None;
+    let gateway = if runs(Role::Gateway) {
+        let store = store.clone().expect("opened");
+        generated_secret = bootstrap::default_app(store.as_ref(), settings.app_secret.as_deref()).await?;
+        let mut config = GatewayConfig::new(GatewayId::parse(instance.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"))?);
+        config.token_ttl = Duration::from_secs(settings.token_ttl_secs);
+        config.ack_timeout = Duration::from_millis(settings.ack_timeout_ms);
+        config.max_pending = settings.max_pending;
+        config.outbound_queue = settings.outbound_queue;
+        config.max_body_bytes = settings.max_body_bytes;
+        config.max_content_bytes = settings.max_content_bytes;
+        config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));
+        Some(Arc::new(Gateway::start(store, bus.clone(), config, shutdown.clone()).await?))
+    } else {
+        None
+    };
+
+    let mut router = match &gateway {
+        Some(gateway) => gateway.router(),
+        None => role_router(bus.clone()),
+    };
+    router = router.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+        .await
+        .with_context(|| format!("listen on {}", settings.http_addr))?;
+    let addr = listener.local_addr()?;
+    let stop = shutdown.clone();
+    let server = tokio::spawn(async move {
+        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+    });
+    tracing::info!(%addr, role = %role_name, instance = %instance, bus = bus.scope(), "herald started");
+    Ok(Running {
+        addr,
+        generated_secret,
+        shutdown,
+        gateway,
+        tasks,
+        server,
+        grace: Duration::from_secs(settings.drain_grace_secs),
+    })
+}
+
+/// `/healthz` and `/readyz` for the roles without the HTTP API.
+fn role_router(bus: Arc<dyn Bus>) -> axum::Router {
+    use axum::http::StatusCode;
+    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" })).route(
+        "/readyz",
+        axum::routing::get(move || {
+            let connected = bus.is_connected();
+            async move {
+                if connected { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "bus not connected") }
+            }
+        }),
+    )
+}

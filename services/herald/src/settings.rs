@@ -1,0 +1,104 @@
+//! Every setting of `herald`, from flags or `HERALD_*` environment variables, read once.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Herald: a chat backend. `herald up` runs everything in one process.")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub role: Role,
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Subcommand)]
+pub enum Role {
+    /// Every role in one process: gateway, sequencer and delivery (SQLite + in-process bus,
+    /// or NATS JetStream when HERALD_NATS_URL is set).
+    Up,
+    /// Only the gateway: client connections and the HTTP API (needs HERALD_NATS_URL).
+    Gateway,
+    /// Only the sequencer: orders and stores commands (needs HERALD_NATS_URL).
+    Sequencer,
+    /// Only delivery: fans events out to gateways (needs HERALD_NATS_URL).
+    Delivery,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// Address to listen on (HTTP API, WebSockets, /healthz, /readyz, /metrics). Port 0 picks a free port.
+    #[arg(long, env = "HERALD_HTTP_ADDR", default_value = "127.0.0.1:8088", global = true)]
+    pub http_addr: SocketAddr,
+
+    /// Directory of the embedded SQLite store.
+    #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data", global = true)]
+    pub data_dir: PathBuf,
+
+    /// NATS server URL. When set, commands and events travel on JetStream and roles may run as separate processes.
+    #[arg(long, env = "HERALD_NATS_URL", global = true)]
+    pub nats_url: Option<String>,
+
+    /// Partitions of the command and event logs. Fixed for the life of a NATS deployment; at most 1024.
+    #[arg(long, env = "HERALD_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub partitions: u32,
+
+    /// Replicas of the JetStream streams and buckets (3 in production, 1 on a single server).
+    #[arg(long, env = "HERALD_NATS_REPLICAS", default_value_t = 1, global = true)]
+    pub nats_replicas: usize,
+
+    /// Secret of the default app. If unset on first start, one is generated, stored hashed and printed once.
+    #[arg(long, env = "HERALD_APP_SECRET", hide_env_values = true, global = true)]
+    pub app_secret: Option<String>,
+
+    /// This process's name among its role's processes (letters, digits, '-', '_'). Default: generated.
+    #[arg(long, env = "HERALD_INSTANCE", global = true)]
+    pub instance: Option<String>,
+
+    /// Partition lease time-to-live in milliseconds: a dead sequencer's or delivery worker's partitions move after at most this.
+    #[arg(long, env = "HERALD_LEASE_TTL_MS", default_value_t = 5000, global = true)]
+    pub lease_ttl_ms: u64,
+
+    /// Lifetime of client tokens minted by /inner/get_token, in seconds.
+    #[arg(long, env = "HERALD_TOKEN_TTL_SECS", default_value_t = 7 * 24 * 3600, global = true)]
+    pub token_ttl_secs: u64,
+
+    /// How long a send waits for the sequencer before the client is told to retry, in milliseconds.
+    #[arg(long, env = "HERALD_ACK_TIMEOUT_MS", default_value_t = 10_000, global = true)]
+    pub ack_timeout_ms: u64,
+
+    /// Largest HTTP request body, in bytes (larger: 413).
+    #[arg(long, env = "HERALD_MAX_BODY_BYTES", default_value_t = 64 * 1024, global = true)]
+    pub max_body_bytes: usize,
+
+    /// Largest message content, in bytes (larger: 413 / code 10007).
+    #[arg(long, env = "HERALD_MAX_CONTENT_BYTES", default_value_t = 32 * 1024, global = true)]
+    pub max_content_bytes: usize,
+
+    /// Frames queued per connection; a connection that falls this far behind is closed (code 1008).
+    #[arg(long, env = "HERALD_OUTBOUND_QUEUE", default_value_t = 1024, global = true)]
+    pub outbound_queue: usize,
+
+    /// Sends waiting for the sequencer at once per gateway; past it, sends are answered 503 / 10010.
+    #[arg(long, env = "HERALD_MAX_PENDING", default_value_t = 65_536, global = true)]
+    pub max_pending: usize,
+
+    /// Seconds between server pings; a connection silent for three intervals is closed.
+    #[arg(long, env = "HERALD_PING_INTERVAL_SECS", default_value_t = 30, global = true)]
+    pub ping_interval_secs: u64,
+
+    /// Seconds to finish in-flight work after SIGTERM before exiting.
+    #[arg(long, env = "HERALD_DRAIN_GRACE_SECS", default_value_t = 10, global = true)]
+    pub drain_grace_secs: u64,
+
+    /// Log format.
+    #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]
+    pub log_format: LogFormat,
+}

@@ -1,0 +1,225 @@
+//! The loop that serves one owned partition: read commands, load what the batch needs, plan,
+//! append (fenced), answer, publish, checkpoint.
+
+use crate::plan::{ConvState, plan_batch};
+use crate::{ROLE, SequencerConfig};
+use bytes::Bytes;
+use herald_bus::ownership::{self, Grant};
+use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing};
+use herald_protocol::bus::{Ack, Command, GatewayMessage};
+use herald_protocol::{ConvId, GatewayId, MessageRecord, SessionId, codec, timefmt};
+use herald_store::{Fence, Store, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How often a partition's finished position is saved while it is busy.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error("lease no longer valid")]
+    LeaseLost,
+}
+
+pub async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: Grant) {
+    let mut backoff = Duration::from_millis(100);
+    while !grant.cancel.is_cancelled() {
+        match serve_once(&store, &bus, &config, &grant).await {
+            Ok(()) => return,
+            Err(ServeError::Store(StoreError::Fenced { .. }) | ServeError::LeaseLost) => {
+                tracing::warn!(partition = grant.partition, epoch = grant.epoch, "fenced out; stopping");
+                grant.cancel.cancel();
+                return;
+            }
+            Err(err) => {
+                metrics::counter!("herald_sequencer_restarts_total").increment(1);
+                tracing::warn!(partition = grant.partition, error = %err, "partition loop failed; resuming from checkpoint");
+                tokio::select! {
+                    _ = grant.cancel.cancelled() => return,
+                    _ = tokio::time::sleep(backoff) => {}
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+struct Partition<'a> {
+    store: &'a dyn Store,
+    bus: &'a dyn Bus,
+    config: &'a SequencerConfig,
+    grant: &'a Grant,
+    fence: Fence,
+    states: HashMap<ConvId, ConvState>,
+    ids: snowflaked::Generator,
+}
+
+async fn serve_once(
+    store: &Arc<dyn Store>,
+    bus: &Arc<dyn Bus>,
+    config: &SequencerConfig,
+    grant: &Grant,
+) -> Result<(), ServeError> {
+    let partition = grant.partition;
+    let fence = Fence { scope: format!("{}/{ROLE}/{partition}", bus.scope()), epoch: grant.epoch };
+    // claim before reading any head: from here on, an older owner cannot append
+    store.claim_fence(&fence).await?;
+    let checkpoint = ownership::load_checkpoint(bus.as_ref(), ROLE, partition).await?;
+    let mut reader = bus.read(Log::Commands, partition, checkpoint).await?;
+    tracing::info!(partition, epoch = grant.epoch, checkpoint, "serving partition");
+    let mut this = Partition {
+        store: store.as_ref(),
+        bus: bus.as_ref(),
+        config,
+        grant,
+        fence,
+        states: HashMap::new(),
+        ids: snowflaked::Generator::new(partition as u16),
+    };
+    let mut saved = checkpoint;
+    let mut finished = checkpoint;
+    let mut last_save = Instant::now();
+    loop {
+        let batch = tokio::select! {
+            biased;
+            _ = grant.cancel.cancelled() => break,
+            batch = reader.next_batch(config.max_batch) => batch?,
+            _ = tokio::time::sleep(CHECKPOINT_EVERY), if finished > saved => {
+                ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
+                saved = finished;
+                last_save = Instant::now();
+                continue;
+            }
+        };
+        finished = this.process(&mut reader, batch).await?;
+        if last_save.elapsed() >= CHECKPOINT_EVERY {
+            ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
+            saved = finished;
+            last_save = Instant::now();
+        }
+    }
+    if finished > saved {
+        ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
+    }
+    Ok(())
+}
+
+impl Partition<'_> {
+    /// Sequences one batch end to end; returns the last position it finished.
+    async fn process(&mut self, reader: &mut LogReader, entries: Vec<LogEntry>) -> Result<u64, ServeError> {
+        let started = Instant::now();
+        let last_position = entries.last().map(|e| e.position).unwrap_or(0);
+        let mut commands = Vec::with_capacity(entries.len());
+        for entry in &entries {
+            match codec::decode::<Command>(&entry.payload) {
+                Ok(command) => commands.push(command),
+                Err(err) => {
+                    metrics::counter!("herald_commands_total", "outcome" => "undecodable").increment(1);
+                    tracing::error!(partition = self.grant.partition, position = entry.position, error = %err, "undecodable command skipped");
+                }
+            }
+        }
+        self.load_states(&commands).await?;
+        let originals = self.find_originals(&commands).await?;
+        let ids = &mut self.ids;
+        let plan = plan_batch(commands, &mut self.states, &originals, || ids.generate::<u64>(), timefmt::now_nanos());
+        metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
+        metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
+        metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
+
+        if !plan.appends.is_empty() {
+            if !self.grant.is_valid() {
+                return Err(ServeError::LeaseLost);
+            }
+            let append_started = Instant::now();
+            let appended = self.store.append(&self.fence, &plan.appends).await;
+            metrics::histogram!("herald_append_seconds").record(append_started.elapsed().as_secs_f64());
+            if let Err(err) = appended {
+                // our in-memory heads may be ahead of the store now: forget them
+                self.states.clear();
+                metrics::counter!("herald_append_errors_total").increment(1);
+                return Err(err.into());
+            }
+            metrics::counter!("herald_appends_total").increment(plan.appends.len() as u64);
+            metrics::histogram!("herald_append_batch_size").record(plan.appends.len() as f64);
+        }
+
+        self.reply(plan.replies).await;
+        let events: Vec<Outgoing> = plan
+            .events
+            .iter()
+            .map(|event| Outgoing {
+                partition: self.grant.partition,
+                dedupe_id: event.dedupe_id(),
+                payload: Bytes::from(codec::encode(event).expect("events encode")),
+            })
+            .collect();
+        let published = events.len() as u64;
+        for outcome in self.bus.publish(Log::Events, events).await {
+            outcome?;
+        }
+        metrics::counter!("herald_events_published_total").increment(published);
+        reader.done_through(last_position);
+        metrics::histogram!("herald_sequence_batch_seconds").record(started.elapsed().as_secs_f64());
+        Ok(last_position)
+    }
+
+    /// Loads the state of every conversation the batch touches and the cache lacks.
+    async fn load_states(&mut self, commands: &[Command]) -> Result<(), StoreError> {
+        let mut missing: Vec<(herald_protocol::AppId, ConvId)> = Vec::new();
+        for command in commands {
+            if !self.states.contains_key(command.conv()) && !missing.iter().any(|(_, c)| c == command.conv()) {
+                missing.push((command.app().clone(), command.conv().clone()));
+            }
+        }
+        if self.states.len() + missing.len() > self.config.max_cached_conversations {
+            // bounded: start over rather than grow; heads are re-read from the store
+            self.states.clear();
+        }
+        let store = self.store;
+        let loads = missing.iter().map(|(app, conv)| async move {
+            let Some(conversation) = store.conversation(app, conv).await? else { return Ok(None) };
+            let members = store.members(app, conv).await?;
+            let last_seq = store.last_seq(app, conv).await?;
+            Ok::<_, StoreError>(Some(ConvState::new(conversation, members, last_seq)))
+        });
+        for state in futures::future::try_join_all(loads).await?.into_iter().flatten() {
+            self.states.insert(state.conv.id.clone(), state);
+        }
+        Ok(())
+    }
+
+    /// Stored messages carrying any of the batch's idempotency keys, one lookup per conversation.
+    async fn find_originals(&self, commands: &[Command]) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut keys: HashMap<(&herald_protocol::AppId, &ConvId), Vec<(SessionId, String)>> = HashMap::new();
+        for Command::Send(send) in commands {
+            if self.states.contains_key(&send.conv) {
+                keys.entry((&send.app, &send.conv))
+                    .or_default()
+                    .push((send.from.clone(), send.idempotency_key.clone()));
+            }
+        }
+        let lookups = keys.iter().map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
+        Ok(futures::future::try_join_all(lookups).await?.into_iter().flatten().collect())
+    }
+
+    /// One message per waiting gateway with all of its answers.
+    async fn reply(&self, replies: Vec<(herald_protocol::bus::ReplyTo, Result<MessageRecord, herald_protocol::error_code::WireError>)>) {
+        let mut by_gateway: HashMap<GatewayId, Vec<Ack>> = HashMap::new();
+        for (reply_to, outcome) in replies {
+            by_gateway.entry(reply_to.gateway).or_default().push(Ack { request: reply_to.request, outcome });
+        }
+        for (gateway, acks) in by_gateway {
+            let payload = Bytes::from(codec::encode(&GatewayMessage::Acks(acks)).expect("acks encode"));
+            if let Err(err) = self.bus.send_to_gateway(&gateway, payload).await {
+                // the client retries with its key and gets the original answer
+                tracing::warn!(%gateway, error = %err, "could not answer gateway");
+            }
+        }
+    }
+}
