@@ -1,0 +1,279 @@
+//! Test support: Herald servers (in-process or as child processes) and real clients.
+
+use clap::Parser;
+use futures::{SinkExt, StreamExt};
+use herald::{Cli, Running};
+use serde_json::{Value, json};
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+pub const SECRET: &str = "test-app-secret-0123456789";
+pub const WAIT: Duration = Duration::from_secs(15);
+
+/// Which bus a test runs over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BusKind {
+    Embedded,
+    Nats,
+}
+
+/// An in-process `herald up` on a free port, with its own data directory (and NATS server).
+pub struct Herald {
+    pub running: Option<Running>,
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub data_dir: tempfile::TempDir,
+    _nats: Option<herald_testkit::NatsServer>,
+}
+
+pub fn settings_args(data_dir: &Path, nats_url: Option<&str>) -> Vec<String> {
+    let mut args: Vec<String> = ["herald", "up", "--http-addr", "127.0.0.1:0", "--app-secret", SECRET, "--lease-ttl-ms", "2000"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    args.extend(["--data-dir".into(), data_dir.display().to_string()]);
+    if let Some(url) = nats_url {
+        args.extend(["--nats-url".into(), url.into(), "--partitions".into(), "8".into()]);
+    }
+    args
+}
+
+impl Herald {
+    pub async fn start(kind: BusKind) -> Self {
+        let nats = (kind == BusKind::Nats).then(herald_testkit::NatsServer::start);
+        let data_dir = tempfile::tempdir().unwrap();
+        let cli = Cli::parse_from(settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str())));
+        let running = herald::start(cli.role, cli.settings).await.expect("herald starts");
+        let addr = running.addr;
+        Herald { running: Some(running), addr, http: reqwest::Client::new(), data_dir, _nats: nats }
+    }
+
+    pub fn api(&self) -> Api {
+        Api { base: format!("http://{}", self.addr), http: self.http.clone() }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(running) = self.running.take() {
+            running.stop().await;
+        }
+    }
+}
+
+/// The HTTP API of one server.
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+}
+
+impl Api {
+    pub fn new(addr: SocketAddr) -> Self {
+        Api { base: format!("http://{addr}"), http: reqwest::Client::new() }
+    }
+
+    pub async fn post(&self, path: &str, bearer: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(bearer)
+            .json(&body)
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let body = response.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn token(&self, session: &str, platform: u8) -> String {
+        let (status, body) = self.post("/inner/get_token", SECRET, json!({"session": session, "platform": platform})).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].as_str().expect("token").to_owned()
+    }
+
+    pub async fn create_group(&self, owner_token: &str, others: &[&str]) -> String {
+        let (status, body) =
+            self.post("/create_conversation", owner_token, json!({"conversation_type": 1, "sessions": others})).await;
+        assert_eq!(status, 200, "{body}");
+        body["data"]["ConversationId"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn ws(&self, token: &str) -> WsClient {
+        WsClient::connect(&format!("{}/ws?token={token}", self.base.replace("http://", "ws://"))).await
+    }
+
+    pub async fn notify_ws(&self, token: &str) -> WsClient {
+        WsClient::connect(&format!("{}/notify?protoc=ws&token={token}", self.base.replace("http://", "ws://"))).await
+    }
+
+    /// `/send_msg` with a client key, retried with the same key until acknowledged.
+    pub async fn send_until_acked(&self, token: &str, conv: &str, key: &str, content: &str) -> (String, u64) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let body = json!({"conversation_id": conv, "type": 1, "content": content, "client_msg_id": key});
+            let sent = self.http.post(format!("{}/send_msg", self.base)).bearer_auth(token).json(&body).send().await;
+            if let Ok(response) = sent
+                && response.status().as_u16() == 200
+                && let Ok(body) = response.json::<Value>().await
+            {
+                return (body["data"]["MsgID"].as_str().unwrap().to_owned(), body["data"]["Seq"].as_u64().unwrap());
+            }
+            assert!(tokio::time::Instant::now() < deadline, "send {key} never acknowledged");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A WebSocket client that keeps pushes apart from replies.
+pub struct WsClient {
+    socket: Socket,
+    pushes: VecDeque<Value>,
+    next_req: u64,
+}
+
+impl WsClient {
+    pub async fn connect(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
+        WsClient { socket, pushes: VecDeque::new(), next_req: 1 }
+    }
+
+    async fn read_json(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("a frame within the wait")
+                .expect("socket open")
+                .expect("frame ok");
+            match frame {
+                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json frame"),
+                Message::Close(close) => panic!("server closed: {close:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn send_frame(&mut self, frame: Value) {
+        self.socket.send(Message::Text(frame.to_string().into())).await.expect("send");
+    }
+
+    /// Sends a request and returns its reply; pushes read meanwhile are kept.
+    pub async fn request(&mut self, action: &str, param: Value) -> Value {
+        let req_id = self.next_req;
+        self.next_req += 1;
+        self.send_frame(json!({"action": action, "reqId": req_id, "param": param})).await;
+        loop {
+            let frame = self.read_json().await;
+            if frame.get("reqId") == Some(&json!(req_id)) {
+                return frame;
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+
+    /// Sends without waiting for the reply.
+    pub async fn send_request(&mut self, action: &str, param: Value) -> u64 {
+        let req_id = self.next_req;
+        self.next_req += 1;
+        self.send_frame(json!({"action": action, "reqId": req_id, "param": param})).await;
+        req_id
+    }
+
+    /// The next frame (push or reply), buffered ones first.
+    pub async fn next(&mut self) -> Value {
+        match self.pushes.pop_front() {
+            Some(frame) => frame,
+            None => self.read_json().await,
+        }
+    }
+
+    /// The next message push's `MsgData` (native `/ws` pushes and `/notify` frames alike).
+    pub async fn next_message(&mut self) -> Value {
+        loop {
+            let frame = self.next().await;
+            if frame.get("action") == Some(&json!("msg-im")) && frame.get("reqId").is_none() {
+                return frame["data"].clone();
+            }
+            if frame.get("MsgId").is_some() {
+                return frame;
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// A `herald` child process (killable with SIGKILL).
+pub struct Process {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Process {
+    pub fn spawn(name: &str, role: &str, env: &[(&str, String)], log_dir: &Path) -> Self {
+        let log = std::fs::File::create(log_dir.join(format!("{name}.log"))).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_herald"))
+            .arg(role)
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("HERALD_INSTANCE", name)
+            .env("HERALD_APP_SECRET", SECRET)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn herald");
+        Process { child, name: name.into() }
+    }
+
+    pub fn kill9(&mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reaped");
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `addr` answers `/healthz`.
+pub async fn wait_healthy(addr: SocketAddr) {
+    let api = Api::new(addr);
+    herald_testkit::eventually(WAIT, "server healthy", || {
+        let api = api.clone();
+        async move {
+            let ok = api.http.get(format!("{}/readyz", api.base)).send().await.ok()?.status().is_success();
+            ok.then_some(())
+        }
+    })
+    .await;
+}
+
+pub fn free_addr() -> SocketAddr {
+    format!("127.0.0.1:{}", herald_testkit::free_port()).parse().unwrap()
+}
+
+/// Reads a conversation's whole log from the store on disk.
+pub async fn stored_log(data_dir: &Path, conv: &str) -> Vec<herald_protocol::MessageRecord> {
+    use herald_store::Store;
+    let store = herald_store::sqlite::SqliteStore::open(PathBuf::from(data_dir)).await.unwrap();
+    let app = herald_protocol::AppId::parse("default").unwrap();
+    let conv = herald_protocol::ConvId::parse(conv).unwrap();
+    let mut all = Vec::new();
+    loop {
+        let from = all.last().map(|r: &herald_protocol::MessageRecord| r.seq + 1).unwrap_or(0);
+        let page = store.messages_in_range(&app, &conv, from, u64::MAX, 1000).await.unwrap();
+        if page.is_empty() {
+            return all;
+        }
+        all.extend(page);
+    }
+}
