@@ -123,7 +123,9 @@ impl Ring {
     /// Entries after `cursor`, at most `max`.
     fn after(&self, cursor: u64, max: usize) -> Vec<LogEntry> {
         let state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(front) = state.entries.front() else { return Vec::new() };
+        let Some(front) = state.entries.front() else {
+            return Vec::new();
+        };
         let skip = (cursor + 1).saturating_sub(front.position) as usize;
         state.entries.iter().skip(skip).take(max).cloned().collect()
     }
@@ -177,7 +179,12 @@ impl Bus for InprocBus {
     }
 
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
-        let inbox = self.inboxes.lock().unwrap_or_else(|p| p.into_inner()).get(gateway).cloned();
+        let inbox = self
+            .inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(gateway)
+            .cloned();
         match inbox {
             // a gone gateway's messages are dropped, as on NATS
             Some(inbox) => inbox.send(payload).await.or(Ok(())),
@@ -187,7 +194,10 @@ impl Bus for InprocBus {
 
     async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
-        self.inboxes.lock().unwrap_or_else(|p| p.into_inner()).insert(gateway.clone(), tx);
+        self.inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(gateway.clone(), tx);
         Ok(rx)
     }
 
@@ -208,13 +218,7 @@ impl Bus for InprocBus {
         Ok(Some(revision))
     }
 
-    async fn kv_update(
-        &self,
-        bucket: Bucket,
-        key: &str,
-        value: Bytes,
-        revision: u64,
-    ) -> Result<Option<u64>, BusError> {
+    async fn kv_update(&self, bucket: Bucket, key: &str, value: Bytes, revision: u64) -> Result<Option<u64>, BusError> {
         let mut kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
         let slot = (bucket_tag(bucket), key.to_owned());
         if kv.entries.get(&slot).map(|v| v.revision) != Some(revision) {
@@ -230,7 +234,8 @@ impl Bus for InprocBus {
         let mut kv = self.kv.lock().unwrap_or_else(|p| p.into_inner());
         kv.revision += 1;
         let revision = kv.revision;
-        kv.entries.insert((bucket_tag(bucket), key.to_owned()), Versioned { value, revision });
+        kv.entries
+            .insert((bucket_tag(bucket), key.to_owned()), Versioned { value, revision });
         Ok(revision)
     }
 
@@ -246,12 +251,24 @@ impl Bus for InprocBus {
     }
 
     async fn route_add(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError> {
-        self.routes.add(RouteKey { app: app.clone(), session: session.clone() }, gateway.clone());
+        self.routes.add(
+            RouteKey {
+                app: app.clone(),
+                session: session.clone(),
+            },
+            gateway.clone(),
+        );
         Ok(())
     }
 
     async fn route_remove(&self, app: &AppId, session: &SessionId, gateway: &GatewayId) -> Result<(), BusError> {
-        self.routes.remove(&RouteKey { app: app.clone(), session: session.clone() }, gateway);
+        self.routes.remove(
+            &RouteKey {
+                app: app.clone(),
+                session: session.clone(),
+            },
+            gateway,
+        );
         Ok(())
     }
 

@@ -86,13 +86,7 @@ pub trait Bus: Send + Sync + 'static {
     /// Creates the key; `None` when it exists.
     async fn kv_create(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<Option<u64>, BusError>;
     /// Replaces the value if the revision still matches; `None` when it does not.
-    async fn kv_update(
-        &self,
-        bucket: Bucket,
-        key: &str,
-        value: Bytes,
-        revision: u64,
-    ) -> Result<Option<u64>, BusError>;
+    async fn kv_update(&self, bucket: Bucket, key: &str, value: Bytes, revision: u64) -> Result<Option<u64>, BusError>;
     async fn kv_put(&self, bucket: Bucket, key: &str, value: Bytes) -> Result<u64, BusError>;
     /// Every live key under `prefix` with its value.
     async fn kv_scan(&self, bucket: Bucket, prefix: &str) -> Result<Vec<(String, Bytes)>, BusError>;

@@ -51,7 +51,12 @@ impl Grant {
 
     /// A grant that never expires, for a process that owns every partition by construction.
     pub fn standalone(partition: u32, epoch: u64, cancel: CancellationToken) -> Self {
-        Self { partition, epoch, valid_until_ms: Arc::new(AtomicU64::new(u64::MAX)), cancel }
+        Self {
+            partition,
+            epoch,
+            valid_until_ms: Arc::new(AtomicU64::new(u64::MAX)),
+            cancel,
+        }
     }
 }
 
@@ -62,7 +67,10 @@ struct LeaseValue {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn encode(value: &LeaseValue) -> Bytes {
@@ -112,16 +120,38 @@ where
     for (partition, lease) in std::mem::take(&mut held) {
         release(bus.as_ref(), &config, partition, lease).await;
     }
-    let _ = bus.kv_put(Bucket::Leases, &format!("{}{}", member_prefix(config.role), config.instance), encode(&LeaseValue { owner: config.instance.clone(), expires_ms: 0 })).await;
+    let _ = bus
+        .kv_put(
+            Bucket::Leases,
+            &format!("{}{}", member_prefix(config.role), config.instance),
+            encode(&LeaseValue {
+                owner: config.instance.clone(),
+                expires_ms: 0,
+            }),
+        )
+        .await;
 }
 
 async fn release(bus: &dyn Bus, config: &OwnershipConfig, partition: u32, lease: Held) {
     lease.grant.cancel.cancel();
     let _ = tokio::time::timeout(config.lease_ttl, lease.task).await;
-    let value = encode(&LeaseValue { owner: config.instance.clone(), expires_ms: 0 });
-    match bus.kv_update(Bucket::Leases, &lease_key(config.role, partition), value, lease.revision).await {
+    let value = encode(&LeaseValue {
+        owner: config.instance.clone(),
+        expires_ms: 0,
+    });
+    match bus
+        .kv_update(
+            Bucket::Leases,
+            &lease_key(config.role, partition),
+            value,
+            lease.revision,
+        )
+        .await
+    {
         Ok(_) => tracing::info!(role = config.role, partition, "released partition"),
-        Err(err) => tracing::warn!(role = config.role, partition, error = %err, "release failed; the lease will expire"),
+        Err(err) => {
+            tracing::warn!(role = config.role, partition, error = %err, "release failed; the lease will expire")
+        }
     }
 }
 
@@ -138,9 +168,16 @@ where
     let now = now_ms();
     let ttl_ms = config.lease_ttl.as_millis() as u64;
     // 1. heartbeat and count the live members of the role
-    let me = LeaseValue { owner: config.instance.clone(), expires_ms: now + ttl_ms };
-    bus.kv_put(Bucket::Leases, &format!("{}{}", member_prefix(config.role), config.instance), encode(&me))
-        .await?;
+    let me = LeaseValue {
+        owner: config.instance.clone(),
+        expires_ms: now + ttl_ms,
+    };
+    bus.kv_put(
+        Bucket::Leases,
+        &format!("{}{}", member_prefix(config.role), config.instance),
+        encode(&me),
+    )
+    .await?;
     let members = bus
         .kv_scan(Bucket::Leases, &member_prefix(config.role))
         .await?
@@ -160,12 +197,26 @@ where
             release(bus, config, partition, lease).await;
             continue;
         }
-        let value = encode(&LeaseValue { owner: config.instance.clone(), expires_ms: now + ttl_ms });
-        match bus.kv_update(Bucket::Leases, &lease_key(config.role, partition), value, lease.revision).await {
+        let value = encode(&LeaseValue {
+            owner: config.instance.clone(),
+            expires_ms: now + ttl_ms,
+        });
+        match bus
+            .kv_update(
+                Bucket::Leases,
+                &lease_key(config.role, partition),
+                value,
+                lease.revision,
+            )
+            .await
+        {
             Ok(Some(revision)) => {
                 lease.revision = revision;
                 // stop writing a third of a TTL before anyone else may take over
-                lease.grant.valid_until_ms.store(now + ttl_ms * 2 / 3, Ordering::Release);
+                lease
+                    .grant
+                    .valid_until_ms
+                    .store(now + ttl_ms * 2 / 3, Ordering::Release);
             }
             Ok(None) => {
                 tracing::warn!(role = config.role, partition, "lease lost to another process");
@@ -190,7 +241,11 @@ where
 
     // 4. take free or expired partitions up to our share, starting at a per-instance offset
     let partitions = bus.partitions();
-    let offset = config.instance.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b))) % partitions;
+    let offset = config
+        .instance
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)))
+        % partitions;
     for i in 0..partitions {
         if held.len() >= share {
             break;
@@ -200,7 +255,10 @@ where
             continue;
         }
         let key = lease_key(config.role, partition);
-        let value = encode(&LeaseValue { owner: config.instance.clone(), expires_ms: now + ttl_ms });
+        let value = encode(&LeaseValue {
+            owner: config.instance.clone(),
+            expires_ms: now + ttl_ms,
+        });
         let acquired = match bus.kv_get(Bucket::Leases, &key).await? {
             None => bus.kv_create(Bucket::Leases, &key, value).await?,
             Some(current) => {
@@ -242,7 +300,9 @@ pub async fn load_checkpoint(bus: &dyn Bus, role: &str, partition: u32) -> Resul
 
 pub async fn store_checkpoint(bus: &dyn Bus, role: &str, partition: u32, position: u64) -> Result<(), BusError> {
     let key = checkpoint_key(bus, role, partition);
-    bus.kv_put(Bucket::Checkpoints, &key, Bytes::from(position.to_string())).await.map(|_| ())
+    bus.kv_put(Bucket::Checkpoints, &key, Bytes::from(position.to_string()))
+        .await
+        .map(|_| ())
 }
 
 fn checkpoint_key(bus: &dyn Bus, role: &str, partition: u32) -> String {

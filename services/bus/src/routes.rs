@@ -43,7 +43,10 @@ impl RouteTable {
     ) -> HashMap<GatewayId, Vec<SessionId>> {
         let routes = self.routes.read().unwrap_or_else(|p| p.into_inner());
         let mut plan: HashMap<GatewayId, Vec<SessionId>> = HashMap::new();
-        let mut key = RouteKey { app: app.clone(), session: SessionId::parse("-").expect("valid") };
+        let mut key = RouteKey {
+            app: app.clone(),
+            session: SessionId::parse("-").expect("valid"),
+        };
         for session in sessions {
             key.session = session.clone();
             if let Some(gateways) = routes.get(&key) {
@@ -69,7 +72,10 @@ mod tests {
     use super::*;
 
     fn key(s: &str) -> RouteKey {
-        RouteKey { app: AppId::parse("a").unwrap(), session: SessionId::parse(s).unwrap() }
+        RouteKey {
+            app: AppId::parse("a").unwrap(),
+            session: SessionId::parse(s).unwrap(),
+        }
     }
 
     #[test]
@@ -79,7 +85,10 @@ mod tests {
         table.add(key("alice"), g1.clone());
         table.add(key("alice"), g2.clone());
         table.add(key("bob"), g1.clone());
-        let sessions: Vec<SessionId> = ["alice", "bob", "carol"].iter().map(|s| SessionId::parse(*s).unwrap()).collect();
+        let sessions: Vec<SessionId> = ["alice", "bob", "carol"]
+            .iter()
+            .map(|s| SessionId::parse(*s).unwrap())
+            .collect();
         let plan = table.plan(&AppId::parse("a").unwrap(), &sessions);
         assert_eq!(plan[&g1].len(), 2);
         assert_eq!(plan[&g2], vec![sessions[0].clone()]);

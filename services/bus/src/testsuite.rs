@@ -30,12 +30,18 @@ pub async fn run(bus: Arc<dyn Bus>) {
 }
 
 fn outgoing(partition: u32, id: String) -> Outgoing {
-    Outgoing { partition, payload: Bytes::from(id.clone()), dedupe_id: id }
+    Outgoing {
+        partition,
+        payload: Bytes::from(id.clone()),
+        dedupe_id: id,
+    }
 }
 
 async fn logs_keep_order_and_resume(bus: &dyn Bus, run: &str) {
     let partition = bus.partitions() - 1;
-    let batch: Vec<_> = (0..200).map(|i| outgoing(partition, format!("{run}-order-{i}"))).collect();
+    let batch: Vec<_> = (0..200)
+        .map(|i| outgoing(partition, format!("{run}-order-{i}")))
+        .collect();
     let outcomes = bus.publish(Log::Commands, batch).await;
     let positions: Vec<u64> = outcomes
         .into_iter()
@@ -44,9 +50,13 @@ async fn logs_keep_order_and_resume(bus: &dyn Bus, run: &str) {
             Published::Duplicate => panic!("publish: fresh ids are not duplicates"),
         })
         .collect();
-    assert!(positions.windows(2).all(|w| w[0] < w[1]), "publish: positions increase in order");
+    assert!(
+        positions.windows(2).all(|w| w[0] < w[1]),
+        "publish: positions increase in order"
+    );
     // another partition's traffic stays out of this partition's reader
-    bus.publish(Log::Commands, vec![outgoing(0, format!("{run}-other"))]).await;
+    bus.publish(Log::Commands, vec![outgoing(0, format!("{run}-other"))])
+        .await;
 
     let mut reader = bus.read(Log::Commands, partition, positions[0] - 1).await.unwrap();
     let mut seen = Vec::new();
@@ -57,15 +67,28 @@ async fn logs_keep_order_and_resume(bus: &dyn Bus, run: &str) {
             .unwrap();
         seen.extend(batch);
     }
-    let payloads: Vec<String> = seen.iter().map(|e| String::from_utf8(e.payload.to_vec()).unwrap()).collect();
+    let payloads: Vec<String> = seen
+        .iter()
+        .map(|e| String::from_utf8(e.payload.to_vec()).unwrap())
+        .collect();
     let expected: Vec<String> = (0..200).map(|i| format!("{run}-order-{i}")).collect();
-    assert_eq!(payloads, expected, "read: a partition is read in publish order, nothing else");
+    assert_eq!(
+        payloads, expected,
+        "read: a partition is read in publish order, nothing else"
+    );
     reader.done_through(seen[99].position);
     drop(reader);
 
     let mut resumed = bus.read(Log::Commands, partition, seen[99].position).await.unwrap();
-    let first = tokio::time::timeout(Duration::from_secs(10), resumed.next_batch(1)).await.expect("resume").unwrap();
-    assert_eq!(first[0].payload, Bytes::from(format!("{run}-order-100")), "read: resumes after the given position");
+    let first = tokio::time::timeout(Duration::from_secs(10), resumed.next_batch(1))
+        .await
+        .expect("resume")
+        .unwrap();
+    assert_eq!(
+        first[0].payload,
+        Bytes::from(format!("{run}-order-100")),
+        "read: resumes after the given position"
+    );
 }
 
 async fn logs_dedupe(bus: &dyn Bus, run: &str) {
@@ -73,34 +96,75 @@ async fn logs_dedupe(bus: &dyn Bus, run: &str) {
     let first = bus.publish(Log::Events, vec![outgoing(0, id.clone())]).await;
     assert!(matches!(first[0], Ok(Published::Stored(_))), "dedupe: first is stored");
     let again = bus.publish(Log::Events, vec![outgoing(0, id)]).await;
-    assert!(matches!(again[0], Ok(Published::Duplicate)), "dedupe: same id is a duplicate");
+    assert!(
+        matches!(again[0], Ok(Published::Duplicate)),
+        "dedupe: same id is a duplicate"
+    );
 }
 
 async fn gateway_inbox(bus: &dyn Bus, run: &str) {
     let gateway = GatewayId::parse(format!("gw{run}")).unwrap();
     let mut inbox = bus.gateway_inbox(&gateway).await.unwrap();
     for i in 0..10 {
-        bus.send_to_gateway(&gateway, Bytes::from(format!("m{i}"))).await.unwrap();
+        bus.send_to_gateway(&gateway, Bytes::from(format!("m{i}")))
+            .await
+            .unwrap();
     }
     for i in 0..10 {
-        let got = tokio::time::timeout(Duration::from_secs(5), inbox.recv()).await.expect("inbox: arrives");
+        let got = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+            .await
+            .expect("inbox: arrives");
         assert_eq!(got, Some(Bytes::from(format!("m{i}"))), "inbox: in order");
     }
 }
 
 async fn key_value(bus: &dyn Bus, run: &str) {
     let key = format!("test.{run}.a");
-    let rev = bus.kv_create(Bucket::Leases, &key, Bytes::from("1")).await.unwrap().expect("kv: create");
-    assert_eq!(bus.kv_create(Bucket::Leases, &key, Bytes::from("2")).await.unwrap(), None, "kv: create once");
-    assert_eq!(bus.kv_update(Bucket::Leases, &key, Bytes::from("3"), rev + 1000).await.unwrap(), None, "kv: stale revision refused");
-    let rev2 = bus.kv_update(Bucket::Leases, &key, Bytes::from("4"), rev).await.unwrap().expect("kv: update");
+    let rev = bus
+        .kv_create(Bucket::Leases, &key, Bytes::from("1"))
+        .await
+        .unwrap()
+        .expect("kv: create");
+    assert_eq!(
+        bus.kv_create(Bucket::Leases, &key, Bytes::from("2")).await.unwrap(),
+        None,
+        "kv: create once"
+    );
+    assert_eq!(
+        bus.kv_update(Bucket::Leases, &key, Bytes::from("3"), rev + 1000)
+            .await
+            .unwrap(),
+        None,
+        "kv: stale revision refused"
+    );
+    let rev2 = bus
+        .kv_update(Bucket::Leases, &key, Bytes::from("4"), rev)
+        .await
+        .unwrap()
+        .expect("kv: update");
     assert!(rev2 > rev, "kv: revisions grow");
     let got = bus.kv_get(Bucket::Leases, &key).await.unwrap().unwrap();
     assert_eq!((got.value, got.revision), (Bytes::from("4"), rev2));
-    bus.kv_put(Bucket::Leases, &format!("test.{run}.b"), Bytes::from("5")).await.unwrap();
-    let scanned: BTreeSet<String> = bus.kv_scan(Bucket::Leases, &format!("test.{run}.")).await.unwrap().into_iter().map(|(k, _)| k).collect();
-    assert_eq!(scanned, BTreeSet::from([format!("test.{run}.a"), format!("test.{run}.b")]), "kv: scan by prefix");
-    assert_eq!(bus.kv_get(Bucket::Checkpoints, &key).await.unwrap(), None, "kv: buckets are separate");
+    bus.kv_put(Bucket::Leases, &format!("test.{run}.b"), Bytes::from("5"))
+        .await
+        .unwrap();
+    let scanned: BTreeSet<String> = bus
+        .kv_scan(Bucket::Leases, &format!("test.{run}."))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(
+        scanned,
+        BTreeSet::from([format!("test.{run}.a"), format!("test.{run}.b")]),
+        "kv: scan by prefix"
+    );
+    assert_eq!(
+        bus.kv_get(Bucket::Checkpoints, &key).await.unwrap(),
+        None,
+        "kv: buckets are separate"
+    );
 }
 
 async fn routes(bus: &dyn Bus, run: &str) {
@@ -112,7 +176,10 @@ async fn routes(bus: &dyn Bus, run: &str) {
     bus.route_add(&app, &alice, &g1).await.unwrap();
     bus.route_add(&app, &alice, &g2).await.unwrap();
     let sessions = [alice.clone()];
-    eventually(Duration::from_secs(5), "routes: both gateways visible", || table.plan(&app, &sessions).len() == 2).await;
+    eventually(Duration::from_secs(5), "routes: both gateways visible", || {
+        table.plan(&app, &sessions).len() == 2
+    })
+    .await;
     bus.route_remove(&app, &alice, &g1).await.unwrap();
     eventually(Duration::from_secs(5), "routes: removal visible", || {
         let plan = table.plan(&app, &sessions);
@@ -126,35 +193,59 @@ async fn ownership_moves_on_failure(bus: Arc<dyn Bus>, run: &str) {
     let held: Arc<Mutex<Vec<(String, Grant)>>> = Arc::default();
     let spawn_owner = |name: &str| {
         let stop = CancellationToken::new();
-        let config = OwnershipConfig { role, instance: name.to_owned(), lease_ttl: Duration::from_millis(1500) };
+        let config = OwnershipConfig {
+            role,
+            instance: name.to_owned(),
+            lease_ttl: Duration::from_millis(1500),
+        };
         let held = held.clone();
         let owner = name.to_owned();
-        let task = tokio::spawn(ownership::run(bus.clone(), config, stop.clone(), move |grant: Grant| {
-            held.lock().unwrap().push((owner.clone(), grant.clone()));
-            async move { grant.cancel.cancelled().await }
-        }));
+        let task = tokio::spawn(ownership::run(
+            bus.clone(),
+            config,
+            stop.clone(),
+            move |grant: Grant| {
+                held.lock().unwrap().push((owner.clone(), grant.clone()));
+                async move { grant.cancel.cancelled().await }
+            },
+        ));
         (stop, task)
     };
     let live = |held: &Arc<Mutex<Vec<(String, Grant)>>>| -> Vec<(String, u32)> {
-        held.lock().unwrap().iter().filter(|(_, g)| g.is_valid()).map(|(o, g)| (o.clone(), g.partition)).collect()
+        held.lock()
+            .unwrap()
+            .iter()
+            .filter(|(_, g)| g.is_valid())
+            .map(|(o, g)| (o.clone(), g.partition))
+            .collect()
     };
     let partitions = bus.partitions() as usize;
     let (stop_a, task_a) = spawn_owner("a");
     let (stop_b, task_b) = spawn_owner("b");
-    eventually(Duration::from_secs(15), "ownership: every partition held exactly once, shared", || {
-        let live = live(&held);
-        let distinct: BTreeSet<u32> = live.iter().map(|(_, p)| *p).collect();
-        let by_a = live.iter().filter(|(o, _)| o == "a").count();
-        live.len() == partitions && distinct.len() == partitions && (partitions < 2 || (by_a > 0 && by_a < partitions))
-    })
+    eventually(
+        Duration::from_secs(15),
+        "ownership: every partition held exactly once, shared",
+        || {
+            let live = live(&held);
+            let distinct: BTreeSet<u32> = live.iter().map(|(_, p)| *p).collect();
+            let by_a = live.iter().filter(|(o, _)| o == "a").count();
+            live.len() == partitions
+                && distinct.len() == partitions
+                && (partitions < 2 || (by_a > 0 && by_a < partitions))
+        },
+    )
     .await;
     // a graceful stop of `a` hands its partitions over at once
     stop_a.cancel();
     task_a.await.unwrap();
-    eventually(Duration::from_secs(15), "ownership: b takes over every partition", || {
-        let live = live(&held);
-        live.len() == partitions && live.iter().all(|(o, _)| o == "b")
-    })
+    eventually(
+        Duration::from_secs(15),
+        "ownership: b takes over every partition",
+        || {
+            let live = live(&held);
+            live.len() == partitions && live.iter().all(|(o, _)| o == "b")
+        },
+    )
     .await;
     let epochs: Vec<u64> = held.lock().unwrap().iter().map(|(_, g)| g.epoch).collect();
     let distinct: BTreeSet<u64> = epochs.iter().copied().collect();

@@ -19,7 +19,11 @@ pub fn plan_fanout(events: &[Event], routes: &RouteTable) -> HashMap<GatewayId, 
             plan.entry(gateway).or_default().push(Delivery {
                 app: record.app.clone(),
                 recipients: sessions,
-                push: Push::Message { conv: record.conv.clone(), seq: record.seq, msg_data_json: msg_data_json.clone() },
+                push: Push::Message {
+                    conv: record.conv.clone(),
+                    seq: record.seq,
+                    msg_data_json: msg_data_json.clone(),
+                },
             });
         }
     }
@@ -52,15 +56,33 @@ mod tests {
     fn one_batch_per_gateway_in_event_order() {
         let routes = RouteTable::default();
         let (g1, g2) = (GatewayId::parse("g1").unwrap(), GatewayId::parse("g2").unwrap());
-        let key = |s: &str| RouteKey { app: AppId::parse("a").unwrap(), session: SessionId::parse(s).unwrap() };
+        let key = |s: &str| RouteKey {
+            app: AppId::parse("a").unwrap(),
+            session: SessionId::parse(s).unwrap(),
+        };
         routes.add(key("alice"), g1.clone());
         routes.add(key("bob"), g1.clone());
         routes.add(key("bob"), g2.clone());
-        let members: Vec<SessionId> = ["alice", "bob", "offline"].iter().map(|s| SessionId::parse(*s).unwrap()).collect();
-        let events: Vec<Event> = (1..=3).map(|s| Event::Message { record: record(s), recipients: members.clone() }).collect();
+        let members: Vec<SessionId> = ["alice", "bob", "offline"]
+            .iter()
+            .map(|s| SessionId::parse(*s).unwrap())
+            .collect();
+        let events: Vec<Event> = (1..=3)
+            .map(|s| Event::Message {
+                record: record(s),
+                recipients: members.clone(),
+            })
+            .collect();
         let plan = plan_fanout(&events, &routes);
         assert_eq!(plan.len(), 2);
-        let seqs = |g: &GatewayId| plan[g].iter().map(|d| match &d.push { Push::Message { seq, .. } => *seq }).collect::<Vec<_>>();
+        let seqs = |g: &GatewayId| {
+            plan[g]
+                .iter()
+                .map(|d| match &d.push {
+                    Push::Message { seq, .. } => *seq,
+                })
+                .collect::<Vec<_>>()
+        };
         assert_eq!(seqs(&g1), vec![1, 2, 3]);
         assert_eq!(seqs(&g2), vec![1, 2, 3]);
         assert_eq!(plan[&g1][0].recipients.len(), 2);

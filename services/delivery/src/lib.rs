@@ -28,15 +28,26 @@ pub struct DeliveryConfig {
 
 impl DeliveryConfig {
     pub fn new(instance: impl Into<String>) -> Self {
-        Self { instance: instance.into(), lease_ttl: Duration::from_secs(5), max_batch: 512 }
+        Self {
+            instance: instance.into(),
+            lease_ttl: Duration::from_secs(5),
+            max_batch: 512,
+        }
     }
 }
 
 pub async fn run(bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
-    let ownership_config = OwnershipConfig { role: ROLE, instance: config.instance.clone(), lease_ttl: config.lease_ttl };
+    let ownership_config = OwnershipConfig {
+        role: ROLE,
+        instance: config.instance.clone(),
+        lease_ttl: config.lease_ttl,
+    };
     let max_batch = config.max_batch;
     let start_bus = bus.clone();
-    ownership::run(bus, ownership_config, shutdown, move |grant| serve(start_bus.clone(), grant, max_batch)).await;
+    ownership::run(bus, ownership_config, shutdown, move |grant| {
+        serve(start_bus.clone(), grant, max_batch)
+    })
+    .await;
 }
 
 async fn serve(bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
@@ -78,7 +89,9 @@ async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<()
         for entry in &entries {
             match codec::decode::<Event>(&entry.payload) {
                 Ok(event) => events.push(event),
-                Err(err) => tracing::error!(partition, position = entry.position, error = %err, "undecodable event skipped"),
+                Err(err) => {
+                    tracing::error!(partition, position = entry.position, error = %err, "undecodable event skipped")
+                }
             }
         }
         let now = timefmt::now_nanos();

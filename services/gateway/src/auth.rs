@@ -33,11 +33,14 @@ struct Claims {
 /// Apps rarely change; they are cached briefly so a rotation is seen within this long.
 const APP_CACHE_TTL: Duration = Duration::from_secs(10);
 
+/// Cached apps with the time each was read.
+type AppCache<K> = RwLock<HashMap<K, (Instant, Arc<AppRecord>)>>;
+
 pub struct Auth {
     store: Arc<dyn Store>,
     token_ttl: Duration,
-    by_id: RwLock<HashMap<AppId, (Instant, Arc<AppRecord>)>>,
-    by_secret: RwLock<HashMap<Vec<u8>, (Instant, Arc<AppRecord>)>>,
+    by_id: AppCache<AppId>,
+    by_secret: AppCache<Vec<u8>>,
 }
 
 pub fn hash_secret(secret: &str) -> Vec<u8> {
@@ -59,12 +62,20 @@ pub fn generate_signing_key() -> Vec<u8> {
 }
 
 fn now_secs() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 impl Auth {
     pub fn new(store: Arc<dyn Store>, token_ttl: Duration) -> Self {
-        Self { store, token_ttl, by_id: RwLock::default(), by_secret: RwLock::default() }
+        Self {
+            store,
+            token_ttl,
+            by_id: RwLock::default(),
+            by_secret: RwLock::default(),
+        }
     }
 
     async fn app(&self, id: &AppId) -> Result<Option<Arc<AppRecord>>, ApiError> {
@@ -73,20 +84,34 @@ impl Auth {
         {
             return Ok(Some(app.clone()));
         }
-        let Some(app) = self.store.app(id).await? else { return Ok(None) };
+        let Some(app) = self.store.app(id).await? else {
+            return Ok(None);
+        };
         let app = Arc::new(app);
-        self.by_id.write().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), (Instant::now(), app.clone()));
+        self.by_id
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), (Instant::now(), app.clone()));
         Ok(Some(app))
     }
 
     /// The app whose secret this is.
     pub async fn app_by_secret(&self, secret: &str) -> Result<Arc<AppRecord>, ApiError> {
         let hash = hash_secret(secret);
-        let cached = self.by_secret.read().unwrap_or_else(|p| p.into_inner()).get(&hash).cloned();
+        let cached = self
+            .by_secret
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&hash)
+            .cloned();
         let app = match cached {
             Some((at, app)) if at.elapsed() < APP_CACHE_TTL => app,
             _ => {
-                let app = self.store.app_by_secret_hash(&hash).await?.ok_or_else(|| ApiError::unauthorized("invalid app secret"))?;
+                let app = self
+                    .store
+                    .app_by_secret_hash(&hash)
+                    .await?
+                    .ok_or_else(|| ApiError::unauthorized("invalid app secret"))?;
                 let app = Arc::new(app);
                 let mut cache = self.by_secret.write().unwrap_or_else(|p| p.into_inner());
                 if cache.len() > 10_000 {

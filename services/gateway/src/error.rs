@@ -17,7 +17,10 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into() }
+        Self {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn bad_input(message: impl Into<String>) -> Self {
@@ -68,7 +71,9 @@ impl IntoResponse for ApiError {
         let body = Json(json!({"code": self.code.code(), "error": self.message}));
         let mut response = (status, body).into_response();
         if self.code == ErrorCode::RateLimited {
-            response.headers_mut().insert("retry-after", axum::http::HeaderValue::from_static("1"));
+            response
+                .headers_mut()
+                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
         }
         response
     }

@@ -101,7 +101,9 @@ impl Hub {
         let _guard = self.route_lock(&key).lock().await;
         let last = {
             let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(list) = conns.get_mut(&key) else { return };
+            let Some(list) = conns.get_mut(&key) else {
+                return;
+            };
             let before = list.len();
             list.retain(|c| c.id != conn_id);
             if list.len() == before {
@@ -129,7 +131,9 @@ impl Hub {
             let mut key = (delivery.app.clone(), SessionId::parse("-").expect("valid"));
             for session in &delivery.recipients {
                 key.1 = session.clone();
-                let Some(list) = conns.get(&key) else { continue };
+                let Some(list) = conns.get(&key) else {
+                    continue;
+                };
                 for conn in list {
                     let frame = frames.for_conn(conn);
                     match conn.tx.try_send(frame) {
@@ -156,7 +160,12 @@ impl Hub {
     }
 
     pub fn connection_count(&self) -> usize {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum()
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -170,7 +179,12 @@ struct PushFrames<'a> {
 
 impl<'a> PushFrames<'a> {
     fn new(msg_data_json: &'a str) -> Self {
-        Self { msg_data_json, notify: None, native: None, native_msgpack: None }
+        Self {
+            msg_data_json,
+            notify: None,
+            native: None,
+            native_msgpack: None,
+        }
     }
 
     fn for_conn(&mut self, conn: &Conn) -> Message {

@@ -17,7 +17,11 @@ pub type Outcome = Result<MessageRecord, WireError>;
 pub enum Waiter {
     Http(oneshot::Sender<Outcome>),
     /// A `/ws` request: the reply goes straight into the connection's queue.
-    Ws { tx: mpsc::Sender<Message>, req_id: Value, msgpack: bool },
+    Ws {
+        tx: mpsc::Sender<Message>,
+        req_id: Value,
+        msgpack: bool,
+    },
 }
 
 pub struct Pending {
@@ -28,7 +32,11 @@ pub struct Pending {
 
 impl Pending {
     pub fn new(max: usize) -> Self {
-        Self { next: AtomicU64::new(1), max, waiting: Mutex::new(HashMap::new()) }
+        Self {
+            next: AtomicU64::new(1),
+            max,
+            waiting: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Registers a waiter; refused when `max` requests already wait.
@@ -55,14 +63,24 @@ impl Pending {
     pub fn expire(&self, timeout: Duration) {
         let expired: Vec<Waiter> = {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let old: Vec<u64> = waiting.iter().filter(|(_, (at, _))| at.elapsed() >= timeout).map(|(r, _)| *r).collect();
-            old.into_iter().filter_map(|r| waiting.remove(&r)).map(|(_, w)| w).collect()
+            let old: Vec<u64> = waiting
+                .iter()
+                .filter(|(_, (at, _))| at.elapsed() >= timeout)
+                .map(|(r, _)| *r)
+                .collect();
+            old.into_iter()
+                .filter_map(|r| waiting.remove(&r))
+                .map(|(_, w)| w)
+                .collect()
         };
         for waiter in expired {
             metrics::counter!("herald_send_timeouts_total").increment(1);
             answer(
                 waiter,
-                Err(WireError::new(ErrorCode::Unavailable, "not confirmed in time; retrying with the same key is safe")),
+                Err(WireError::new(
+                    ErrorCode::Unavailable,
+                    "not confirmed in time; retrying with the same key is safe",
+                )),
             );
         }
     }

@@ -42,9 +42,17 @@ impl Publisher {
         let partition = partition_of(&send.app, &send.conv, self.partitions);
         let command = Command::Send(send.clone());
         let payload = codec::encode(&command).map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
-        let outgoing = Outgoing { partition, dedupe_id: command.dedupe_id(), payload: Bytes::from(payload) };
+        let outgoing = Outgoing {
+            partition,
+            dedupe_id: command.dedupe_id(),
+            payload: Bytes::from(payload),
+        };
         self.tx
-            .send(Job { outgoing, request, send })
+            .send(Job {
+                outgoing,
+                request,
+                send,
+            })
             .await
             .map_err(|_| WireError::new(ErrorCode::Unavailable, "gateway shutting down"))
     }
@@ -71,7 +79,13 @@ async fn run(
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "command publish failed");
-                    pending.complete(job.request, Err(WireError::new(ErrorCode::Unavailable, "could not accept the message, retry")));
+                    pending.complete(
+                        job.request,
+                        Err(WireError::new(
+                            ErrorCode::Unavailable,
+                            "could not accept the message, retry",
+                        )),
+                    );
                 }
             }
         }

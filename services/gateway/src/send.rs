@@ -26,11 +26,15 @@ pub fn validate(shared: &Shared, identity: &Identity, request: SendRequest) -> R
         ));
     }
     if request.status == msg::status::DELETED_FOR_ME || request.status == msg::status::RECALLED {
-        return Err(ApiError::bad_input("status 1 and 2 are reserved for deleted and recalled messages"));
+        return Err(ApiError::bad_input(
+            "status 1 and 2 are reserved for deleted and recalled messages",
+        ));
     }
     let idempotency_key = match &request.client_msg_id {
         Some(key) if key.is_empty() || key.len() > MAX_CLIENT_KEY_BYTES => {
-            return Err(ApiError::bad_input(format!("client key must be 1 to {MAX_CLIENT_KEY_BYTES} bytes")));
+            return Err(ApiError::bad_input(format!(
+                "client key must be 1 to {MAX_CLIENT_KEY_BYTES} bytes"
+            )));
         }
         Some(key) => format!("c:{key}"),
         None => format!("g:{}", uuid::Uuid::new_v4().simple()),
@@ -52,7 +56,10 @@ pub fn validate(shared: &Shared, identity: &Identity, request: SendRequest) -> R
 /// a failure here, or the ack timeout.
 pub async fn submit(shared: &Shared, mut command: SendCommand, waiter: Waiter) -> Result<(), ApiError> {
     let request = shared.pending.insert(waiter)?;
-    command.reply_to = Some(ReplyTo { gateway: shared.config.id.clone(), request });
+    command.reply_to = Some(ReplyTo {
+        gateway: shared.config.id.clone(),
+        request,
+    });
     metrics::counter!("herald_commands_in_total", "kind" => "send").increment(1);
     if let Err(err) = shared.publisher.send(command, request).await {
         shared.pending.complete(request, Err(err));

@@ -55,7 +55,10 @@ impl Running {
 }
 
 fn instance_name(settings: &Settings, role: &str) -> String {
-    settings.instance.clone().unwrap_or_else(|| format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
+    settings
+        .instance
+        .clone()
+        .unwrap_or_else(|| format!("{role}-{}", &uuid::Uuid::new_v4().simple().to_string()[..12]))
 }
 
 async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow::Result<Arc<dyn Bus>> {
@@ -64,7 +67,9 @@ async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow:
             let mut config = NatsConfig::new(url, settings.partitions);
             config.replicas = settings.nats_replicas;
             config.name = format!("herald-{instance}");
-            let bus = NatsBus::connect(&config).await.with_context(|| format!("NATS at {url}"))?;
+            let bus = NatsBus::connect(&config)
+                .await
+                .with_context(|| format!("NATS at {url}"))?;
             Ok(Arc::new(bus))
         }
         (None, Role::Up) => Ok(Arc::new(InprocBus::new(settings.partitions))),
@@ -89,24 +94,39 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     let lease_ttl = Duration::from_millis(settings.lease_ttl_ms);
     let runs = |r: Role| role == Role::Up || role == r;
 
-    let store = if runs(Role::Gateway) || runs(Role::Sequencer) { Some(open_store(&settings).await?) } else { None };
+    let store = if runs(Role::Gateway) || runs(Role::Sequencer) {
+        Some(open_store(&settings).await?)
+    } else {
+        None
+    };
     let mut tasks = Vec::new();
     if runs(Role::Sequencer) {
         let mut config = SequencerConfig::new(instance.clone());
         config.lease_ttl = lease_ttl;
         let store = store.clone().expect("opened");
-        tasks.push(tokio::spawn(herald_sequencer::run(store, bus.clone(), config, shutdown.clone())));
+        tasks.push(tokio::spawn(herald_sequencer::run(
+            store,
+            bus.clone(),
+            config,
+            shutdown.clone(),
+        )));
     }
     if runs(Role::Delivery) {
         let mut config = DeliveryConfig::new(instance.clone());
         config.lease_ttl = lease_ttl;
-        tasks.push(tokio::spawn(herald_delivery::run(bus.clone(), config, shutdown.clone())));
+        tasks.push(tokio::spawn(herald_delivery::run(
+            bus.clone(),
+            config,
+            shutdown.clone(),
+        )));
     }
     let mut generated_secret = None;
     let gateway = if runs(Role::Gateway) {
         let store = store.clone().expect("opened");
         generated_secret = bootstrap::default_app(store.as_ref(), settings.app_secret.as_deref()).await?;
-        let mut config = GatewayConfig::new(GatewayId::parse(instance.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"))?);
+        let mut config = GatewayConfig::new(GatewayId::parse(
+            instance.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"),
+        )?);
         config.token_ttl = Duration::from_secs(settings.token_ttl_secs);
         config.ack_timeout = Duration::from_millis(settings.ack_timeout_ms);
         config.max_pending = settings.max_pending;
@@ -114,7 +134,9 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         config.max_body_bytes = settings.max_body_bytes;
         config.max_content_bytes = settings.max_content_bytes;
         config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));
-        Some(Arc::new(Gateway::start(store, bus.clone(), config, shutdown.clone()).await?))
+        Some(Arc::new(
+            Gateway::start(store, bus.clone(), config, shutdown.clone()).await?,
+        ))
     } else {
         None
     };
@@ -123,14 +145,19 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         Some(gateway) => gateway.router(),
         None => role_router(bus.clone()),
     };
-    router = router.route("/metrics", axum::routing::get(move || std::future::ready(metrics.render())));
+    router = router.route(
+        "/metrics",
+        axum::routing::get(move || std::future::ready(metrics.render())),
+    );
     let listener = tokio::net::TcpListener::bind(settings.http_addr)
         .await
         .with_context(|| format!("listen on {}", settings.http_addr))?;
     let addr = listener.local_addr()?;
     let stop = shutdown.clone();
     let server = tokio::spawn(async move {
-        axum::serve(listener, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
     });
     tracing::info!(%addr, role = %role_name, instance = %instance, bus = bus.scope(), "herald started");
     Ok(Running {
@@ -147,13 +174,19 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
 /// `/healthz` and `/readyz` for the roles without the HTTP API.
 fn role_router(bus: Arc<dyn Bus>) -> axum::Router {
     use axum::http::StatusCode;
-    axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" })).route(
-        "/readyz",
-        axum::routing::get(move || {
-            let connected = bus.is_connected();
-            async move {
-                if connected { (StatusCode::OK, "ready") } else { (StatusCode::SERVICE_UNAVAILABLE, "bus not connected") }
-            }
-        }),
-    )
+    axum::Router::new()
+        .route("/healthz", axum::routing::get(|| async { "ok" }))
+        .route(
+            "/readyz",
+            axum::routing::get(move || {
+                let connected = bus.is_connected();
+                async move {
+                    if connected {
+                        (StatusCode::OK, "ready")
+                    } else {
+                        (StatusCode::SERVICE_UNAVAILABLE, "bus not connected")
+                    }
+                }
+            }),
+        )
 }

@@ -5,7 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about = "Herald: a chat backend. `herald up` runs everything in one process.")]
+#[command(
+    name = "herald",
+    version,
+    about = "Herald: a chat backend. `herald up` runs everything in one process."
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub role: Role,

@@ -117,5 +117,9 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Push {
     /// A new message: the `MsgData` JSON, and its `Seq` for per-connection ordering checks.
-    Message { conv: ConvId, seq: u64, msg_data_json: String },
+    Message {
+        conv: ConvId,
+        seq: u64,
+        msg_data_json: String,
+    },
 }

@@ -72,6 +72,9 @@ pub struct WireError {
 
 impl WireError {
     pub fn new(code: ErrorCode, text: impl Into<String>) -> Self {
-        Self { code, text: text.into() }
+        Self {
+            code,
+            text: text.into(),
+        }
     }
 }

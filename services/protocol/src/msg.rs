@@ -114,7 +114,16 @@ mod tests {
         };
         let json = serde_json::to_value(record.to_wire()).unwrap();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
-        for key in ["MsgId", "ConversationID", "FromSession", "SendTime", "Status", "Type", "Content", "Seq"] {
+        for key in [
+            "MsgId",
+            "ConversationID",
+            "FromSession",
+            "SendTime",
+            "Status",
+            "Type",
+            "Content",
+            "Seq",
+        ] {
             assert!(keys.contains(&key), "{key} missing from {json}");
         }
         assert!(!keys.contains(&"ClientMsgId"));

@@ -27,7 +27,10 @@ mod tests {
 
     #[test]
     fn formats_with_nanoseconds_in_utc() {
-        assert_eq!(rfc3339_nanos(1_700_000_000_000_000_001), "2023-11-14T22:13:20.000000001Z");
+        assert_eq!(
+            rfc3339_nanos(1_700_000_000_000_000_001),
+            "2023-11-14T22:13:20.000000001Z"
+        );
         assert_eq!(rfc3339_nanos(0), "1970-01-01T00:00:00.000000000Z");
     }
 }

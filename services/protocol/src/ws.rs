@@ -41,13 +41,24 @@ pub struct ErrorReply<'a> {
 }
 
 pub fn ok_reply<T: Serialize>(action: &str, req_id: &Value, data: T) -> String {
-    serde_json::to_string(&OkReply { action, req_id, status: "ok", data })
-        .unwrap_or_else(|_| error_reply(action, req_id, ErrorCode::Internal, "could not encode reply"))
+    serde_json::to_string(&OkReply {
+        action,
+        req_id,
+        status: "ok",
+        data,
+    })
+    .unwrap_or_else(|_| error_reply(action, req_id, ErrorCode::Internal, "could not encode reply"))
 }
 
 pub fn error_reply(action: &str, req_id: &Value, code: ErrorCode, error: &str) -> String {
-    serde_json::to_string(&ErrorReply { action, req_id, status: "error", code: code.code(), error })
-        .unwrap_or_default()
+    serde_json::to_string(&ErrorReply {
+        action,
+        req_id,
+        status: "error",
+        code: code.code(),
+        error,
+    })
+    .unwrap_or_default()
 }
 
 /// The `/ws` push of a new message: `{"action":"msg-im","code":200,"status":"ok","data":<MsgData>}`,
@@ -77,8 +88,7 @@ mod tests {
     fn replies_echo_req_id() {
         let reply: Value = serde_json::from_str(&ok_reply("ping", &Value::from(7), "pong")).unwrap();
         assert_eq!(reply["reqId"], 7);
-        let err: Value =
-            serde_json::from_str(&error_reply("x", &Value::Null, ErrorCode::NotFound, "no")).unwrap();
+        let err: Value = serde_json::from_str(&error_reply("x", &Value::Null, ErrorCode::NotFound, "no")).unwrap();
         assert_eq!(err["code"], 10005);
         assert_eq!(err["status"], "error");
     }

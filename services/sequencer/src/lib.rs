@@ -42,9 +42,15 @@ impl SequencerConfig {
 
 /// Runs until `shutdown`; then finishes the batch in hand and releases its partitions at once.
 pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: SequencerConfig, shutdown: CancellationToken) {
-    assert!(bus.partitions() <= 1024, "snowflake worker ids are 10 bits: at most 1024 partitions");
-    let ownership_config =
-        OwnershipConfig { role: ROLE, instance: config.instance.clone(), lease_ttl: config.lease_ttl };
+    assert!(
+        bus.partitions() <= 1024,
+        "snowflake worker ids are 10 bits: at most 1024 partitions"
+    );
+    let ownership_config = OwnershipConfig {
+        role: ROLE,
+        instance: config.instance.clone(),
+        lease_ttl: config.lease_ttl,
+    };
     let config = Arc::new(config);
     let start_bus = bus.clone();
     ownership::run(bus, ownership_config, shutdown, move |grant| {

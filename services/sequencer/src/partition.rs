@@ -66,7 +66,10 @@ async fn serve_once(
     grant: &Grant,
 ) -> Result<(), ServeError> {
     let partition = grant.partition;
-    let fence = Fence { scope: format!("{}/{ROLE}/{partition}", bus.scope()), epoch: grant.epoch };
+    let fence = Fence {
+        scope: format!("{}/{ROLE}/{partition}", bus.scope()),
+        epoch: grant.epoch,
+    };
     // claim before reading any head: from here on, an older owner cannot append
     store.claim_fence(&fence).await?;
     let checkpoint = ownership::load_checkpoint(bus.as_ref(), ROLE, partition).await?;
@@ -127,7 +130,13 @@ impl Partition<'_> {
         self.load_states(&commands).await?;
         let originals = self.find_originals(&commands).await?;
         let ids = &mut self.ids;
-        let plan = plan_batch(commands, &mut self.states, &originals, || ids.generate::<u64>(), timefmt::now_nanos());
+        let plan = plan_batch(
+            commands,
+            &mut self.states,
+            &originals,
+            || ids.generate::<u64>(),
+            timefmt::now_nanos(),
+        );
         metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
         metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
         metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
@@ -183,7 +192,9 @@ impl Partition<'_> {
         }
         let store = self.store;
         let loads = missing.iter().map(|(app, conv)| async move {
-            let Some(conversation) = store.conversation(app, conv).await? else { return Ok(None) };
+            let Some(conversation) = store.conversation(app, conv).await? else {
+                return Ok(None);
+            };
             let members = store.members(app, conv).await?;
             let last_seq = store.last_seq(app, conv).await?;
             Ok::<_, StoreError>(Some(ConvState::new(conversation, members, last_seq)))
@@ -204,15 +215,30 @@ impl Partition<'_> {
                     .push((send.from.clone(), send.idempotency_key.clone()));
             }
         }
-        let lookups = keys.iter().map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
-        Ok(futures::future::try_join_all(lookups).await?.into_iter().flatten().collect())
+        let lookups = keys
+            .iter()
+            .map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
+        Ok(futures::future::try_join_all(lookups)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// One message per waiting gateway with all of its answers.
-    async fn reply(&self, replies: Vec<(herald_protocol::bus::ReplyTo, Result<MessageRecord, herald_protocol::error_code::WireError>)>) {
+    async fn reply(
+        &self,
+        replies: Vec<(
+            herald_protocol::bus::ReplyTo,
+            Result<MessageRecord, herald_protocol::error_code::WireError>,
+        )>,
+    ) {
         let mut by_gateway: HashMap<GatewayId, Vec<Ack>> = HashMap::new();
         for (reply_to, outcome) in replies {
-            by_gateway.entry(reply_to.gateway).or_default().push(Ack { request: reply_to.request, outcome });
+            by_gateway.entry(reply_to.gateway).or_default().push(Ack {
+                request: reply_to.request,
+                outcome,
+            });
         }
         for (gateway, acks) in by_gateway {
             let payload = Bytes::from(codec::encode(&GatewayMessage::Acks(acks)).expect("acks encode"));

@@ -19,7 +19,12 @@ pub struct ConvState {
 impl ConvState {
     pub fn new(conv: Conversation, members: Vec<SessionId>, last_seq: u64) -> Self {
         let member_set = members.iter().cloned().collect();
-        Self { conv, members, member_set, last_seq }
+        Self {
+            conv,
+            members,
+            member_set,
+            last_seq,
+        }
     }
 }
 
@@ -61,7 +66,16 @@ pub fn plan_batch(
     for command in commands {
         let Command::Send(send) = command;
         let reply_to = send.reply_to.clone();
-        let outcome = sequence_one(send, states, &mut known, &mut fresh, &mut reemitted, &mut plan, &mut next_id, now_nanos);
+        let outcome = sequence_one(
+            send,
+            states,
+            &mut known,
+            &mut fresh,
+            &mut reemitted,
+            &mut plan,
+            &mut next_id,
+            now_nanos,
+        );
         if let Some(reply_to) = reply_to {
             plan.replies.push((reply_to, outcome));
         }
@@ -93,13 +107,19 @@ fn sequence_one(
     if let Some(original) = known.get(&(&send.conv, &send.from, send.idempotency_key.as_str())) {
         plan.duplicates += 1;
         if now_nanos - original.send_time < REEMIT_WINDOW_NANOS && reemitted.insert(original.msg_id) {
-            plan.events.push(Event::Message { record: original.clone(), recipients: state.members.clone() });
+            plan.events.push(Event::Message {
+                record: original.clone(),
+                recipients: state.members.clone(),
+            });
         }
         return Ok(original.clone());
     }
     if !state.member_set.contains(&send.from) {
         plan.rejected += 1;
-        return Err(WireError::new(ErrorCode::NotMember, "not a member of this conversation"));
+        return Err(WireError::new(
+            ErrorCode::NotMember,
+            "not a member of this conversation",
+        ));
     }
     if state.conv.archived {
         plan.rejected += 1;
@@ -121,7 +141,10 @@ fn sequence_one(
     };
     plan.accepted += 1;
     plan.appends.push(record.clone());
-    plan.events.push(Event::Message { record: record.clone(), recipients: state.members.clone() });
+    plan.events.push(Event::Message {
+        record: record.clone(),
+        recipients: state.members.clone(),
+    });
     fresh.insert(fresh_key, record.clone());
     Ok(record)
 }
@@ -149,7 +172,10 @@ mod tests {
             archived,
             created_at: 0,
         };
-        (id, ConvState::new(conv, members.iter().map(|m| sid(m)).collect(), last_seq))
+        (
+            id,
+            ConvState::new(conv, members.iter().map(|m| sid(m)).collect(), last_seq),
+        )
     }
 
     fn send(conv: &str, from: &str, key: &str, request: u64) -> Command {
@@ -162,7 +188,10 @@ mod tests {
             msg_type: 1,
             status: 0,
             content: format!("{from}:{key}"),
-            reply_to: Some(ReplyTo { gateway: GatewayId::parse("g").unwrap(), request }),
+            reply_to: Some(ReplyTo {
+                gateway: GatewayId::parse("g").unwrap(),
+                request,
+            }),
         })
     }
 
@@ -177,7 +206,11 @@ mod tests {
     #[test]
     fn seqs_continue_from_state_without_gaps_per_conversation() {
         let mut states = HashMap::from([state("c1", &["a", "b"], 41, false), state("c2", &["a"], 0, false)]);
-        let commands = vec![send("c1", "a", "k1", 1), send("c2", "a", "k1", 2), send("c1", "b", "k1", 3)];
+        let commands = vec![
+            send("c1", "a", "k1", 1),
+            send("c2", "a", "k1", 2),
+            send("c1", "b", "k1", 3),
+        ];
         let plan = plan_batch(commands, &mut states, &[], counter(), 5);
         let seqs: Vec<(String, u64)> = plan.appends.iter().map(|r| (r.conv.to_string(), r.seq)).collect();
         assert_eq!(seqs, vec![("c1".into(), 42), ("c2".into(), 1), ("c1".into(), 43)]);
@@ -189,7 +222,13 @@ mod tests {
     #[test]
     fn a_repeated_key_in_one_batch_answers_the_first() {
         let mut states = HashMap::from([state("c", &["a"], 0, false)]);
-        let plan = plan_batch(vec![send("c", "a", "k", 1), send("c", "a", "k", 2)], &mut states, &[], counter(), 5);
+        let plan = plan_batch(
+            vec![send("c", "a", "k", 1), send("c", "a", "k", 2)],
+            &mut states,
+            &[],
+            counter(),
+            5,
+        );
         assert_eq!(plan.appends.len(), 1);
         assert_eq!(plan.events.len(), 1);
         let ids: Vec<MsgId> = plan.replies.iter().map(|(_, r)| r.as_ref().unwrap().msg_id).collect();
@@ -199,12 +238,25 @@ mod tests {
     #[test]
     fn a_stored_key_answers_the_original_and_assigns_nothing() {
         let mut states = HashMap::from([state("c", &["a"], 7, false)]);
-        let original = herald_store::testsuite::record(&AppId::parse("a").unwrap(), &ConvId::parse("c").unwrap(), 7, "a");
-        let plan = plan_batch(vec![send("c", "a", "k7", 1)], &mut states, std::slice::from_ref(&original), counter(), original.send_time + 1);
+        let original =
+            herald_store::testsuite::record(&AppId::parse("a").unwrap(), &ConvId::parse("c").unwrap(), 7, "a");
+        let plan = plan_batch(
+            vec![send("c", "a", "k7", 1)],
+            &mut states,
+            std::slice::from_ref(&original),
+            counter(),
+            original.send_time + 1,
+        );
         assert!(plan.appends.is_empty());
         assert_eq!(plan.replies[0].1.as_ref().unwrap(), &original);
         assert_eq!(plan.events.len(), 1, "a recent replay re-publishes its event");
-        let late = plan_batch(vec![send("c", "a", "k7", 1)], &mut states, &[original.clone()], counter(), original.send_time + REEMIT_WINDOW_NANOS);
+        let late = plan_batch(
+            vec![send("c", "a", "k7", 1)],
+            &mut states,
+            std::slice::from_ref(&original),
+            counter(),
+            original.send_time + REEMIT_WINDOW_NANOS,
+        );
         assert!(late.events.is_empty(), "an old replay does not");
         assert_eq!(states[&ConvId::parse("c").unwrap()].last_seq, 7);
     }
@@ -212,10 +264,27 @@ mod tests {
     #[test]
     fn rejections_assign_no_seq() {
         let mut states = HashMap::from([state("c", &["a"], 0, false), state("arch", &["a"], 3, true)]);
-        let commands = vec![send("c", "mallory", "k", 1), send("nope", "a", "k", 2), send("arch", "a", "k", 3), send("c", "a", "k", 4)];
+        let commands = vec![
+            send("c", "mallory", "k", 1),
+            send("nope", "a", "k", 2),
+            send("arch", "a", "k", 3),
+            send("c", "a", "k", 4),
+        ];
         let plan = plan_batch(commands, &mut states, &[], counter(), 5);
-        let codes: Vec<Option<ErrorCode>> = plan.replies.iter().map(|(_, r)| r.as_ref().err().map(|e| e.code)).collect();
-        assert_eq!(codes, vec![Some(ErrorCode::NotMember), Some(ErrorCode::NotFound), Some(ErrorCode::Conflict), None]);
+        let codes: Vec<Option<ErrorCode>> = plan
+            .replies
+            .iter()
+            .map(|(_, r)| r.as_ref().err().map(|e| e.code))
+            .collect();
+        assert_eq!(
+            codes,
+            vec![
+                Some(ErrorCode::NotMember),
+                Some(ErrorCode::NotFound),
+                Some(ErrorCode::Conflict),
+                None
+            ]
+        );
         assert_eq!(plan.appends.len(), 1);
         assert_eq!(plan.appends[0].seq, 1);
         assert_eq!(plan.rejected, 3);

@@ -29,11 +29,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Creates the conversation with its members. For a `single` conversation the pair is
     /// deduplicated: when the two sessions already share one, its id is returned and nothing is written.
-    async fn create_conversation(
-        &self,
-        conv: &Conversation,
-        members: &[SessionId],
-    ) -> Result<ConvId, StoreError>;
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<ConvId, StoreError>;
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError>;
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError>;
     async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError>;
@@ -54,12 +50,8 @@ pub trait Store: Send + Sync + 'static {
         keys: &[(SessionId, String)],
     ) -> Result<Vec<MessageRecord>, StoreError>;
     /// The newest `limit` messages, newest first.
-    async fn latest_messages(
-        &self,
-        app: &AppId,
-        conv: &ConvId,
-        limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
+    async fn latest_messages(&self, app: &AppId, conv: &ConvId, limit: usize)
+    -> Result<Vec<MessageRecord>, StoreError>;
     /// Messages with `Seq` in `from..=to`, oldest first, at most `limit`.
     async fn messages_in_range(
         &self,

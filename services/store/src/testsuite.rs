@@ -58,7 +58,10 @@ pub fn record(app: &AppId, conv: &ConvId, seq: u64, from: &str) -> MessageRecord
 }
 
 fn fence(run: &str, name: &str, epoch: u64) -> Fence {
-    Fence { scope: format!("{name}-{run}"), epoch }
+    Fence {
+        scope: format!("{name}-{run}"),
+        epoch,
+    }
 }
 
 async fn apps(store: &dyn Store, run: &str) {
@@ -70,22 +73,49 @@ async fn apps(store: &dyn Store, run: &str) {
         signing_key: vec![7; 32],
         created_at: 5,
     };
-    assert!(store.create_app_if_absent(&app).await.unwrap(), "apps: first insert inserts");
+    assert!(
+        store.create_app_if_absent(&app).await.unwrap(),
+        "apps: first insert inserts"
+    );
     let mut other = app.clone();
     other.name = "Other".into();
-    assert!(!store.create_app_if_absent(&other).await.unwrap(), "apps: insert is if-absent");
+    assert!(
+        !store.create_app_if_absent(&other).await.unwrap(),
+        "apps: insert is if-absent"
+    );
     assert_eq!(store.app(&app.id).await.unwrap(), Some(app.clone()), "apps: read by id");
     assert_eq!(
         store.app_by_secret_hash(&app.secret_hash).await.unwrap(),
         Some(app.clone()),
         "apps: read by secret hash"
     );
-    assert_eq!(store.app_by_secret_hash(b"nope").await.unwrap(), None, "apps: unknown hash");
+    assert_eq!(
+        store.app_by_secret_hash(b"nope").await.unwrap(),
+        None,
+        "apps: unknown hash"
+    );
     let rotated = format!("rotated-{run}").into_bytes();
-    assert!(store.set_app_secret_hash(&app.id, &rotated).await.unwrap(), "apps: rotate");
-    assert_eq!(store.app_by_secret_hash(&app.secret_hash).await.unwrap(), None, "apps: old secret gone");
-    assert_eq!(store.app_by_secret_hash(&rotated).await.unwrap().map(|a| a.id), Some(app.id.clone()), "apps: new secret");
-    assert!(!store.set_app_secret_hash(&app_id(run, "missing"), &rotated).await.unwrap(), "apps: rotate unknown");
+    assert!(
+        store.set_app_secret_hash(&app.id, &rotated).await.unwrap(),
+        "apps: rotate"
+    );
+    assert_eq!(
+        store.app_by_secret_hash(&app.secret_hash).await.unwrap(),
+        None,
+        "apps: old secret gone"
+    );
+    assert_eq!(
+        store.app_by_secret_hash(&rotated).await.unwrap().map(|a| a.id),
+        Some(app.id.clone()),
+        "apps: new secret"
+    );
+    assert!(
+        !store
+            .set_app_secret_hash(&app_id(run, "missing"), &rotated)
+            .await
+            .unwrap(),
+        "apps: rotate unknown"
+    );
 }
 
 async fn conversations(store: &dyn Store, run: &str) {
@@ -94,28 +124,55 @@ async fn conversations(store: &dyn Store, run: &str) {
     let members = [session("alice"), session("bob"), session("carol")];
     let id = store.create_conversation(&group, &members).await.unwrap();
     assert_eq!(id, group.id, "conversations: group keeps its id");
-    assert_eq!(store.conversation(&app, &id).await.unwrap(), Some(group.clone()), "conversations: read back");
+    assert_eq!(
+        store.conversation(&app, &id).await.unwrap(),
+        Some(group.clone()),
+        "conversations: read back"
+    );
     let mut listed = store.members(&app, &id).await.unwrap();
     listed.sort();
     assert_eq!(listed, members.to_vec(), "conversations: members");
     assert!(store.is_member(&app, &id, &session("bob")).await.unwrap());
-    assert!(!store.is_member(&app, &id, &session("mallory")).await.unwrap(), "conversations: non-member");
+    assert!(
+        !store.is_member(&app, &id, &session("mallory")).await.unwrap(),
+        "conversations: non-member"
+    );
     let other_app = app_id(run, "convs-other");
-    assert_eq!(store.conversation(&other_app, &id).await.unwrap(), None, "conversations: scoped to app");
-    assert!(!store.is_member(&other_app, &id, &session("bob")).await.unwrap(), "members: scoped to app");
+    assert_eq!(
+        store.conversation(&other_app, &id).await.unwrap(),
+        None,
+        "conversations: scoped to app"
+    );
+    assert!(
+        !store.is_member(&other_app, &id, &session("bob")).await.unwrap(),
+        "members: scoped to app"
+    );
 }
 
 async fn single_pairs(store: &dyn Store, run: &str) {
     let app = app_id(run, "pairs");
     let first = conv(&app, "s1", ConvKind::Single, "alice");
-    let id = store.create_conversation(&first, &[session("alice"), session("bob")]).await.unwrap();
+    let id = store
+        .create_conversation(&first, &[session("alice"), session("bob")])
+        .await
+        .unwrap();
     assert_eq!(id, first.id);
     let again = conv(&app, "s2", ConvKind::Single, "bob");
-    let id2 = store.create_conversation(&again, &[session("bob"), session("alice")]).await.unwrap();
+    let id2 = store
+        .create_conversation(&again, &[session("bob"), session("alice")])
+        .await
+        .unwrap();
     assert_eq!(id2, first.id, "single: the same pair gets the same conversation");
-    assert_eq!(store.conversation(&app, &again.id).await.unwrap(), None, "single: no second conversation");
+    assert_eq!(
+        store.conversation(&app, &again.id).await.unwrap(),
+        None,
+        "single: no second conversation"
+    );
     let third = conv(&app, "s3", ConvKind::Single, "alice");
-    let id3 = store.create_conversation(&third, &[session("alice"), session("carol")]).await.unwrap();
+    let id3 = store
+        .create_conversation(&third, &[session("alice"), session("carol")])
+        .await
+        .unwrap();
     assert_eq!(id3, third.id, "single: another pair gets its own");
 }
 
@@ -124,7 +181,11 @@ async fn append_and_read(store: &dyn Store, run: &str) {
     let conv_id = ConvId::parse("c").unwrap();
     let f = fence(run, "log", 1);
     store.claim_fence(&f).await.unwrap();
-    assert_eq!(store.last_seq(&app, &conv_id).await.unwrap(), 0, "log: empty conversation has seq 0");
+    assert_eq!(
+        store.last_seq(&app, &conv_id).await.unwrap(),
+        0,
+        "log: empty conversation has seq 0"
+    );
     let batch: Vec<_> = (1..=50).map(|s| record(&app, &conv_id, s, "alice")).collect();
     store.append(&f, &batch).await.unwrap();
     assert_eq!(store.last_seq(&app, &conv_id).await.unwrap(), 50, "log: last seq");
@@ -133,11 +194,18 @@ async fn append_and_read(store: &dyn Store, run: &str) {
     assert_eq!(seqs, (21..=50).rev().collect::<Vec<_>>(), "log: latest newest first");
     assert_eq!(latest[0], batch[49], "log: record round-trips");
     let range = store.messages_in_range(&app, &conv_id, 10, 20, 100).await.unwrap();
-    assert_eq!(range.iter().map(|r| r.seq).collect::<Vec<_>>(), (10..=20).collect::<Vec<_>>(), "log: range");
+    assert_eq!(
+        range.iter().map(|r| r.seq).collect::<Vec<_>>(),
+        (10..=20).collect::<Vec<_>>(),
+        "log: range"
+    );
     let capped = store.messages_in_range(&app, &conv_id, 1, 50, 5).await.unwrap();
     assert_eq!(capped.len(), 5, "log: range honours limit");
     let other = ConvId::parse("other").unwrap();
-    assert!(store.latest_messages(&app, &other, 10).await.unwrap().is_empty(), "log: scoped to conversation");
+    assert!(
+        store.latest_messages(&app, &other, 10).await.unwrap().is_empty(),
+        "log: scoped to conversation"
+    );
 }
 
 async fn append_is_idempotent(store: &dyn Store, run: &str) {
@@ -162,26 +230,54 @@ async fn idempotency_lookup(store: &dyn Store, run: &str) {
         .find_idempotent(
             &app,
             &conv_id,
-            &[(session("alice"), "k2".into()), (session("alice"), "k9".into()), (session("bob"), "k3".into())],
+            &[
+                (session("alice"), "k2".into()),
+                (session("alice"), "k9".into()),
+                (session("bob"), "k3".into()),
+            ],
         )
         .await
         .unwrap();
-    assert_eq!(found, vec![batch[1].clone()], "idempotency: found by (sender, key) only");
+    assert_eq!(
+        found,
+        vec![batch[1].clone()],
+        "idempotency: found by (sender, key) only"
+    );
 }
 
 async fn fencing(store: &dyn Store, run: &str) {
     let app = app_id(run, "fence");
     let conv_id = ConvId::parse("c").unwrap();
     store.claim_fence(&fence(run, "fence", 5)).await.unwrap();
-    let stale = store.append(&fence(run, "fence", 4), &[record(&app, &conv_id, 1, "alice")]).await;
-    assert!(matches!(stale, Err(StoreError::Fenced { .. })), "fence: a lower epoch cannot append");
-    store.append(&fence(run, "fence", 5), &[record(&app, &conv_id, 1, "alice")]).await.unwrap();
-    store.claim_fence(&fence(run, "fence", 6)).await.unwrap();
-    let old = store.append(&fence(run, "fence", 5), &[record(&app, &conv_id, 2, "alice")]).await;
-    assert!(matches!(old, Err(StoreError::Fenced { .. })), "fence: the old owner is cut off after a claim");
+    let stale = store
+        .append(&fence(run, "fence", 4), &[record(&app, &conv_id, 1, "alice")])
+        .await;
     assert!(
-        matches!(store.claim_fence(&fence(run, "fence", 3)).await, Err(StoreError::Fenced { .. })),
+        matches!(stale, Err(StoreError::Fenced { .. })),
+        "fence: a lower epoch cannot append"
+    );
+    store
+        .append(&fence(run, "fence", 5), &[record(&app, &conv_id, 1, "alice")])
+        .await
+        .unwrap();
+    store.claim_fence(&fence(run, "fence", 6)).await.unwrap();
+    let old = store
+        .append(&fence(run, "fence", 5), &[record(&app, &conv_id, 2, "alice")])
+        .await;
+    assert!(
+        matches!(old, Err(StoreError::Fenced { .. })),
+        "fence: the old owner is cut off after a claim"
+    );
+    assert!(
+        matches!(
+            store.claim_fence(&fence(run, "fence", 3)).await,
+            Err(StoreError::Fenced { .. })
+        ),
         "fence: claims never go backwards"
     );
-    assert_eq!(store.last_seq(&app, &conv_id).await.unwrap(), 1, "fence: refused appends wrote nothing");
+    assert_eq!(
+        store.last_seq(&app, &conv_id).await.unwrap(),
+        1,
+        "fence: refused appends wrote nothing"
+    );
 }

@@ -58,7 +58,12 @@ impl NatsServer {
             assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
             std::thread::sleep(Duration::from_millis(20));
         }
-        NatsServer { url: format!("nats://127.0.0.1:{port}"), port, child, _dir: dir }
+        NatsServer {
+            url: format!("nats://127.0.0.1:{port}"),
+            port,
+            child,
+            _dir: dir,
+        }
     }
 }
 

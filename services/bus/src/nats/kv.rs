@@ -11,9 +11,10 @@ use std::sync::Arc;
 
 pub async fn get(store: &kv::Store, key: &str) -> Result<Option<Versioned>, BusError> {
     let entry = store.entry(key).await.map_err(BusError::unavailable)?;
-    Ok(entry
-        .filter(|e| e.operation == Operation::Put)
-        .map(|e| Versioned { value: e.value, revision: e.revision }))
+    Ok(entry.filter(|e| e.operation == Operation::Put).map(|e| Versioned {
+        value: e.value,
+        revision: e.revision,
+    }))
 }
 
 pub async fn create(store: &kv::Store, key: &str, value: Bytes) -> Result<Option<u64>, BusError> {
@@ -78,7 +79,9 @@ pub async fn replicate_routes(store: kv::Store) -> Result<Arc<RouteTable>, BusEr
                     continue;
                 }
             };
-            let Some((key, gateway)) = parse_route_key(&entry.key) else { continue };
+            let Some((key, gateway)) = parse_route_key(&entry.key) else {
+                continue;
+            };
             match entry.operation {
                 Operation::Put => replica.add(key, gateway),
                 Operation::Delete | Operation::Purge => replica.remove(&key, &gateway),
@@ -99,7 +102,10 @@ mod tests {
         let session = SessionId::parse("用户 / *>").unwrap();
         let gateway = GatewayId::parse("gw1").unwrap();
         let key = route_key(&app, &session, &gateway);
-        assert!(key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)), "{key}");
+        assert!(
+            key.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)),
+            "{key}"
+        );
         let (parsed, gw) = parse_route_key(&key).unwrap();
         assert_eq!((parsed.app, parsed.session, gw), (app, session, gateway));
     }

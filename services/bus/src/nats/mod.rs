@@ -110,7 +110,9 @@ impl Bus for NatsBus {
         let deliver_policy = if after == 0 {
             DeliverPolicy::All
         } else {
-            DeliverPolicy::ByStartSequence { start_sequence: after + 1 }
+            DeliverPolicy::ByStartSequence {
+                start_sequence: after + 1,
+            }
         };
         let consumer = self
             .stream(log)
@@ -127,7 +129,10 @@ impl Bus for NatsBus {
             while let Some(next) = messages.next().await {
                 let entry = next.map_err(BusError::unavailable).and_then(|message| {
                     let position = message.info().map_err(BusError::unavailable)?.stream_sequence;
-                    Ok(LogEntry { position, payload: message.payload.clone() })
+                    Ok(LogEntry {
+                        position,
+                        payload: message.payload.clone(),
+                    })
                 });
                 let failed = entry.is_err();
                 if tx.send(entry).await.is_err() || failed {
@@ -171,13 +176,7 @@ impl Bus for NatsBus {
         kv::create(self.bucket(bucket), key, value).await
     }
 
-    async fn kv_update(
-        &self,
-        bucket: Bucket,
-        key: &str,
-        value: Bytes,
-        revision: u64,
-    ) -> Result<Option<u64>, BusError> {
+    async fn kv_update(&self, bucket: Bucket, key: &str, value: Bytes, revision: u64) -> Result<Option<u64>, BusError> {
         kv::update(self.bucket(bucket), key, value, revision).await
     }
 

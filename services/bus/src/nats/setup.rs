@@ -37,8 +37,14 @@ impl NatsConfig {
             name: "herald".into(),
             partitions,
             replicas: 1,
-            commands: StreamLimits { max_age: Duration::from_secs(24 * 3600), max_bytes: 1 << 30 },
-            events: StreamLimits { max_age: Duration::from_secs(3600), max_bytes: 1 << 30 },
+            commands: StreamLimits {
+                max_age: Duration::from_secs(24 * 3600),
+                max_bytes: 1 << 30,
+            },
+            events: StreamLimits {
+                max_age: Duration::from_secs(3600),
+                max_bytes: 1 << 30,
+            },
             max_ack_inflight: 8192,
         }
     }
@@ -66,7 +72,10 @@ async fn ensure_stream(
     partitions: u32,
 ) -> Result<jetstream::stream::Stream, BusError> {
     let name = wanted.name.clone();
-    let mut stream = js.get_or_create_stream(wanted.clone()).await.map_err(BusError::unavailable)?;
+    let mut stream = js
+        .get_or_create_stream(wanted.clone())
+        .await
+        .map_err(BusError::unavailable)?;
     let info = stream.info().await.map_err(BusError::unavailable)?;
     match info.config.metadata.get(PARTITIONS_KEY) {
         Some(existing) if existing != &partitions.to_string() => {

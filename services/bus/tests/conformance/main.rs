@@ -20,6 +20,9 @@ async fn nats_bus_passes_the_suite() {
 async fn nats_refuses_a_changed_partition_count() {
     let server = herald_testkit::NatsServer::start();
     NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
-    let err = NatsBus::connect(&NatsConfig::new(&server.url, 8)).await.err().expect("refused");
+    let err = NatsBus::connect(&NatsConfig::new(&server.url, 8))
+        .await
+        .err()
+        .expect("refused");
     assert!(err.to_string().contains("partitions"), "{err}");
 }

@@ -23,7 +23,10 @@ pub fn new_conv_id() -> ConvId {
 
 pub fn parse_members(sessions: Vec<String>) -> Result<Vec<SessionId>, ApiError> {
     if sessions.len() > MAX_CREATE_MEMBERS {
-        return Err(ApiError::new(ErrorCode::TooLarge, format!("at most {MAX_CREATE_MEMBERS} sessions per request")));
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("at most {MAX_CREATE_MEMBERS} sessions per request"),
+        ));
     }
     let mut members = Vec::with_capacity(sessions.len());
     for session in sessions {
@@ -132,12 +135,19 @@ pub async fn send_msg(
     let command = send::validate(&shared, &me, request)?;
     let (tx, rx) = tokio::sync::oneshot::channel();
     send::submit(&shared, command, Waiter::Http(tx)).await?;
-    let record = rx.await.map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))??;
+    let record = rx
+        .await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))??;
     Ok(ok(json!({"MsgID": record.msg_id, "Seq": record.seq})))
 }
 
 /// 404 for an unknown conversation, 403 for a non-member.
-pub async fn require_member(shared: &Shared, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<Conversation, ApiError> {
+pub async fn require_member(
+    shared: &Shared,
+    app: &AppId,
+    conv: &ConvId,
+    session: &SessionId,
+) -> Result<Conversation, ApiError> {
     let conversation = shared
         .store
         .conversation(app, conv)

@@ -48,12 +48,18 @@ pub async fn create_conversation(
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
     if body.sessions.is_empty() {
-        return Err(ApiError::new(ErrorCode::ConversationNeedsMembers, "sessions may not be empty"));
+        return Err(ApiError::new(
+            ErrorCode::ConversationNeedsMembers,
+            "sessions may not be empty",
+        ));
     }
     let members = super::client::parse_members(body.sessions)?;
     let kind = super::client::parse_kind(body.kind.as_deref())?;
     if kind == ConvKind::Single && members.len() != 2 {
-        return Err(ApiError::new(ErrorCode::ConversationNeedsMembers, "a single conversation has exactly two sessions"));
+        return Err(ApiError::new(
+            ErrorCode::ConversationNeedsMembers,
+            "a single conversation has exactly two sessions",
+        ));
     }
     let conv = Conversation {
         app: app.id.clone(),

@@ -25,8 +25,11 @@ pub async fn notify(
 ) -> Response {
     let protoc = query.protoc.unwrap_or_else(|| "ws".into());
     if !["ws", "sse", "poll"].contains(&protoc.as_str()) {
-        return ApiError::new(ErrorCode::UnsupportedProtocol, format!("unsupported protoc {protoc:?}: use ws, sse or poll"))
-            .into_response();
+        return ApiError::new(
+            ErrorCode::UnsupportedProtocol,
+            format!("unsupported protoc {protoc:?}: use ws, sse or poll"),
+        )
+        .into_response();
     }
     let Client(me) = match client {
         Ok(client) => client,
@@ -37,7 +40,10 @@ pub async fn notify(
             Ok(upgrade) => super::ws::accept(shared, me, upgrade, ConnKind::Notify),
             Err(_) => ApiError::bad_input("protoc=ws needs a WebSocket upgrade request").into_response(),
         },
-        other => ApiError::new(ErrorCode::UnsupportedProtocol, format!("protoc {other} is not available in this version"))
-            .into_response(),
+        other => ApiError::new(
+            ErrorCode::UnsupportedProtocol,
+            format!("protoc {other} is not available in this version"),
+        )
+        .into_response(),
     }
 }

@@ -69,7 +69,12 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
     };
     if let Err(err) = shared.hub.register(&me.app, &me.session, conn.clone()).await {
         tracing::warn!(error = %err, "could not register connection");
-        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1011, reason: "try again".into() }))).await;
+        let _ = sink
+            .send(Message::Close(Some(CloseFrame {
+                code: 1011,
+                reason: "try again".into(),
+            })))
+            .await;
         return;
     }
     let ping_interval = shared.config.ping_interval;
@@ -102,7 +107,13 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
         }
         writer_close.cancel();
     });
-    let ctx = ConnCtx { shared: shared.clone(), me: me.clone(), tx, msgpack: conn.msgpack.clone(), close: close.clone() };
+    let ctx = ConnCtx {
+        shared: shared.clone(),
+        me: me.clone(),
+        tx,
+        msgpack: conn.msgpack.clone(),
+        close: close.clone(),
+    };
     let idle_limit = ping_interval * 3;
     let mut deadline = tokio::time::Instant::now() + idle_limit;
     loop {
@@ -132,7 +143,12 @@ async fn on_text(ctx: &ConnCtx, text: &str) {
     match serde_json::from_str::<Value>(text) {
         Ok(value) => handle(ctx, value, false).await,
         Err(err) => ctx.reply(
-            wire::error_reply("", &Value::Null, ErrorCode::InvalidParameter, &format!("malformed JSON: {err}")),
+            wire::error_reply(
+                "",
+                &Value::Null,
+                ErrorCode::InvalidParameter,
+                &format!("malformed JSON: {err}"),
+            ),
             false,
         ),
     }
@@ -143,7 +159,12 @@ async fn on_binary(ctx: &ConnCtx, bytes: &[u8]) {
     match rmp_serde::from_slice::<Value>(bytes) {
         Ok(value) => handle(ctx, value, true).await,
         Err(err) => ctx.reply(
-            wire::error_reply("", &Value::Null, ErrorCode::InvalidParameter, &format!("malformed MessagePack: {err}")),
+            wire::error_reply(
+                "",
+                &Value::Null,
+                ErrorCode::InvalidParameter,
+                &format!("malformed MessagePack: {err}"),
+            ),
             true,
         ),
     }
@@ -156,7 +177,12 @@ async fn handle(ctx: &ConnCtx, value: Value, msgpack: bool) {
         Ok(request) => request,
         Err(err) => {
             return ctx.reply(
-                wire::error_reply(&action, &req_id, ErrorCode::InvalidParameter, &format!("malformed request: {err}")),
+                wire::error_reply(
+                    &action,
+                    &req_id,
+                    ErrorCode::InvalidParameter,
+                    &format!("malformed request: {err}"),
+                ),
                 msgpack,
             );
         }
@@ -165,7 +191,12 @@ async fn handle(ctx: &ConnCtx, value: Value, msgpack: bool) {
         && link_key != ctx.me.session.as_str()
     {
         return ctx.reply(
-            wire::error_reply(&action, &req_id, ErrorCode::NotMember, "linkKey is not this token's session"),
+            wire::error_reply(
+                &action,
+                &req_id,
+                ErrorCode::NotMember,
+                "linkKey is not this token's session",
+            ),
             msgpack,
         );
     }
@@ -210,7 +241,11 @@ fn parse_msg_type(value: &Value) -> Result<i32, ApiError> {
         },
         _ => Err(()),
     }
-    .map_err(|()| ApiError::bad_input("msgType must be an integer or one of text, image, video, audio, duration, location, others"))
+    .map_err(|()| {
+        ApiError::bad_input(
+            "msgType must be an integer or one of text, image, video, audio, duration, location, others",
+        )
+    })
 }
 
 async fn msg_im(ctx: &ConnCtx, param: Value, req_id: Value, msgpack: bool) -> Result<(), ApiError> {
@@ -223,5 +258,14 @@ async fn msg_im(ctx: &ConnCtx, param: Value, req_id: Value, msgpack: bool) -> Re
         client_msg_id: param.msg_key,
     };
     let command = send::validate(&ctx.shared, &ctx.me, request)?;
-    send::submit(&ctx.shared, command, Waiter::Ws { tx: ctx.tx.clone(), req_id, msgpack }).await
+    send::submit(
+        &ctx.shared,
+        command,
+        Waiter::Ws {
+            tx: ctx.tx.clone(),
+            req_id,
+            msgpack,
+        },
+    )
+    .await
 }

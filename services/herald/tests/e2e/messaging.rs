@@ -23,16 +23,36 @@ async fn one_to_one(kind: BusKind) {
     let api = herald.api();
     let alice_token = api.token("alice", 3).await;
     let bob_token = api.token("bob", 1).await;
-    let (status, body) = api.post("/create_conversation", &alice_token, json!({"kind": "single", "sessions": ["bob"]})).await;
+    let (status, body) = api
+        .post(
+            "/create_conversation",
+            &alice_token,
+            json!({"kind": "single", "sessions": ["bob"]}),
+        )
+        .await;
     assert_eq!(status, 200, "{body}");
     let conv = body["data"]["ConversationId"].as_str().unwrap().to_owned();
-    let (_, again) = api.post("/create_conversation", &bob_token, json!({"kind": "single", "sessions": ["alice"]})).await;
-    assert_eq!(again["data"]["ConversationId"], json!(conv), "a pair has one single conversation");
+    let (_, again) = api
+        .post(
+            "/create_conversation",
+            &bob_token,
+            json!({"kind": "single", "sessions": ["alice"]}),
+        )
+        .await;
+    assert_eq!(
+        again["data"]["ConversationId"],
+        json!(conv),
+        "a pair has one single conversation"
+    );
 
     let mut alice = api.ws(&alice_token).await;
     let mut bob = api.ws(&bob_token).await;
     for round in 0..5 {
-        let (sender, receiver, from) = if round % 2 == 0 { (&mut alice, &mut bob, "alice") } else { (&mut bob, &mut alice, "bob") };
+        let (sender, receiver, from) = if round % 2 == 0 {
+            (&mut alice, &mut bob, "alice")
+        } else {
+            (&mut bob, &mut alice, "bob")
+        };
         let reply = sender
             .request("msg-im", json!({"convId": conv, "msgKey": format!("k{round}"), "msgType": "text", "msgContent": format!("hello {round}")}))
             .await;
@@ -47,7 +67,13 @@ async fn one_to_one(kind: BusKind) {
         // the sender's own connection gets the push too
         assert_eq!(sender.next_message().await["MsgId"], json!(msg_id));
     }
-    let (status, history) = api.post("/get_conversation_last_30_msg", &bob_token, json!({"conversation_id": conv})).await;
+    let (status, history) = api
+        .post(
+            "/get_conversation_last_30_msg",
+            &bob_token,
+            json!({"conversation_id": conv}),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(seqs(history["data"]["Msg"].as_array().unwrap()), vec![1, 2, 3, 4, 5]);
     herald.stop().await;
@@ -85,7 +111,11 @@ async fn group_of_five(kind: BusKind) {
     for i in 0..20 {
         let sender = i % names.len();
         let (status, body) = api
-            .post("/send_msg", &tokens[names[sender]], json!({"conversation_id": conv, "type": 1, "content": format!("msg {i}")}))
+            .post(
+                "/send_msg",
+                &tokens[names[sender]],
+                json!({"conversation_id": conv, "type": 1, "content": format!("msg {i}")}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
         assert!(body["data"]["MsgID"].is_string(), "{body}");
@@ -162,9 +192,16 @@ async fn eight_concurrent_senders(kind: BusKind) {
     for receiver in receivers.iter_mut() {
         let got = receive(receiver, total).await;
         assert_eq!(seqs(&got), (1..=total as u64).collect::<Vec<_>>(), "gapless, in order");
-        orders.push(got.iter().map(|m| m["MsgId"].as_str().unwrap().to_owned()).collect::<Vec<_>>());
+        orders.push(
+            got.iter()
+                .map(|m| m["MsgId"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>(),
+        );
     }
-    assert!(orders.windows(2).all(|w| w[0] == w[1]), "every receiver sees the same order");
+    assert!(
+        orders.windows(2).all(|w| w[0] == w[1]),
+        "every receiver sees the same order"
+    );
     let log = crate::support::stored_log(herald.data_dir.path(), &conv).await;
     assert_eq!(log.len(), total, "the store holds each message once");
     herald.stop().await;
@@ -188,34 +225,107 @@ async fn errors_use_the_envelope() {
     let other = api.token("mallory", 1).await;
     let conv = api.create_group(&token, &["bob"]).await;
     let cases = [
-        ("/send_msg", "not-a-token".to_owned(), json!({"conversation_id": conv, "content": "x"}), 401, 10101),
-        ("/inner/get_token", "wrong-secret".to_owned(), json!({"session": "x"}), 401, 10101),
-        ("/send_msg", other.clone(), json!({"conversation_id": conv, "content": "x"}), 403, 10004),
-        ("/send_msg", token.clone(), json!({"conversation_id": "nope", "content": "x"}), 404, 10005),
+        (
+            "/send_msg",
+            "not-a-token".to_owned(),
+            json!({"conversation_id": conv, "content": "x"}),
+            401,
+            10101,
+        ),
+        (
+            "/inner/get_token",
+            "wrong-secret".to_owned(),
+            json!({"session": "x"}),
+            401,
+            10101,
+        ),
+        (
+            "/send_msg",
+            other.clone(),
+            json!({"conversation_id": conv, "content": "x"}),
+            403,
+            10004,
+        ),
+        (
+            "/send_msg",
+            token.clone(),
+            json!({"conversation_id": "nope", "content": "x"}),
+            404,
+            10005,
+        ),
         ("/send_msg", token.clone(), json!({"conversation_id": conv}), 400, 10001),
-        ("/send_msg", token.clone(), json!({"conversation_id": conv, "content": "x".repeat(40_000)}), 413, 10007),
-        ("/get_conversation_last_30_msg", other.clone(), json!({"conversation_id": conv}), 403, 10004),
-        ("/inner/create_conversation", crate::support::SECRET.to_owned(), json!({"conversation_type": 1, "sessions": []}), 400, 90011),
-        ("/create_conversation", token.clone(), json!({"conversation_type": "x"}), 400, 90010),
+        (
+            "/send_msg",
+            token.clone(),
+            json!({"conversation_id": conv, "content": "x".repeat(40_000)}),
+            413,
+            10007,
+        ),
+        (
+            "/get_conversation_last_30_msg",
+            other.clone(),
+            json!({"conversation_id": conv}),
+            403,
+            10004,
+        ),
+        (
+            "/inner/create_conversation",
+            crate::support::SECRET.to_owned(),
+            json!({"conversation_type": 1, "sessions": []}),
+            400,
+            90011,
+        ),
+        (
+            "/create_conversation",
+            token.clone(),
+            json!({"conversation_type": "x"}),
+            400,
+            90010,
+        ),
     ];
     for (path, bearer, body, status, code) in cases {
         let (got_status, got) = api.post(path, &bearer, body.clone()).await;
-        assert_eq!((got_status, got["code"].as_u64()), (status, Some(code)), "{path} {body}: {got}");
+        assert_eq!(
+            (got_status, got["code"].as_u64()),
+            (status, Some(code)),
+            "{path} {body}: {got}"
+        );
         assert!(got["error"].is_string() && got.get("data").is_none(), "{got}");
     }
-    let oversize = api.http.post(format!("{}/send_msg", api.base)).bearer_auth(&token).body("x".repeat(100_000)).send().await.unwrap();
+    let oversize = api
+        .http
+        .post(format!("{}/send_msg", api.base))
+        .bearer_auth(&token)
+        .body("x".repeat(100_000))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(oversize.status().as_u16(), 413);
-    let bad_protoc = api.http.get(format!("{}/notify?protoc=carrier-pigeon&token={token}", api.base)).send().await.unwrap();
+    let bad_protoc = api
+        .http
+        .get(format!("{}/notify?protoc=carrier-pigeon&token={token}", api.base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(bad_protoc.status().as_u16(), 400);
     assert_eq!(bad_protoc.json::<Value>().await.unwrap()["code"], 90013);
 
     let mut ws = api.ws(&token).await;
     ws.send_frame(json!("not an object")).await;
     let reply = ws.next().await;
-    assert_eq!((reply["status"].as_str(), reply["code"].as_u64()), (Some("error"), Some(10001)), "{reply}");
+    assert_eq!(
+        (reply["status"].as_str(), reply["code"].as_u64()),
+        (Some("error"), Some(10001)),
+        "{reply}"
+    );
     let reply = ws.request("no-such-action", json!({})).await;
     assert_eq!(reply["code"], 10001);
-    let reply = ws.request("msg-im", json!({"convId": conv, "msgContent": "x", "msgType": "hologram"})).await;
+    let reply = ws
+        .request(
+            "msg-im",
+            json!({"convId": conv, "msgContent": "x", "msgType": "hologram"}),
+        )
+        .await;
     assert_eq!(reply["code"], 10001);
     let reply = ws.request("ping", json!({})).await;
     assert_eq!(reply["data"], "pong", "the connection still works after bad frames");

@@ -31,10 +31,19 @@ pub struct Herald {
 }
 
 pub fn settings_args(data_dir: &Path, nats_url: Option<&str>) -> Vec<String> {
-    let mut args: Vec<String> = ["herald", "up", "--http-addr", "127.0.0.1:0", "--app-secret", SECRET, "--lease-ttl-ms", "2000"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut args: Vec<String> = [
+        "herald",
+        "up",
+        "--http-addr",
+        "127.0.0.1:0",
+        "--app-secret",
+        SECRET,
+        "--lease-ttl-ms",
+        "2000",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     args.extend(["--data-dir".into(), data_dir.display().to_string()]);
     if let Some(url) = nats_url {
         args.extend(["--nats-url".into(), url.into(), "--partitions".into(), "8".into()]);
@@ -49,11 +58,20 @@ impl Herald {
         let cli = Cli::parse_from(settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str())));
         let running = herald::start(cli.role, cli.settings).await.expect("herald starts");
         let addr = running.addr;
-        Herald { running: Some(running), addr, http: reqwest::Client::new(), data_dir, _nats: nats }
+        Herald {
+            running: Some(running),
+            addr,
+            http: reqwest::Client::new(),
+            data_dir,
+            _nats: nats,
+        }
     }
 
     pub fn api(&self) -> Api {
-        Api { base: format!("http://{}", self.addr), http: self.http.clone() }
+        Api {
+            base: format!("http://{}", self.addr),
+            http: self.http.clone(),
+        }
     }
 
     pub async fn stop(mut self) {
@@ -72,7 +90,10 @@ pub struct Api {
 
 impl Api {
     pub fn new(addr: SocketAddr) -> Self {
-        Api { base: format!("http://{addr}"), http: reqwest::Client::new() }
+        Api {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+        }
     }
 
     pub async fn post(&self, path: &str, bearer: &str, body: Value) -> (u16, Value) {
@@ -90,14 +111,25 @@ impl Api {
     }
 
     pub async fn token(&self, session: &str, platform: u8) -> String {
-        let (status, body) = self.post("/inner/get_token", SECRET, json!({"session": session, "platform": platform})).await;
+        let (status, body) = self
+            .post(
+                "/inner/get_token",
+                SECRET,
+                json!({"session": session, "platform": platform}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body["data"].as_str().expect("token").to_owned()
     }
 
     pub async fn create_group(&self, owner_token: &str, others: &[&str]) -> String {
-        let (status, body) =
-            self.post("/create_conversation", owner_token, json!({"conversation_type": 1, "sessions": others})).await;
+        let (status, body) = self
+            .post(
+                "/create_conversation",
+                owner_token,
+                json!({"conversation_type": 1, "sessions": others}),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body["data"]["ConversationId"].as_str().unwrap().to_owned()
     }
@@ -107,7 +139,11 @@ impl Api {
     }
 
     pub async fn notify_ws(&self, token: &str) -> WsClient {
-        WsClient::connect(&format!("{}/notify?protoc=ws&token={token}", self.base.replace("http://", "ws://"))).await
+        WsClient::connect(&format!(
+            "{}/notify?protoc=ws&token={token}",
+            self.base.replace("http://", "ws://")
+        ))
+        .await
     }
 
     /// `/send_msg` with a client key, retried with the same key until acknowledged.
@@ -115,12 +151,21 @@ impl Api {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
         loop {
             let body = json!({"conversation_id": conv, "type": 1, "content": content, "client_msg_id": key});
-            let sent = self.http.post(format!("{}/send_msg", self.base)).bearer_auth(token).json(&body).send().await;
+            let sent = self
+                .http
+                .post(format!("{}/send_msg", self.base))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await;
             if let Ok(response) = sent
                 && response.status().as_u16() == 200
                 && let Ok(body) = response.json::<Value>().await
             {
-                return (body["data"]["MsgID"].as_str().unwrap().to_owned(), body["data"]["Seq"].as_u64().unwrap());
+                return (
+                    body["data"]["MsgID"].as_str().unwrap().to_owned(),
+                    body["data"]["Seq"].as_u64().unwrap(),
+                );
             }
             assert!(tokio::time::Instant::now() < deadline, "send {key} never acknowledged");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -140,7 +185,11 @@ pub struct WsClient {
 impl WsClient {
     pub async fn connect(url: &str) -> Self {
         let (socket, _) = tokio_tungstenite::connect_async(url).await.expect("websocket connects");
-        WsClient { socket, pushes: VecDeque::new(), next_req: 1 }
+        WsClient {
+            socket,
+            pushes: VecDeque::new(),
+            next_req: 1,
+        }
     }
 
     async fn read_json(&mut self) -> Value {
@@ -151,7 +200,9 @@ impl WsClient {
                 .expect("socket open")
                 .expect("frame ok");
             match frame {
-                Message::Text(text) => return serde_json::from_str(text.as_str()).expect("json frame"),
+                Message::Text(text) => {
+                    return serde_json::from_str(text.as_str()).expect("json frame");
+                }
                 Message::Close(close) => panic!("server closed: {close:?}"),
                 _ => continue,
             }
@@ -159,14 +210,18 @@ impl WsClient {
     }
 
     pub async fn send_frame(&mut self, frame: Value) {
-        self.socket.send(Message::Text(frame.to_string().into())).await.expect("send");
+        self.socket
+            .send(Message::Text(frame.to_string().into()))
+            .await
+            .expect("send");
     }
 
     /// Sends a request and returns its reply; pushes read meanwhile are kept.
     pub async fn request(&mut self, action: &str, param: Value) -> Value {
         let req_id = self.next_req;
         self.next_req += 1;
-        self.send_frame(json!({"action": action, "reqId": req_id, "param": param})).await;
+        self.send_frame(json!({"action": action, "reqId": req_id, "param": param}))
+            .await;
         loop {
             let frame = self.read_json().await;
             if frame.get("reqId") == Some(&json!(req_id)) {
@@ -180,7 +235,8 @@ impl WsClient {
     pub async fn send_request(&mut self, action: &str, param: Value) -> u64 {
         let req_id = self.next_req;
         self.next_req += 1;
-        self.send_frame(json!({"action": action, "reqId": req_id, "param": param})).await;
+        self.send_frame(json!({"action": action, "reqId": req_id, "param": param}))
+            .await;
         req_id
     }
 
@@ -204,16 +260,11 @@ impl WsClient {
             }
         }
     }
-
-    pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
-    }
 }
 
 /// A `herald` child process (killable with SIGKILL).
 pub struct Process {
     pub child: Child,
-    pub name: String,
 }
 
 impl Process {
@@ -228,7 +279,7 @@ impl Process {
             .stderr(log)
             .spawn()
             .expect("spawn herald");
-        Process { child, name: name.into() }
+        Process { child }
     }
 
     pub fn kill9(&mut self) {
@@ -250,7 +301,14 @@ pub async fn wait_healthy(addr: SocketAddr) {
     herald_testkit::eventually(WAIT, "server healthy", || {
         let api = api.clone();
         async move {
-            let ok = api.http.get(format!("{}/readyz", api.base)).send().await.ok()?.status().is_success();
+            let ok = api
+                .http
+                .get(format!("{}/readyz", api.base))
+                .send()
+                .await
+                .ok()?
+                .status()
+                .is_success();
             ok.then_some(())
         }
     })
@@ -264,13 +322,21 @@ pub fn free_addr() -> SocketAddr {
 /// Reads a conversation's whole log from the store on disk.
 pub async fn stored_log(data_dir: &Path, conv: &str) -> Vec<herald_protocol::MessageRecord> {
     use herald_store::Store;
-    let store = herald_store::sqlite::SqliteStore::open(PathBuf::from(data_dir)).await.unwrap();
+    let store = herald_store::sqlite::SqliteStore::open(PathBuf::from(data_dir))
+        .await
+        .unwrap();
     let app = herald_protocol::AppId::parse("default").unwrap();
     let conv = herald_protocol::ConvId::parse(conv).unwrap();
     let mut all = Vec::new();
     loop {
-        let from = all.last().map(|r: &herald_protocol::MessageRecord| r.seq + 1).unwrap_or(0);
-        let page = store.messages_in_range(&app, &conv, from, u64::MAX, 1000).await.unwrap();
+        let from = all
+            .last()
+            .map(|r: &herald_protocol::MessageRecord| r.seq + 1)
+            .unwrap_or(0);
+        let page = store
+            .messages_in_range(&app, &conv, from, u64::MAX, 1000)
+            .await
+            .unwrap();
         if page.is_empty() {
             return all;
         }

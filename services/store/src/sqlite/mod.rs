@@ -53,8 +53,7 @@ impl SqliteStore {
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
         let dir = dir.as_ref().to_path_buf();
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| StoreError::Fatal(format!("create {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir).map_err(|e| StoreError::Fatal(format!("create {}: {e}", dir.display())))?;
             let path = dir.join("herald.sqlite3");
             let mut writer = open_connection(&path).map_err(map_err)?;
             migrate::migrate(&mut writer).map_err(map_err)?;
@@ -112,7 +111,9 @@ impl SqliteStore {
 /// Raises the fence inside `tx`; errs when a higher epoch holds it.
 fn raise_fence(tx: &rusqlite::Transaction<'_>, fence: &Fence) -> Result<(), StoreError> {
     let held: Option<i64> = tx
-        .query_row("SELECT epoch FROM fences WHERE scope = ?1", [&fence.scope], |r| r.get(0))
+        .query_row("SELECT epoch FROM fences WHERE scope = ?1", [&fence.scope], |r| {
+            r.get(0)
+        })
         .optional()
         .map_err(map_err)?;
     let ours = fence.epoch as i64;
@@ -174,18 +175,17 @@ impl Store for SqliteStore {
         let (id, hash) = (id.clone(), secret_hash.to_vec());
         self.write(move |conn| {
             let changed = conn
-                .execute("UPDATE apps SET secret_hash = ?2 WHERE app_id = ?1", params![id.as_str(), hash])
+                .execute(
+                    "UPDATE apps SET secret_hash = ?2 WHERE app_id = ?1",
+                    params![id.as_str(), hash],
+                )
                 .map_err(map_err)?;
             Ok(changed == 1)
         })
         .await
     }
 
-    async fn create_conversation(
-        &self,
-        conv: &Conversation,
-        members: &[SessionId],
-    ) -> Result<ConvId, StoreError> {
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<ConvId, StoreError> {
         let conv = conv.clone();
         let members = members.to_vec();
         self.write(move |conn| {
@@ -255,9 +255,8 @@ impl Store for SqliteStore {
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(
-                "SELECT session FROM members WHERE app_id = ?1 AND conv_id = ?2 ORDER BY session",
-            )?;
+            let mut stmt =
+                c.prepare_cached("SELECT session FROM members WHERE app_id = ?1 AND conv_id = ?2 ORDER BY session")?;
             let rows = stmt.query_map([app.as_str(), conv.as_str()], |r| r.get::<_, String>(0))?;
             rows.map(|r| {
                 r.and_then(|s| {

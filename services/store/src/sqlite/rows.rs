@@ -4,7 +4,8 @@ use crate::{AppRecord, Conversation};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 use rusqlite::Row;
 
-pub const MESSAGE_COLUMNS: &str = "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
+pub const MESSAGE_COLUMNS: &str =
+    "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
 pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at";

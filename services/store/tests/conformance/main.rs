@@ -15,10 +15,15 @@ async fn sqlite_appends_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
     let app = herald_protocol::AppId::parse("a").unwrap();
     let conv = herald_protocol::ConvId::parse("c").unwrap();
-    let fence = herald_store::Fence { scope: "p0".into(), epoch: 1 };
+    let fence = herald_store::Fence {
+        scope: "p0".into(),
+        epoch: 1,
+    };
     {
         let store = SqliteStore::open(dir.path()).await.unwrap();
-        let batch: Vec<_> = (1..=3).map(|s| herald_store::testsuite::record(&app, &conv, s, "x")).collect();
+        let batch: Vec<_> = (1..=3)
+            .map(|s| herald_store::testsuite::record(&app, &conv, s, "x"))
+            .collect();
         store.append(&fence, &batch).await.unwrap();
     }
     let store = SqliteStore::open(dir.path()).await.unwrap();
