@@ -107,6 +107,13 @@ impl Bus for NatsBus {
     }
 
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+        // a checkpoint past the stream's end means the stream lost its tail (a power loss of
+        // its quorum before an fsync): resume at the end, or new messages would be skipped
+        let last = self.stream(log).clone().info().await.map_err(BusError::unavailable)?.state.last_sequence;
+        if after > last {
+            tracing::warn!(?log, partition, checkpoint = after, last, "checkpoint past the stream's end; resuming at the end");
+        }
+        let after = after.min(last);
         let deliver_policy = if after == 0 {
             DeliverPolicy::All
         } else {
