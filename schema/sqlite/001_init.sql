@@ -6,7 +6,8 @@ CREATE TABLE IF NOT EXISTS apps (
     name         TEXT NOT NULL,
     secret_hash  BLOB NOT NULL,      -- SHA-256 of the app secret (secrets are 256-bit random)
     signing_key  BLOB NOT NULL,      -- HS256 key for this app's client tokens
-    created_at   INTEGER NOT NULL
+    created_at   INTEGER NOT NULL,
+    login_policy TEXT NOT NULL DEFAULT 'multi'   -- 'multi' | 'kick'
 );
 CREATE UNIQUE INDEX IF NOT EXISTS apps_by_secret ON apps (secret_hash);
 
@@ -57,10 +58,37 @@ CREATE TABLE IF NOT EXISTS messages (
     PRIMARY KEY (app_id, conv_id, seq)
 ) WITHOUT ROWID;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_by_idempotency ON messages (app_id, conv_id, sender, idempotency_key);
-CREATE INDEX IF NOT EXISTS messages_by_id ON messages (msg_id);
+CREATE INDEX IF NOT EXISTS messages_by_id ON messages (app_id, conv_id, msg_id);
 
 -- fencing: the highest lease epoch that has claimed each partition scope
 CREATE TABLE IF NOT EXISTS fences (
     scope  TEXT PRIMARY KEY,
     epoch  INTEGER NOT NULL
 );
+
+-- how far each member has read
+CREATE TABLE IF NOT EXISTS read_cursors (
+    app_id   TEXT NOT NULL,
+    conv_id  TEXT NOT NULL,
+    session  TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (app_id, conv_id, session)
+) WITHOUT ROWID;
+
+-- messages a session deleted for itself (shown to it as tombstones)
+CREATE TABLE IF NOT EXISTS hidden_messages (
+    app_id   TEXT NOT NULL,
+    session  TEXT NOT NULL,
+    conv_id  TEXT NOT NULL,
+    seq      INTEGER NOT NULL,
+    PRIMARY KEY (app_id, session, conv_id, seq)
+) WITHOUT ROWID;
+
+-- conversations a session deleted from its list, until a message after `at_seq`
+CREATE TABLE IF NOT EXISTS hidden_conversations (
+    app_id   TEXT NOT NULL,
+    session  TEXT NOT NULL,
+    conv_id  TEXT NOT NULL,
+    at_seq   INTEGER NOT NULL,
+    PRIMARY KEY (app_id, session, conv_id)
+) WITHOUT ROWID;

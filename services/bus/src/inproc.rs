@@ -2,7 +2,10 @@
 //! gateway inboxes, a map for the key-value space. Nothing survives the process, and nothing
 //! needs to: an unacknowledged command is retried by its client, an acknowledged one is in the store.
 
-use crate::{Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, RouteKey, RouteTable, Versioned};
+use crate::{
+    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteKey, RouteTable, Subscription,
+    Versioned,
+};
 use async_trait::async_trait;
 use bytes::Bytes;
 use herald_protocol::{AppId, GatewayId, SessionId};
@@ -25,6 +28,7 @@ pub struct InprocBus {
     inboxes: Mutex<HashMap<GatewayId, mpsc::Sender<Bytes>>>,
     kv: Mutex<Kv>,
     routes: Arc<RouteTable>,
+    rooms: Mutex<HashMap<(AppId, String), tokio::sync::broadcast::Sender<Bytes>>>,
 }
 
 #[derive(Default)]
@@ -52,6 +56,7 @@ impl InprocBus {
             inboxes: Mutex::new(HashMap::new()),
             kv: Mutex::new(Kv::default()),
             routes: Arc::new(RouteTable::default()),
+            rooms: Mutex::new(HashMap::new()),
         }
     }
 
@@ -274,6 +279,45 @@ impl Bus for InprocBus {
 
     async fn route_table(&self) -> Result<Arc<RouteTable>, BusError> {
         Ok(self.routes.clone())
+    }
+
+    async fn room_publish(&self, app: &AppId, room: &str, payload: Bytes) -> Result<(), BusError> {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (app.clone(), room.to_owned());
+        if let Some(sender) = rooms.get(&key) {
+            if sender.send(payload).is_err() {
+                // nobody listens any more
+                rooms.remove(&key);
+            }
+        }
+        Ok(())
+    }
+
+    async fn room_subscribe(&self, app: &AppId, room: &str) -> Result<Subscription, BusError> {
+        let mut listener = {
+            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms
+                .entry((app.clone(), room.to_owned()))
+                .or_insert_with(|| tokio::sync::broadcast::channel(ROOM_BUFFER).0)
+                .subscribe()
+        };
+        let (tx, rx) = mpsc::channel(ROOM_BUFFER);
+        let feeder = tokio::spawn(async move {
+            loop {
+                match listener.recv().await {
+                    Ok(payload) => {
+                        if tx.send(payload).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(lost = n, "room subscriber lagged");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+            }
+        });
+        Ok(Subscription::new(rx, feeder.abort_handle()))
     }
 
     fn is_connected(&self) -> bool {

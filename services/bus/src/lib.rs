@@ -97,6 +97,36 @@ pub trait Bus: Send + Sync + 'static {
     /// A local replica of the routing table, kept current in the background.
     async fn route_table(&self) -> Result<Arc<RouteTable>, BusError>;
 
+    /// Publishes to an ephemeral chat room: every current subscriber gets it, at most once.
+    async fn room_publish(&self, app: &AppId, room: &str, payload: Bytes) -> Result<(), BusError>;
+    /// Subscribes to a room until the subscription is dropped.
+    async fn room_subscribe(&self, app: &AppId, room: &str) -> Result<Subscription, BusError>;
+
     /// True while the bus can carry traffic.
     fn is_connected(&self) -> bool;
 }
+
+/// Messages of a subscription; dropping it unsubscribes.
+pub struct Subscription {
+    rx: mpsc::Receiver<Bytes>,
+    feeder: tokio::task::AbortHandle,
+}
+
+impl Subscription {
+    pub(crate) fn new(rx: mpsc::Receiver<Bytes>, feeder: tokio::task::AbortHandle) -> Self {
+        Self { rx, feeder }
+    }
+
+    pub async fn recv(&mut self) -> Option<Bytes> {
+        self.rx.recv().await
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.feeder.abort();
+    }
+}
+
+/// Messages a room subscription buffers before the oldest are lost.
+pub const ROOM_BUFFER: usize = 1024;

@@ -26,6 +26,7 @@ pub async fn run(bus: Arc<dyn Bus>) {
     gateway_inbox(bus.as_ref(), &run).await;
     key_value(bus.as_ref(), &run).await;
     routes(bus.as_ref(), &run).await;
+    rooms(bus.as_ref(), &run).await;
     ownership_moves_on_failure(bus.clone(), &run).await;
 }
 
@@ -253,3 +254,37 @@ async fn ownership_moves_on_failure(bus: Arc<dyn Bus>, run: &str) {
     stop_b.cancel();
     task_b.await.unwrap();
 }
+
+async fn rooms(bus: &dyn Bus, run: &str) {
+    let app = AppId::parse(format!("app-{run}")).unwrap();
+    let mut first = bus.room_subscribe(&app, "lobby").await.unwrap();
+    let mut second = bus.room_subscribe(&app, "lobby").await.unwrap();
+    let mut elsewhere = bus.room_subscribe(&app, "other room").await.unwrap();
+    // a subscription is live once a publish reaches it
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        bus.room_publish(&app, "lobby", Bytes::from("hi")).await.unwrap();
+        let a = tokio::time::timeout(Duration::from_millis(200), first.recv()).await;
+        let b = tokio::time::timeout(Duration::from_millis(200), second.recv()).await;
+        if matches!((a, b), (Ok(Some(_)), Ok(Some(_)))) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "rooms: subscribers receive");
+    }
+    assert!(
+        tokio::time::timeout(Duration::from_millis(200), elsewhere.recv()).await.is_err(),
+        "rooms: other rooms hear nothing"
+    );
+    drop(first);
+    bus.room_publish(&app, "lobby", Bytes::from("after")).await.unwrap();
+    let got = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if second.recv().await == Some(Bytes::from("after")) {
+                return;
+            }
+        }
+    })
+    .await;
+    assert!(got.is_ok(), "rooms: the other subscriber still receives after one leaves");
+}
+

@@ -1,29 +1,55 @@
 //! Fan-out planning as a plain function: events and the routing table in, one list of
-//! deliveries per gateway out. Each message is serialized once, whatever its audience.
+//! deliveries per gateway out. Each push is serialized once, whatever its audience.
 
 use herald_bus::RouteTable;
 use herald_protocol::GatewayId;
-use herald_protocol::bus::{Delivery, Event, Push};
+use herald_protocol::bus::{Delivery, Event, EventBody, Push};
+use herald_protocol::ws::push;
+use serde_json::json;
 use std::collections::HashMap;
+
+/// The push an event becomes (contract §5; the push catalogue is in the OpenAPI description).
+pub fn push_of(event: &Event) -> Push {
+    let conv = &event.conv;
+    let frame = |json| Push::Frame { json };
+    match &event.body {
+        EventBody::Message(record) => Push::Message {
+            msg_id: record.msg_id,
+            msg_data_json: serde_json::to_string(&record.to_wire()).expect("MsgData serializes"),
+        },
+        EventBody::Read { seq, unread, .. } => {
+            frame(push("msg-read", None, json!({"convId": conv, "seq": seq, "unreadNum": unread})))
+        }
+        EventBody::Recalled(record) => frame(push(
+            "msg-delete",
+            None,
+            json!({"convId": conv, "msgId": record.msg_id, "seq": record.seq, "forEveryone": true, "msg": record.to_wire()}),
+        )),
+        EventBody::MembersAdded { sessions, by } => {
+            frame(push("conv-membersAdded", None, json!({"convId": conv, "linkKeys": sessions, "by": by})))
+        }
+        EventBody::MembersRemoved { sessions, by } => {
+            frame(push("conv-membersRemoved", None, json!({"convId": conv, "linkKeys": sessions, "by": by})))
+        }
+        EventBody::Archived { archived } => {
+            frame(push("conv-archive", None, json!({"convId": conv, "isArchive": archived})))
+        }
+    }
+}
 
 pub fn plan_fanout(events: &[Event], routes: &RouteTable) -> HashMap<GatewayId, Vec<Delivery>> {
     let mut plan: HashMap<GatewayId, Vec<Delivery>> = HashMap::new();
     for event in events {
-        let Event::Message { record, recipients } = event;
-        let by_gateway = routes.plan(&record.app, recipients);
+        let by_gateway = routes.plan(&event.app, &event.recipients);
         if by_gateway.is_empty() {
             continue;
         }
-        let msg_data_json = serde_json::to_string(&record.to_wire()).expect("MsgData serializes");
+        let push = push_of(event);
         for (gateway, sessions) in by_gateway {
             plan.entry(gateway).or_default().push(Delivery {
-                app: record.app.clone(),
+                app: event.app.clone(),
                 recipients: sessions,
-                push: Push::Message {
-                    conv: record.conv.clone(),
-                    seq: record.seq,
-                    msg_data_json: msg_data_json.clone(),
-                },
+                push: push.clone(),
             });
         }
     }
@@ -56,35 +82,33 @@ mod tests {
     fn one_batch_per_gateway_in_event_order() {
         let routes = RouteTable::default();
         let (g1, g2) = (GatewayId::parse("g1").unwrap(), GatewayId::parse("g2").unwrap());
-        let key = |s: &str| RouteKey {
-            app: AppId::parse("a").unwrap(),
-            session: SessionId::parse(s).unwrap(),
-        };
+        let key = |s: &str| RouteKey { app: AppId::parse("a").unwrap(), session: SessionId::parse(s).unwrap() };
         routes.add(key("alice"), g1.clone());
         routes.add(key("bob"), g1.clone());
         routes.add(key("bob"), g2.clone());
-        let members: Vec<SessionId> = ["alice", "bob", "offline"]
-            .iter()
-            .map(|s| SessionId::parse(*s).unwrap())
-            .collect();
+        let members: Vec<SessionId> =
+            ["alice", "bob", "offline"].iter().map(|s| SessionId::parse(*s).unwrap()).collect();
         let events: Vec<Event> = (1..=3)
-            .map(|s| Event::Message {
-                record: record(s),
+            .map(|s| Event {
+                app: AppId::parse("a").unwrap(),
+                conv: ConvId::parse("c").unwrap(),
                 recipients: members.clone(),
+                body: EventBody::Message(record(s)),
             })
             .collect();
         let plan = plan_fanout(&events, &routes);
         assert_eq!(plan.len(), 2);
-        let seqs = |g: &GatewayId| {
+        let ids = |g: &GatewayId| {
             plan[g]
                 .iter()
                 .map(|d| match &d.push {
-                    Push::Message { seq, .. } => *seq,
+                    Push::Message { msg_id, .. } => msg_id.0,
+                    Push::Frame { .. } => 0,
                 })
                 .collect::<Vec<_>>()
         };
-        assert_eq!(seqs(&g1), vec![1, 2, 3]);
-        assert_eq!(seqs(&g2), vec![1, 2, 3]);
+        assert_eq!(ids(&g1), vec![1, 2, 3]);
+        assert_eq!(ids(&g2), vec![1, 2, 3]);
         assert_eq!(plan[&g1][0].recipients.len(), 2);
         assert_eq!(plan[&g2][0].recipients, vec![SessionId::parse("bob").unwrap()]);
     }

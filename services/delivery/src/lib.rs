@@ -4,12 +4,12 @@
 
 mod fanout;
 
-pub use fanout::plan_fanout;
+pub use fanout::{plan_fanout, push_of};
 
 use bytes::Bytes;
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bus, BusError, Log};
-use herald_protocol::bus::{Event, GatewayMessage};
+use herald_protocol::bus::{Event, EventBody, GatewayMessage};
 use herald_protocol::{codec, timefmt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,8 +95,10 @@ async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<()
             }
         }
         let now = timefmt::now_nanos();
-        for Event::Message { record, .. } in &events {
-            metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
+        for event in &events {
+            if let EventBody::Message(record) = &event.body {
+                metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
+            }
         }
         let plan = plan_fanout(&events, &routes);
         for (gateway, deliveries) in plan {

@@ -1,15 +1,12 @@
-//! Turning reply and push text into WebSocket messages, JSON or MessagePack.
+//! Turning reply and push text into outbound frames, JSON or MessagePack.
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use crate::hub::Outbound;
+use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 
-/// A frame for a client: JSON text, or the same document as MessagePack for binary clients.
-pub fn encode(json: String, msgpack: bool) -> Message {
-    if msgpack {
-        Message::Binary(to_msgpack(&json))
-    } else {
-        Message::Text(Utf8Bytes::from(json))
-    }
+/// A reply for a client: JSON text, or the same document as MessagePack for binary clients.
+pub fn reply(json: String, msgpack: bool) -> Outbound {
+    if msgpack { Outbound::Binary(to_msgpack(&json)) } else { Outbound::Text { json: Utf8Bytes::from(json), id: None } }
 }
 
 pub fn to_msgpack(json: &str) -> Bytes {

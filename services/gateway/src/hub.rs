@@ -1,32 +1,56 @@
 //! The connections this gateway holds, by (app, session), and the routing entries that tell
-//! delivery workers to send here. A delivery batch is written to every matching connection's
-//! bounded queue without waiting; a connection whose queue is full is closed, not buffered.
+//! delivery workers to send here. A delivery batch is written to every matching connection
+//! without waiting; a connection whose queue is full is closed, not buffered without bound.
 
 use crate::frames;
-use axum::extract::ws::{Message, Utf8Bytes};
+use crate::mailbox::Mailbox;
+use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use herald_bus::Bus;
 use herald_protocol::bus::{Delivery, Push};
-use herald_protocol::{AppId, GatewayId, Platform, SessionId, ws};
+use herald_protocol::{AppId, GatewayId, MsgId, Platform, SessionId, ws};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-/// What a connection receives: the native `/ws` protocol or the push-only `/notify` channel.
+/// One frame for one client.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// JSON; `id` is the message id of a message push (SSE's `id:` line).
+    Text { json: Utf8Bytes, id: Option<MsgId> },
+    /// MessagePack, for `/ws` clients that speak it.
+    Binary(Bytes),
+    /// Tell the client why, then close (kickout).
+    Close { code: u16, reason: &'static str },
+}
+
+/// What a connection speaks: the native `/ws` protocol, or one of the push-only `/notify` channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnKind {
     Native,
-    Notify,
+    NotifyWs,
+    Sse,
+    Poll,
 }
 
 impl ConnKind {
     pub fn label(self) -> &'static str {
         match self {
             ConnKind::Native => "ws",
-            ConnKind::Notify => "notify_ws",
+            ConnKind::NotifyWs => "notify_ws",
+            ConnKind::Sse => "sse",
+            ConnKind::Poll => "poll",
         }
     }
+}
+
+/// Where a connection's frames go.
+#[derive(Clone)]
+pub enum Sink {
+    Queue(mpsc::Sender<Outbound>),
+    Mailbox(Arc<Mailbox>),
 }
 
 #[derive(Clone)]
@@ -34,20 +58,51 @@ pub struct Conn {
     pub id: u64,
     pub platform: Platform,
     pub kind: ConnKind,
-    pub tx: mpsc::Sender<Message>,
+    pub sink: Sink,
     /// Set once the client speaks MessagePack; pushes follow.
     pub msgpack: Arc<AtomicBool>,
-    /// Cancelled to close the connection (slow reader, shutdown).
+    /// Cancelled to close the connection (slow reader, kickout, shutdown).
     pub close: CancellationToken,
+}
+
+impl Conn {
+    /// Queues a frame; false when the connection cannot take it (and is being closed).
+    pub fn offer(&self, frame: Outbound) -> bool {
+        match &self.sink {
+            Sink::Queue(tx) => match tx.try_send(frame) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
+                    tracing::info!(conn = self.id, "closing a connection that does not read");
+                    self.close.cancel();
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            },
+            Sink::Mailbox(mailbox) => {
+                mailbox.push(frame);
+                true
+            }
+        }
+    }
 }
 
 type Key = (AppId, SessionId);
 
 const ROUTE_SHARDS: usize = 64;
 
+#[derive(Debug, thiserror::Error)]
+pub enum RegisterError {
+    #[error("this session already has {0} connections on this gateway")]
+    TooMany(usize),
+    #[error(transparent)]
+    Bus(#[from] herald_bus::BusError),
+}
+
 pub struct Hub {
     gateway: GatewayId,
     bus: Arc<dyn Bus>,
+    max_per_session: usize,
     conns: Mutex<HashMap<Key, Vec<Conn>>>,
     next_id: AtomicU64,
     /// Serializes route changes per key, so an add and a remove never cross.
@@ -55,10 +110,11 @@ pub struct Hub {
 }
 
 impl Hub {
-    pub fn new(gateway: GatewayId, bus: Arc<dyn Bus>) -> Self {
+    pub fn new(gateway: GatewayId, bus: Arc<dyn Bus>, max_per_session: usize) -> Self {
         Self {
             gateway,
             bus,
+            max_per_session,
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             route_locks: (0..ROUTE_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -77,20 +133,23 @@ impl Hub {
     }
 
     /// Adds a connection; the session's first one on this gateway publishes its route.
-    pub async fn register(&self, app: &AppId, session: &SessionId, conn: Conn) -> Result<(), herald_bus::BusError> {
+    pub async fn register(&self, app: &AppId, session: &SessionId, conn: Conn) -> Result<(), RegisterError> {
         let key = (app.clone(), session.clone());
-        let _guard = self.route_lock(&key).lock().await;
+        let guard = self.route_lock(&key).lock().await;
         let first = {
             let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             let list = conns.entry(key.clone()).or_default();
+            if list.len() >= self.max_per_session {
+                return Err(RegisterError::TooMany(self.max_per_session));
+            }
             list.push(conn.clone());
             list.len() == 1
         };
         metrics::gauge!("herald_connections", "protocol" => conn.kind.label()).increment(1.0);
         if first && let Err(err) = self.bus.route_add(app, session, &self.gateway).await {
-            drop(_guard);
+            drop(guard);
             self.unregister(app, session, conn.id, conn.kind).await;
-            return Err(err);
+            return Err(err.into());
         }
         Ok(())
     }
@@ -101,9 +160,7 @@ impl Hub {
         let _guard = self.route_lock(&key).lock().await;
         let last = {
             let mut conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-            let Some(list) = conns.get_mut(&key) else {
-                return;
-            };
+            let Some(list) = conns.get_mut(&key) else { return };
             let before = list.len();
             list.retain(|c| c.id != conn_id);
             if list.len() == before {
@@ -126,29 +183,29 @@ impl Hub {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         let mut written = 0u64;
         for delivery in deliveries {
-            let Push::Message { msg_data_json, .. } = &delivery.push;
-            let mut frames = PushFrames::new(msg_data_json);
+            let mut frames = PushFrames::new(&delivery.push);
             let mut key = (delivery.app.clone(), SessionId::parse("-").expect("valid"));
             for session in &delivery.recipients {
                 key.1 = session.clone();
-                let Some(list) = conns.get(&key) else {
-                    continue;
-                };
+                let Some(list) = conns.get(&key) else { continue };
                 for conn in list {
-                    let frame = frames.for_conn(conn);
-                    match conn.tx.try_send(frame) {
-                        Ok(()) => written += 1,
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
-                            tracing::info!(session = %session, conn = conn.id, "closing a connection that does not read");
-                            conn.close.cancel();
-                        }
-                        Err(mpsc::error::TrySendError::Closed(_)) => {}
+                    if conn.offer(frames.for_conn(conn)) {
+                        written += 1;
                     }
                 }
             }
         }
         metrics::counter!("herald_pushes_written_total").increment(written);
+    }
+
+    /// Sends `frame` to the session's connections matching `filter` on this gateway.
+    pub fn send_to_session(&self, app: &AppId, session: &SessionId, frame: &Outbound, filter: impl Fn(&Conn) -> bool) {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = conns.get(&(app.clone(), session.clone())) {
+            for conn in list.iter().filter(|c| filter(c)) {
+                conn.offer(frame.clone());
+            }
+        }
     }
 
     /// Closes every connection (drain).
@@ -160,47 +217,46 @@ impl Hub {
     }
 
     pub fn connection_count(&self) -> usize {
-        self.conns
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .values()
-            .map(Vec::len)
-            .sum()
+        self.conns.lock().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum()
     }
 }
 
 /// The frames of one push, each built at most once however many connections take it.
 struct PushFrames<'a> {
-    msg_data_json: &'a str,
-    notify: Option<Message>,
-    native: Option<Message>,
-    native_msgpack: Option<Message>,
+    push: &'a Push,
+    plain: Option<Outbound>,
+    native: Option<Outbound>,
+    native_msgpack: Option<Outbound>,
 }
 
 impl<'a> PushFrames<'a> {
-    fn new(msg_data_json: &'a str) -> Self {
-        Self {
-            msg_data_json,
-            notify: None,
-            native: None,
-            native_msgpack: None,
-        }
+    fn new(push: &'a Push) -> Self {
+        Self { push, plain: None, native: None, native_msgpack: None }
     }
 
-    fn for_conn(&mut self, conn: &Conn) -> Message {
-        let json = self.msg_data_json;
+    fn for_conn(&mut self, conn: &Conn) -> Outbound {
+        let push = self.push;
+        let native_json = || match push {
+            Push::Message { msg_data_json, .. } => ws::message_push(msg_data_json),
+            Push::Frame { json } => json.clone(),
+        };
         match (conn.kind, conn.msgpack.load(Ordering::Relaxed)) {
-            (ConnKind::Notify, _) => self
-                .notify
-                .get_or_insert_with(|| Message::Text(Utf8Bytes::from(json.to_owned())))
-                .clone(),
             (ConnKind::Native, false) => self
                 .native
-                .get_or_insert_with(|| Message::Text(Utf8Bytes::from(ws::message_push(json))))
+                .get_or_insert_with(|| Outbound::Text { json: Utf8Bytes::from(native_json()), id: None })
                 .clone(),
-            (ConnKind::Native, true) => self
-                .native_msgpack
-                .get_or_insert_with(|| Message::Binary(frames::to_msgpack(&ws::message_push(json))))
+            (ConnKind::Native, true) => {
+                self.native_msgpack.get_or_insert_with(|| Outbound::Binary(frames::to_msgpack(&native_json()))).clone()
+            }
+            // /notify: a message is its MsgData; other pushes their frame
+            _ => self
+                .plain
+                .get_or_insert_with(|| match push {
+                    Push::Message { msg_id, msg_data_json } => {
+                        Outbound::Text { json: Utf8Bytes::from(msg_data_json.clone()), id: Some(*msg_id) }
+                    }
+                    Push::Frame { json } => Outbound::Text { json: Utf8Bytes::from(json.clone()), id: None },
+                })
                 .clone(),
         }
     }

@@ -2,26 +2,45 @@
 //! the ack timeout with an answer that says retrying with the same key is safe.
 
 use crate::frames;
-use axum::extract::ws::Message;
+use crate::hub::Outbound;
+use herald_protocol::bus::Reply;
 use herald_protocol::error_code::WireError;
-use herald_protocol::{ErrorCode, MessageRecord};
-use serde_json::Value;
+use herald_protocol::{ConvId, ErrorCode};
+use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 
-pub type Outcome = Result<MessageRecord, WireError>;
+pub type Outcome = Result<Reply, WireError>;
+
+/// How a `/ws` reply's `data` is built from the sequencer's answer.
+#[derive(Debug, Clone)]
+pub enum Shape {
+    /// The stored message (`MsgData`).
+    Message,
+    /// `{"convId", "seq", "unreadNum"}`.
+    Read(ConvId),
+    /// `{"convId"}`.
+    Conv(ConvId),
+}
+
+impl Shape {
+    pub fn data(&self, reply: Reply) -> Value {
+        match (self, reply) {
+            (_, Reply::Message(record)) => serde_json::to_value(record.to_wire()).unwrap_or(Value::Null),
+            (Shape::Read(conv), Reply::Read { seq, unread }) => json!({"convId": conv, "seq": seq, "unreadNum": unread}),
+            (Shape::Read(conv) | Shape::Conv(conv), _) => json!({"convId": conv}),
+            (Shape::Message, _) => json!({}),
+        }
+    }
+}
 
 pub enum Waiter {
     Http(oneshot::Sender<Outcome>),
     /// A `/ws` request: the reply goes straight into the connection's queue.
-    Ws {
-        tx: mpsc::Sender<Message>,
-        req_id: Value,
-        msgpack: bool,
-    },
+    Ws { tx: mpsc::Sender<Outbound>, action: String, req_id: Value, msgpack: bool, shape: Shape },
 }
 
 pub struct Pending {
@@ -32,11 +51,7 @@ pub struct Pending {
 
 impl Pending {
     pub fn new(max: usize) -> Self {
-        Self {
-            next: AtomicU64::new(1),
-            max,
-            waiting: Mutex::new(HashMap::new()),
-        }
+        Self { next: AtomicU64::new(1), max, waiting: Mutex::new(HashMap::new()) }
     }
 
     /// Registers a waiter; refused when `max` requests already wait.
@@ -54,7 +69,7 @@ impl Pending {
     pub fn complete(&self, request: u64, outcome: Outcome) {
         let waiter = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
         if let Some((started, waiter)) = waiter {
-            metrics::histogram!("herald_send_ack_seconds").record(started.elapsed().as_secs_f64());
+            metrics::histogram!("herald_command_ack_seconds").record(started.elapsed().as_secs_f64());
             answer(waiter, outcome);
         }
     }
@@ -63,24 +78,15 @@ impl Pending {
     pub fn expire(&self, timeout: Duration) {
         let expired: Vec<Waiter> = {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let old: Vec<u64> = waiting
-                .iter()
-                .filter(|(_, (at, _))| at.elapsed() >= timeout)
-                .map(|(r, _)| *r)
-                .collect();
-            old.into_iter()
-                .filter_map(|r| waiting.remove(&r))
-                .map(|(_, w)| w)
-                .collect()
+            let old: Vec<u64> =
+                waiting.iter().filter(|(_, (at, _))| at.elapsed() >= timeout).map(|(r, _)| *r).collect();
+            old.into_iter().filter_map(|r| waiting.remove(&r)).map(|(_, w)| w).collect()
         };
         for waiter in expired {
-            metrics::counter!("herald_send_timeouts_total").increment(1);
+            metrics::counter!("herald_command_timeouts_total").increment(1);
             answer(
                 waiter,
-                Err(WireError::new(
-                    ErrorCode::Unavailable,
-                    "not confirmed in time; retrying with the same key is safe",
-                )),
+                Err(WireError::new(ErrorCode::Unavailable, "not confirmed in time; retrying with the same key is safe")),
             );
         }
     }
@@ -91,13 +97,13 @@ fn answer(waiter: Waiter, outcome: Outcome) {
         Waiter::Http(tx) => {
             let _ = tx.send(outcome);
         }
-        Waiter::Ws { tx, req_id, msgpack } => {
+        Waiter::Ws { tx, action, req_id, msgpack, shape } => {
             let text = match outcome {
-                Ok(record) => herald_protocol::ws::ok_reply("msg-im", &req_id, record.to_wire()),
-                Err(err) => herald_protocol::ws::error_reply("msg-im", &req_id, err.code, &err.text),
+                Ok(reply) => herald_protocol::ws::ok_reply(&action, &req_id, shape.data(reply)),
+                Err(err) => herald_protocol::ws::error_reply(&action, &req_id, err.code, &err.text),
             };
             // a connection too slow to take its reply is closed by its own queue bound
-            let _ = tx.try_send(frames::encode(text, msgpack));
+            let _ = tx.try_send(frames::reply(text, msgpack));
         }
     }
 }

@@ -1,11 +1,11 @@
-//! Publishes commands in pipelined batches: many requests, one round trip. A command the log
+//! Publishes commands in pipelined batches: many requests, one round trip. A send the log
 //! drops as a duplicate (a retry of a key already published) is answered from the store once
 //! the original is sequenced.
 
 use crate::pending::Pending;
 use bytes::Bytes;
 use herald_bus::{Bus, Log, Outgoing, Published};
-use herald_protocol::bus::{Command, SendCommand};
+use herald_protocol::bus::{Action, Command, Reply};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{ErrorCode, codec, partition::partition_of};
 use herald_store::Store;
@@ -20,7 +20,7 @@ const PUBLISH_BATCH: usize = 512;
 struct Job {
     outgoing: Outgoing,
     request: u64,
-    send: SendCommand,
+    command: Command,
 }
 
 #[derive(Clone)]
@@ -37,22 +37,14 @@ impl Publisher {
         Self { tx, partitions }
     }
 
-    /// Queues a send for request `request`; waits while the queue is full (backpressure).
-    pub async fn send(&self, send: SendCommand, request: u64) -> Result<(), WireError> {
-        let partition = partition_of(&send.app, &send.conv, self.partitions);
-        let command = Command::Send(send.clone());
+    /// Queues a command for request `request`; waits while the queue is full (backpressure).
+    pub async fn publish(&self, command: Command, request: u64) -> Result<(), WireError> {
+        let partition = partition_of(&command.app, &command.conv, self.partitions);
         let payload = codec::encode(&command).map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
-        let outgoing = Outgoing {
-            partition,
-            dedupe_id: command.dedupe_id(),
-            payload: Bytes::from(payload),
-        };
+        let dedupe_id = command.dedupe_id().unwrap_or_else(|| format!("req:{}", uuid::Uuid::new_v4().simple()));
+        let outgoing = Outgoing { partition, dedupe_id, payload: Bytes::from(payload) };
         self.tx
-            .send(Job {
-                outgoing,
-                request,
-                send,
-            })
+            .send(Job { outgoing, request, command })
             .await
             .map_err(|_| WireError::new(ErrorCode::Unavailable, "gateway shutting down"))
     }
@@ -81,10 +73,7 @@ async fn run(
                     tracing::warn!(error = %err, "command publish failed");
                     pending.complete(
                         job.request,
-                        Err(WireError::new(
-                            ErrorCode::Unavailable,
-                            "could not accept the message, retry",
-                        )),
+                        Err(WireError::new(ErrorCode::Unavailable, "could not accept the request, retry")),
                     );
                 }
             }
@@ -94,14 +83,15 @@ async fn run(
 
 /// The original of a deduplicated send is (or soon will be) in the store: answer with it.
 async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, job: Job, within: Duration) {
-    let send = job.send;
+    let Action::Send(send) = &job.command.action else { return };
     let keys = [(send.from.clone(), send.idempotency_key.clone())];
     let deadline = tokio::time::Instant::now() + within;
     let mut delay = Duration::from_millis(10);
     while tokio::time::Instant::now() < deadline {
-        match store.find_idempotent(&send.app, &send.conv, &keys).await {
+        match store.find_idempotent(&job.command.app, &job.command.conv, &keys).await {
             Ok(found) if !found.is_empty() => {
-                pending.complete(job.request, Ok(found.into_iter().next().expect("non-empty")));
+                let original = found.into_iter().next().expect("non-empty");
+                pending.complete(job.request, Ok(Reply::Message(original)));
                 return;
             }
             Ok(_) => {}

@@ -2,7 +2,7 @@
 
 use herald_gateway::{generate_secret, generate_signing_key, hash_secret};
 use herald_protocol::AppId;
-use herald_store::{AppRecord, Store};
+use herald_store::{AppRecord, AppSettings, Store};
 
 pub const DEFAULT_APP: &str = "default";
 
@@ -35,6 +35,7 @@ pub async fn default_app(store: &dyn Store, given_secret: Option<&str>) -> anyho
                 secret_hash: hash_secret(&secret),
                 signing_key: generate_signing_key(),
                 created_at: herald_protocol::timefmt::now_nanos(),
+                settings: AppSettings::default(),
             };
             let inserted = store.create_app_if_absent(&app).await?;
             tracing::info!(app = %id, inserted, "bootstrapped default org and app");

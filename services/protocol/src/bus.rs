@@ -2,7 +2,7 @@
 //! gateway messages (acks from the sequencer, delivery batches).
 
 use crate::error_code::WireError;
-use crate::{AppId, ConvId, GatewayId, MessageRecord, SessionId};
+use crate::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId};
 use serde::{Deserialize, Serialize};
 
 /// Where the sequencer sends the outcome of a command.
@@ -12,82 +12,114 @@ pub struct ReplyTo {
     pub request: u64,
 }
 
+/// A command for one conversation, ordered with every other command of that conversation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Command {
-    Send(SendCommand),
+pub struct Command {
+    pub app: AppId,
+    pub conv: ConvId,
+    pub reply_to: Option<ReplyTo>,
+    pub action: Action,
 }
 
-impl Command {
-    pub fn app(&self) -> &AppId {
-        match self {
-            Command::Send(send) => &send.app,
-        }
-    }
-
-    pub fn conv(&self) -> &ConvId {
-        match self {
-            Command::Send(send) => &send.conv,
-        }
-    }
-
-    pub fn reply_to(&self) -> Option<&ReplyTo> {
-        match self {
-            Command::Send(send) => send.reply_to.as_ref(),
-        }
-    }
-
-    /// The id JetStream dedupes the publish on: stable across client retries.
-    pub fn dedupe_id(&self) -> String {
-        match self {
-            Command::Send(send) => send.dedupe_id(),
-        }
-    }
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Action {
+    Send(SendCommand),
+    /// Move `session`'s read cursor to `seq` (default: the latest message).
+    Read { session: SessionId, seq: Option<u64> },
+    Members(MembersCommand),
+    /// The app's backend archives or unarchives the conversation.
+    Archive { archived: bool },
+    /// Recall a message for everyone (its sender or the conversation's owner).
+    Recall { session: SessionId, msg_id: MsgId },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendCommand {
-    pub app: AppId,
-    pub conv: ConvId,
     pub from: SessionId,
     pub idempotency_key: String,
     pub client_msg_id: Option<String>,
     pub msg_type: i32,
     pub status: i32,
     pub content: String,
-    pub reply_to: Option<ReplyTo>,
-}
-
-impl SendCommand {
-    pub fn dedupe_id(&self) -> String {
-        // lengths first, so no two different tuples make the same id
-        format!(
-            "send:{}:{}:{}:{}:{}{}{}{}",
-            self.app.as_str().len(),
-            self.conv.as_str().len(),
-            self.from.as_str().len(),
-            self.idempotency_key.len(),
-            self.app,
-            self.conv,
-            self.from,
-            self.idempotency_key
-        )
-    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Event {
-    /// A message was appended; `recipients` are the conversation's members at its `Seq`.
-    Message {
-        record: MessageRecord,
-        recipients: Vec<SessionId>,
-    },
+pub enum MembersCommand {
+    /// A session joins an open conversation by itself.
+    Join { session: SessionId },
+    /// A session leaves.
+    Leave { session: SessionId },
+    /// A member adds sessions.
+    Invite { by: SessionId, sessions: Vec<SessionId> },
+    /// The owner removes sessions.
+    Remove { by: SessionId, sessions: Vec<SessionId> },
+    /// The app's backend adds sessions (`/inner/join_conversation`).
+    AppJoin { sessions: Vec<SessionId> },
+    /// The app's backend removes sessions (`/inner/kickout_conversation`).
+    AppKick { sessions: Vec<SessionId> },
+}
+
+impl Command {
+    /// The id JetStream dedupes the publish on: stable across client retries of a send.
+    pub fn dedupe_id(&self) -> Option<String> {
+        match &self.action {
+            Action::Send(send) => Some(format!(
+                "send:{}:{}:{}:{}:{}{}{}{}",
+                self.app.as_str().len(),
+                self.conv.as_str().len(),
+                send.from.as_str().len(),
+                send.idempotency_key.len(),
+                self.app,
+                self.conv,
+                send.from,
+                send.idempotency_key
+            )),
+            _ => None,
+        }
+    }
+
+    pub fn kind(&self) -> &'static str {
+        match &self.action {
+            Action::Send(_) => "send",
+            Action::Read { .. } => "read",
+            Action::Members(_) => "members",
+            Action::Archive { .. } => "archive",
+            Action::Recall { .. } => "recall",
+        }
+    }
+}
+
+/// Something that happened to a conversation, for the sessions in `recipients`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub app: AppId,
+    pub conv: ConvId,
+    pub recipients: Vec<SessionId>,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EventBody {
+    /// A message was appended.
+    Message(MessageRecord),
+    /// A session's read cursor moved (pushed to that session's devices).
+    Read { session: SessionId, seq: u64, unread: u64 },
+    /// A message was recalled; the record is its tombstone.
+    Recalled(MessageRecord),
+    /// Sessions joined or were added.
+    MembersAdded { sessions: Vec<SessionId>, by: Option<SessionId> },
+    /// Sessions left or were removed.
+    MembersRemoved { sessions: Vec<SessionId>, by: Option<SessionId> },
+    Archived { archived: bool },
 }
 
 impl Event {
-    /// The id JetStream dedupes re-published events on.
-    pub fn dedupe_id(&self) -> String {
-        match self {
-            Event::Message { record, .. } => format!("msg:{}", record.msg_id),
+    /// Message events dedupe on their id (a re-published original is dropped); others on the
+    /// position of the command that caused them, which a replay reproduces.
+    pub fn dedupe_id(&self, position: u64, index: usize) -> String {
+        match &self.body {
+            EventBody::Message(record) => format!("msg:{}", record.msg_id),
+            _ => format!("evt:{}:{}:{position}:{index}", self.app, self.conv),
         }
     }
 }
@@ -97,13 +129,23 @@ impl Event {
 pub enum GatewayMessage {
     Acks(Vec<Ack>),
     Deliver(Vec<Delivery>),
+    /// Close the older connections of (app, session, platform) but `except` (login policy `kick`).
+    Kick { app: AppId, session: SessionId, platform: u8, except_gateway: GatewayId, except_conn: u64 },
 }
 
 /// The outcome of one command, for the request that is waiting for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
     pub request: u64,
-    pub outcome: Result<MessageRecord, WireError>,
+    pub outcome: Result<Reply, WireError>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// A send: the stored message (the original one, for a retry).
+    Message(MessageRecord),
+    Read { seq: u64, unread: u64 },
+    Done,
 }
 
 /// One push for several sessions of one app on one gateway, serialized once.
@@ -116,10 +158,8 @@ pub struct Delivery {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Push {
-    /// A new message: the `MsgData` JSON, and its `Seq` for per-connection ordering checks.
-    Message {
-        conv: ConvId,
-        seq: u64,
-        msg_data_json: String,
-    },
+    /// A new message: `MsgData` JSON. `/notify` sends it as is, `/ws` wraps it in a push frame.
+    Message { msg_id: MsgId, msg_data_json: String },
+    /// Any other push: the whole frame, the same on `/ws` and `/notify`.
+    Frame { json: String },
 }

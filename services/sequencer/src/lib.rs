@@ -6,7 +6,7 @@
 mod partition;
 mod plan;
 
-pub use plan::{ConvState, Plan, plan_batch};
+pub use plan::{ConvState, Known, Plan, plan_batch};
 
 use herald_bus::Bus;
 use herald_bus::ownership::{self, OwnershipConfig};

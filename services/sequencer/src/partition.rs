@@ -1,14 +1,15 @@
 //! The loop that serves one owned partition: read commands, load what the batch needs, plan,
 //! append (fenced), answer, publish, checkpoint.
 
-use crate::plan::{ConvState, plan_batch};
+use crate::plan::{ConvState, Known, plan_batch};
 use crate::{ROLE, SequencerConfig};
 use bytes::Bytes;
 use herald_bus::ownership::{self, Grant};
 use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing};
-use herald_protocol::bus::{Ack, Command, GatewayMessage};
-use herald_protocol::{ConvId, GatewayId, MessageRecord, SessionId, codec, timefmt};
-use herald_store::{Fence, Store, StoreError};
+use herald_protocol::bus::{Ack, Action, Command, GatewayMessage, Reply, ReplyTo};
+use herald_protocol::error_code::WireError;
+use herald_protocol::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, codec, timefmt};
+use herald_store::{Change, Fence, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -120,7 +121,7 @@ impl Partition<'_> {
         let mut commands = Vec::with_capacity(entries.len());
         for entry in &entries {
             match codec::decode::<Command>(&entry.payload) {
-                Ok(command) => commands.push(command),
+                Ok(command) => commands.push((entry.position, command)),
                 Err(err) => {
                     metrics::counter!("herald_commands_total", "outcome" => "undecodable").increment(1);
                     tracing::error!(partition = self.grant.partition, position = entry.position, error = %err, "undecodable command skipped");
@@ -128,43 +129,40 @@ impl Partition<'_> {
             }
         }
         self.load_states(&commands).await?;
-        let originals = self.find_originals(&commands).await?;
+        self.load_cursors(&commands).await?;
+        let known = Known { originals: self.find_originals(&commands).await?, by_id: self.find_recalled(&commands).await? };
         let ids = &mut self.ids;
-        let plan = plan_batch(
-            commands,
-            &mut self.states,
-            &originals,
-            || ids.generate::<u64>(),
-            timefmt::now_nanos(),
-        );
+        let plan = plan_batch(commands, &mut self.states, known, || ids.generate::<u64>(), timefmt::now_nanos());
         metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
         metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
         metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
 
-        if !plan.appends.is_empty() {
+        if !plan.changes.is_empty() {
             if !self.grant.is_valid() {
                 return Err(ServeError::LeaseLost);
             }
             let append_started = Instant::now();
-            let appended = self.store.append(&self.fence, &plan.appends).await;
+            let applied = self.store.apply(&self.fence, &plan.changes).await;
             metrics::histogram!("herald_append_seconds").record(append_started.elapsed().as_secs_f64());
-            if let Err(err) = appended {
-                // our in-memory heads may be ahead of the store now: forget them
+            if let Err(err) = applied {
+                // our in-memory state may be ahead of the store now: forget it
                 self.states.clear();
                 metrics::counter!("herald_append_errors_total").increment(1);
                 return Err(err.into());
             }
-            metrics::counter!("herald_appends_total").increment(plan.appends.len() as u64);
-            metrics::histogram!("herald_append_batch_size").record(plan.appends.len() as f64);
+            let appended = plan.changes.iter().filter(|c| matches!(c, Change::Message(_))).count();
+            metrics::counter!("herald_appends_total").increment(appended as u64);
+            metrics::histogram!("herald_append_batch_size").record(plan.changes.len() as f64);
         }
 
         self.reply(plan.replies).await;
         let events: Vec<Outgoing> = plan
             .events
             .iter()
-            .map(|event| Outgoing {
+            .enumerate()
+            .map(|(index, (position, event))| Outgoing {
                 partition: self.grant.partition,
-                dedupe_id: event.dedupe_id(),
+                dedupe_id: event.dedupe_id(*position, index),
                 payload: Bytes::from(codec::encode(event).expect("events encode")),
             })
             .collect();
@@ -179,22 +177,20 @@ impl Partition<'_> {
     }
 
     /// Loads the state of every conversation the batch touches and the cache lacks.
-    async fn load_states(&mut self, commands: &[Command]) -> Result<(), StoreError> {
-        let mut missing: Vec<(herald_protocol::AppId, ConvId)> = Vec::new();
-        for command in commands {
-            if !self.states.contains_key(command.conv()) && !missing.iter().any(|(_, c)| c == command.conv()) {
-                missing.push((command.app().clone(), command.conv().clone()));
+    async fn load_states(&mut self, commands: &[(u64, Command)]) -> Result<(), StoreError> {
+        let mut missing: Vec<(&AppId, &ConvId)> = Vec::new();
+        for (_, command) in commands {
+            if !self.states.contains_key(&command.conv) && !missing.iter().any(|(_, c)| **c == command.conv) {
+                missing.push((&command.app, &command.conv));
             }
         }
         if self.states.len() + missing.len() > self.config.max_cached_conversations {
-            // bounded: start over rather than grow; heads are re-read from the store
+            // bounded: start over rather than grow; state is re-read from the store
             self.states.clear();
         }
         let store = self.store;
         let loads = missing.iter().map(|(app, conv)| async move {
-            let Some(conversation) = store.conversation(app, conv).await? else {
-                return Ok(None);
-            };
+            let Some(conversation) = store.conversation(app, conv).await? else { return Ok(None) };
             let members = store.members(app, conv).await?;
             let last_seq = store.last_seq(app, conv).await?;
             Ok::<_, StoreError>(Some(ConvState::new(conversation, members, last_seq)))
@@ -205,40 +201,54 @@ impl Partition<'_> {
         Ok(())
     }
 
+    /// Loads the read cursors the batch's reads need.
+    async fn load_cursors(&mut self, commands: &[(u64, Command)]) -> Result<(), StoreError> {
+        for (_, command) in commands {
+            if let Action::Read { session, .. } = &command.action
+                && let Some(state) = self.states.get_mut(&command.conv)
+                && !state.read.contains_key(session)
+            {
+                let cursor = self.store.read_cursor(&command.app, &command.conv, session).await?;
+                state.read.insert(session.clone(), cursor);
+            }
+        }
+        Ok(())
+    }
+
     /// Stored messages carrying any of the batch's idempotency keys, one lookup per conversation.
-    async fn find_originals(&self, commands: &[Command]) -> Result<Vec<MessageRecord>, StoreError> {
-        let mut keys: HashMap<(&herald_protocol::AppId, &ConvId), Vec<(SessionId, String)>> = HashMap::new();
-        for Command::Send(send) in commands {
-            if self.states.contains_key(&send.conv) {
-                keys.entry((&send.app, &send.conv))
+    async fn find_originals(&self, commands: &[(u64, Command)]) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut keys: HashMap<(&AppId, &ConvId), Vec<(SessionId, String)>> = HashMap::new();
+        for (_, command) in commands {
+            if let Action::Send(send) = &command.action
+                && self.states.contains_key(&command.conv)
+            {
+                keys.entry((&command.app, &command.conv))
                     .or_default()
                     .push((send.from.clone(), send.idempotency_key.clone()));
             }
         }
-        let lookups = keys
-            .iter()
-            .map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
-        Ok(futures::future::try_join_all(lookups)
-            .await?
-            .into_iter()
-            .flatten()
-            .collect())
+        let lookups = keys.iter().map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
+        Ok(futures::future::try_join_all(lookups).await?.into_iter().flatten().collect())
+    }
+
+    /// The messages the batch recalls.
+    async fn find_recalled(&self, commands: &[(u64, Command)]) -> Result<HashMap<MsgId, MessageRecord>, StoreError> {
+        let mut found = HashMap::new();
+        for (_, command) in commands {
+            if let Action::Recall { msg_id, .. } = &command.action
+                && let Some(record) = self.store.message_by_id(&command.app, &command.conv, *msg_id).await?
+            {
+                found.insert(*msg_id, record);
+            }
+        }
+        Ok(found)
     }
 
     /// One message per waiting gateway with all of its answers.
-    async fn reply(
-        &self,
-        replies: Vec<(
-            herald_protocol::bus::ReplyTo,
-            Result<MessageRecord, herald_protocol::error_code::WireError>,
-        )>,
-    ) {
+    async fn reply(&self, replies: Vec<(ReplyTo, Result<Reply, WireError>)>) {
         let mut by_gateway: HashMap<GatewayId, Vec<Ack>> = HashMap::new();
         for (reply_to, outcome) in replies {
-            by_gateway.entry(reply_to.gateway).or_default().push(Ack {
-                request: reply_to.request,
-                outcome,
-            });
+            by_gateway.entry(reply_to.gateway).or_default().push(Ack { request: reply_to.request, outcome });
         }
         for (gateway, acks) in by_gateway {
             let payload = Bytes::from(codec::encode(&GatewayMessage::Acks(acks)).expect("acks encode"));

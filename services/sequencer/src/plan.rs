@@ -1,10 +1,10 @@
 //! Sequencing as a plain function: given a batch of commands, the conversations' state and the
-//! originals of replayed keys, decide every outcome, record and event. No I/O.
+//! stored messages the batch refers to, decide every outcome, store change and event. No I/O.
 
-use herald_protocol::bus::{Command, Event, ReplyTo, SendCommand};
+use herald_protocol::bus::{Action, Command, Event, EventBody, MembersCommand, Reply, ReplyTo, SendCommand};
 use herald_protocol::error_code::WireError;
-use herald_protocol::{ConvId, ErrorCode, MessageRecord, MsgId, SessionId};
-use herald_store::Conversation;
+use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, SessionId, msg};
+use herald_store::{Change, Conversation};
 use std::collections::{HashMap, HashSet};
 
 /// What the sequencer knows of one conversation while it owns its partition.
@@ -12,31 +12,48 @@ use std::collections::{HashMap, HashSet};
 pub struct ConvState {
     pub conv: Conversation,
     pub members: Vec<SessionId>,
-    pub member_set: HashSet<SessionId>,
+    member_set: HashSet<SessionId>,
     pub last_seq: u64,
+    /// Read cursors loaded so far (absent: not loaded, not 0).
+    pub read: HashMap<SessionId, u64>,
 }
 
 impl ConvState {
     pub fn new(conv: Conversation, members: Vec<SessionId>, last_seq: u64) -> Self {
         let member_set = members.iter().cloned().collect();
-        Self {
-            conv,
-            members,
-            member_set,
-            last_seq,
+        Self { conv, members, member_set, last_seq, read: HashMap::new() }
+    }
+
+    pub fn is_member(&self, session: &SessionId) -> bool {
+        self.member_set.contains(session)
+    }
+
+    fn add(&mut self, session: &SessionId) -> bool {
+        let added = self.member_set.insert(session.clone());
+        if added {
+            self.members.push(session.clone());
         }
+        added
+    }
+
+    fn remove(&mut self, session: &SessionId) -> bool {
+        let removed = self.member_set.remove(session);
+        if removed {
+            self.members.retain(|m| m != session);
+        }
+        removed
     }
 }
 
 /// The decisions for one batch.
 #[derive(Debug, Default)]
 pub struct Plan {
-    /// New records to append, in `Seq` order per conversation.
-    pub appends: Vec<MessageRecord>,
+    /// Store writes, in order.
+    pub changes: Vec<Change>,
     /// Answers for the waiting requests.
-    pub replies: Vec<(ReplyTo, Result<MessageRecord, WireError>)>,
-    /// Events to publish after the append.
-    pub events: Vec<Event>,
+    pub replies: Vec<(ReplyTo, Result<Reply, WireError>)>,
+    /// Events to publish after the writes, with the log position of their command.
+    pub events: Vec<(u64, Event)>,
     pub accepted: usize,
     pub duplicates: usize,
     pub rejected: usize,
@@ -46,247 +63,261 @@ pub struct Plan {
 /// window drops it if the first publish happened).
 pub const REEMIT_WINDOW_NANOS: i64 = 120 * 1_000_000_000;
 
-/// Sequences `commands`. `states` holds every conversation that exists (missing = unknown);
-/// `originals` are stored messages matching the batch's idempotency keys.
-pub fn plan_batch(
-    commands: Vec<Command>,
-    states: &mut HashMap<ConvId, ConvState>,
-    originals: &[MessageRecord],
-    mut next_id: impl FnMut() -> u64,
-    now_nanos: i64,
-) -> Plan {
-    let mut plan = Plan::default();
-    let mut known: HashMap<(&ConvId, &SessionId, &str), MessageRecord> = originals
-        .iter()
-        .map(|r| ((&r.conv, &r.from, r.idempotency_key.as_str()), r.clone()))
-        .collect();
-    let mut reemitted: HashSet<MsgId> = HashSet::new();
-    let mut fresh: HashMap<(ConvId, SessionId, String), MessageRecord> = HashMap::new();
-
-    for command in commands {
-        let Command::Send(send) = command;
-        let reply_to = send.reply_to.clone();
-        let outcome = sequence_one(
-            send,
-            states,
-            &mut known,
-            &mut fresh,
-            &mut reemitted,
-            &mut plan,
-            &mut next_id,
-            now_nanos,
-        );
-        if let Some(reply_to) = reply_to {
-            plan.replies.push((reply_to, outcome));
-        }
-    }
-    plan
+/// What the store already holds that the batch refers to.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// Messages matching the batch's idempotency keys.
+    pub originals: Vec<MessageRecord>,
+    /// Messages the batch recalls, by id.
+    pub by_id: HashMap<MsgId, MessageRecord>,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn sequence_one(
-    send: SendCommand,
+struct Planner<'a, F> {
+    states: &'a mut HashMap<ConvId, ConvState>,
+    originals: HashMap<(ConvId, SessionId, String), MessageRecord>,
+    by_id: HashMap<MsgId, MessageRecord>,
+    reemitted: HashSet<MsgId>,
+    cursors: HashMap<(AppId, ConvId, SessionId), u64>,
+    next_id: F,
+    now: i64,
+    plan: Plan,
+}
+
+fn err(code: ErrorCode, text: &str) -> WireError {
+    WireError::new(code, text)
+}
+
+/// Sequences `commands` (each with its log position). `states` holds every conversation that
+/// exists (missing = unknown).
+pub fn plan_batch(
+    commands: Vec<(u64, Command)>,
     states: &mut HashMap<ConvId, ConvState>,
-    known: &mut HashMap<(&ConvId, &SessionId, &str), MessageRecord>,
-    fresh: &mut HashMap<(ConvId, SessionId, String), MessageRecord>,
-    reemitted: &mut HashSet<MsgId>,
-    plan: &mut Plan,
-    next_id: &mut impl FnMut() -> u64,
+    known: Known,
+    next_id: impl FnMut() -> u64,
     now_nanos: i64,
-) -> Result<MessageRecord, WireError> {
-    let Some(state) = states.get_mut(&send.conv) else {
-        plan.rejected += 1;
-        return Err(WireError::new(ErrorCode::NotFound, "conversation not found"));
+) -> Plan {
+    let mut planner = Planner {
+        states,
+        originals: known
+            .originals
+            .into_iter()
+            .map(|r| ((r.conv.clone(), r.from.clone(), r.idempotency_key.clone()), r))
+            .collect(),
+        by_id: known.by_id,
+        reemitted: HashSet::new(),
+        cursors: HashMap::new(),
+        next_id,
+        now: now_nanos,
+        plan: Plan::default(),
     };
-    // a retry answers the original, whatever changed since
-    let fresh_key = (send.conv.clone(), send.from.clone(), send.idempotency_key.clone());
-    if let Some(original) = fresh.get(&fresh_key) {
-        plan.duplicates += 1;
-        return Ok(original.clone());
-    }
-    if let Some(original) = known.get(&(&send.conv, &send.from, send.idempotency_key.as_str())) {
-        plan.duplicates += 1;
-        if now_nanos - original.send_time < REEMIT_WINDOW_NANOS && reemitted.insert(original.msg_id) {
-            plan.events.push(Event::Message {
-                record: original.clone(),
-                recipients: state.members.clone(),
-            });
+    for (position, command) in commands {
+        let reply_to = command.reply_to.clone();
+        let outcome = planner.one(position, command);
+        match &outcome {
+            Ok(_) => {}
+            Err(_) => planner.plan.rejected += 1,
         }
-        return Ok(original.clone());
+        if let Some(reply_to) = reply_to {
+            planner.plan.replies.push((reply_to, outcome));
+        }
     }
-    if !state.member_set.contains(&send.from) {
-        plan.rejected += 1;
-        return Err(WireError::new(
-            ErrorCode::NotMember,
-            "not a member of this conversation",
-        ));
+    // read cursors only rise: one write per (conversation, session) per batch
+    for ((app, conv, session), seq) in planner.cursors {
+        planner.plan.changes.push(Change::ReadCursor { app, conv, session, seq });
     }
-    if state.conv.archived {
-        plan.rejected += 1;
-        return Err(WireError::new(ErrorCode::Conflict, "conversation is archived"));
+    planner.plan
+}
+
+impl<F: FnMut() -> u64> Planner<'_, F> {
+    fn one(&mut self, position: u64, command: Command) -> Result<Reply, WireError> {
+        let Command { app, conv, action, .. } = command;
+        if !self.states.contains_key(&conv) {
+            return Err(err(ErrorCode::NotFound, "conversation not found"));
+        }
+        match action {
+            Action::Send(send) => self.send(position, app, conv, send),
+            Action::Read { session, seq } => self.read(position, app, conv, session, seq),
+            Action::Members(change) => self.members(position, app, conv, change),
+            Action::Archive { archived } => {
+                let state = self.states.get_mut(&conv).expect("checked");
+                state.conv.archived = archived;
+                let recipients = state.members.clone();
+                self.plan.changes.push(Change::Archive { app: app.clone(), conv: conv.clone(), archived });
+                self.event(position, app, conv, recipients, EventBody::Archived { archived });
+                Ok(Reply::Done)
+            }
+            Action::Recall { session, msg_id } => self.recall(position, app, conv, session, msg_id),
+        }
     }
-    state.last_seq += 1;
-    let record = MessageRecord {
-        app: send.app,
-        conv: send.conv,
-        seq: state.last_seq,
-        msg_id: MsgId(next_id()),
-        from: send.from,
-        send_time: now_nanos,
-        status: send.status,
-        msg_type: send.msg_type,
-        content: send.content,
-        idempotency_key: send.idempotency_key,
-        client_msg_id: send.client_msg_id,
-    };
-    plan.accepted += 1;
-    plan.appends.push(record.clone());
-    plan.events.push(Event::Message {
-        record: record.clone(),
-        recipients: state.members.clone(),
-    });
-    fresh.insert(fresh_key, record.clone());
-    Ok(record)
+
+    fn event(&mut self, position: u64, app: AppId, conv: ConvId, recipients: Vec<SessionId>, body: EventBody) {
+        self.plan.events.push((position, Event { app, conv, recipients, body }));
+    }
+
+    fn send(&mut self, position: u64, app: AppId, conv: ConvId, send: SendCommand) -> Result<Reply, WireError> {
+        let key = (conv.clone(), send.from.clone(), send.idempotency_key.clone());
+        let state = self.states.get_mut(&conv).expect("checked");
+        // a retry answers the original, whatever changed since
+        if let Some(original) = self.originals.get(&key) {
+            self.plan.duplicates += 1;
+            let original = original.clone();
+            if self.now - original.send_time < REEMIT_WINDOW_NANOS && self.reemitted.insert(original.msg_id) {
+                let recipients = state.members.clone();
+                self.event(position, app, conv, recipients, EventBody::Message(original.clone()));
+            }
+            return Ok(Reply::Message(original));
+        }
+        if !state.is_member(&send.from) {
+            return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
+        }
+        if state.conv.archived {
+            return Err(err(ErrorCode::Conflict, "conversation is archived"));
+        }
+        state.last_seq += 1;
+        let record = MessageRecord {
+            app: app.clone(),
+            conv: conv.clone(),
+            seq: state.last_seq,
+            msg_id: MsgId((self.next_id)()),
+            from: send.from,
+            send_time: self.now,
+            status: send.status,
+            msg_type: send.msg_type,
+            content: send.content,
+            idempotency_key: send.idempotency_key,
+            client_msg_id: send.client_msg_id,
+        };
+        // the sender has read what it sent
+        state.read.insert(record.from.clone(), record.seq);
+        self.cursors.insert((app.clone(), conv.clone(), record.from.clone()), record.seq);
+        let recipients = state.members.clone();
+        self.plan.accepted += 1;
+        self.plan.changes.push(Change::Message(record.clone()));
+        self.originals.insert(key, record.clone());
+        // its event is in this batch already
+        self.reemitted.insert(record.msg_id);
+        self.by_id.insert(record.msg_id, record.clone());
+        self.event(position, app, conv, recipients, EventBody::Message(record.clone()));
+        Ok(Reply::Message(record))
+    }
+
+    fn read(
+        &mut self,
+        position: u64,
+        app: AppId,
+        conv: ConvId,
+        session: SessionId,
+        seq: Option<u64>,
+    ) -> Result<Reply, WireError> {
+        let state = self.states.get_mut(&conv).expect("checked");
+        if !state.is_member(&session) {
+            return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
+        }
+        let target = seq.unwrap_or(state.last_seq).min(state.last_seq);
+        let cursor = state.read.get(&session).copied().unwrap_or(0).max(target);
+        state.read.insert(session.clone(), cursor);
+        let unread = state.last_seq - cursor;
+        self.cursors.insert((app.clone(), conv.clone(), session.clone()), cursor);
+        self.event(position, app, conv, vec![session.clone()], EventBody::Read { session, seq: cursor, unread });
+        Ok(Reply::Read { seq: cursor, unread })
+    }
+
+    fn recall(
+        &mut self,
+        position: u64,
+        app: AppId,
+        conv: ConvId,
+        session: SessionId,
+        msg_id: MsgId,
+    ) -> Result<Reply, WireError> {
+        let state = self.states.get_mut(&conv).expect("checked");
+        if !state.is_member(&session) {
+            return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
+        }
+        let target = self
+            .by_id
+            .get(&msg_id)
+            .filter(|m| m.conv == conv)
+            .ok_or_else(|| err(ErrorCode::NotFound, "message not found"))?;
+        if target.from != session && state.conv.owner != session {
+            return Err(err(ErrorCode::NotAllowed, "only the sender or the owner may recall a message"));
+        }
+        if target.status == msg::status::RECALLED {
+            return Ok(Reply::Done);
+        }
+        let mut tombstone = target.clone();
+        tombstone.status = msg::status::RECALLED;
+        tombstone.content.clear();
+        self.by_id.insert(msg_id, tombstone.clone());
+        let recipients = state.members.clone();
+        self.plan.changes.push(Change::Message(tombstone.clone()));
+        self.event(position, app, conv, recipients, EventBody::Recalled(tombstone));
+        Ok(Reply::Done)
+    }
+
+    fn members(&mut self, position: u64, app: AppId, conv: ConvId, change: MembersCommand) -> Result<Reply, WireError> {
+        let state = self.states.get_mut(&conv).expect("checked");
+        let group = state.conv.kind == ConvKind::Group;
+        let (adding, sessions, by) = match change {
+            MembersCommand::Join { session } => {
+                if state.is_member(&session) {
+                    return Ok(Reply::Done);
+                }
+                if !group || !state.conv.open {
+                    return Err(err(ErrorCode::NotMember, "this conversation is closed: ask to be invited"));
+                }
+                (true, vec![session.clone()], Some(session))
+            }
+            MembersCommand::Leave { session } => {
+                if !state.is_member(&session) {
+                    return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
+                }
+                (false, vec![session.clone()], Some(session))
+            }
+            MembersCommand::Invite { by, sessions } => {
+                if !state.is_member(&by) {
+                    return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
+                }
+                if !group {
+                    return Err(err(ErrorCode::NotAllowed, "a single conversation has exactly two members"));
+                }
+                (true, sessions, Some(by))
+            }
+            MembersCommand::Remove { by, sessions } => {
+                if state.conv.owner != by {
+                    return Err(err(ErrorCode::NotAllowed, "only the owner may remove members"));
+                }
+                (false, sessions, Some(by))
+            }
+            MembersCommand::AppJoin { sessions } => (true, sessions, None),
+            MembersCommand::AppKick { sessions } => (false, sessions, None),
+        };
+        // everyone concerned hears of it: the members after an add, before a removal
+        let before = state.members.clone();
+        let mut changed = Vec::new();
+        for session in sessions {
+            let did = if adding { state.add(&session) } else { state.remove(&session) };
+            if did {
+                let (app, conv) = (app.clone(), conv.clone());
+                self.plan.changes.push(if adding {
+                    Change::AddMember { app, conv, session: session.clone(), at: self.now }
+                } else {
+                    Change::RemoveMember { app, conv, session: session.clone() }
+                });
+                changed.push(session);
+            }
+        }
+        if !changed.is_empty() {
+            let (recipients, body) = if adding {
+                (state.members.clone(), EventBody::MembersAdded { sessions: changed, by })
+            } else {
+                (before, EventBody::MembersRemoved { sessions: changed, by })
+            };
+            self.event(position, app, conv, recipients, body);
+        }
+        Ok(Reply::Done)
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use herald_protocol::{AppId, ConvKind, GatewayId};
-
-    fn sid(s: &str) -> SessionId {
-        SessionId::parse(s).unwrap()
-    }
-
-    fn state(conv: &str, members: &[&str], last_seq: u64, archived: bool) -> (ConvId, ConvState) {
-        let id = ConvId::parse(conv).unwrap();
-        let conv = Conversation {
-            app: AppId::parse("a").unwrap(),
-            id: id.clone(),
-            kind: ConvKind::Group,
-            conv_type: 0,
-            name: String::new(),
-            avatar: String::new(),
-            owner: sid(members[0]),
-            open: true,
-            archived,
-            created_at: 0,
-        };
-        (
-            id,
-            ConvState::new(conv, members.iter().map(|m| sid(m)).collect(), last_seq),
-        )
-    }
-
-    fn send(conv: &str, from: &str, key: &str, request: u64) -> Command {
-        Command::Send(SendCommand {
-            app: AppId::parse("a").unwrap(),
-            conv: ConvId::parse(conv).unwrap(),
-            from: sid(from),
-            idempotency_key: key.into(),
-            client_msg_id: Some(key.into()),
-            msg_type: 1,
-            status: 0,
-            content: format!("{from}:{key}"),
-            reply_to: Some(ReplyTo {
-                gateway: GatewayId::parse("g").unwrap(),
-                request,
-            }),
-        })
-    }
-
-    fn counter() -> impl FnMut() -> u64 {
-        let mut n = 100;
-        move || {
-            n += 1;
-            n
-        }
-    }
-
-    #[test]
-    fn seqs_continue_from_state_without_gaps_per_conversation() {
-        let mut states = HashMap::from([state("c1", &["a", "b"], 41, false), state("c2", &["a"], 0, false)]);
-        let commands = vec![
-            send("c1", "a", "k1", 1),
-            send("c2", "a", "k1", 2),
-            send("c1", "b", "k1", 3),
-        ];
-        let plan = plan_batch(commands, &mut states, &[], counter(), 5);
-        let seqs: Vec<(String, u64)> = plan.appends.iter().map(|r| (r.conv.to_string(), r.seq)).collect();
-        assert_eq!(seqs, vec![("c1".into(), 42), ("c2".into(), 1), ("c1".into(), 43)]);
-        assert_eq!(states[&ConvId::parse("c1").unwrap()].last_seq, 43);
-        assert_eq!(plan.events.len(), 3);
-        assert_eq!(plan.replies.len(), 3);
-    }
-
-    #[test]
-    fn a_repeated_key_in_one_batch_answers_the_first() {
-        let mut states = HashMap::from([state("c", &["a"], 0, false)]);
-        let plan = plan_batch(
-            vec![send("c", "a", "k", 1), send("c", "a", "k", 2)],
-            &mut states,
-            &[],
-            counter(),
-            5,
-        );
-        assert_eq!(plan.appends.len(), 1);
-        assert_eq!(plan.events.len(), 1);
-        let ids: Vec<MsgId> = plan.replies.iter().map(|(_, r)| r.as_ref().unwrap().msg_id).collect();
-        assert_eq!(ids[0], ids[1]);
-    }
-
-    #[test]
-    fn a_stored_key_answers_the_original_and_assigns_nothing() {
-        let mut states = HashMap::from([state("c", &["a"], 7, false)]);
-        let original =
-            herald_store::testsuite::record(&AppId::parse("a").unwrap(), &ConvId::parse("c").unwrap(), 7, "a");
-        let plan = plan_batch(
-            vec![send("c", "a", "k7", 1)],
-            &mut states,
-            std::slice::from_ref(&original),
-            counter(),
-            original.send_time + 1,
-        );
-        assert!(plan.appends.is_empty());
-        assert_eq!(plan.replies[0].1.as_ref().unwrap(), &original);
-        assert_eq!(plan.events.len(), 1, "a recent replay re-publishes its event");
-        let late = plan_batch(
-            vec![send("c", "a", "k7", 1)],
-            &mut states,
-            std::slice::from_ref(&original),
-            counter(),
-            original.send_time + REEMIT_WINDOW_NANOS,
-        );
-        assert!(late.events.is_empty(), "an old replay does not");
-        assert_eq!(states[&ConvId::parse("c").unwrap()].last_seq, 7);
-    }
-
-    #[test]
-    fn rejections_assign_no_seq() {
-        let mut states = HashMap::from([state("c", &["a"], 0, false), state("arch", &["a"], 3, true)]);
-        let commands = vec![
-            send("c", "mallory", "k", 1),
-            send("nope", "a", "k", 2),
-            send("arch", "a", "k", 3),
-            send("c", "a", "k", 4),
-        ];
-        let plan = plan_batch(commands, &mut states, &[], counter(), 5);
-        let codes: Vec<Option<ErrorCode>> = plan
-            .replies
-            .iter()
-            .map(|(_, r)| r.as_ref().err().map(|e| e.code))
-            .collect();
-        assert_eq!(
-            codes,
-            vec![
-                Some(ErrorCode::NotMember),
-                Some(ErrorCode::NotFound),
-                Some(ErrorCode::Conflict),
-                None
-            ]
-        );
-        assert_eq!(plan.appends.len(), 1);
-        assert_eq!(plan.appends[0].seq, 1);
-        assert_eq!(plan.rejected, 3);
-    }
-}
+mod tests;

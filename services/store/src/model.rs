@@ -1,6 +1,6 @@
 //! Domain rows the store reads and writes.
 
-use herald_protocol::{AppId, ConvId, ConvKind, SessionId};
+use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, SessionId};
 
 #[derive(Clone, PartialEq, Eq)]
 pub struct AppRecord {
@@ -12,6 +12,40 @@ pub struct AppRecord {
     /// HS256 key of the app's client tokens.
     pub signing_key: Vec<u8>,
     pub created_at: i64,
+    pub settings: AppSettings,
+}
+
+/// What an app decides about its own users (contract §6).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AppSettings {
+    pub login_policy: LoginPolicy,
+}
+
+/// What happens when the same (session, platform) connects again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoginPolicy {
+    /// Both connections stay.
+    #[default]
+    Multi,
+    /// The older connection gets a kickout push and is closed.
+    Kick,
+}
+
+impl LoginPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginPolicy::Multi => "multi",
+            LoginPolicy::Kick => "kick",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "multi" => Some(LoginPolicy::Multi),
+            "kick" => Some(LoginPolicy::Kick),
+            _ => None,
+        }
+    }
 }
 
 impl std::fmt::Debug for AppRecord {
@@ -20,6 +54,7 @@ impl std::fmt::Debug for AppRecord {
             .field("id", &self.id)
             .field("org", &self.org)
             .field("name", &self.name)
+            .field("settings", &self.settings)
             .finish_non_exhaustive()
     }
 }
@@ -39,7 +74,45 @@ pub struct Conversation {
     pub created_at: i64,
 }
 
-/// A partition owner's claim: appends under an epoch lower than the scope's highest are refused.
+/// One conversation in a session's list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConvSummary {
+    pub conv: Conversation,
+    pub last: Option<MessageRecord>,
+    pub read_seq: u64,
+    /// Set when the session deleted the conversation from its list at this `Seq`.
+    pub hidden_at: Option<u64>,
+    pub member_count: u64,
+}
+
+impl ConvSummary {
+    pub fn last_seq(&self) -> u64 {
+        self.last.as_ref().map(|m| m.seq).unwrap_or(0)
+    }
+
+    pub fn unread(&self) -> u64 {
+        self.last_seq().saturating_sub(self.read_seq)
+    }
+
+    /// Hidden until a message newer than the deletion arrives.
+    pub fn is_hidden(&self) -> bool {
+        self.hidden_at.is_some_and(|at| self.last_seq() <= at)
+    }
+}
+
+/// One write of a sequenced batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Upsert at (app, conv, seq): a new message, or a recalled one's tombstone.
+    Message(MessageRecord),
+    AddMember { app: AppId, conv: ConvId, session: SessionId, at: i64 },
+    RemoveMember { app: AppId, conv: ConvId, session: SessionId },
+    Archive { app: AppId, conv: ConvId, archived: bool },
+    /// Raises (never lowers) a read cursor.
+    ReadCursor { app: AppId, conv: ConvId, session: SessionId, seq: u64 },
+}
+
+/// A partition owner's claim: writes under an epoch lower than the scope's highest are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {
     pub scope: String,

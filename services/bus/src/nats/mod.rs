@@ -7,7 +7,9 @@ mod setup;
 
 pub use setup::{NatsConfig, StreamLimits};
 
-use crate::{Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, RouteTable, Versioned};
+use crate::{
+    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteTable, Subscription, Versioned,
+};
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use async_trait::async_trait;
@@ -32,6 +34,12 @@ pub fn subject(log: Log, partition: u32) -> String {
 
 pub fn gateway_subject(gateway: &GatewayId) -> String {
     format!("herald.gw.{gateway}")
+}
+
+pub fn room_subject(app: &AppId, room: &str) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    format!("herald.room.{}.{}", b64.encode(app.as_str()), b64.encode(room))
 }
 
 pub struct NatsBus {
@@ -215,6 +223,23 @@ impl Bus for NatsBus {
             .get_or_try_init(|| kv::replicate_routes(self.routes.clone()))
             .await
             .cloned()
+    }
+
+    async fn room_publish(&self, app: &AppId, room: &str, payload: Bytes) -> Result<(), BusError> {
+        self.client.publish(room_subject(app, room), payload).await.map_err(BusError::unavailable)
+    }
+
+    async fn room_subscribe(&self, app: &AppId, room: &str) -> Result<Subscription, BusError> {
+        let mut subscriber = self.client.subscribe(room_subject(app, room)).await.map_err(BusError::unavailable)?;
+        let (tx, rx) = mpsc::channel(ROOM_BUFFER);
+        let feeder = tokio::spawn(async move {
+            while let Some(message) = subscriber.next().await {
+                if tx.send(message.payload).await.is_err() {
+                    return;
+                }
+            }
+        });
+        Ok(Subscription::new(rx, feeder.abort_handle()))
     }
 
     fn is_connected(&self) -> bool {

@@ -4,9 +4,9 @@
 mod migrate;
 mod rows;
 
-use crate::{AppRecord, Conversation, Fence, Store, StoreError};
+use crate::{AppRecord, AppSettings, Change, ConvSummary, Conversation, Fence, Store, StoreError};
 use async_trait::async_trait;
-use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, SessionId};
+use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 use rows::{APP_COLUMNS, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
@@ -135,6 +135,43 @@ fn raise_fence(tx: &rusqlite::Transaction<'_>, fence: &Fence) -> Result<(), Stor
     }
 }
 
+fn apply_change(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
+    match change {
+        Change::Message(r) => {
+            tx.prepare_cached(&format!(
+                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                 ON CONFLICT (app_id, conv_id, seq) DO UPDATE SET msg_id = excluded.msg_id, sender = excluded.sender, \
+                 send_time = excluded.send_time, status = excluded.status, msg_type = excluded.msg_type, \
+                 content = excluded.content, idempotency_key = excluded.idempotency_key, client_msg_id = excluded.client_msg_id"
+            ))?
+            .execute(params![
+                r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(),
+                r.send_time, r.status, r.msg_type, r.content, r.idempotency_key, r.client_msg_id
+            ])?;
+        }
+        Change::AddMember { app, conv, session, at } => {
+            tx.prepare_cached("INSERT INTO members (app_id, conv_id, session, joined_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+                .execute(params![app.as_str(), conv.as_str(), session.as_str(), at])?;
+        }
+        Change::RemoveMember { app, conv, session } => {
+            tx.prepare_cached("DELETE FROM members WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3")?
+                .execute(params![app.as_str(), conv.as_str(), session.as_str()])?;
+        }
+        Change::Archive { app, conv, archived } => {
+            tx.prepare_cached("UPDATE conversations SET archived = ?3 WHERE app_id = ?1 AND conv_id = ?2")?
+                .execute(params![app.as_str(), conv.as_str(), archived])?;
+        }
+        Change::ReadCursor { app, conv, session, seq } => {
+            tx.prepare_cached(
+                "INSERT INTO read_cursors (app_id, conv_id, session, seq) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (app_id, conv_id, session) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            )?
+            .execute(params![app.as_str(), conv.as_str(), session.as_str(), *seq as i64])?;
+        }
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError> {
@@ -142,8 +179,11 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (app_id) DO NOTHING"),
-                    params![app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at],
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (app_id) DO NOTHING"),
+                    params![
+                        app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at,
+                        app.settings.login_policy.as_str()
+                    ],
                 )
                 .map_err(map_err)?;
             Ok(inserted == 1)
@@ -178,6 +218,20 @@ impl Store for SqliteStore {
                 .execute(
                     "UPDATE apps SET secret_hash = ?2 WHERE app_id = ?1",
                     params![id.as_str(), hash],
+                )
+                .map_err(map_err)?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError> {
+        let (id, settings) = (id.clone(), settings.clone());
+        self.write(move |conn| {
+            let changed = conn
+                .execute(
+                    "UPDATE apps SET login_policy = ?2 WHERE app_id = ?1",
+                    params![id.as_str(), settings.login_policy.as_str()],
                 )
                 .map_err(map_err)?;
             Ok(changed == 1)
@@ -293,31 +347,14 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn append(&self, fence: &Fence, records: &[MessageRecord]) -> Result<(), StoreError> {
+    async fn apply(&self, fence: &Fence, changes: &[Change]) -> Result<(), StoreError> {
         let fence = fence.clone();
-        let records = records.to_vec();
+        let changes = changes.to_vec();
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
             raise_fence(&tx, &fence)?;
-            {
-                let mut upsert = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                         ON CONFLICT (app_id, conv_id, seq) DO UPDATE SET msg_id = excluded.msg_id, sender = excluded.sender, \
-                         send_time = excluded.send_time, status = excluded.status, msg_type = excluded.msg_type, \
-                         content = excluded.content, idempotency_key = excluded.idempotency_key, client_msg_id = excluded.client_msg_id"
-                    ))
-                    .map_err(map_err)?;
-                for r in &records {
-                    upsert
-                        .execute(params![
-                            r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(),
-                            r.send_time, r.status, r.msg_type, r.content, r.idempotency_key, r.client_msg_id
-                        ])
-                        .map_err(map_err)?;
-                }
+            for change in &changes {
+                apply_change(&tx, change).map_err(map_err)?;
             }
             tx.commit().map_err(map_err)
         })
@@ -397,6 +434,115 @@ impl Store for SqliteStore {
             ))?;
             stmt.query_map(params![app.as_str(), conv.as_str(), from as i64, to, limit], rows::message)?
                 .collect()
+        })
+        .await
+    }
+
+    async fn conversations_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<ConvSummary>, StoreError> {
+        let (app, session) = (app.clone(), session.clone());
+        self.read(move |c| {
+            let mut list = c.prepare_cached(&format!(
+                "SELECT {}, COALESCE(r.seq, 0), h.at_seq, \
+                   (SELECT COUNT(*) FROM members mm WHERE mm.app_id = m.app_id AND mm.conv_id = m.conv_id) \
+                 FROM members m \
+                 JOIN conversations c ON c.app_id = m.app_id AND c.conv_id = m.conv_id \
+                 LEFT JOIN read_cursors r ON r.app_id = m.app_id AND r.conv_id = m.conv_id AND r.session = m.session \
+                 LEFT JOIN hidden_conversations h ON h.app_id = m.app_id AND h.conv_id = m.conv_id AND h.session = m.session \
+                 WHERE m.app_id = ?1 AND m.session = ?2 ORDER BY m.joined_at DESC LIMIT ?3",
+                CONVERSATION_COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ")
+            ))?;
+            let rows = list
+                .query_map(params![app.as_str(), session.as_str(), crate::MAX_CONVERSATIONS as i64], |row| {
+                    Ok((rows::conversation(row)?, row.get::<_, i64>(10)? as u64, row.get::<_, Option<i64>>(11)?, row.get::<_, i64>(12)? as u64))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut last = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT 1"
+            ))?;
+            let mut summaries = Vec::with_capacity(rows.len());
+            for (conv, read_seq, hidden_at, member_count) in rows {
+                let last = last.query_row(params![app.as_str(), conv.id.as_str()], rows::message).optional()?;
+                summaries.push(ConvSummary { conv, last, read_seq, hidden_at: hidden_at.map(|s| s as u64), member_count });
+            }
+            Ok(summaries)
+        })
+        .await
+    }
+
+    async fn message_by_id(&self, app: &AppId, conv: &ConvId, id: MsgId) -> Result<Option<MessageRecord>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND msg_id = ?3"
+            ))?
+            .query_row(params![app.as_str(), conv.as_str(), id.0 as i64], rows::message)
+            .optional()
+        })
+        .await
+    }
+
+    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError> {
+        let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT seq FROM read_cursors WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3")?
+                .query_row([app.as_str(), conv.as_str(), session.as_str()], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|s| s.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn hide_message(&self, app: &AppId, session: &SessionId, conv: &ConvId, seq: u64) -> Result<(), StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO hidden_messages (app_id, session, conv_id, seq) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![app.as_str(), session.as_str(), conv.as_str(), seq as i64],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn hidden_seqs(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        conv: &ConvId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        let to = to.min(i64::MAX as u64) as i64;
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq FROM hidden_messages WHERE app_id = ?1 AND session = ?2 AND conv_id = ?3 AND seq >= ?4 AND seq <= ?5",
+            )?
+            .query_map(params![app.as_str(), session.as_str(), conv.as_str(), from as i64, to], |r| {
+                r.get::<_, i64>(0).map(|s| s as u64)
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn hide_conversation(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        conv: &ConvId,
+        at_seq: u64,
+    ) -> Result<(), StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO hidden_conversations (app_id, session, conv_id, at_seq) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (app_id, session, conv_id) DO UPDATE SET at_seq = excluded.at_seq",
+                params![app.as_str(), session.as_str(), conv.as_str(), at_seq as i64],
+            )
+            .map(|_| ())
+            .map_err(map_err)
         })
         .await
     }

@@ -1,6 +1,6 @@
 //! Row ↔ domain conversions for SQLite.
 
-use crate::{AppRecord, Conversation};
+use crate::{AppRecord, AppSettings, Conversation, LoginPolicy};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 use rusqlite::Row;
 
@@ -8,7 +8,7 @@ pub const MESSAGE_COLUMNS: &str =
     "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
-pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at";
+pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy";
 
 fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
@@ -54,5 +54,8 @@ pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
         secret_hash: row.get(3)?,
         signing_key: row.get(4)?,
         created_at: row.get(5)?,
+        settings: AppSettings {
+            login_policy: LoginPolicy::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
+        },
     })
 }
