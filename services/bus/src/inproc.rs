@@ -3,8 +3,8 @@
 //! needs to: an unacknowledged command is retried by its client, an acknowledged one is in the store.
 
 use crate::{
-    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteKey, RouteTable, Subscription,
-    Versioned,
+    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteKey, RouteTable,
+    Subscription, Versioned,
 };
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -284,11 +284,11 @@ impl Bus for InprocBus {
     async fn room_publish(&self, app: &AppId, room: &str, payload: Bytes) -> Result<(), BusError> {
         let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
         let key = (app.clone(), room.to_owned());
-        if let Some(sender) = rooms.get(&key) {
-            if sender.send(payload).is_err() {
-                // nobody listens any more
-                rooms.remove(&key);
-            }
+        // nobody listens any more: forget the room
+        if let Some(sender) = rooms.get(&key)
+            && sender.send(payload).is_err()
+        {
+            rooms.remove(&key);
         }
         Ok(())
     }

@@ -272,7 +272,9 @@ async fn rooms(bus: &dyn Bus, run: &str) {
         assert!(tokio::time::Instant::now() < deadline, "rooms: subscribers receive");
     }
     assert!(
-        tokio::time::timeout(Duration::from_millis(200), elsewhere.recv()).await.is_err(),
+        tokio::time::timeout(Duration::from_millis(200), elsewhere.recv())
+            .await
+            .is_err(),
         "rooms: other rooms hear nothing"
     );
     drop(first);
@@ -285,6 +287,8 @@ async fn rooms(bus: &dyn Bus, run: &str) {
         }
     })
     .await;
-    assert!(got.is_ok(), "rooms: the other subscriber still receives after one leaves");
+    assert!(
+        got.is_ok(),
+        "rooms: the other subscriber still receives after one leaves"
+    );
 }
-

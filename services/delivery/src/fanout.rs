@@ -17,23 +17,31 @@ pub fn push_of(event: &Event) -> Push {
             msg_id: record.msg_id,
             msg_data_json: serde_json::to_string(&record.to_wire()).expect("MsgData serializes"),
         },
-        EventBody::Read { seq, unread, .. } => {
-            frame(push("msg-read", None, json!({"convId": conv, "seq": seq, "unreadNum": unread})))
-        }
+        EventBody::Read { seq, unread, .. } => frame(push(
+            "msg-read",
+            None,
+            json!({"convId": conv, "seq": seq, "unreadNum": unread}),
+        )),
         EventBody::Recalled(record) => frame(push(
             "msg-delete",
             None,
             json!({"convId": conv, "msgId": record.msg_id, "seq": record.seq, "forEveryone": true, "msg": record.to_wire()}),
         )),
-        EventBody::MembersAdded { sessions, by } => {
-            frame(push("conv-membersAdded", None, json!({"convId": conv, "linkKeys": sessions, "by": by})))
-        }
-        EventBody::MembersRemoved { sessions, by } => {
-            frame(push("conv-membersRemoved", None, json!({"convId": conv, "linkKeys": sessions, "by": by})))
-        }
-        EventBody::Archived { archived } => {
-            frame(push("conv-archive", None, json!({"convId": conv, "isArchive": archived})))
-        }
+        EventBody::MembersAdded { sessions, by } => frame(push(
+            "conv-membersAdded",
+            None,
+            json!({"convId": conv, "linkKeys": sessions, "by": by}),
+        )),
+        EventBody::MembersRemoved { sessions, by } => frame(push(
+            "conv-membersRemoved",
+            None,
+            json!({"convId": conv, "linkKeys": sessions, "by": by}),
+        )),
+        EventBody::Archived { archived } => frame(push(
+            "conv-archive",
+            None,
+            json!({"convId": conv, "isArchive": archived}),
+        )),
     }
 }
 
@@ -82,12 +90,17 @@ mod tests {
     fn one_batch_per_gateway_in_event_order() {
         let routes = RouteTable::default();
         let (g1, g2) = (GatewayId::parse("g1").unwrap(), GatewayId::parse("g2").unwrap());
-        let key = |s: &str| RouteKey { app: AppId::parse("a").unwrap(), session: SessionId::parse(s).unwrap() };
+        let key = |s: &str| RouteKey {
+            app: AppId::parse("a").unwrap(),
+            session: SessionId::parse(s).unwrap(),
+        };
         routes.add(key("alice"), g1.clone());
         routes.add(key("bob"), g1.clone());
         routes.add(key("bob"), g2.clone());
-        let members: Vec<SessionId> =
-            ["alice", "bob", "offline"].iter().map(|s| SessionId::parse(*s).unwrap()).collect();
+        let members: Vec<SessionId> = ["alice", "bob", "offline"]
+            .iter()
+            .map(|s| SessionId::parse(*s).unwrap())
+            .collect();
         let events: Vec<Event> = (1..=3)
             .map(|s| Event {
                 app: AppId::parse("a").unwrap(),

@@ -78,7 +78,8 @@ impl Auth {
         }
     }
 
-    async fn app(&self, id: &AppId) -> Result<Option<Arc<AppRecord>>, ApiError> {
+    /// The app, from a cache at most `APP_CACHE_TTL` old.
+    pub async fn app(&self, id: &AppId) -> Result<Option<Arc<AppRecord>>, ApiError> {
         if let Some((at, app)) = self.by_id.read().unwrap_or_else(|p| p.into_inner()).get(id)
             && at.elapsed() < APP_CACHE_TTL
         {
@@ -93,6 +94,15 @@ impl Auth {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), (Instant::now(), app.clone()));
         Ok(Some(app))
+    }
+
+    /// Drops the cached app, so this gateway sees a change at once (others within the cache TTL).
+    pub fn forget(&self, id: &AppId) {
+        self.by_id.write().unwrap_or_else(|p| p.into_inner()).remove(id);
+        self.by_secret
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|_, (_, app)| app.id != *id);
     }
 
     /// The app whose secret this is.

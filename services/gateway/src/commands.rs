@@ -26,11 +26,15 @@ pub fn send(shared: &Shared, identity: &Identity, request: SendRequest) -> Resul
         ));
     }
     if request.status == msg::status::DELETED_FOR_ME || request.status == msg::status::RECALLED {
-        return Err(ApiError::bad_input("status 1 and 2 are reserved for deleted and recalled messages"));
+        return Err(ApiError::bad_input(
+            "status 1 and 2 are reserved for deleted and recalled messages",
+        ));
     }
     let idempotency_key = match &request.client_msg_id {
         Some(key) if key.is_empty() || key.len() > MAX_CLIENT_KEY_BYTES => {
-            return Err(ApiError::bad_input(format!("client key must be 1 to {MAX_CLIENT_KEY_BYTES} bytes")));
+            return Err(ApiError::bad_input(format!(
+                "client key must be 1 to {MAX_CLIENT_KEY_BYTES} bytes"
+            )));
         }
         Some(key) => format!("c:{key}"),
         None => format!("g:{}", uuid::Uuid::new_v4().simple()),
@@ -50,14 +54,22 @@ pub fn send(shared: &Shared, identity: &Identity, request: SendRequest) -> Resul
 }
 
 pub fn command(identity: &Identity, conv: ConvId, action: Action) -> Command {
-    Command { app: identity.app.clone(), conv, reply_to: None, action }
+    Command {
+        app: identity.app.clone(),
+        conv,
+        reply_to: None,
+        action,
+    }
 }
 
 /// Registers `waiter` and queues the command; the waiter is answered by the sequencer's ack,
 /// a failure here, or the ack timeout.
 pub async fn submit(shared: &Shared, mut command: Command, waiter: Waiter) -> Result<(), ApiError> {
     let request = shared.pending.insert(waiter)?;
-    command.reply_to = Some(ReplyTo { gateway: shared.config.id.clone(), request });
+    command.reply_to = Some(ReplyTo {
+        gateway: shared.config.id.clone(),
+        request,
+    });
     metrics::counter!("herald_commands_in_total", "kind" => command.kind()).increment(1);
     if let Err(err) = shared.publisher.publish(command, request).await {
         shared.pending.complete(request, Err(err));
@@ -69,5 +81,6 @@ pub async fn submit(shared: &Shared, mut command: Command, waiter: Waiter) -> Re
 pub async fn submit_and_wait(shared: &Shared, command: Command) -> Result<Outcome, ApiError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     submit(shared, command, Waiter::Http(tx)).await?;
-    rx.await.map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))
+    rx.await
+        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))
 }

@@ -6,7 +6,14 @@ use bytes::Bytes;
 
 /// A reply for a client: JSON text, or the same document as MessagePack for binary clients.
 pub fn reply(json: String, msgpack: bool) -> Outbound {
-    if msgpack { Outbound::Binary(to_msgpack(&json)) } else { Outbound::Text { json: Utf8Bytes::from(json), id: None } }
+    if msgpack {
+        Outbound::Binary(to_msgpack(&json))
+    } else {
+        Outbound::Text {
+            json: Utf8Bytes::from(json),
+            id: None,
+        }
+    }
 }
 
 pub fn to_msgpack(json: &str) -> Bytes {

@@ -217,7 +217,12 @@ impl Hub {
     }
 
     pub fn connection_count(&self) -> usize {
-        self.conns.lock().unwrap_or_else(|p| p.into_inner()).values().map(Vec::len).sum()
+        self.conns
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .map(Vec::len)
+            .sum()
     }
 }
 
@@ -231,7 +236,12 @@ struct PushFrames<'a> {
 
 impl<'a> PushFrames<'a> {
     fn new(push: &'a Push) -> Self {
-        Self { push, plain: None, native: None, native_msgpack: None }
+        Self {
+            push,
+            plain: None,
+            native: None,
+            native_msgpack: None,
+        }
     }
 
     fn for_conn(&mut self, conn: &Conn) -> Outbound {
@@ -243,19 +253,27 @@ impl<'a> PushFrames<'a> {
         match (conn.kind, conn.msgpack.load(Ordering::Relaxed)) {
             (ConnKind::Native, false) => self
                 .native
-                .get_or_insert_with(|| Outbound::Text { json: Utf8Bytes::from(native_json()), id: None })
+                .get_or_insert_with(|| Outbound::Text {
+                    json: Utf8Bytes::from(native_json()),
+                    id: None,
+                })
                 .clone(),
-            (ConnKind::Native, true) => {
-                self.native_msgpack.get_or_insert_with(|| Outbound::Binary(frames::to_msgpack(&native_json()))).clone()
-            }
+            (ConnKind::Native, true) => self
+                .native_msgpack
+                .get_or_insert_with(|| Outbound::Binary(frames::to_msgpack(&native_json())))
+                .clone(),
             // /notify: a message is its MsgData; other pushes their frame
             _ => self
                 .plain
                 .get_or_insert_with(|| match push {
-                    Push::Message { msg_id, msg_data_json } => {
-                        Outbound::Text { json: Utf8Bytes::from(msg_data_json.clone()), id: Some(*msg_id) }
-                    }
-                    Push::Frame { json } => Outbound::Text { json: Utf8Bytes::from(json.clone()), id: None },
+                    Push::Message { msg_id, msg_data_json } => Outbound::Text {
+                        json: Utf8Bytes::from(msg_data_json.clone()),
+                        id: Some(*msg_id),
+                    },
+                    Push::Frame { json } => Outbound::Text {
+                        json: Utf8Bytes::from(json.clone()),
+                        id: None,
+                    },
                 })
                 .clone(),
         }

@@ -16,6 +16,13 @@ pub async fn run(shared: Arc<Shared>, mut inbox: mpsc::Receiver<Bytes>) {
                 }
             }
             Ok(GatewayMessage::Deliver(deliveries)) => shared.hub.deliver(&deliveries),
+            Ok(GatewayMessage::Kick {
+                app,
+                session,
+                platform,
+                except_gateway,
+                except_conn,
+            }) => crate::login::kick_local(&shared, &app, &session, platform, &except_gateway, except_conn),
             Err(err) => tracing::error!(error = %err, "undecodable gateway message"),
         }
     }

@@ -2,14 +2,18 @@
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
 pub mod auth;
+mod commands;
+mod conversations;
 mod error;
 mod frames;
 mod http;
 pub mod hub;
 mod inbox;
+mod login;
+mod mailbox;
 mod pending;
 mod publisher;
-mod send;
+mod rooms;
 
 pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
 pub use error::{ApiError, ApiResult};
@@ -39,6 +43,8 @@ pub struct GatewayConfig {
     pub max_content_bytes: usize,
     /// Server ping interval; a connection silent for three intervals is closed.
     pub ping_interval: Duration,
+    /// Connections one session may hold on one gateway.
+    pub max_connections_per_session: usize,
 }
 
 impl GatewayConfig {
@@ -52,6 +58,7 @@ impl GatewayConfig {
             max_body_bytes: 64 * 1024,
             max_content_bytes: 32 * 1024,
             ping_interval: Duration::from_secs(30),
+            max_connections_per_session: 16,
         }
     }
 }
@@ -64,6 +71,11 @@ pub(crate) struct Shared {
     pub hub: hub::Hub,
     pub pending: Arc<pending::Pending>,
     pub publisher: publisher::Publisher,
+    pub rooms: rooms::Rooms,
+    pub mailboxes: std::sync::Mutex<
+        std::collections::HashMap<(herald_protocol::AppId, herald_protocol::SessionId, u8), mailbox::PollBox>,
+    >,
+    pub routes: Arc<herald_bus::RouteTable>,
     pub shutdown: CancellationToken,
     pub draining: AtomicBool,
 }
@@ -82,11 +94,15 @@ impl Gateway {
         shutdown: CancellationToken,
     ) -> Result<Self, BusError> {
         let inbox = bus.gateway_inbox(&config.id).await?;
+        let routes = bus.route_table().await?;
         let pending = Arc::new(pending::Pending::new(config.max_pending));
         let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
         let shared = Arc::new(Shared {
             auth: Auth::new(store.clone(), config.token_ttl),
-            hub: hub::Hub::new(config.id.clone(), bus.clone()),
+            hub: hub::Hub::new(config.id.clone(), bus.clone(), config.max_connections_per_session),
+            rooms: rooms::Rooms::new(bus.clone()),
+            mailboxes: Default::default(),
+            routes,
             config,
             store,
             bus,
@@ -124,7 +140,10 @@ async fn sweep(shared: Arc<Shared>) {
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            _ = tick.tick() => shared.pending.expire(shared.config.ack_timeout),
+            _ = tick.tick() => {
+                shared.pending.expire(shared.config.ack_timeout);
+                mailbox::expire(&shared).await;
+            }
         }
     }
 }

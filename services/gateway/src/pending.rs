@@ -30,7 +30,9 @@ impl Shape {
     pub fn data(&self, reply: Reply) -> Value {
         match (self, reply) {
             (_, Reply::Message(record)) => serde_json::to_value(record.to_wire()).unwrap_or(Value::Null),
-            (Shape::Read(conv), Reply::Read { seq, unread }) => json!({"convId": conv, "seq": seq, "unreadNum": unread}),
+            (Shape::Read(conv), Reply::Read { seq, unread }) => {
+                json!({"convId": conv, "seq": seq, "unreadNum": unread})
+            }
             (Shape::Read(conv) | Shape::Conv(conv), _) => json!({"convId": conv}),
             (Shape::Message, _) => json!({}),
         }
@@ -40,7 +42,13 @@ impl Shape {
 pub enum Waiter {
     Http(oneshot::Sender<Outcome>),
     /// A `/ws` request: the reply goes straight into the connection's queue.
-    Ws { tx: mpsc::Sender<Outbound>, action: String, req_id: Value, msgpack: bool, shape: Shape },
+    Ws {
+        tx: mpsc::Sender<Outbound>,
+        action: String,
+        req_id: Value,
+        msgpack: bool,
+        shape: Shape,
+    },
 }
 
 pub struct Pending {
@@ -51,7 +59,11 @@ pub struct Pending {
 
 impl Pending {
     pub fn new(max: usize) -> Self {
-        Self { next: AtomicU64::new(1), max, waiting: Mutex::new(HashMap::new()) }
+        Self {
+            next: AtomicU64::new(1),
+            max,
+            waiting: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Registers a waiter; refused when `max` requests already wait.
@@ -78,15 +90,24 @@ impl Pending {
     pub fn expire(&self, timeout: Duration) {
         let expired: Vec<Waiter> = {
             let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
-            let old: Vec<u64> =
-                waiting.iter().filter(|(_, (at, _))| at.elapsed() >= timeout).map(|(r, _)| *r).collect();
-            old.into_iter().filter_map(|r| waiting.remove(&r)).map(|(_, w)| w).collect()
+            let old: Vec<u64> = waiting
+                .iter()
+                .filter(|(_, (at, _))| at.elapsed() >= timeout)
+                .map(|(r, _)| *r)
+                .collect();
+            old.into_iter()
+                .filter_map(|r| waiting.remove(&r))
+                .map(|(_, w)| w)
+                .collect()
         };
         for waiter in expired {
             metrics::counter!("herald_command_timeouts_total").increment(1);
             answer(
                 waiter,
-                Err(WireError::new(ErrorCode::Unavailable, "not confirmed in time; retrying with the same key is safe")),
+                Err(WireError::new(
+                    ErrorCode::Unavailable,
+                    "not confirmed in time; retrying with the same key is safe",
+                )),
             );
         }
     }
@@ -97,7 +118,13 @@ fn answer(waiter: Waiter, outcome: Outcome) {
         Waiter::Http(tx) => {
             let _ = tx.send(outcome);
         }
-        Waiter::Ws { tx, action, req_id, msgpack, shape } => {
+        Waiter::Ws {
+            tx,
+            action,
+            req_id,
+            msgpack,
+            shape,
+        } => {
             let text = match outcome {
                 Ok(reply) => herald_protocol::ws::ok_reply(&action, &req_id, shape.data(reply)),
                 Err(err) => herald_protocol::ws::error_reply(&action, &req_id, err.code, &err.text),

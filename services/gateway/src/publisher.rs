@@ -41,10 +41,20 @@ impl Publisher {
     pub async fn publish(&self, command: Command, request: u64) -> Result<(), WireError> {
         let partition = partition_of(&command.app, &command.conv, self.partitions);
         let payload = codec::encode(&command).map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
-        let dedupe_id = command.dedupe_id().unwrap_or_else(|| format!("req:{}", uuid::Uuid::new_v4().simple()));
-        let outgoing = Outgoing { partition, dedupe_id, payload: Bytes::from(payload) };
+        let dedupe_id = command
+            .dedupe_id()
+            .unwrap_or_else(|| format!("req:{}", uuid::Uuid::new_v4().simple()));
+        let outgoing = Outgoing {
+            partition,
+            dedupe_id,
+            payload: Bytes::from(payload),
+        };
         self.tx
-            .send(Job { outgoing, request, command })
+            .send(Job {
+                outgoing,
+                request,
+                command,
+            })
             .await
             .map_err(|_| WireError::new(ErrorCode::Unavailable, "gateway shutting down"))
     }
@@ -73,7 +83,10 @@ async fn run(
                     tracing::warn!(error = %err, "command publish failed");
                     pending.complete(
                         job.request,
-                        Err(WireError::new(ErrorCode::Unavailable, "could not accept the request, retry")),
+                        Err(WireError::new(
+                            ErrorCode::Unavailable,
+                            "could not accept the request, retry",
+                        )),
                     );
                 }
             }
@@ -83,7 +96,9 @@ async fn run(
 
 /// The original of a deduplicated send is (or soon will be) in the store: answer with it.
 async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, job: Job, within: Duration) {
-    let Action::Send(send) = &job.command.action else { return };
+    let Action::Send(send) = &job.command.action else {
+        return;
+    };
     let keys = [(send.from.clone(), send.idempotency_key.clone())];
     let deadline = tokio::time::Instant::now() + within;
     let mut delay = Duration::from_millis(10);

@@ -25,12 +25,20 @@ pub struct Command {
 pub enum Action {
     Send(SendCommand),
     /// Move `session`'s read cursor to `seq` (default: the latest message).
-    Read { session: SessionId, seq: Option<u64> },
+    Read {
+        session: SessionId,
+        seq: Option<u64>,
+    },
     Members(MembersCommand),
     /// The app's backend archives or unarchives the conversation.
-    Archive { archived: bool },
+    Archive {
+        archived: bool,
+    },
     /// Recall a message for everyone (its sender or the conversation's owner).
-    Recall { session: SessionId, msg_id: MsgId },
+    Recall {
+        session: SessionId,
+        msg_id: MsgId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -103,14 +111,26 @@ pub enum EventBody {
     /// A message was appended.
     Message(MessageRecord),
     /// A session's read cursor moved (pushed to that session's devices).
-    Read { session: SessionId, seq: u64, unread: u64 },
+    Read {
+        session: SessionId,
+        seq: u64,
+        unread: u64,
+    },
     /// A message was recalled; the record is its tombstone.
     Recalled(MessageRecord),
     /// Sessions joined or were added.
-    MembersAdded { sessions: Vec<SessionId>, by: Option<SessionId> },
+    MembersAdded {
+        sessions: Vec<SessionId>,
+        by: Option<SessionId>,
+    },
     /// Sessions left or were removed.
-    MembersRemoved { sessions: Vec<SessionId>, by: Option<SessionId> },
-    Archived { archived: bool },
+    MembersRemoved {
+        sessions: Vec<SessionId>,
+        by: Option<SessionId>,
+    },
+    Archived {
+        archived: bool,
+    },
 }
 
 impl Event {
@@ -130,7 +150,13 @@ pub enum GatewayMessage {
     Acks(Vec<Ack>),
     Deliver(Vec<Delivery>),
     /// Close the older connections of (app, session, platform) but `except` (login policy `kick`).
-    Kick { app: AppId, session: SessionId, platform: u8, except_gateway: GatewayId, except_conn: u64 },
+    Kick {
+        app: AppId,
+        session: SessionId,
+        platform: u8,
+        except_gateway: GatewayId,
+        except_conn: u64,
+    },
 }
 
 /// The outcome of one command, for the request that is waiting for it.
@@ -144,7 +170,10 @@ pub struct Ack {
 pub enum Reply {
     /// A send: the stored message (the original one, for a retry).
     Message(MessageRecord),
-    Read { seq: u64, unread: u64 },
+    Read {
+        seq: u64,
+        unread: u64,
+    },
     Done,
 }
 

@@ -60,17 +60,35 @@ struct PushFrame<'a, T: Serialize> {
 }
 
 pub fn ok_reply<T: Serialize>(action: &str, req_id: &Value, data: T) -> String {
-    serde_json::to_string(&OkReply { action, req_id, status: "ok", data })
-        .unwrap_or_else(|_| error_reply(action, req_id, ErrorCode::Internal, "could not encode reply"))
+    serde_json::to_string(&OkReply {
+        action,
+        req_id,
+        status: "ok",
+        data,
+    })
+    .unwrap_or_else(|_| error_reply(action, req_id, ErrorCode::Internal, "could not encode reply"))
 }
 
 pub fn error_reply(action: &str, req_id: &Value, code: ErrorCode, error: &str) -> String {
-    serde_json::to_string(&ErrorReply { action, req_id, status: "error", code: code.code(), error }).unwrap_or_default()
+    serde_json::to_string(&ErrorReply {
+        action,
+        req_id,
+        status: "error",
+        code: code.code(),
+        error,
+    })
+    .unwrap_or_default()
 }
 
 /// A push frame: `{"action", "code"?, "status": "ok", "data"}`, no `reqId`.
 pub fn push<T: Serialize>(action: &str, code: Option<u32>, data: T) -> String {
-    serde_json::to_string(&PushFrame { action, code, status: "ok", data }).unwrap_or_default()
+    serde_json::to_string(&PushFrame {
+        action,
+        code,
+        status: "ok",
+        data,
+    })
+    .unwrap_or_default()
 }
 
 /// The `/ws` push of a new message: `{"action":"msg-im","code":200,"status":"ok","data":<MsgData>}`,

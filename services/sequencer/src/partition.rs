@@ -130,9 +130,18 @@ impl Partition<'_> {
         }
         self.load_states(&commands).await?;
         self.load_cursors(&commands).await?;
-        let known = Known { originals: self.find_originals(&commands).await?, by_id: self.find_recalled(&commands).await? };
+        let known = Known {
+            originals: self.find_originals(&commands).await?,
+            by_id: self.find_recalled(&commands).await?,
+        };
         let ids = &mut self.ids;
-        let plan = plan_batch(commands, &mut self.states, known, || ids.generate::<u64>(), timefmt::now_nanos());
+        let plan = plan_batch(
+            commands,
+            &mut self.states,
+            known,
+            || ids.generate::<u64>(),
+            timefmt::now_nanos(),
+        );
         metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
         metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
         metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
@@ -190,7 +199,9 @@ impl Partition<'_> {
         }
         let store = self.store;
         let loads = missing.iter().map(|(app, conv)| async move {
-            let Some(conversation) = store.conversation(app, conv).await? else { return Ok(None) };
+            let Some(conversation) = store.conversation(app, conv).await? else {
+                return Ok(None);
+            };
             let members = store.members(app, conv).await?;
             let last_seq = store.last_seq(app, conv).await?;
             Ok::<_, StoreError>(Some(ConvState::new(conversation, members, last_seq)))
@@ -227,8 +238,14 @@ impl Partition<'_> {
                     .push((send.from.clone(), send.idempotency_key.clone()));
             }
         }
-        let lookups = keys.iter().map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
-        Ok(futures::future::try_join_all(lookups).await?.into_iter().flatten().collect())
+        let lookups = keys
+            .iter()
+            .map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
+        Ok(futures::future::try_join_all(lookups)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
     }
 
     /// The messages the batch recalls.
@@ -248,7 +265,10 @@ impl Partition<'_> {
     async fn reply(&self, replies: Vec<(ReplyTo, Result<Reply, WireError>)>) {
         let mut by_gateway: HashMap<GatewayId, Vec<Ack>> = HashMap::new();
         for (reply_to, outcome) in replies {
-            by_gateway.entry(reply_to.gateway).or_default().push(Ack { request: reply_to.request, outcome });
+            by_gateway.entry(reply_to.gateway).or_default().push(Ack {
+                request: reply_to.request,
+                outcome,
+            });
         }
         for (gateway, acks) in by_gateway {
             let payload = Bytes::from(codec::encode(&GatewayMessage::Acks(acks)).expect("acks encode"));

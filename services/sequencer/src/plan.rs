@@ -21,7 +21,13 @@ pub struct ConvState {
 impl ConvState {
     pub fn new(conv: Conversation, members: Vec<SessionId>, last_seq: u64) -> Self {
         let member_set = members.iter().cloned().collect();
-        Self { conv, members, member_set, last_seq, read: HashMap::new() }
+        Self {
+            conv,
+            members,
+            member_set,
+            last_seq,
+            read: HashMap::new(),
+        }
     }
 
     pub fn is_member(&self, session: &SessionId) -> bool {
@@ -123,7 +129,12 @@ pub fn plan_batch(
     }
     // read cursors only rise: one write per (conversation, session) per batch
     for ((app, conv, session), seq) in planner.cursors {
-        planner.plan.changes.push(Change::ReadCursor { app, conv, session, seq });
+        planner.plan.changes.push(Change::ReadCursor {
+            app,
+            conv,
+            session,
+            seq,
+        });
     }
     planner.plan
 }
@@ -142,7 +153,11 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
                 let state = self.states.get_mut(&conv).expect("checked");
                 state.conv.archived = archived;
                 let recipients = state.members.clone();
-                self.plan.changes.push(Change::Archive { app: app.clone(), conv: conv.clone(), archived });
+                self.plan.changes.push(Change::Archive {
+                    app: app.clone(),
+                    conv: conv.clone(),
+                    archived,
+                });
                 self.event(position, app, conv, recipients, EventBody::Archived { archived });
                 Ok(Reply::Done)
             }
@@ -151,7 +166,15 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
     }
 
     fn event(&mut self, position: u64, app: AppId, conv: ConvId, recipients: Vec<SessionId>, body: EventBody) {
-        self.plan.events.push((position, Event { app, conv, recipients, body }));
+        self.plan.events.push((
+            position,
+            Event {
+                app,
+                conv,
+                recipients,
+                body,
+            },
+        ));
     }
 
     fn send(&mut self, position: u64, app: AppId, conv: ConvId, send: SendCommand) -> Result<Reply, WireError> {
@@ -189,7 +212,8 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         };
         // the sender has read what it sent
         state.read.insert(record.from.clone(), record.seq);
-        self.cursors.insert((app.clone(), conv.clone(), record.from.clone()), record.seq);
+        self.cursors
+            .insert((app.clone(), conv.clone(), record.from.clone()), record.seq);
         let recipients = state.members.clone();
         self.plan.accepted += 1;
         self.plan.changes.push(Change::Message(record.clone()));
@@ -217,8 +241,19 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         let cursor = state.read.get(&session).copied().unwrap_or(0).max(target);
         state.read.insert(session.clone(), cursor);
         let unread = state.last_seq - cursor;
-        self.cursors.insert((app.clone(), conv.clone(), session.clone()), cursor);
-        self.event(position, app, conv, vec![session.clone()], EventBody::Read { session, seq: cursor, unread });
+        self.cursors
+            .insert((app.clone(), conv.clone(), session.clone()), cursor);
+        self.event(
+            position,
+            app,
+            conv,
+            vec![session.clone()],
+            EventBody::Read {
+                session,
+                seq: cursor,
+                unread,
+            },
+        );
         Ok(Reply::Read { seq: cursor, unread })
     }
 
@@ -240,7 +275,10 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             .filter(|m| m.conv == conv)
             .ok_or_else(|| err(ErrorCode::NotFound, "message not found"))?;
         if target.from != session && state.conv.owner != session {
-            return Err(err(ErrorCode::NotAllowed, "only the sender or the owner may recall a message"));
+            return Err(err(
+                ErrorCode::NotAllowed,
+                "only the sender or the owner may recall a message",
+            ));
         }
         if target.status == msg::status::RECALLED {
             return Ok(Reply::Done);
@@ -264,7 +302,10 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
                     return Ok(Reply::Done);
                 }
                 if !group || !state.conv.open {
-                    return Err(err(ErrorCode::NotMember, "this conversation is closed: ask to be invited"));
+                    return Err(err(
+                        ErrorCode::NotMember,
+                        "this conversation is closed: ask to be invited",
+                    ));
                 }
                 (true, vec![session.clone()], Some(session))
             }
@@ -279,7 +320,10 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
                     return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
                 }
                 if !group {
-                    return Err(err(ErrorCode::NotAllowed, "a single conversation has exactly two members"));
+                    return Err(err(
+                        ErrorCode::NotAllowed,
+                        "a single conversation has exactly two members",
+                    ));
                 }
                 (true, sessions, Some(by))
             }
@@ -296,13 +340,26 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         let before = state.members.clone();
         let mut changed = Vec::new();
         for session in sessions {
-            let did = if adding { state.add(&session) } else { state.remove(&session) };
+            let did = if adding {
+                state.add(&session)
+            } else {
+                state.remove(&session)
+            };
             if did {
                 let (app, conv) = (app.clone(), conv.clone());
                 self.plan.changes.push(if adding {
-                    Change::AddMember { app, conv, session: session.clone(), at: self.now }
+                    Change::AddMember {
+                        app,
+                        conv,
+                        session: session.clone(),
+                        at: self.now,
+                    }
                 } else {
-                    Change::RemoveMember { app, conv, session: session.clone() }
+                    Change::RemoveMember {
+                        app,
+                        conv,
+                        session: session.clone(),
+                    }
                 });
                 changed.push(session);
             }

@@ -105,11 +105,29 @@ impl ConvSummary {
 pub enum Change {
     /// Upsert at (app, conv, seq): a new message, or a recalled one's tombstone.
     Message(MessageRecord),
-    AddMember { app: AppId, conv: ConvId, session: SessionId, at: i64 },
-    RemoveMember { app: AppId, conv: ConvId, session: SessionId },
-    Archive { app: AppId, conv: ConvId, archived: bool },
+    AddMember {
+        app: AppId,
+        conv: ConvId,
+        session: SessionId,
+        at: i64,
+    },
+    RemoveMember {
+        app: AppId,
+        conv: ConvId,
+        session: SessionId,
+    },
+    Archive {
+        app: AppId,
+        conv: ConvId,
+        archived: bool,
+    },
     /// Raises (never lowers) a read cursor.
-    ReadCursor { app: AppId, conv: ConvId, session: SessionId, seq: u64 },
+    ReadCursor {
+        app: AppId,
+        conv: ConvId,
+        session: SessionId,
+        seq: u64,
+    },
 }
 
 /// A partition owner's claim: writes under an epoch lower than the scope's highest are refused.

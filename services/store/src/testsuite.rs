@@ -124,9 +124,15 @@ async fn apps(store: &dyn Store, run: &str) {
             .unwrap(),
         "apps: rotate unknown"
     );
-    let kick = AppSettings { login_policy: LoginPolicy::Kick };
+    let kick = AppSettings {
+        login_policy: LoginPolicy::Kick,
+    };
     assert!(store.set_app_settings(&app.id, &kick).await.unwrap(), "apps: settings");
-    assert_eq!(store.app(&app.id).await.unwrap().unwrap().settings, kick, "apps: settings read back");
+    assert_eq!(
+        store.app(&app.id).await.unwrap().unwrap().settings,
+        kick,
+        "apps: settings read back"
+    );
 }
 
 async fn conversations(store: &dyn Store, run: &str) {
@@ -261,19 +267,28 @@ async fn fencing(store: &dyn Store, run: &str) {
     let conv_id = ConvId::parse("c").unwrap();
     store.claim_fence(&fence(run, "fence", 5)).await.unwrap();
     let stale = store
-        .apply(&fence(run, "fence", 4), &messages(&[record(&app, &conv_id, 1, "alice")]))
+        .apply(
+            &fence(run, "fence", 4),
+            &messages(&[record(&app, &conv_id, 1, "alice")]),
+        )
         .await;
     assert!(
         matches!(stale, Err(StoreError::Fenced { .. })),
         "fence: a lower epoch cannot append"
     );
     store
-        .apply(&fence(run, "fence", 5), &messages(&[record(&app, &conv_id, 1, "alice")]))
+        .apply(
+            &fence(run, "fence", 5),
+            &messages(&[record(&app, &conv_id, 1, "alice")]),
+        )
         .await
         .unwrap();
     store.claim_fence(&fence(run, "fence", 6)).await.unwrap();
     let old = store
-        .apply(&fence(run, "fence", 5), &messages(&[record(&app, &conv_id, 2, "alice")]))
+        .apply(
+            &fence(run, "fence", 5),
+            &messages(&[record(&app, &conv_id, 2, "alice")]),
+        )
         .await;
     assert!(
         matches!(old, Err(StoreError::Fenced { .. })),
@@ -298,47 +313,142 @@ async fn membership_and_archive(store: &dyn Store, run: &str) {
     let group = conv(&app, "g", ConvKind::Group, "alice");
     store.create_conversation(&group, &[session("alice")]).await.unwrap();
     let f = fence(run, "members", 1);
-    let add = |s: &str| Change::AddMember { app: app.clone(), conv: group.id.clone(), session: session(s), at: 2 };
-    let remove = |s: &str| Change::RemoveMember { app: app.clone(), conv: group.id.clone(), session: session(s) };
+    let add = |s: &str| Change::AddMember {
+        app: app.clone(),
+        conv: group.id.clone(),
+        session: session(s),
+        at: 2,
+    };
+    let remove = |s: &str| Change::RemoveMember {
+        app: app.clone(),
+        conv: group.id.clone(),
+        session: session(s),
+    };
     // applied in order: the last word on a session wins
-    store.apply(&f, &[add("bob"), add("carol"), remove("bob"), add("dave"), remove("dave"), add("dave")]).await.unwrap();
+    store
+        .apply(
+            &f,
+            &[
+                add("bob"),
+                add("carol"),
+                remove("bob"),
+                add("dave"),
+                remove("dave"),
+                add("dave"),
+            ],
+        )
+        .await
+        .unwrap();
     store.apply(&f, &[add("carol")]).await.unwrap();
     let mut members = store.members(&app, &group.id).await.unwrap();
     members.sort();
-    assert_eq!(members, vec![session("alice"), session("carol"), session("dave")], "members: changes apply in order, idempotently");
-    store.apply(&f, &[Change::Archive { app: app.clone(), conv: group.id.clone(), archived: true }]).await.unwrap();
-    assert!(store.conversation(&app, &group.id).await.unwrap().unwrap().archived, "archive: set");
-    store.apply(&f, &[Change::Archive { app: app.clone(), conv: group.id.clone(), archived: false }]).await.unwrap();
-    assert!(!store.conversation(&app, &group.id).await.unwrap().unwrap().archived, "archive: cleared");
+    assert_eq!(
+        members,
+        vec![session("alice"), session("carol"), session("dave")],
+        "members: changes apply in order, idempotently"
+    );
+    store
+        .apply(
+            &f,
+            &[Change::Archive {
+                app: app.clone(),
+                conv: group.id.clone(),
+                archived: true,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.conversation(&app, &group.id).await.unwrap().unwrap().archived,
+        "archive: set"
+    );
+    store
+        .apply(
+            &f,
+            &[Change::Archive {
+                app: app.clone(),
+                conv: group.id.clone(),
+                archived: false,
+            }],
+        )
+        .await
+        .unwrap();
+    assert!(
+        !store.conversation(&app, &group.id).await.unwrap().unwrap().archived,
+        "archive: cleared"
+    );
 }
 
 async fn read_cursors_and_lists(store: &dyn Store, run: &str) {
     let app = app_id(run, "lists");
     let a = conv(&app, "a", ConvKind::Group, "alice");
     let b = conv(&app, "b", ConvKind::Group, "alice");
-    store.create_conversation(&a, &[session("alice"), session("bob")]).await.unwrap();
+    store
+        .create_conversation(&a, &[session("alice"), session("bob")])
+        .await
+        .unwrap();
     store.create_conversation(&b, &[session("alice")]).await.unwrap();
     let f = fence(run, "lists", 1);
     let batch: Vec<_> = (1..=5).map(|s| record(&app, &a.id, s, "bob")).collect();
     store.apply(&f, &messages(&batch)).await.unwrap();
-    let cursor = |seq| Change::ReadCursor { app: app.clone(), conv: a.id.clone(), session: session("alice"), seq };
+    let cursor = |seq| Change::ReadCursor {
+        app: app.clone(),
+        conv: a.id.clone(),
+        session: session("alice"),
+        seq,
+    };
     store.apply(&f, &[cursor(3), cursor(2)]).await.unwrap();
-    assert_eq!(store.read_cursor(&app, &a.id, &session("alice")).await.unwrap(), 3, "cursor: never goes back");
-    assert_eq!(store.read_cursor(&app, &a.id, &session("bob")).await.unwrap(), 0, "cursor: default 0");
+    assert_eq!(
+        store.read_cursor(&app, &a.id, &session("alice")).await.unwrap(),
+        3,
+        "cursor: never goes back"
+    );
+    assert_eq!(
+        store.read_cursor(&app, &a.id, &session("bob")).await.unwrap(),
+        0,
+        "cursor: default 0"
+    );
     let list = store.conversations_of(&app, &session("alice")).await.unwrap();
     assert_eq!(list.len(), 2, "list: every conversation of the session");
     let of_a = list.iter().find(|s| s.conv.id == a.id).unwrap();
     assert_eq!(of_a.last.as_ref().map(|m| m.seq), Some(5), "list: last message");
-    assert_eq!((of_a.read_seq, of_a.unread(), of_a.member_count), (3, 2, 2), "list: unread and members");
+    assert_eq!(
+        (of_a.read_seq, of_a.unread(), of_a.member_count),
+        (3, 2, 2),
+        "list: unread and members"
+    );
     let of_b = list.iter().find(|s| s.conv.id == b.id).unwrap();
-    assert_eq!((of_b.last.clone(), of_b.unread()), (None, 0), "list: empty conversation");
-    store.hide_conversation(&app, &session("alice"), &a.id, 5).await.unwrap();
+    assert_eq!(
+        (of_b.last.clone(), of_b.unread()),
+        (None, 0),
+        "list: empty conversation"
+    );
+    store
+        .hide_conversation(&app, &session("alice"), &a.id, 5)
+        .await
+        .unwrap();
     let hidden = store.conversations_of(&app, &session("alice")).await.unwrap();
-    assert!(hidden.iter().find(|s| s.conv.id == a.id).unwrap().is_hidden(), "list: hidden after delete");
-    store.apply(&f, &messages(&[record(&app, &a.id, 6, "bob")])).await.unwrap();
+    assert!(
+        hidden.iter().find(|s| s.conv.id == a.id).unwrap().is_hidden(),
+        "list: hidden after delete"
+    );
+    store
+        .apply(&f, &messages(&[record(&app, &a.id, 6, "bob")]))
+        .await
+        .unwrap();
     let back = store.conversations_of(&app, &session("alice")).await.unwrap();
-    assert!(!back.iter().find(|s| s.conv.id == a.id).unwrap().is_hidden(), "list: back after a new message");
-    assert!(store.conversations_of(&app_id(run, "other"), &session("alice")).await.unwrap().is_empty(), "list: scoped to app");
+    assert!(
+        !back.iter().find(|s| s.conv.id == a.id).unwrap().is_hidden(),
+        "list: back after a new message"
+    );
+    assert!(
+        store
+            .conversations_of(&app_id(run, "other"), &session("alice"))
+            .await
+            .unwrap()
+            .is_empty(),
+        "list: scoped to app"
+    );
 }
 
 async fn lookups_and_hiding(store: &dyn Store, run: &str) {
@@ -347,18 +457,37 @@ async fn lookups_and_hiding(store: &dyn Store, run: &str) {
     let f = fence(run, "lookups", 1);
     let batch: Vec<_> = (1..=4).map(|s| record(&app, &conv_id, s, "alice")).collect();
     store.apply(&f, &messages(&batch)).await.unwrap();
-    assert_eq!(store.message_by_id(&app, &conv_id, batch[2].msg_id).await.unwrap(), Some(batch[2].clone()), "by id");
-    assert_eq!(store.message_by_id(&app, &conv_id, MsgId(1)).await.unwrap(), None, "by id: unknown");
+    assert_eq!(
+        store.message_by_id(&app, &conv_id, batch[2].msg_id).await.unwrap(),
+        Some(batch[2].clone()),
+        "by id"
+    );
+    assert_eq!(
+        store.message_by_id(&app, &conv_id, MsgId(1)).await.unwrap(),
+        None,
+        "by id: unknown"
+    );
     store.hide_message(&app, &session("bob"), &conv_id, 2).await.unwrap();
     store.hide_message(&app, &session("bob"), &conv_id, 2).await.unwrap();
     store.hide_message(&app, &session("bob"), &conv_id, 4).await.unwrap();
     let mut hidden = store.hidden_seqs(&app, &session("bob"), &conv_id, 1, 3).await.unwrap();
     hidden.sort();
     assert_eq!(hidden, vec![2], "hidden: per session, in range");
-    assert!(store.hidden_seqs(&app, &session("alice"), &conv_id, 0, 10).await.unwrap().is_empty(), "hidden: others see all");
+    assert!(
+        store
+            .hidden_seqs(&app, &session("alice"), &conv_id, 0, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "hidden: others see all"
+    );
     let mut recalled = batch[0].clone();
     recalled.status = herald_protocol::msg::status::RECALLED;
     recalled.content.clear();
     store.apply(&f, &[Change::Message(recalled.clone())]).await.unwrap();
-    assert_eq!(store.messages_in_range(&app, &conv_id, 1, 1, 1).await.unwrap(), vec![recalled], "recall: the tombstone keeps its seq");
+    assert_eq!(
+        store.messages_in_range(&app, &conv_id, 1, 1, 1).await.unwrap(),
+        vec![recalled],
+        "recall: the tombstone keeps its seq"
+    );
 }

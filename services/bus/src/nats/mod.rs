@@ -8,7 +8,8 @@ mod setup;
 pub use setup::{NatsConfig, StreamLimits};
 
 use crate::{
-    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteTable, Subscription, Versioned,
+    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteTable, Subscription,
+    Versioned,
 };
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
@@ -117,9 +118,22 @@ impl Bus for NatsBus {
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
         // a checkpoint past the stream's end means the stream lost its tail (a power loss of
         // its quorum before an fsync): resume at the end, or new messages would be skipped
-        let last = self.stream(log).clone().info().await.map_err(BusError::unavailable)?.state.last_sequence;
+        let last = self
+            .stream(log)
+            .clone()
+            .info()
+            .await
+            .map_err(BusError::unavailable)?
+            .state
+            .last_sequence;
         if after > last {
-            tracing::warn!(?log, partition, checkpoint = after, last, "checkpoint past the stream's end; resuming at the end");
+            tracing::warn!(
+                ?log,
+                partition,
+                checkpoint = after,
+                last,
+                "checkpoint past the stream's end; resuming at the end"
+            );
         }
         let after = after.min(last);
         let deliver_policy = if after == 0 {
@@ -226,11 +240,18 @@ impl Bus for NatsBus {
     }
 
     async fn room_publish(&self, app: &AppId, room: &str, payload: Bytes) -> Result<(), BusError> {
-        self.client.publish(room_subject(app, room), payload).await.map_err(BusError::unavailable)
+        self.client
+            .publish(room_subject(app, room), payload)
+            .await
+            .map_err(BusError::unavailable)
     }
 
     async fn room_subscribe(&self, app: &AppId, room: &str) -> Result<Subscription, BusError> {
-        let mut subscriber = self.client.subscribe(room_subject(app, room)).await.map_err(BusError::unavailable)?;
+        let mut subscriber = self
+            .client
+            .subscribe(room_subject(app, room))
+            .await
+            .map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(ROOM_BUFFER);
         let feeder = tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {

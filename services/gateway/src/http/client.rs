@@ -1,61 +1,20 @@
-//! Client routes (client token): create a conversation, send, read the latest messages.
+//! Client routes of contract §4 (client token), seed 001 field names.
 
 use super::extract::{Client, JsonBody};
 use crate::Shared;
+use crate::commands::{self, SendRequest};
+use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
-use crate::pending::Waiter;
-use crate::send::{self, SendRequest};
 use axum::extract::State;
-use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, SessionId};
-use herald_store::Conversation;
+use herald_protocol::bus::{Action, MembersCommand, Reply};
+use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
+use herald_store::MAX_PAGE;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
 
-/// Most sessions one create request may name.
-pub const MAX_CREATE_MEMBERS: usize = 10_000;
-/// Messages returned by `/get_conversation_last_30_msg`.
-const LAST_N: usize = 30;
-
-pub fn new_conv_id() -> ConvId {
-    ConvId::parse(uuid::Uuid::new_v4().to_string()).expect("uuid is a valid id")
-}
-
-pub fn parse_members(sessions: Vec<String>) -> Result<Vec<SessionId>, ApiError> {
-    if sessions.len() > MAX_CREATE_MEMBERS {
-        return Err(ApiError::new(
-            ErrorCode::TooLarge,
-            format!("at most {MAX_CREATE_MEMBERS} sessions per request"),
-        ));
-    }
-    let mut members = Vec::with_capacity(sessions.len());
-    for session in sessions {
-        let session = SessionId::parse(session)?;
-        if !members.contains(&session) {
-            members.push(session);
-        }
-    }
-    Ok(members)
-}
-
-pub fn parse_kind(kind: Option<&str>) -> Result<ConvKind, ApiError> {
-    match kind {
-        None => Ok(ConvKind::Group),
-        Some(kind) => ConvKind::parse(kind)
-            .ok_or_else(|| ApiError::new(ErrorCode::BadConversationType, "kind must be \"group\" or \"single\"")),
-    }
-}
-
-/// The app's own tag: an integer (a numeric string is accepted too); absent means 0.
-pub fn parse_conv_type(value: &Value) -> Result<i64, ApiError> {
-    match value {
-        Value::Null => Some(0),
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| ApiError::new(ErrorCode::BadConversationType, "conversation_type must be an integer"))
-}
+/// Messages in a "30" history answer.
+pub const PAGE_30: u64 = 30;
 
 #[derive(Deserialize)]
 pub struct CreateConversation {
@@ -78,33 +37,25 @@ pub async fn create_conversation(
     Client(me): Client,
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
-    let kind = parse_kind(body.kind.as_deref())?;
+    let kind = convs::parse_kind(body.kind.as_deref())?;
     let mut members = vec![me.session.clone()];
-    for member in parse_members(body.sessions)? {
+    for member in convs::parse_members(body.sessions)? {
         if !members.contains(&member) {
             members.push(member);
         }
     }
-    if kind == ConvKind::Single && members.len() != 2 {
-        return Err(ApiError::new(
-            ErrorCode::ConversationNeedsMembers,
-            "a single conversation names exactly one other session",
-        ));
-    }
-    let conv = Conversation {
-        app: me.app.clone(),
-        id: new_conv_id(),
+    let spec = CreateSpec {
         kind,
-        conv_type: parse_conv_type(&body.conversation_type)?,
+        conv_type: convs::parse_conv_type(&body.conversation_type)?,
+        id: None,
         name: body.name.unwrap_or_default(),
         avatar: body.avatar.unwrap_or_default(),
+        // client-created conversations are open unless asked
+        open: body.open.unwrap_or(true),
         owner: me.session.clone(),
-        // client-created conversations are open unless asked; a single one never is
-        open: body.open.unwrap_or(true) && kind == ConvKind::Group,
-        archived: false,
-        created_at: herald_protocol::timefmt::now_nanos(),
+        members,
     };
-    let id = shared.store.create_conversation(&conv, &members).await?;
+    let id = convs::create(&shared, &me.app, spec).await?;
     Ok(ok(json!({"ConversationId": id})))
 }
 
@@ -132,51 +83,228 @@ pub async fn send_msg(
         content: body.content,
         client_msg_id: body.client_msg_id,
     };
-    let command = send::validate(&shared, &me, request)?;
-    let (tx, rx) = tokio::sync::oneshot::channel();
-    send::submit(&shared, command, Waiter::Http(tx)).await?;
-    let record = rx
-        .await
-        .map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))??;
-    Ok(ok(json!({"MsgID": record.msg_id, "Seq": record.seq})))
-}
-
-/// 404 for an unknown conversation, 403 for a non-member.
-pub async fn require_member(
-    shared: &Shared,
-    app: &AppId,
-    conv: &ConvId,
-    session: &SessionId,
-) -> Result<Conversation, ApiError> {
-    let conversation = shared
-        .store
-        .conversation(app, conv)
-        .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "conversation not found"))?;
-    if !shared.store.is_member(app, conv, session).await? {
-        return Err(ApiError::new(ErrorCode::NotMember, "not a member of this conversation"));
+    let command = commands::send(&shared, &me, request)?;
+    match commands::submit_and_wait(&shared, command).await?? {
+        Reply::Message(record) => Ok(ok(json!({"MsgID": record.msg_id, "Seq": record.seq}))),
+        other => Err(ApiError::internal(format!("unexpected reply to a send: {other:?}"))),
     }
-    Ok(conversation)
 }
 
 #[derive(Deserialize)]
-pub struct History {
+pub struct ConvOnly {
+    conversation_id: String,
+}
+
+pub async fn check_joined(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<ConvOnly>,
+) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    Ok(ok(
+        json!({"Joined": shared.store.is_member(&me.app, &conv, &me.session).await?}),
+    ))
+}
+
+pub async fn joined(State(shared): State<Arc<Shared>>, Client(me): Client, JsonBody(_): JsonBody<Value>) -> ApiResult {
+    let list = convs::list(&shared, &me).await?;
+    let conversations: Vec<Value> = list
+        .iter()
+        .map(|s| {
+            json!({
+                "ConversationID": s.conv.id,
+                "ConversationType": s.conv.conv_type,
+                "Kind": s.conv.kind.as_str(),
+                "Name": s.conv.name,
+                "Avatar": s.conv.avatar,
+                "Owner": s.conv.owner,
+                "IsArchive": s.conv.archived,
+                "LastMsg": s.last.as_ref().map(|m| m.to_wire()),
+                "UnreadNum": s.unread(),
+                "MemberCount": s.member_count,
+            })
+        })
+        .collect();
+    Ok(ok(json!({"Conversations": conversations})))
+}
+
+pub async fn detail(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<ConvOnly>,
+) -> ApiResult {
+    let conv_id = ConvId::parse(body.conversation_id)?;
+    let conv = convs::require_member(&shared, &me, &conv_id).await?;
+    let last = shared.store.latest_messages(&me.app, &conv_id, 1).await?.pop();
+    let hidden = convs::list(&shared, &me).await?.iter().all(|s| s.conv.id != conv_id);
+    Ok(ok(json!({
+        "ConversationID": conv.id,
+        "LastMsgID": last.as_ref().map(|m| m.msg_id.to_string()).unwrap_or_default(),
+        "LastSendTime": last.as_ref().map(|m| timefmt::rfc3339_nanos(m.send_time)).unwrap_or_default(),
+        "IsDelete": hidden,
+        "ConversationType": conv.conv_type,
+        "LastSendSession": last.as_ref().map(|m| m.from.to_string()).unwrap_or_default(),
+        "IsArchive": conv.archived,
+    })))
+}
+
+/// Joins or leaves through the sequencer, so the change is ordered with the messages.
+async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change: MembersCommand) -> ApiResult {
+    if shared.store.conversation(&me.app, &conv).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
+    }
+    let command = commands::command(me, conv.clone(), Action::Members(change));
+    commands::submit_and_wait(shared, command).await??;
+    Ok(ok(json!({"ConversationId": conv})))
+}
+
+pub async fn join(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<ConvOnly>,
+) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    let session = me.session.clone();
+    membership(&shared, &me, conv, MembersCommand::Join { session }).await
+}
+
+pub async fn leave(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<ConvOnly>,
+) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    let session = me.session.clone();
+    membership(&shared, &me, conv, MembersCommand::Leave { session }).await
+}
+
+pub async fn lastone_msgid(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<ConvOnly>,
+) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    convs::require_member(&shared, &me, &conv).await?;
+    let last = shared.store.latest_messages(&me.app, &conv, 1).await?.pop();
+    Ok(ok(
+        json!({"MsgId": last.map(|m| m.msg_id.to_string()).unwrap_or_default()}),
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct Latest {
     conversation_id: String,
     #[serde(default)]
     desc: bool,
 }
 
-pub async fn last_30_msgs(
+fn ordered(mut msgs: Vec<herald_protocol::MsgData>, desc: bool) -> Value {
+    if desc {
+        msgs.reverse();
+    }
+    json!({"Msg": msgs})
+}
+
+async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    convs::require_member(shared, me, &conv).await?;
+    let last = shared.store.last_seq(&me.app, &conv).await?;
+    let msgs = convs::range(shared, me, &conv, last.saturating_sub(count - 1).max(1), last).await?;
+    Ok(ok(ordered(msgs, body.desc)))
+}
+
+pub async fn last_30(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
-    JsonBody(body): JsonBody<History>,
+    JsonBody(body): JsonBody<Latest>,
+) -> ApiResult {
+    latest(&shared, &me, body, PAGE_30).await
+}
+
+pub async fn lastone_msg(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<Latest>,
+) -> ApiResult {
+    latest(&shared, &me, body, 1).await
+}
+
+fn parse_msg_id(value: &Value, field: &str) -> Result<MsgId, ApiError> {
+    let text = match value {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(ApiError::bad_input(format!("{field} must be a message id string"))),
+    };
+    MsgId::parse(&text).map_err(|_| ApiError::bad_input(format!("{field} is not a message id")))
+}
+
+/// The `Seq` of a message of `conv`, 404 if it is not one.
+async fn seq_of(shared: &Shared, me: &crate::Identity, conv: &ConvId, id: MsgId) -> Result<u64, ApiError> {
+    shared
+        .store
+        .message_by_id(&me.app, conv, id)
+        .await?
+        .map(|m| m.seq)
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "message not found in this conversation"))
+}
+
+#[derive(Deserialize)]
+pub struct ByRange {
+    conversation_id: String,
+    start_msg_id: Value,
+    end_msg_id: Value,
+    #[serde(default)]
+    desc: bool,
+}
+
+pub async fn by_range(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<ByRange>,
 ) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    require_member(&shared, &me.app, &conv, &me.session).await?;
-    let mut records = shared.store.latest_messages(&me.app, &conv, LAST_N).await?;
-    if !body.desc {
-        records.reverse();
+    convs::require_member(&shared, &me, &conv).await?;
+    let start = seq_of(&shared, &me, &conv, parse_msg_id(&body.start_msg_id, "start_msg_id")?).await?;
+    let end = seq_of(&shared, &me, &conv, parse_msg_id(&body.end_msg_id, "end_msg_id")?).await?;
+    let (low, high) = (start.min(end), start.max(end));
+    if high - low >= MAX_PAGE as u64 {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("a range holds at most {MAX_PAGE} messages"),
+        ));
     }
-    let msgs: Vec<_> = records.iter().map(|r| r.to_wire()).collect();
-    Ok(ok(json!({"Msg": msgs})))
+    let msgs = convs::range(&shared, &me, &conv, low, high).await?;
+    Ok(ok(ordered(msgs, body.desc)))
+}
+
+#[derive(Deserialize)]
+pub struct AroundId {
+    conversation_id: String,
+    msg_id: Value,
+    #[serde(default)]
+    desc: bool,
+}
+
+pub async fn before_id(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<AroundId>,
+) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    convs::require_member(&shared, &me, &conv).await?;
+    let seq = seq_of(&shared, &me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
+    let msgs = convs::range(&shared, &me, &conv, seq.saturating_sub(PAGE_30).max(1), seq - 1).await?;
+    Ok(ok(ordered(msgs, body.desc)))
+}
+
+pub async fn after_id(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<AroundId>,
+) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    convs::require_member(&shared, &me, &conv).await?;
+    let seq = seq_of(&shared, &me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
+    let msgs = convs::range(&shared, &me, &conv, seq + 1, seq + PAGE_30).await?;
+    Ok(ok(ordered(msgs, body.desc)))
 }

@@ -2,13 +2,19 @@
 
 use super::extract::{InnerApp, JsonBody};
 use crate::Shared;
+use crate::commands;
+use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
 use axum::extract::State;
-use herald_protocol::{ConvKind, ErrorCode, SessionId};
-use herald_store::Conversation;
+use herald_protocol::bus::{Action, Command, MembersCommand};
+use herald_protocol::{ConvId, ErrorCode, SessionId};
+use herald_store::{AppRecord, LoginPolicy};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
+
+/// Conversations one archive request may name.
+pub const MAX_ARCHIVE_BATCH: usize = 1000;
 
 #[derive(Deserialize)]
 pub struct GetToken {
@@ -53,27 +59,148 @@ pub async fn create_conversation(
             "sessions may not be empty",
         ));
     }
-    let members = super::client::parse_members(body.sessions)?;
-    let kind = super::client::parse_kind(body.kind.as_deref())?;
-    if kind == ConvKind::Single && members.len() != 2 {
-        return Err(ApiError::new(
-            ErrorCode::ConversationNeedsMembers,
-            "a single conversation has exactly two sessions",
-        ));
-    }
-    let conv = Conversation {
-        app: app.id.clone(),
-        id: super::client::new_conv_id(),
-        kind,
-        conv_type: super::client::parse_conv_type(&body.conversation_type)?,
+    let members = convs::parse_members(body.sessions)?;
+    let spec = CreateSpec {
+        kind: convs::parse_kind(body.kind.as_deref())?,
+        conv_type: convs::parse_conv_type(&body.conversation_type)?,
+        id: None,
         name: body.name.unwrap_or_default(),
         avatar: body.avatar.unwrap_or_default(),
+        // closed unless asked
+        open: body.open.unwrap_or(false),
         owner: members[0].clone(),
-        // closed unless asked; a single conversation is never open
-        open: body.open.unwrap_or(false) && kind == ConvKind::Group,
-        archived: false,
-        created_at: herald_protocol::timefmt::now_nanos(),
+        members,
     };
-    let id = shared.store.create_conversation(&conv, &members).await?;
+    let id = convs::create(&shared, &app.id, spec).await?;
     Ok(ok(json!({"ConversationId": id})))
+}
+
+#[derive(Deserialize)]
+pub struct ConvSessions {
+    conversation_id: String,
+    sessions: Vec<String>,
+}
+
+async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, kick: bool) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    let sessions = convs::parse_members(body.sessions)?;
+    if sessions.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::ConversationNeedsMembers,
+            "sessions may not be empty",
+        ));
+    }
+    if shared.store.conversation(&app.id, &conv).await?.is_none() {
+        return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
+    }
+    let change = if kick {
+        MembersCommand::AppKick { sessions }
+    } else {
+        MembersCommand::AppJoin { sessions }
+    };
+    let command = Command {
+        app: app.id.clone(),
+        conv: conv.clone(),
+        reply_to: None,
+        action: Action::Members(change),
+    };
+    commands::submit_and_wait(shared, command).await??;
+    Ok(ok(json!({"ConversationId": conv})))
+}
+
+pub async fn kickout(
+    State(shared): State<Arc<Shared>>,
+    InnerApp(app): InnerApp,
+    JsonBody(body): JsonBody<ConvSessions>,
+) -> ApiResult {
+    change_members(&shared, &app, body, true).await
+}
+
+pub async fn join(
+    State(shared): State<Arc<Shared>>,
+    InnerApp(app): InnerApp,
+    JsonBody(body): JsonBody<ConvSessions>,
+) -> ApiResult {
+    change_members(&shared, &app, body, false).await
+}
+
+#[derive(Deserialize)]
+pub struct SetArchive {
+    conversation_ids: Vec<String>,
+    is_archive: bool,
+}
+
+pub async fn set_archive(
+    State(shared): State<Arc<Shared>>,
+    InnerApp(app): InnerApp,
+    JsonBody(body): JsonBody<SetArchive>,
+) -> ApiResult {
+    if body.conversation_ids.len() > MAX_ARCHIVE_BATCH {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("at most {MAX_ARCHIVE_BATCH} conversations per request"),
+        ));
+    }
+    let mut convs = Vec::with_capacity(body.conversation_ids.len());
+    for id in body.conversation_ids {
+        let conv = ConvId::parse(id)?;
+        if shared.store.conversation(&app.id, &conv).await?.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                format!("conversation {conv} not found"),
+            ));
+        }
+        convs.push(conv);
+    }
+    let mut waiting = Vec::with_capacity(convs.len());
+    for conv in convs {
+        let command = Command {
+            app: app.id.clone(),
+            conv,
+            reply_to: None,
+            action: Action::Archive {
+                archived: body.is_archive,
+            },
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        commands::submit(&shared, command, crate::pending::Waiter::Http(tx)).await?;
+        waiting.push(rx);
+    }
+    for rx in waiting {
+        rx.await
+            .map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))??;
+    }
+    Ok(ok(Value::Null))
+}
+
+fn settings_json(app: &AppRecord) -> Value {
+    json!({"login_policy": app.settings.login_policy.as_str()})
+}
+
+pub async fn get_settings(InnerApp(app): InnerApp) -> ApiResult {
+    Ok(ok(settings_json(&app)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PutSettings {
+    #[serde(default)]
+    login_policy: Option<String>,
+}
+
+pub async fn put_settings(
+    State(shared): State<Arc<Shared>>,
+    InnerApp(app): InnerApp,
+    JsonBody(body): JsonBody<PutSettings>,
+) -> ApiResult {
+    let mut settings = app.settings.clone();
+    if let Some(policy) = body.login_policy {
+        settings.login_policy = LoginPolicy::parse(&policy)
+            .ok_or_else(|| ApiError::bad_input("login_policy must be \"multi\" or \"kick\""))?;
+    }
+    shared.store.set_app_settings(&app.id, &settings).await?;
+    shared.auth.forget(&app.id);
+    let mut updated = (*app).clone();
+    updated.settings = settings;
+    Ok(ok(settings_json(&updated)))
 }

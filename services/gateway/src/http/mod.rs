@@ -1,5 +1,6 @@
-//! HTTP routes of contract §4 and §8, and the WebSocket upgrades.
+//! HTTP routes of contract §4 and §8, and the WebSocket, SSE and long-poll channels.
 
+mod actions;
 mod client;
 mod extract;
 mod health;
@@ -22,12 +23,27 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/inner/get_token", post(inner::get_token))
         .route("/inner/create_conversation", post(inner::create_conversation))
-        .route("/create_conversation", post(client::create_conversation))
+        .route("/inner/kickout_conversation", post(inner::kickout))
+        .route("/inner/join_conversation", post(inner::join))
+        .route("/inner/set_archive_conversations", post(inner::set_archive))
+        .route("/inner/settings", get(inner::get_settings).put(inner::put_settings))
         .route("/send_msg", post(client::send_msg))
-        .route("/get_conversation_last_30_msg", post(client::last_30_msgs))
+        .route("/check_joined_conversation", post(client::check_joined))
+        .route("/get_joined_conversation", post(client::joined))
+        .route("/get_conversation_detail", post(client::detail))
+        .route("/join_conversation", post(client::join))
+        .route("/create_conversation", post(client::create_conversation))
+        .route("/leave_conversation", post(client::leave))
+        .route("/get_lastone_msgid", post(client::lastone_msgid))
+        .route("/get_conversation_msg_by_range", post(client::by_range))
+        .route("/get_conversation_30msg_before_the_id", post(client::before_id))
+        .route("/get_conversation_30msg_after_the_id", post(client::after_id))
+        .route("/get_conversation_last_30_msg", post(client::last_30))
+        .route("/get_conversation_lastone_msg", post(client::lastone_msg))
         .route("/notify", get(notify::notify))
         .route("/ws", get(ws::upgrade))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route for this method") })
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
 }

@@ -1,29 +1,50 @@
 //! `GET /notify?token=…&protoc=ws|sse|poll` (contract §3): the push-only channel.
 
 use super::extract::Client;
-use crate::Shared;
-use crate::error::ApiError;
-use crate::hub::ConnKind;
+use crate::error::{ApiError, ApiResult};
+use crate::hub::{Conn, ConnKind, Outbound, RegisterError, Sink};
+use crate::mailbox::{Mailbox, PollBox};
+use crate::{Identity, Shared};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use herald_protocol::ErrorCode;
 use serde::Deserialize;
+use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// SSE keep-alive comment interval.
+pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// Long-poll defaults and bounds.
+pub const POLL_WAIT_DEFAULT: u64 = 30;
+pub const POLL_WAIT_MAX: u64 = 60;
+pub const POLL_MAX_DEFAULT: usize = 100;
+pub const POLL_MAX_MAX: usize = 1000;
 
 #[derive(Deserialize)]
 pub struct NotifyQuery {
     #[serde(default)]
     protoc: Option<String>,
+    #[serde(default)]
+    wait: Option<String>,
+    #[serde(default)]
+    max: Option<String>,
 }
 
 pub async fn notify(
     State(shared): State<Arc<Shared>>,
-    Query(query): Query<NotifyQuery>,
+    query: Result<Query<NotifyQuery>, axum::extract::rejection::QueryRejection>,
     client: Result<Client, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
-    let protoc = query.protoc.unwrap_or_else(|| "ws".into());
+    let Ok(Query(query)) = query else {
+        return ApiError::bad_input("invalid query string").into_response();
+    };
+    let protoc = query.protoc.clone().unwrap_or_else(|| "ws".into());
     if !["ws", "sse", "poll"].contains(&protoc.as_str()) {
         return ApiError::new(
             ErrorCode::UnsupportedProtocol,
@@ -35,15 +56,151 @@ pub async fn notify(
         Ok(client) => client,
         Err(err) => return err.into_response(),
     };
-    match protoc.as_str() {
+    let result = match protoc.as_str() {
         "ws" => match upgrade {
-            Ok(upgrade) => super::ws::accept(shared, me, upgrade, ConnKind::Notify),
-            Err(_) => ApiError::bad_input("protoc=ws needs a WebSocket upgrade request").into_response(),
+            Ok(upgrade) => Ok(super::ws::accept(shared, me, upgrade, ConnKind::NotifyWs)),
+            Err(_) => Err(ApiError::bad_input("protoc=ws needs a WebSocket upgrade request")),
         },
-        other => ApiError::new(
-            ErrorCode::UnsupportedProtocol,
-            format!("protoc {other} is not available in this version"),
-        )
-        .into_response(),
+        "sse" => sse(shared, me).await,
+        _ => poll(shared, me, &query).await,
+    };
+    result.unwrap_or_else(IntoResponse::into_response)
+}
+
+/// Unregisters an SSE connection when its response stream is dropped (client gone).
+struct Registration {
+    shared: Arc<Shared>,
+    me: Identity,
+    conn_id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let (shared, me, conn_id) = (self.shared.clone(), self.me.clone(), self.conn_id);
+        tokio::spawn(async move {
+            shared
+                .hub
+                .unregister(&me.app, &me.session, conn_id, ConnKind::Sse)
+                .await
+        });
     }
+}
+
+async fn sse(shared: Arc<Shared>, me: Identity) -> ApiResult {
+    let (conn, rx) = super::ws::register(&shared, &me, ConnKind::Sse).await?;
+    let close = conn.close.clone();
+    let registration = Registration {
+        shared,
+        me,
+        conn_id: conn.id,
+    };
+    let events = futures::stream::unfold((rx, registration, close), |(mut rx, registration, close)| async move {
+        loop {
+            let frame = tokio::select! {
+                frame = rx.recv() => frame?,
+                _ = close.cancelled() => return None,
+            };
+            let event = match frame {
+                Outbound::Text { json, id: Some(id) } => {
+                    Event::default().id(id.to_string()).event("message").data(json.as_str())
+                }
+                Outbound::Text { json, id: None } => Event::default().event("push").data(json.as_str()),
+                Outbound::Binary(_) => continue,
+                Outbound::Close { .. } => return None,
+            };
+            return Some((Ok::<_, Infallible>(event), (rx, registration, close)));
+        }
+    });
+    Ok(Sse::new(events)
+        .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE).text("keep-alive"))
+        .into_response())
+}
+
+fn bounded<T: std::str::FromStr + PartialOrd>(
+    value: &Option<String>,
+    default: T,
+    low: T,
+    high: T,
+    name: &str,
+) -> Result<T, ApiError> {
+    match value {
+        None => Ok(default),
+        Some(text) => text
+            .parse::<T>()
+            .ok()
+            .filter(|v| *v >= low && *v <= high)
+            .ok_or_else(|| ApiError::bad_input(format!("{name} is out of range"))),
+    }
+}
+
+async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResult {
+    let wait = bounded(&query.wait, POLL_WAIT_DEFAULT, 1, POLL_WAIT_MAX, "wait (1-60 seconds)")?;
+    let max = bounded(&query.max, POLL_MAX_DEFAULT, 1, POLL_MAX_MAX, "max (1-1000)")?;
+    let key = (me.app.clone(), me.session.clone(), me.platform);
+    let existing = shared
+        .mailboxes
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .get(&key)
+        .cloned();
+    let poll_box = match existing {
+        Some(poll_box) => poll_box,
+        None => {
+            let mailbox = Arc::new(Mailbox::default());
+            let conn = Conn {
+                id: shared.hub.next_conn_id(),
+                platform: me.platform,
+                kind: ConnKind::Poll,
+                sink: Sink::Mailbox(mailbox.clone()),
+                msgpack: Arc::new(AtomicBool::new(false)),
+                close: shared.shutdown.child_token(),
+            };
+            let poll_box = PollBox {
+                mailbox,
+                conn_id: conn.id,
+            };
+            shared
+                .hub
+                .register(&me.app, &me.session, conn)
+                .await
+                .map_err(|err| match err {
+                    RegisterError::TooMany(n) => {
+                        ApiError::new(ErrorCode::RateLimited, format!("at most {n} connections per session"))
+                    }
+                    RegisterError::Bus(_) => ApiError::new(ErrorCode::Unavailable, "try again"),
+                })?;
+            shared
+                .mailboxes
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key, poll_box.clone());
+            poll_box
+        }
+    };
+    let (frames, dropped) = poll_box.mailbox.poll(max, Duration::from_secs(wait)).await;
+    if frames.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    let mut body = String::from(r#"{"code":0,"data":["#);
+    for (i, frame) in frames.iter().enumerate() {
+        if let Outbound::Text { json, .. } = frame {
+            if i > 0 {
+                body.push(',');
+            }
+            body.push_str(json.as_str());
+        }
+    }
+    body.push_str("]}");
+    let mut response = (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
+        body,
+    )
+        .into_response();
+    if dropped > 0 {
+        tracing::warn!(session = %me.session, dropped, "poll mailbox overflowed");
+        response
+            .headers_mut()
+            .insert("x-herald-dropped", HeaderValue::from(dropped));
+    }
+    Ok(response)
 }

@@ -161,7 +161,12 @@ fn apply_change(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Re
             tx.prepare_cached("UPDATE conversations SET archived = ?3 WHERE app_id = ?1 AND conv_id = ?2")?
                 .execute(params![app.as_str(), conv.as_str(), archived])?;
         }
-        Change::ReadCursor { app, conv, session, seq } => {
+        Change::ReadCursor {
+            app,
+            conv,
+            session,
+            seq,
+        } => {
             tx.prepare_cached(
                 "INSERT INTO read_cursors (app_id, conv_id, session, seq) VALUES (?1, ?2, ?3, ?4) \
                  ON CONFLICT (app_id, conv_id, session) DO UPDATE SET seq = MAX(seq, excluded.seq)",
@@ -351,7 +356,9 @@ impl Store for SqliteStore {
         let fence = fence.clone();
         let changes = changes.to_vec();
         self.write(move |conn| {
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
             raise_fence(&tx, &fence)?;
             for change in &changes {
                 apply_change(&tx, change).map_err(map_err)?;

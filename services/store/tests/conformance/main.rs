@@ -24,7 +24,13 @@ async fn sqlite_appends_survive_reopen() {
         let batch: Vec<_> = (1..=3)
             .map(|s| herald_store::testsuite::record(&app, &conv, s, "x"))
             .collect();
-        store.apply(&fence, &batch.into_iter().map(herald_store::Change::Message).collect::<Vec<_>>()).await.unwrap();
+        store
+            .apply(
+                &fence,
+                &batch.into_iter().map(herald_store::Change::Message).collect::<Vec<_>>(),
+            )
+            .await
+            .unwrap();
     }
     let store = SqliteStore::open(dir.path()).await.unwrap();
     assert_eq!(store.last_seq(&app, &conv).await.unwrap(), 3);

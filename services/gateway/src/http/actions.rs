@@ -1,0 +1,641 @@
+//! The `/ws` actions of contract §5: parse, dispatch, reply. Every request gets exactly one
+//! reply; a bad frame gets an error reply and the connection stays.
+
+use crate::commands::{self, SendRequest};
+use crate::conversations::{self as convs, CreateSpec};
+use crate::error::ApiError;
+use crate::hub::{Conn, Outbound};
+use crate::pending::{Shape, Waiter};
+use crate::{Identity, Shared, frames, rooms};
+use bytes::Bytes;
+use herald_protocol::bus::{Action, Delivery, GatewayMessage, MembersCommand, Push};
+use herald_protocol::ws::{self as wire, Request};
+use herald_protocol::{ConvId, ConvKind, ErrorCode, MsgId, SessionId, codec, timefmt};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+/// Default and largest `limit` of `msg-listHistory`.
+pub const HISTORY_DEFAULT: u64 = 30;
+pub const HISTORY_MAX: u64 = 100;
+/// Conversations one `sync` may name, and messages it returns per conversation.
+pub const SYNC_MAX_CONVS: usize = 100;
+pub const SYNC_PAGE: u64 = 200;
+
+pub struct ConnCtx {
+    shared: Arc<Shared>,
+    me: Identity,
+    conn: Conn,
+    rooms: std::sync::Mutex<HashSet<String>>,
+}
+
+/// What an action answers: data now, or later (a command's reply comes from the sequencer).
+enum Answer {
+    Now(Value),
+    Later,
+}
+
+fn param<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
+    let value = if value.is_null() { json!({}) } else { value };
+    serde_json::from_value(value).map_err(|e| ApiError::bad_input(format!("invalid param: {e}")))
+}
+
+fn conv_id(text: String) -> Result<ConvId, ApiError> {
+    Ok(ConvId::parse(text)?)
+}
+
+fn sessions(list: Vec<String>) -> Result<Vec<SessionId>, ApiError> {
+    convs::parse_members(list)
+}
+
+impl ConnCtx {
+    pub fn new(shared: Arc<Shared>, me: Identity, conn: Conn) -> Self {
+        Self {
+            shared,
+            me,
+            conn,
+            rooms: Default::default(),
+        }
+    }
+
+    fn msgpack(&self) -> bool {
+        self.conn.msgpack.load(Ordering::Relaxed)
+    }
+
+    fn reply(&self, json: String, msgpack: bool) {
+        self.conn.offer(frames::reply(json, msgpack));
+    }
+
+    /// A frame the WebSocket layer refused (too large, invalid UTF-8): an error, then a close.
+    pub fn protocol_error(&self, error: &str) {
+        let text = wire::error_reply(
+            "",
+            &Value::Null,
+            ErrorCode::InvalidParameter,
+            &format!("bad frame: {error}"),
+        );
+        self.reply(text, self.msgpack());
+        let code = if error.contains("too long") || error.contains("too big") {
+            1009
+        } else {
+            1007
+        };
+        self.conn.offer(Outbound::Close {
+            code,
+            reason: "bad frame",
+        });
+    }
+
+    pub async fn on_text(&self, text: &str) {
+        match serde_json::from_str::<Value>(text) {
+            Ok(value) => self.handle(value, false).await,
+            Err(err) => self.reply(
+                wire::error_reply(
+                    "",
+                    &Value::Null,
+                    ErrorCode::InvalidParameter,
+                    &format!("malformed JSON: {err}"),
+                ),
+                false,
+            ),
+        }
+    }
+
+    pub async fn on_binary(&self, bytes: &[u8]) {
+        self.conn.msgpack.store(true, Ordering::Relaxed);
+        match rmp_serde::from_slice::<Value>(bytes) {
+            Ok(value) => self.handle(value, true).await,
+            Err(err) => self.reply(
+                wire::error_reply(
+                    "",
+                    &Value::Null,
+                    ErrorCode::InvalidParameter,
+                    &format!("malformed MessagePack: {err}"),
+                ),
+                true,
+            ),
+        }
+    }
+
+    async fn handle(&self, value: Value, msgpack: bool) {
+        let req_id = value.get("reqId").cloned().unwrap_or(Value::Null);
+        let action = value.get("action").and_then(Value::as_str).unwrap_or("").to_owned();
+        let request: Request = match serde_json::from_value(value) {
+            Ok(request) => request,
+            Err(err) => {
+                let text = format!("malformed request: {err}");
+                return self.reply(
+                    wire::error_reply(&action, &req_id, ErrorCode::InvalidParameter, &text),
+                    msgpack,
+                );
+            }
+        };
+        if let Some(link_key) = &request.link_key
+            && link_key != self.me.session.as_str()
+        {
+            let text = "linkKey is not this token's session";
+            return self.reply(wire::error_reply(&action, &req_id, ErrorCode::NotMember, text), msgpack);
+        }
+        metrics::counter!("herald_ws_requests_total").increment(1);
+        match self.dispatch(request, &req_id, msgpack).await {
+            Ok(Answer::Now(data)) => self.reply(wire::ok_reply(&action, &req_id, data), msgpack),
+            Ok(Answer::Later) => {}
+            Err(err) => {
+                metrics::counter!("herald_request_errors_total", "code" => err.code.code().to_string()).increment(1);
+                self.reply(wire::error_reply(&action, &req_id, err.code, &err.message), msgpack)
+            }
+        }
+    }
+
+    async fn dispatch(&self, request: Request, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
+        let p = request.param;
+        match request.action.as_str() {
+            "ping" => Ok(Answer::Now(Value::from("pong"))),
+            "msg-im" => self.msg_im(p, req_id, msgpack).await,
+            "msg-read" => self.msg_read(p, req_id, msgpack).await,
+            "msg-listHistory" => self.list_history(p).await,
+            "msg-delete" => self.msg_delete(p, req_id, msgpack).await,
+            "conv-create" => self.conv_create(p).await,
+            "conv-list" => self.conv_list().await,
+            "conv-delete" => self.conv_delete(p).await,
+            "conv-join" | "conv-leave" | "conv-inviteLinks" | "conv-removeLinks" => {
+                self.conv_members(&request.action, p, req_id, msgpack).await
+            }
+            "chat-conv-join" => self.chat_join(p).await,
+            "chat-conv-leave" => self.chat_leave(p).await,
+            "chat-msg-im" => self.chat_msg(p, request.data).await,
+            "sync" => self.sync(p).await,
+            "typing" => self.typing(p).await,
+            other => Err(ApiError::bad_input(format!("unknown action {other:?}"))),
+        }
+    }
+
+    async fn submit(
+        &self,
+        action: &str,
+        command: herald_protocol::bus::Command,
+        req_id: &Value,
+        msgpack: bool,
+        shape: Shape,
+    ) -> Result<Answer, ApiError> {
+        let waiter = Waiter::Ws {
+            tx: match &self.conn.sink {
+                crate::hub::Sink::Queue(tx) => tx.clone(),
+                crate::hub::Sink::Mailbox(_) => return Err(ApiError::internal("a mailbox has no requests")),
+            },
+            action: action.to_owned(),
+            req_id: req_id.clone(),
+            msgpack,
+            shape,
+        };
+        commands::submit(&self.shared, command, waiter).await?;
+        Ok(Answer::Later)
+    }
+
+    async fn msg_im(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct MsgIm {
+            conv_id: String,
+            #[serde(default)]
+            msg_key: Option<String>,
+            #[serde(default)]
+            msg_type: Value,
+            msg_content: String,
+        }
+        let p: MsgIm = param(p)?;
+        let request = SendRequest {
+            conv: conv_id(p.conv_id)?,
+            msg_type: parse_msg_type(&p.msg_type)?,
+            status: 0,
+            content: p.msg_content,
+            client_msg_id: p.msg_key,
+        };
+        let command = commands::send(&self.shared, &self.me, request)?;
+        self.submit("msg-im", command, req_id, msgpack, Shape::Message).await
+    }
+
+    async fn msg_read(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct MsgRead {
+            conv_id: String,
+            #[serde(default)]
+            seq: Option<u64>,
+        }
+        let p: MsgRead = param(p)?;
+        let conv = conv_id(p.conv_id)?;
+        convs::require_member(&self.shared, &self.me, &conv).await?;
+        let action = Action::Read {
+            session: self.me.session.clone(),
+            seq: p.seq,
+        };
+        let command = commands::command(&self.me, conv.clone(), action);
+        self.submit("msg-read", command, req_id, msgpack, Shape::Read(conv))
+            .await
+    }
+
+    async fn list_history(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ListHistory {
+            conv_id: String,
+            #[serde(default)]
+            limit: Option<u64>,
+            #[serde(default)]
+            offset: Option<u64>,
+            #[serde(default)]
+            before_seq: Option<u64>,
+        }
+        let p: ListHistory = param(p)?;
+        let conv = conv_id(p.conv_id)?;
+        convs::require_member(&self.shared, &self.me, &conv).await?;
+        let limit = p.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
+        let newest = match p.before_seq {
+            Some(before) => before.saturating_sub(1),
+            None => self
+                .shared
+                .store
+                .last_seq(&self.me.app, &conv)
+                .await?
+                .saturating_sub(p.offset.unwrap_or(0)),
+        };
+        let mut msgs = if newest == 0 {
+            Vec::new()
+        } else {
+            convs::range(
+                &self.shared,
+                &self.me,
+                &conv,
+                newest.saturating_sub(limit - 1).max(1),
+                newest,
+            )
+            .await?
+        };
+        msgs.reverse();
+        Ok(Answer::Now(json!({"convId": conv, "msgs": msgs})))
+    }
+
+    async fn msg_delete(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct MsgDelete {
+            conv_id: String,
+            msg_id: Value,
+            #[serde(default)]
+            for_everyone: bool,
+        }
+        let p: MsgDelete = param(p)?;
+        let conv = conv_id(p.conv_id)?;
+        let msg_id = match &p.msg_id {
+            Value::String(s) => MsgId::parse(s).ok(),
+            Value::Number(n) => n.as_u64().map(MsgId),
+            _ => None,
+        }
+        .ok_or_else(|| ApiError::bad_input("msgId must be a message id string"))?;
+        convs::require_member(&self.shared, &self.me, &conv).await?;
+        if p.for_everyone {
+            let action = Action::Recall {
+                session: self.me.session.clone(),
+                msg_id,
+            };
+            let command = commands::command(&self.me, conv.clone(), action);
+            return self
+                .submit("msg-delete", command, req_id, msgpack, Shape::Conv(conv))
+                .await;
+        }
+        let message = self
+            .shared
+            .store
+            .message_by_id(&self.me.app, &conv, msg_id)
+            .await?
+            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "message not found in this conversation"))?;
+        self.shared
+            .store
+            .hide_message(&self.me.app, &self.me.session, &conv, message.seq)
+            .await?;
+        Ok(Answer::Now(
+            json!({"convId": conv, "msgId": msg_id, "seq": message.seq, "forEveryone": false}),
+        ))
+    }
+
+    async fn conv_create(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ConvCreate {
+            #[serde(default)]
+            conv_type: Option<String>,
+            #[serde(default)]
+            conv_key: Option<String>,
+            #[serde(default)]
+            conv_name: Option<String>,
+            #[serde(default)]
+            conv_avt: Option<String>,
+            #[serde(default)]
+            link_keys: Vec<String>,
+            #[serde(default)]
+            conversation_type: Value,
+            #[serde(default)]
+            open: Option<bool>,
+        }
+        let p: ConvCreate = param(p)?;
+        let kind = convs::parse_kind(p.conv_type.as_deref())?;
+        let mut members = vec![self.me.session.clone()];
+        for member in sessions(p.link_keys)? {
+            if !members.contains(&member) {
+                members.push(member);
+            }
+        }
+        let spec = CreateSpec {
+            kind,
+            conv_type: convs::parse_conv_type(&p.conversation_type)?,
+            // a single conversation's id is its pair's; a key names a group
+            id: match (kind, p.conv_key) {
+                (ConvKind::Group, Some(key)) if !key.is_empty() => Some(conv_id(key)?),
+                _ => None,
+            },
+            name: p.conv_name.unwrap_or_default(),
+            avatar: p.conv_avt.unwrap_or_default(),
+            open: p.open.unwrap_or(true),
+            owner: self.me.session.clone(),
+            members,
+        };
+        let id = convs::create(&self.shared, &self.me.app, spec).await?;
+        let conv = self
+            .shared
+            .store
+            .conversation(&self.me.app, &id)
+            .await?
+            .ok_or_else(|| ApiError::internal("created conversation missing"))?;
+        let links = self.shared.store.members(&self.me.app, &id).await?;
+        let mut data = convs::conv_json(&conv);
+        data["linkKeys"] = json!(links);
+        Ok(Answer::Now(data))
+    }
+
+    async fn conv_list(&self) -> Result<Answer, ApiError> {
+        let list = convs::list(&self.shared, &self.me).await?;
+        let mut out = Vec::with_capacity(list.len());
+        for summary in list {
+            let mut links = self.shared.store.members(&self.me.app, &summary.conv.id).await?;
+            links.truncate(convs::MAX_LISTED_LINKS);
+            out.push(json!({
+                "convId": summary.conv.id,
+                "conv": convs::conv_json(&summary.conv),
+                "links": links,
+                "linkCount": summary.member_count,
+                "lastMsg": summary.last.as_ref().map(|m| m.to_wire()),
+                "unreadNum": summary.unread(),
+            }));
+        }
+        Ok(Answer::Now(Value::Array(out)))
+    }
+
+    async fn conv_delete(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ConvOnly {
+            conv_id: String,
+        }
+        let p: ConvOnly = param(p)?;
+        let conv = conv_id(p.conv_id)?;
+        convs::require_member(&self.shared, &self.me, &conv).await?;
+        let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
+        self.shared
+            .store
+            .hide_conversation(&self.me.app, &self.me.session, &conv, last)
+            .await?;
+        Ok(Answer::Now(json!({"convId": conv})))
+    }
+
+    async fn conv_members(&self, action: &str, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Members {
+            conv_id: String,
+            #[serde(default)]
+            link_keys: Vec<String>,
+        }
+        let p: Members = param(p)?;
+        let conv = conv_id(p.conv_id)?;
+        if self.shared.store.conversation(&self.me.app, &conv).await?.is_none() {
+            return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
+        }
+        let me = self.me.session.clone();
+        let change = match action {
+            "conv-join" => MembersCommand::Join { session: me },
+            "conv-leave" => MembersCommand::Leave { session: me },
+            "conv-inviteLinks" | "conv-removeLinks" => {
+                let links = sessions(p.link_keys)?;
+                if links.is_empty() {
+                    return Err(ApiError::bad_input("linkKeys may not be empty"));
+                }
+                if action == "conv-inviteLinks" {
+                    MembersCommand::Invite {
+                        by: me,
+                        sessions: links,
+                    }
+                } else {
+                    MembersCommand::Remove {
+                        by: me,
+                        sessions: links,
+                    }
+                }
+            }
+            _ => unreachable!("dispatched by name"),
+        };
+        let command = commands::command(&self.me, conv.clone(), Action::Members(change));
+        self.submit(action, command, req_id, msgpack, Shape::Conv(conv)).await
+    }
+
+    fn room_param(p: Value) -> Result<String, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Room {
+            conv_id: String,
+        }
+        let room = param::<Room>(p)?.conv_id;
+        if room.is_empty() || room.len() > herald_protocol::ids::MAX_ID_LEN {
+            return Err(ApiError::bad_input("convId must be 1 to 128 bytes"));
+        }
+        Ok(room)
+    }
+
+    async fn chat_join(&self, p: Value) -> Result<Answer, ApiError> {
+        let room = Self::room_param(p)?;
+        {
+            let joined = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
+            if !joined.contains(&room) && joined.len() >= rooms::MAX_ROOMS_PER_CONNECTION {
+                return Err(ApiError::new(
+                    ErrorCode::TooLarge,
+                    format!(
+                        "a connection may be in at most {} chat rooms",
+                        rooms::MAX_ROOMS_PER_CONNECTION
+                    ),
+                ));
+            }
+        }
+        self.shared
+            .rooms
+            .join(&self.me.app, &room, self.conn.clone())
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "room subscribe failed");
+                ApiError::new(ErrorCode::Unavailable, "try again")
+            })?;
+        self.rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(room.clone());
+        Ok(Answer::Now(json!({"convId": room})))
+    }
+
+    async fn chat_leave(&self, p: Value) -> Result<Answer, ApiError> {
+        let room = Self::room_param(p)?;
+        self.rooms.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
+        self.shared.rooms.leave(&self.me.app, &room, self.conn.id).await;
+        Ok(Answer::Now(json!({"convId": room})))
+    }
+
+    async fn chat_msg(&self, p: Value, data: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ChatParam {
+            conv_id: String,
+            #[serde(default)]
+            msg_key: Option<String>,
+        }
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct ChatData {
+            #[serde(default)]
+            msg_type: Value,
+            content: String,
+        }
+        let p: ChatParam = param(p)?;
+        let data: ChatData = param(data)?;
+        if data.content.len() > self.shared.config.max_content_bytes {
+            return Err(ApiError::new(ErrorCode::TooLarge, "content too large"));
+        }
+        if !self
+            .rooms
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&p.conv_id)
+        {
+            return Err(ApiError::new(ErrorCode::NotMember, "join the chat room first"));
+        }
+        let message = json!({
+            "convId": p.conv_id,
+            "msgKey": p.msg_key,
+            "fromSession": self.me.session,
+            "msgType": parse_msg_type(&data.msg_type)?,
+            "content": data.content,
+            "sendTime": timefmt::rfc3339_nanos(timefmt::now_nanos()),
+        });
+        let frame = wire::push("chat-msg-im", None, &message);
+        self.shared
+            .rooms
+            .publish(&self.me.app, &p.conv_id, frame)
+            .await
+            .map_err(|e| {
+                tracing::warn!(error = %e, "room publish failed");
+                ApiError::new(ErrorCode::Unavailable, "try again")
+            })?;
+        Ok(Answer::Now(json!({"convId": p.conv_id, "msgKey": p.msg_key})))
+    }
+
+    pub async fn leave_rooms(&self) {
+        let joined: Vec<String> = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
+        for room in joined {
+            self.shared.rooms.leave(&self.me.app, &room, self.conn.id).await;
+        }
+    }
+
+    async fn sync(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        struct Sync {
+            #[serde(default)]
+            convs: BTreeMap<String, u64>,
+        }
+        let p: Sync = param(p)?;
+        if p.convs.len() > SYNC_MAX_CONVS {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("at most {SYNC_MAX_CONVS} conversations per sync"),
+            ));
+        }
+        let mut out = serde_json::Map::new();
+        for (conv, after) in p.convs {
+            let conv = conv_id(conv)?;
+            convs::require_member(&self.shared, &self.me, &conv).await?;
+            let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
+            let until = last.min(after.saturating_add(SYNC_PAGE));
+            let msgs = convs::range(&self.shared, &self.me, &conv, after + 1, until).await?;
+            out.insert(
+                conv.to_string(),
+                json!({"msgs": msgs, "lastSeq": last, "hasMore": until < last}),
+            );
+        }
+        Ok(Answer::Now(json!({"convs": out})))
+    }
+
+    async fn typing(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Typing {
+            conv_id: String,
+        }
+        let p: Typing = param(p)?;
+        let conv = conv_id(p.conv_id)?;
+        convs::require_member(&self.shared, &self.me, &conv).await?;
+        let members = self.shared.store.members(&self.me.app, &conv).await?;
+        let others: Vec<SessionId> = members.into_iter().filter(|m| *m != self.me.session).collect();
+        let push = Push::Frame {
+            json: wire::push("typing", None, json!({"convId": conv, "linkKey": self.me.session})),
+        };
+        for (gateway, recipients) in self.shared.routes.plan(&self.me.app, &others) {
+            let deliveries = vec![Delivery {
+                app: self.me.app.clone(),
+                recipients,
+                push: push.clone(),
+            }];
+            if gateway == self.shared.config.id {
+                self.shared.hub.deliver(&deliveries);
+                continue;
+            }
+            let payload = Bytes::from(codec::encode(&GatewayMessage::Deliver(deliveries)).expect("encodes"));
+            if let Err(err) = self.shared.bus.send_to_gateway(&gateway, payload).await {
+                tracing::debug!(error = %err, "typing push not sent");
+            }
+        }
+        Ok(Answer::Now(json!({"convId": conv})))
+    }
+}
+
+/// seed 000's type names, or the integer `Type`.
+pub fn parse_msg_type(value: &Value) -> Result<i32, ApiError> {
+    match value {
+        Value::Null => Ok(1),
+        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or(()),
+        Value::String(name) => match name.as_str() {
+            "text" => Ok(1),
+            "image" => Ok(2),
+            "video" => Ok(3),
+            "audio" => Ok(4),
+            "duration" => Ok(5),
+            "location" => Ok(6),
+            "others" => Ok(0),
+            _ => Err(()),
+        },
+        _ => Err(()),
+    }
+    .map_err(|()| {
+        ApiError::bad_input(
+            "msgType must be an integer or one of text, image, video, audio, duration, location, others",
+        )
+    })
+}
