@@ -74,6 +74,13 @@ impl Herald {
         }
     }
 
+    /// A second in-process server on the same bus and store (NATS only): another gateway.
+    pub async fn second_gateway(&self) -> Running {
+        let nats = self._nats.as_ref().expect("a second gateway needs NATS");
+        let cli = Cli::parse_from(settings_args(self.data_dir.path(), Some(&nats.url)));
+        herald::start(cli.role, cli.settings).await.expect("second herald starts")
+    }
+
     pub async fn stop(mut self) {
         if let Some(running) = self.running.take() {
             running.stop().await;
@@ -231,6 +238,54 @@ impl WsClient {
         }
     }
 
+    /// A request with a `data` part (chat rooms).
+    pub async fn request_with_data(&mut self, action: &str, param: Value, data: Value) -> Value {
+        let req_id = self.next_req;
+        self.next_req += 1;
+        self.send_frame(json!({"action": action, "reqId": req_id, "param": param, "data": data})).await;
+        loop {
+            let frame = self.read_json().await;
+            if frame.get("reqId") == Some(&json!(req_id)) {
+                return frame;
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+
+    /// The next push with this action (others read meanwhile are kept).
+    pub async fn next_push(&mut self, action: &str) -> Value {
+        if let Some(i) = self.pushes.iter().position(|f| f["action"] == action && f.get("reqId").is_none()) {
+            return self.pushes.remove(i).unwrap();
+        }
+        loop {
+            let frame = self.read_json().await;
+            if frame["action"] == action && frame.get("reqId").is_none() {
+                return frame;
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+
+    /// True when no frame arrives within `quiet`.
+    pub async fn is_quiet(&mut self, quiet: Duration) -> bool {
+        self.pushes.is_empty() && tokio::time::timeout(quiet, self.socket.next()).await.is_err()
+    }
+
+    pub async fn send_message(&mut self, message: Message) {
+        self.socket.send(message).await.expect("send");
+    }
+
+    /// The next raw frame, however it is encoded (for MessagePack and close frames).
+    pub async fn next_raw(&mut self) -> Option<Message> {
+        loop {
+            match tokio::time::timeout(WAIT, self.socket.next()).await.expect("a frame within the wait") {
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(message)) => return Some(message),
+                _ => return None,
+            }
+        }
+    }
+
     /// Sends without waiting for the reply.
     pub async fn send_request(&mut self, action: &str, param: Value) -> u64 {
         let req_id = self.next_req;
@@ -341,5 +396,56 @@ pub async fn stored_log(data_dir: &Path, conv: &str) -> Vec<herald_protocol::Mes
             return all;
         }
         all.extend(page);
+    }
+}
+
+/// Reads `text/event-stream` events from a streaming response.
+pub struct SseReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+#[derive(Debug, Default)]
+pub struct SseEvent {
+    pub id: Option<String>,
+    pub event: Option<String>,
+    pub data: String,
+    pub comments: usize,
+}
+
+impl SseReader {
+    pub async fn open(api: &Api, token: &str) -> Self {
+        let response = api.http.get(format!("{}/notify?protoc=sse&token={token}", api.base)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        SseReader { response, buffer: String::new() }
+    }
+
+    /// The next event with data; comment lines seen before it are counted.
+    pub async fn next(&mut self) -> SseEvent {
+        let mut event = SseEvent::default();
+        loop {
+            while let Some(end) = self.buffer.find('\n') {
+                let line: String = self.buffer.drain(..=end).collect();
+                let line = line.trim_end_matches(['\n', '\r']);
+                if line.is_empty() {
+                    if !event.data.is_empty() {
+                        return event;
+                    }
+                    continue;
+                }
+                if line.starts_with(':') {
+                    event.comments += 1;
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    event.id = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    event.event = Some(v.trim().to_owned());
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    event.data.push_str(v.trim_start());
+                }
+            }
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk()).await.expect("sse data in time").unwrap().expect("stream open");
+            self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
     }
 }
