@@ -69,7 +69,16 @@ impl ConnCtx {
         self.conn.offer(frames::reply(json, msgpack));
     }
 
-    /// A frame the WebSocket layer refused (too large, invalid UTF-8): an error, then a close.
+    /// A frame over `MAX_FRAME_BYTES`: an error; the connection stays.
+    pub fn too_large(&self, len: usize, msgpack: bool) {
+        let text = format!(
+            "frame of {len} bytes is larger than the limit of {} bytes",
+            wire::MAX_FRAME_BYTES
+        );
+        self.reply(wire::error_reply("", &Value::Null, ErrorCode::TooLarge, &text), msgpack);
+    }
+
+    /// A frame the WebSocket layer could not read (past the hard size limit): an error, then a close.
     pub fn protocol_error(&self, error: &str) {
         let text = wire::error_reply(
             "",
@@ -89,7 +98,9 @@ impl ConnCtx {
         });
     }
 
+    /// A JSON frame: replies and pushes are JSON from now on.
     pub async fn on_text(&self, text: &str) {
+        self.conn.msgpack.store(false, Ordering::Relaxed);
         match serde_json::from_str::<Value>(text) {
             Ok(value) => self.handle(value, false).await,
             Err(err) => self.reply(
@@ -104,6 +115,7 @@ impl ConnCtx {
         }
     }
 
+    /// A MessagePack frame: replies and pushes are MessagePack from now on.
     pub async fn on_binary(&self, bytes: &[u8]) {
         self.conn.msgpack.store(true, Ordering::Relaxed);
         match rmp_serde::from_slice::<Value>(bytes) {

@@ -51,13 +51,14 @@ impl FromRequestParts<Arc<Shared>> for InnerApp {
     }
 }
 
-/// A JSON body: 413 past the body limit, 400 with the parser's reason otherwise.
+/// A JSON body: 413 past the body limit, 400 with the parser's reason otherwise. The body is
+/// read up to `HARD_BODY_BYTES` so the client gets its 413 rather than a reset.
 pub struct JsonBody<T>(pub T);
 
-impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<Arc<Shared>> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(req: Request, state: &Arc<Shared>) -> Result<Self, ApiError> {
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(ErrorCode::TooLarge, "request body too large")
@@ -65,6 +66,12 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
                 ApiError::bad_input(format!("could not read body: {rejection}"))
             }
         })?;
+        if bytes.len() > state.config.max_body_bytes {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("request body larger than {} bytes", state.config.max_body_bytes),
+            ));
+        }
         let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else {

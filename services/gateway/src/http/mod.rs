@@ -16,8 +16,12 @@ use axum::routing::{get, post};
 use herald_protocol::ErrorCode;
 use std::sync::Arc;
 
+/// Bodies past `max_body_bytes` but within this get a 413 envelope; past this the connection
+/// is closed after the 413, as the rest of the body is not read.
+pub const HARD_BODY_BYTES: usize = 1024 * 1024;
+
 pub fn router(shared: Arc<Shared>) -> Router {
-    let max_body = shared.config.max_body_bytes;
+    let max_body = HARD_BODY_BYTES.max(shared.config.max_body_bytes);
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

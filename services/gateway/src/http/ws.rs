@@ -18,6 +18,9 @@ use tokio::sync::mpsc;
 
 /// Close code telling clients to reconnect (to another gateway): the server is draining.
 pub const CLOSE_RECONNECT: u16 = 1012;
+/// Frames past `MAX_FRAME_BYTES` but within this are answered with an error and the connection
+/// stays; past this, the error is sent and the connection is closed (the rest is not read).
+pub const HARD_FRAME_BYTES: usize = 1024 * 1024;
 /// Close code for a connection that did not read its frames.
 pub const CLOSE_TOO_SLOW: u16 = 1008;
 
@@ -30,8 +33,8 @@ pub fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade, kind
         return ApiError::new(ErrorCode::Unavailable, "draining, connect elsewhere").into_response();
     }
     upgrade
-        .max_frame_size(MAX_FRAME_BYTES)
-        .max_message_size(MAX_FRAME_BYTES)
+        .max_frame_size(HARD_FRAME_BYTES)
+        .max_message_size(HARD_FRAME_BYTES)
         .on_upgrade(move |socket| serve(shared, socket, me, kind))
 }
 
@@ -150,7 +153,7 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
         let frame = match frame {
             Some(Ok(frame)) => frame,
             Some(Err(err)) => {
-                // e.g. a frame over the size limit or invalid UTF-8 in a text frame: say so, then close
+                // invalid UTF-8, or a frame past the hard size limit: say so, then close
                 tracing::debug!(error = %err, "websocket protocol error");
                 ctx.protocol_error(&err.to_string());
                 break;
@@ -160,6 +163,10 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
         deadline = tokio::time::Instant::now() + idle_limit;
         match (kind, frame) {
             (_, Message::Close(_)) => break,
+            (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => ctx.too_large(text.len(), false),
+            (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(bytes.len(), true)
+            }
             (ConnKind::Native, Message::Text(text)) => ctx.on_text(text.as_str()).await,
             (ConnKind::Native, Message::Binary(bytes)) => ctx.on_binary(&bytes).await,
             _ => {}

@@ -1,7 +1,10 @@
 //! End-to-end tests: real servers on port 0, real WebSocket and HTTP clients, over both buses.
 
 mod actions;
+mod channels;
 mod crash;
+mod malformed;
 mod messaging;
+mod reconnect;
 mod routes;
 mod support;

@@ -78,7 +78,9 @@ impl Herald {
     pub async fn second_gateway(&self) -> Running {
         let nats = self._nats.as_ref().expect("a second gateway needs NATS");
         let cli = Cli::parse_from(settings_args(self.data_dir.path(), Some(&nats.url)));
-        herald::start(cli.role, cli.settings).await.expect("second herald starts")
+        herald::start(cli.role, cli.settings)
+            .await
+            .expect("second herald starts")
     }
 
     pub async fn stop(mut self) {
@@ -216,6 +218,26 @@ impl WsClient {
         }
     }
 
+    /// Sends, ignoring a failure (the server may close while we write).
+    pub async fn try_send_text(&mut self, text: String) {
+        let _ = self.socket.send(Message::Text(text.into())).await;
+    }
+
+    pub async fn send_frame_text(&mut self, text: String) {
+        self.socket.send(Message::Text(text.into())).await.expect("send");
+    }
+
+    /// The next frame that answers a request (`status` set, pushes skipped).
+    pub async fn next_reply(&mut self) -> Value {
+        loop {
+            let frame = self.read_json().await;
+            if frame.get("reqId").is_some() || frame["status"] == "error" {
+                return frame;
+            }
+            self.pushes.push_back(frame);
+        }
+    }
+
     pub async fn send_frame(&mut self, frame: Value) {
         self.socket
             .send(Message::Text(frame.to_string().into()))
@@ -242,7 +264,8 @@ impl WsClient {
     pub async fn request_with_data(&mut self, action: &str, param: Value, data: Value) -> Value {
         let req_id = self.next_req;
         self.next_req += 1;
-        self.send_frame(json!({"action": action, "reqId": req_id, "param": param, "data": data})).await;
+        self.send_frame(json!({"action": action, "reqId": req_id, "param": param, "data": data}))
+            .await;
         loop {
             let frame = self.read_json().await;
             if frame.get("reqId") == Some(&json!(req_id)) {
@@ -254,7 +277,11 @@ impl WsClient {
 
     /// The next push with this action (others read meanwhile are kept).
     pub async fn next_push(&mut self, action: &str) -> Value {
-        if let Some(i) = self.pushes.iter().position(|f| f["action"] == action && f.get("reqId").is_none()) {
+        if let Some(i) = self
+            .pushes
+            .iter()
+            .position(|f| f["action"] == action && f.get("reqId").is_none())
+        {
             return self.pushes.remove(i).unwrap();
         }
         loop {
@@ -278,10 +305,17 @@ impl WsClient {
     /// The next raw frame, however it is encoded (for MessagePack and close frames).
     pub async fn next_raw(&mut self) -> Option<Message> {
         loop {
-            match tokio::time::timeout(WAIT, self.socket.next()).await.expect("a frame within the wait") {
+            match tokio::time::timeout(WAIT, self.socket.next())
+                .await
+                .expect("a frame within the wait")
+            {
                 Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
                 Some(Ok(message)) => return Some(message),
-                _ => return None,
+                Some(Err(err)) => {
+                    eprintln!("websocket error: {err}");
+                    return None;
+                }
+                None => return None,
             }
         }
     }
@@ -415,10 +449,23 @@ pub struct SseEvent {
 
 impl SseReader {
     pub async fn open(api: &Api, token: &str) -> Self {
-        let response = api.http.get(format!("{}/notify?protoc=sse&token={token}", api.base)).send().await.unwrap();
+        let response = api
+            .http
+            .get(format!("{}/notify?protoc=sse&token={token}", api.base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 200);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
-        SseReader { response, buffer: String::new() }
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        SseReader {
+            response,
+            buffer: String::new(),
+        }
     }
 
     /// The next event with data; comment lines seen before it are counted.
@@ -444,8 +491,29 @@ impl SseReader {
                     event.data.push_str(v.trim_start());
                 }
             }
-            let chunk = tokio::time::timeout(WAIT, self.response.chunk()).await.expect("sse data in time").unwrap().expect("stream open");
+            let chunk = tokio::time::timeout(WAIT, self.response.chunk())
+                .await
+                .expect("sse data in time")
+                .unwrap()
+                .expect("stream open");
             self.buffer.push_str(std::str::from_utf8(&chunk).unwrap());
         }
+    }
+}
+
+/// Calls `poll` until `seqs` holds `count` entries (each call's entries appended), or panics.
+pub async fn eventually_seqs<F, Fut>(seqs: &mut Vec<u64>, count: usize, mut poll: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Vec<u64>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while seqs.len() < count {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {} of {count} arrived",
+            seqs.len()
+        );
+        seqs.extend(poll().await);
     }
 }
