@@ -98,7 +98,11 @@ impl Ring {
                 if state.entries.len() < RING_CAPACITY {
                     state.last_position += 1;
                     let position = state.last_position;
-                    state.entries.push_back(LogEntry { position, payload });
+                    state.entries.push_back(LogEntry {
+                        position,
+                        payload,
+                        pending: 0,
+                    });
                     state.seen.insert(dedupe_id.clone());
                     state.seen_order.push_back(dedupe_id);
                     if state.seen_order.len() > DEDUPE_WINDOW
@@ -132,7 +136,17 @@ impl Ring {
             return Vec::new();
         };
         let skip = (cursor + 1).saturating_sub(front.position) as usize;
-        state.entries.iter().skip(skip).take(max).cloned().collect()
+        let last = state.last_position;
+        state
+            .entries
+            .iter()
+            .skip(skip)
+            .take(max)
+            .map(|e| LogEntry {
+                pending: last - e.position,
+                ..e.clone()
+            })
+            .collect()
     }
 }
 

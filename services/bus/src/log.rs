@@ -12,6 +12,8 @@ pub struct LogEntry {
     /// Position in the log; strictly increasing within a partition.
     pub position: u64,
     pub payload: Bytes,
+    /// Entries of this partition after this one when it was read (the consumer's lag).
+    pub pending: u64,
 }
 
 pub struct LogReader {

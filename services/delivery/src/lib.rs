@@ -108,6 +108,10 @@ async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<()
             let payload = Bytes::from(codec::encode(&GatewayMessage::Deliver(deliveries)).expect("deliveries encode"));
             bus.send_to_gateway(&gateway, payload).await?;
         }
+        if let Some(last) = entries.last() {
+            metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => partition.to_string())
+                .set(last.pending as f64);
+        }
         finished = entries.last().map(|e| e.position).unwrap_or(finished);
         reader.done_through(finished);
         if last_save.elapsed() >= CHECKPOINT_EVERY {

@@ -68,6 +68,7 @@ impl From<herald_protocol::IdError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
+        metrics::counter!("herald_request_errors_total", "code" => self.code.code().to_string()).increment(1);
         let body = Json(json!({"code": self.code.code(), "error": self.message}));
         let mut response = (status, body).into_response();
         if self.code == ErrorCode::RateLimited {

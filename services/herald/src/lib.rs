@@ -1,6 +1,7 @@
 //! The `herald` binary's library: settings, bootstrap, and starting each role (or all of them).
 
 pub mod bootstrap;
+pub mod catalogue;
 pub mod settings;
 mod telemetry;
 

@@ -26,11 +26,13 @@ pub fn metrics_handle() -> PrometheusHandle {
             let buckets = [
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
             ];
-            PrometheusBuilder::new()
+            let handle = PrometheusBuilder::new()
                 .set_buckets(&buckets)
                 .expect("valid buckets")
                 .install_recorder()
-                .expect("one recorder per process")
+                .expect("one recorder per process");
+            crate::catalogue::register();
+            handle
         })
         .clone()
 }

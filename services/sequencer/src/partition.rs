@@ -118,6 +118,10 @@ impl Partition<'_> {
     async fn process(&mut self, reader: &mut LogReader, entries: Vec<LogEntry>) -> Result<u64, ServeError> {
         let started = Instant::now();
         let last_position = entries.last().map(|e| e.position).unwrap_or(0);
+        if let Some(last) = entries.last() {
+            metrics::gauge!("herald_consumer_pending", "role" => crate::ROLE, "partition" => self.grant.partition.to_string())
+                .set(last.pending as f64);
+        }
         let mut commands = Vec::with_capacity(entries.len());
         for entry in &entries {
             match codec::decode::<Command>(&entry.payload) {

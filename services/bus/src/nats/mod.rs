@@ -157,10 +157,12 @@ impl Bus for NatsBus {
         let feeder = tokio::spawn(async move {
             while let Some(next) = messages.next().await {
                 let entry = next.map_err(BusError::unavailable).and_then(|message| {
-                    let position = message.info().map_err(BusError::unavailable)?.stream_sequence;
+                    let info = message.info().map_err(BusError::unavailable)?;
+                    let (position, pending) = (info.stream_sequence, info.pending);
                     Ok(LogEntry {
                         position,
                         payload: message.payload.clone(),
+                        pending,
                     })
                 });
                 let failed = entry.is_err();

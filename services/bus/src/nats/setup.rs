@@ -116,6 +116,18 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
     let client = async_nats::ConnectOptions::new()
         .name(&config.name)
         .connection_timeout(Duration::from_secs(5))
+        .event_callback(|event| async move {
+            let kind = match &event {
+                async_nats::Event::Connected => "connected",
+                async_nats::Event::Disconnected => "disconnected",
+                async_nats::Event::SlowConsumer(_) => "slow_consumer",
+                async_nats::Event::ServerError(_) => "server_error",
+                async_nats::Event::ClientError(_) => "client_error",
+                _ => "other",
+            };
+            metrics::counter!("herald_nats_events_total", "event" => kind).increment(1);
+            tracing::info!(event = %event, "nats connection event");
+        })
         .connect(&config.url)
         .await
         .map_err(|e| BusError::unavailable(format!("connect to {}: {e}", config.url)))?;

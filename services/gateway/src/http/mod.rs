@@ -48,6 +48,22 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/ws", get(ws::upgrade))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route for this method") })
+        .layer(axum::middleware::from_fn(observe))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(shared)
+}
+
+/// Counts and times every request by route template (a bounded label) and status.
+async fn observe(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("herald_http_requests_total", "route" => route.clone(), "status" => status).increment(1);
+    metrics::histogram!("herald_http_request_seconds", "route" => route).record(started.elapsed().as_secs_f64());
+    response
 }

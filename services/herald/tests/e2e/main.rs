@@ -5,6 +5,7 @@ mod channels;
 mod crash;
 mod malformed;
 mod messaging;
+mod observability;
 mod reconnect;
 mod routes;
 mod support;

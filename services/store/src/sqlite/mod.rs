@@ -84,12 +84,18 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
             let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
             work(&mut conn)
         })
         .await
-        .map_err(|e| StoreError::Fatal(e.to_string()))?
+        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        metrics::histogram!("herald_store_seconds", "op" => "write").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("herald_store_errors_total", "op" => "write").increment(1);
+        }
+        result
     }
 
     async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -98,13 +104,19 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || {
+        let started = std::time::Instant::now();
+        let result = tokio::task::spawn_blocking(move || {
             let index = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
             let conn = inner.readers[index].lock().unwrap_or_else(|p| p.into_inner());
             work(&conn).map_err(map_err)
         })
         .await
-        .map_err(|e| StoreError::Fatal(e.to_string()))?
+        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        metrics::histogram!("herald_store_seconds", "op" => "read").record(started.elapsed().as_secs_f64());
+        if result.is_err() {
+            metrics::counter!("herald_store_errors_total", "op" => "read").increment(1);
+        }
+        result
     }
 }
 
