@@ -25,6 +25,39 @@ pub const HISTORY_MAX: u64 = 100;
 pub const SYNC_MAX_CONVS: usize = 100;
 pub const SYNC_PAGE: u64 = 200;
 
+/// The `/ws` protocol's reference, for the OpenAPI description.
+pub const PROTOCOL_REFERENCE: &str = r#"
+## `/ws` protocol
+
+Requests: `{"action", "reqId"?, "linkKey"?, "param": {...}, "data": {...}}` as JSON text frames, or
+MessagePack binary frames (then replies and pushes are MessagePack). The acting session is the
+token's; a `linkKey` that differs is refused (10004). Every request gets exactly one reply
+`{"action", "reqId", "status": "ok", "data"}` or `{"action", "reqId", "status": "error", "code", "error"}`.
+Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
+
+| action | param | reply `data` |
+|---|---|---|
+| `msg-im` | `{convId, msgKey?, msgType, msgContent}`; `msgType` an integer or text, image, video, audio, duration, location, others | the stored `MsgData` (a retried `msgKey` answers the original) |
+| `msg-read` | `{convId, seq?}` | `{convId, seq, unreadNum}`; the session's other devices get a `msg-read` push |
+| `msg-listHistory` | `{convId, limit, offset}` or `{convId, limit, beforeSeq}` | `{convId, msgs}`, newest first; deleted-for-me messages are tombstones (`Status` 1) |
+| `msg-delete` | `{convId, msgId, forEveryone?}` | `{convId, ...}`; `forEveryone` recalls (sender or owner) and pushes `msg-delete` to members (`Status` 2 tombstone) |
+| `conv-create` | `{convType: single\|multi, convKey?, convName, convAvt, linkKeys}` | the conversation, with `linkKeys`; `single` between the same two sessions returns the existing one |
+| `conv-list` | — | `[{convId, conv, links (at most 100), linkCount, lastMsg, unreadNum}]` |
+| `conv-delete` | `{convId}` | hidden from the list until a new message |
+| `conv-join` / `conv-leave` | `{convId}` | `{convId}`; members get `conv-membersAdded` / `conv-membersRemoved` |
+| `conv-inviteLinks` / `conv-removeLinks` | `{convId, linkKeys}` | `{convId}`; remove is owner-only (10003) |
+| `chat-conv-join` / `chat-conv-leave` | `{convId}` | ephemeral room: live members only, nothing stored |
+| `chat-msg-im` | `{convId, msgKey}` + `data: {msgType, content}` | `{convId, msgKey}`; members get a `chat-msg-im` push |
+| `sync` | `{convs: {convId: lastSeq}}` | `{convs: {convId: {msgs, lastSeq, hasMore}}}` |
+| `typing` | `{convId}` | `{convId}`; the other members get a `typing` push |
+| `ping` | — | `"pong"` |
+
+Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-delete` (recall), `conv-membersAdded`,
+`conv-membersRemoved`, `conv-archive`, `typing`, `chat-msg-im`, `kickout` (then close 4001).
+Close codes: 1008 did not read (outbound queue full), 1009 frame over the hard limit, 1007 invalid
+UTF-8, 1012 server draining (reconnect elsewhere), 4001 kicked by the `kick` login policy.
+"#;
+
 pub struct ConnCtx {
     shared: Arc<Shared>,
     me: Identity,

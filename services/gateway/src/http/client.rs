@@ -16,10 +16,13 @@ use std::sync::Arc;
 /// Messages in a "30" history answer.
 pub const PAGE_30: u64 = 30;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateConversation {
+    /// The app's own integer tag (seed 004: no hard limits).
     #[serde(default)]
+    #[schema(value_type = Option<i64>)]
     conversation_type: Value,
+    /// `group` (default) or `single` (exactly one other session; one conversation per pair).
     #[serde(default)]
     kind: Option<String>,
     #[serde(default)]
@@ -32,6 +35,15 @@ pub struct CreateConversation {
     open: Option<bool>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/create_conversation",
+    tag = "client",
+    request_body = CreateConversation,
+    description = "the caller becomes owner and member; open unless `open: false`",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn create_conversation(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -59,7 +71,7 @@ pub async fn create_conversation(
     Ok(ok(json!({"ConversationId": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SendMsg {
     conversation_id: String,
     #[serde(default)]
@@ -71,6 +83,15 @@ pub struct SendMsg {
     client_msg_id: Option<String>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/send_msg",
+    tag = "client",
+    request_body = SendMsg,
+    description = "answered only after the message is durably stored; retrying with the same `client_msg_id` returns the same `MsgID` and stores nothing new",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SendMsgData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn send_msg(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -90,11 +111,20 @@ pub async fn send_msg(
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConvOnly {
     conversation_id: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/check_joined_conversation",
+    tag = "client",
+    request_body = ConvOnly,
+    description = "",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::JoinedData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn check_joined(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -106,6 +136,15 @@ pub async fn check_joined(
     ))
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_joined_conversation",
+    tag = "client",
+    request_body(content = Object, description = "`{}` (fields are ignored)"),
+    description = "the caller's conversations with last message and unread count (at most 1000)",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationsData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn joined(State(shared): State<Arc<Shared>>, Client(me): Client, JsonBody(_): JsonBody<Value>) -> ApiResult {
     let list = convs::list(&shared, &me).await?;
     let conversations: Vec<Value> = list
@@ -128,6 +167,15 @@ pub async fn joined(State(shared): State<Arc<Shared>>, Client(me): Client, JsonB
     Ok(ok(json!({"Conversations": conversations})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_conversation_detail",
+    tag = "client",
+    request_body = ConvOnly,
+    description = "members only",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::DetailData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn detail(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -158,6 +206,15 @@ async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change:
     Ok(ok(json!({"ConversationId": conv})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/join_conversation",
+    tag = "client",
+    request_body = ConvOnly,
+    description = "open conversations only: a closed one answers 403 / 10004, an unknown one 404 / 10005",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn join(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -168,6 +225,15 @@ pub async fn join(
     membership(&shared, &me, conv, MembersCommand::Join { session }).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/leave_conversation",
+    tag = "client",
+    request_body = ConvOnly,
+    description = "",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn leave(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -178,6 +244,15 @@ pub async fn leave(
     membership(&shared, &me, conv, MembersCommand::Leave { session }).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_lastone_msgid",
+    tag = "client",
+    request_body = ConvOnly,
+    description = "members only; empty when the conversation has no message",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::LastMsgIdData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn lastone_msgid(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -191,7 +266,7 @@ pub async fn lastone_msgid(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct Latest {
     conversation_id: String,
     #[serde(default)]
@@ -213,6 +288,15 @@ async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64)
     Ok(ok(ordered(msgs, body.desc)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_conversation_last_30_msg",
+    tag = "client",
+    request_body = Latest,
+    description = "`desc: false` (default) means oldest first",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn last_30(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -221,6 +305,15 @@ pub async fn last_30(
     latest(&shared, &me, body, PAGE_30).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_conversation_lastone_msg",
+    tag = "client",
+    request_body = Latest,
+    description = "0 or 1 message",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn lastone_msg(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -248,15 +341,26 @@ async fn seq_of(shared: &Shared, me: &crate::Identity, conv: &ConvId, id: MsgId)
         .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "message not found in this conversation"))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ByRange {
     conversation_id: String,
+    #[schema(value_type = String)]
     start_msg_id: Value,
+    #[schema(value_type = String)]
     end_msg_id: Value,
     #[serde(default)]
     desc: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_conversation_msg_by_range",
+    tag = "client",
+    request_body = ByRange,
+    description = "inclusive; at most 1000 messages (413 / 10007 beyond)",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn by_range(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -277,14 +381,24 @@ pub async fn by_range(
     Ok(ok(ordered(msgs, body.desc)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct AroundId {
     conversation_id: String,
+    #[schema(value_type = String)]
     msg_id: Value,
     #[serde(default)]
     desc: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_conversation_30msg_before_the_id",
+    tag = "client",
+    request_body = AroundId,
+    description = "the 30 before `msg_id`, excluding it",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn before_id(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,
@@ -297,6 +411,15 @@ pub async fn before_id(
     Ok(ok(ordered(msgs, body.desc)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/get_conversation_30msg_after_the_id",
+    tag = "client",
+    request_body = AroundId,
+    description = "the 30 after `msg_id`, excluding it",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn after_id(
     State(shared): State<Arc<Shared>>,
     Client(me): Client,

@@ -16,13 +16,22 @@ use std::sync::Arc;
 /// Conversations one archive request may name.
 pub const MAX_ARCHIVE_BATCH: usize = 1000;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct GetToken {
     session: String,
     #[serde(default)]
     platform: u8,
 }
 
+#[utoipa::path(
+    post,
+    path = "/inner/get_token",
+    tag = "inner",
+    request_body = GetToken,
+    description = "mints a client token (JWT signed with the app's key)",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::TokenData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn get_token(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
@@ -32,9 +41,10 @@ pub async fn get_token(
     Ok(ok(shared.auth.mint(&app, &session, body.platform)?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateConversation {
     #[serde(default)]
+    #[schema(value_type = Option<i64>)]
     conversation_type: Value,
     #[serde(default)]
     sessions: Vec<String>,
@@ -48,6 +58,16 @@ pub struct CreateConversation {
     open: Option<bool>,
 }
 
+#[utoipa::path(
+    post,
+    path = "/inner/create_conversation",
+    operation_id = "inner_create_conversation",
+    tag = "inner",
+    request_body = CreateConversation,
+    description = "`sessions` may not be empty (90011); closed unless `open: true`; the first session owns it",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn create_conversation(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
@@ -75,7 +95,7 @@ pub async fn create_conversation(
     Ok(ok(json!({"ConversationId": id})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct ConvSessions {
     conversation_id: String,
     sessions: Vec<String>,
@@ -108,6 +128,15 @@ async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, ki
     Ok(ok(json!({"ConversationId": conv})))
 }
 
+#[utoipa::path(
+    post,
+    path = "/inner/kickout_conversation",
+    tag = "inner",
+    request_body = ConvSessions,
+    description = "kicked sessions can no longer read or send",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn kickout(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
@@ -116,6 +145,16 @@ pub async fn kickout(
     change_members(&shared, &app, body, true).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/inner/join_conversation",
+    operation_id = "inner_join_conversation",
+    tag = "inner",
+    request_body = ConvSessions,
+    description = "",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn join(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
@@ -124,12 +163,21 @@ pub async fn join(
     change_members(&shared, &app, body, false).await
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SetArchive {
     conversation_ids: Vec<String>,
     is_archive: bool,
 }
 
+#[utoipa::path(
+    post,
+    path = "/inner/set_archive_conversations",
+    tag = "inner",
+    request_body = SetArchive,
+    description = "archived conversations refuse new messages (409 / 10006) until unarchived; at most 1000 ids",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::NullData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn set_archive(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
@@ -177,17 +225,34 @@ fn settings_json(app: &AppRecord) -> Value {
     json!({"login_policy": app.settings.login_policy.as_str()})
 }
 
+#[utoipa::path(
+    get,
+    path = "/inner/settings",
+    tag = "inner",
+    description = "the app's settings",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn get_settings(InnerApp(app): InnerApp) -> ApiResult {
     Ok(ok(settings_json(&app)))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutSettings {
     #[serde(default)]
     login_policy: Option<String>,
 }
 
+#[utoipa::path(
+    put,
+    path = "/inner/settings",
+    tag = "inner",
+    request_body = PutSettings,
+    description = "changes apply within seconds on every gateway; unknown fields are refused",
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
 pub async fn put_settings(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,

@@ -6,6 +6,7 @@ mod extract;
 mod health;
 mod inner;
 mod notify;
+mod openapi;
 mod ws;
 
 use crate::Shared;
@@ -24,6 +25,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let max_body = HARD_BODY_BYTES.max(shared.config.max_body_bytes);
     Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi::serve))
         .route("/readyz", get(health::readyz))
         .route("/inner/get_token", post(inner::get_token))
         .route("/inner/create_conversation", post(inner::create_conversation))

@@ -35,6 +35,25 @@ pub struct NotifyQuery {
     max: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/notify",
+    tag = "push",
+    description = "Push only. `ws`: one JSON text frame per event (`MsgData` for messages, the push frame of /ws for other events). `sse`: `text/event-stream`, messages as `id: <MsgId>` / `event: message` / `data: <MsgData>`, other pushes as `event: push`, keep-alive comments. `poll`: long poll; 200 with `{\"code\":0,\"data\":[event, ...]}` as soon as there is one, or 204 with no body after `wait` seconds; events between polls are kept.",
+    params(
+        ("protoc" = Option<String>, Query, description = "ws (default), sse or poll; anything else: 400 / 90013"),
+        ("token" = Option<String>, Query, description = "client token (or Authorization: Bearer)"),
+        ("wait" = Option<u64>, Query, description = "poll: seconds to wait, 1-60, default 30"),
+        ("max" = Option<u64>, Query, description = "poll: most events per answer, 1-1000, default 100"),
+    ),
+    responses(
+        (status = 101, description = "WebSocket (protoc=ws)"),
+        (status = 200, description = "SSE stream (protoc=sse), or a batch of events (protoc=poll)"),
+        (status = 204, description = "poll: nothing arrived within `wait`"),
+        super::openapi::Errors
+    ),
+    security(("client_token" = []))
+)]
 pub async fn notify(
     State(shared): State<Arc<Shared>>,
     query: Result<Query<NotifyQuery>, axum::extract::rejection::QueryRejection>,

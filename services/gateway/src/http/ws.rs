@@ -24,6 +24,15 @@ pub const HARD_FRAME_BYTES: usize = 1024 * 1024;
 /// Close code for a connection that did not read its frames.
 pub const CLOSE_TOO_SLOW: u16 = 1008;
 
+#[utoipa::path(
+    get,
+    path = "/ws",
+    tag = "push",
+    description = "The native WebSocket protocol (contract §5); its actions and pushes are listed in the description above.",
+    params(("token" = Option<String>, Query, description = "client token (or Authorization: Bearer)")),
+    responses((status = 101, description = "switching protocols"), super::openapi::Errors),
+    security(("client_token" = []))
+)]
 pub async fn upgrade(State(shared): State<Arc<Shared>>, Client(me): Client, upgrade: WebSocketUpgrade) -> Response {
     accept(shared, me, upgrade, ConnKind::Native)
 }

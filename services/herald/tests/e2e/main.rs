@@ -6,6 +6,7 @@ mod crash;
 mod malformed;
 mod messaging;
 mod observability;
+mod openapi;
 mod reconnect;
 mod routes;
 mod support;

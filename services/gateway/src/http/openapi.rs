@@ -1,0 +1,371 @@
+//! `/openapi.json`: the OpenAPI description, generated from the handlers' annotations, the
+//! request types, the error codes and the limits in this code.
+
+use super::{client, health, inner, notify, ws};
+use herald_protocol::ErrorCode;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, RefOr, ResponseBuilder, ResponsesBuilder};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+/// Every error code, with its HTTP status and meaning.
+pub const ERROR_CODES: &[(ErrorCode, &str)] = &[
+    (
+        ErrorCode::InvalidToken,
+        "invalid, expired or revoked token, or wrong app secret",
+    ),
+    (
+        ErrorCode::InvalidParameter,
+        "invalid parameter: wrong type, missing field, malformed JSON, unknown action",
+    ),
+    (ErrorCode::Internal, "internal error (no internals in the text)"),
+    (
+        ErrorCode::NotAllowed,
+        "not allowed (e.g. removing members when not the owner, recalling another's message)",
+    ),
+    (ErrorCode::BadConversationType, "bad conversation type or kind"),
+    (ErrorCode::ConversationNeedsMembers, "the conversation needs members"),
+    (ErrorCode::UnsupportedProtocol, "unsupported `protoc` on /notify"),
+    (
+        ErrorCode::NotMember,
+        "not a member / not permitted for this session (also: closed conversation, linkKey mismatch)",
+    ),
+    (ErrorCode::NotFound, "unknown conversation, message or route"),
+    (
+        ErrorCode::Conflict,
+        "conflict: archived conversation, an id already taken",
+    ),
+    (
+        ErrorCode::TooLarge,
+        "too large: body, frame, content, page or batch over its limit",
+    ),
+    (
+        ErrorCode::RateLimited,
+        "rate limited (with Retry-After); also too many connections for one session",
+    ),
+    (ErrorCode::RefusedBySpam, "refused by the anti-spam rule"),
+    (
+        ErrorCode::NotFriends,
+        "1:1 message between non-friends where the app requires friendship",
+    ),
+    (
+        ErrorCode::Unavailable,
+        "not confirmed in time or temporarily unavailable: retry (with the same key for sends)",
+    ),
+];
+
+/// `{"code": <non-zero>, "error": "<text>"}`.
+#[derive(Serialize, ToSchema)]
+pub struct ErrorEnvelope {
+    pub code: u32,
+    pub error: String,
+}
+
+/// The error answers every route may give.
+pub struct Errors;
+
+impl IntoResponses for Errors {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        let mut by_status: BTreeMap<u16, Vec<String>> = BTreeMap::new();
+        for (code, meaning) in ERROR_CODES {
+            by_status
+                .entry(code.http_status())
+                .or_default()
+                .push(format!("{} {meaning}", code.code()));
+        }
+        let mut builder = ResponsesBuilder::new();
+        for (status, codes) in by_status {
+            let response = ResponseBuilder::new()
+                .description(format!("error envelope; codes: {}", codes.join("; ")))
+                .content(
+                    "application/json",
+                    ContentBuilder::new()
+                        .schema(Some(RefOr::<utoipa::openapi::schema::Schema>::Ref(
+                            utoipa::openapi::Ref::from_schema_name("ErrorEnvelope"),
+                        )))
+                        .build(),
+                )
+                .build();
+            builder = builder.response(status.to_string(), response);
+        }
+        builder.build().into()
+    }
+}
+
+/// `MsgData` of contract §3.
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct MsgData {
+    /// Snowflake id, as a string.
+    MsgId: String,
+    ConversationID: String,
+    FromSession: String,
+    /// RFC 3339, UTC, nanoseconds.
+    SendTime: String,
+    /// 0 normal, 1 deleted for the reader, 2 recalled.
+    Status: i32,
+    Type: i32,
+    Content: String,
+    /// Position in the conversation: 1, 2, 3, … without gaps.
+    Seq: u64,
+    /// The sender's idempotency key, when it gave one.
+    ClientMsgId: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct SendMsgData {
+    MsgID: String,
+    Seq: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct ConversationIdData {
+    ConversationId: String,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct JoinedData {
+    Joined: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct ConversationSummary {
+    ConversationID: String,
+    ConversationType: i64,
+    Kind: String,
+    Name: String,
+    Avatar: String,
+    Owner: String,
+    IsArchive: bool,
+    LastMsg: Option<MsgData>,
+    UnreadNum: u64,
+    MemberCount: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct ConversationsData {
+    Conversations: Vec<ConversationSummary>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct DetailData {
+    ConversationID: String,
+    LastMsgID: String,
+    LastSendTime: String,
+    /// True when the caller deleted it from its list.
+    IsDelete: bool,
+    ConversationType: i64,
+    LastSendSession: String,
+    IsArchive: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct LastMsgIdData {
+    MsgId: String,
+}
+
+/// A contiguous run of `Seq` values.
+#[derive(Serialize, ToSchema)]
+#[allow(non_snake_case)]
+pub struct MsgsData {
+    Msg: Vec<MsgData>,
+}
+
+/// The client token (a JWT).
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = String)]
+pub struct TokenData(String);
+
+/// No data.
+#[derive(Serialize, ToSchema)]
+pub struct NullData;
+
+#[derive(Serialize, ToSchema)]
+pub struct SettingsData {
+    /// `multi` (default: both connections stay) or `kick` (the older one gets a kickout push and is closed).
+    login_policy: String,
+}
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "client_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("a client token from /inner/get_token; `?token=` works too"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "app_secret",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "the app secret (shown once at creation; HERALD_APP_SECRET for app `default`)",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The limits, error codes and the `/ws` protocol, written into the description from the code.
+struct Reference;
+
+impl Modify for Reference {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let mut text = String::from(
+            "Herald's HTTP API (contract §4), push channel (§3) and native WebSocket protocol (§5). Every JSON \
+             route answers `{\"code\": 0, \"data\": ...}` or `{\"code\": <non-zero>, \"error\": \"...\"}`.\n\n## Error codes\n\n\
+             | code | HTTP | meaning |\n|---|---|---|\n",
+        );
+        for (code, meaning) in ERROR_CODES {
+            text.push_str(&format!("| {} | {} | {meaning} |\n", code.code(), code.http_status()));
+        }
+        text.push_str("\n## Limits (defaults; see `herald --help`)\n\n| limit | value |\n|---|---|\n");
+        let limits: &[(&str, String)] = &[
+            (
+                "HTTP body",
+                "64 KiB (HERALD_MAX_BODY_BYTES); bodies over 1 MiB are not read".into(),
+            ),
+            ("message content", "32 KiB (HERALD_MAX_CONTENT_BYTES)".into()),
+            (
+                "WebSocket frame",
+                format!(
+                    "{} bytes: larger frames get 10007 and the connection stays; over {} bytes the connection is closed (1009)",
+                    herald_protocol::ws::MAX_FRAME_BYTES,
+                    ws::HARD_FRAME_BYTES
+                ),
+            ),
+            (
+                "ids (session, conversation, app)",
+                format!("1-{} bytes, no control characters", herald_protocol::ids::MAX_ID_LEN),
+            ),
+            (
+                "client key (client_msg_id, msgKey)",
+                format!("1-{} bytes", crate::commands::MAX_CLIENT_KEY_BYTES),
+            ),
+            (
+                "sessions per create request",
+                crate::conversations::MAX_CREATE_MEMBERS.to_string(),
+            ),
+            ("history page / range", format!("{} messages", herald_store::MAX_PAGE)),
+            ("conversations per list", herald_store::MAX_CONVERSATIONS.to_string()),
+            (
+                "msg-listHistory limit",
+                format!(
+                    "default {}, at most {}",
+                    super::actions::HISTORY_DEFAULT,
+                    super::actions::HISTORY_MAX
+                ),
+            ),
+            (
+                "sync",
+                format!(
+                    "{} conversations per request, {} messages per conversation (then hasMore)",
+                    super::actions::SYNC_MAX_CONVS,
+                    super::actions::SYNC_PAGE
+                ),
+            ),
+            (
+                "chat rooms per connection",
+                crate::rooms::MAX_ROOMS_PER_CONNECTION.to_string(),
+            ),
+            ("connections per session per gateway", "16 (429 / 10008 beyond)".into()),
+            (
+                "outbound queue per connection",
+                "1024 frames (HERALD_OUTBOUND_QUEUE); a connection that does not read is closed with 1008".into(),
+            ),
+            (
+                "sends waiting per gateway",
+                "65,536 (HERALD_MAX_PENDING); 503 / 10010 beyond".into(),
+            ),
+            (
+                "long poll",
+                format!(
+                    "wait 1-{} s (default {}), max 1-{} (default {}); {} events kept per (session, platform) for at least {} s after the last poll; overflow drops the oldest and says how many in `X-Herald-Dropped`",
+                    notify::POLL_WAIT_MAX,
+                    notify::POLL_WAIT_DEFAULT,
+                    notify::POLL_MAX_MAX,
+                    notify::POLL_MAX_DEFAULT,
+                    crate::mailbox::MAILBOX_CAPACITY,
+                    crate::mailbox::POLL_KEEP.as_secs()
+                ),
+            ),
+            (
+                "SSE keep-alive",
+                format!("a comment every {} s", notify::SSE_KEEP_ALIVE.as_secs()),
+            ),
+        ];
+        for (name, value) in limits {
+            text.push_str(&format!("| {name} | {value} |\n"));
+        }
+        text.push_str(super::actions::PROTOCOL_REFERENCE);
+        openapi.info.description = Some(text);
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = "see below"),
+    paths(
+        client::send_msg,
+        client::check_joined,
+        client::joined,
+        client::detail,
+        client::join,
+        client::create_conversation,
+        client::leave,
+        client::lastone_msgid,
+        client::by_range,
+        client::before_id,
+        client::after_id,
+        client::last_30,
+        client::lastone_msg,
+        inner::get_token,
+        inner::create_conversation,
+        inner::kickout,
+        inner::join,
+        inner::set_archive,
+        inner::get_settings,
+        inner::put_settings,
+        notify::notify,
+        ws::upgrade,
+        health::healthz,
+        health::readyz,
+    ),
+    components(schemas(ErrorEnvelope, MsgData)),
+    modifiers(&Security, &Reference),
+    tags(
+        (name = "client", description = "routes for end users' clients (client token)"),
+        (name = "inner", description = "routes for the app's own backend (app secret)"),
+        (name = "push", description = "the push channel and the native WebSocket protocol"),
+        (name = "ops", description = "health and readiness")
+    )
+)]
+pub struct ApiDoc;
+
+/// The document, built once.
+pub fn document() -> &'static serde_json::Value {
+    static DOCUMENT: OnceLock<serde_json::Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::to_value(ApiDoc::openapi()).unwrap_or_default())
+}
+
+pub async fn serve() -> axum::Json<&'static serde_json::Value> {
+    axum::Json(document())
+}
