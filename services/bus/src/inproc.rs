@@ -87,7 +87,7 @@ struct RingState {
 }
 
 impl Ring {
-    async fn append(&self, dedupe_id: String, payload: Bytes) -> Published {
+    async fn append(&self, dedupe_id: String, payload: Bytes, trace: Option<String>) -> Published {
         loop {
             let space = self.space.notified();
             {
@@ -102,6 +102,7 @@ impl Ring {
                         position,
                         payload,
                         pending: 0,
+                        trace,
                     });
                     state.seen.insert(dedupe_id.clone());
                     state.seen_order.push_back(dedupe_id);
@@ -164,7 +165,7 @@ impl Bus for InprocBus {
         let mut outcomes = Vec::with_capacity(batch.len());
         for message in batch {
             let outcome = match self.ring(log, message.partition) {
-                Ok(ring) => Ok(ring.append(message.dedupe_id, message.payload).await),
+                Ok(ring) => Ok(ring.append(message.dedupe_id, message.payload, message.trace).await),
                 Err(err) => Err(err),
             };
             outcomes.push(outcome);

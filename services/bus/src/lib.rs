@@ -9,6 +9,7 @@ pub mod nats;
 pub mod ownership;
 mod routes;
 pub mod testsuite;
+pub mod trace;
 
 pub use error::BusError;
 pub use log::{LogEntry, LogReader};
@@ -27,6 +28,8 @@ pub struct Outgoing {
     /// The log drops a second message with the same id inside its dedupe window.
     pub dedupe_id: String,
     pub payload: Bytes,
+    /// The publishing span's `traceparent`, carried beside the payload.
+    pub trace: Option<String>,
 }
 
 /// What a log said about one published message.

@@ -14,6 +14,8 @@ pub struct LogEntry {
     pub payload: Bytes,
     /// Entries of this partition after this one when it was read (the consumer's lag).
     pub pending: u64,
+    /// The publisher's `traceparent`.
+    pub trace: Option<String>,
 }
 
 pub struct LogReader {

@@ -24,6 +24,8 @@ pub struct OwnershipConfig {
     pub instance: String,
     /// A dead holder's partitions move after at most this long.
     pub lease_ttl: Duration,
+    /// How many partitions the role has (the logs' count, or 1 for a singleton).
+    pub partitions: u32,
 }
 
 impl OwnershipConfig {
@@ -185,7 +187,7 @@ where
         .filter_map(|(_, v)| serde_json::from_slice::<LeaseValue>(v).ok())
         .filter(|v| v.expires_ms > now)
         .count();
-    let share = fair_share(bus.partitions(), members);
+    let share = fair_share(config.partitions, members);
 
     // 2. renew what we hold; drop what we lost or what stopped by itself
     let partitions: Vec<u32> = held.keys().copied().collect();
@@ -240,7 +242,7 @@ where
     }
 
     // 4. take free or expired partitions up to our share, starting at a per-instance offset
-    let partitions = bus.partitions();
+    let partitions = config.partitions.max(1);
     let offset = config
         .instance
         .bytes()

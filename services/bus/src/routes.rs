@@ -58,6 +58,11 @@ impl RouteTable {
         plan
     }
 
+    /// A copy of the whole table (the presence tracker diffs successive copies).
+    pub fn snapshot(&self) -> HashMap<RouteKey, Vec<GatewayId>> {
+        self.routes.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn len(&self) -> usize {
         self.routes.read().unwrap_or_else(|p| p.into_inner()).len()
     }

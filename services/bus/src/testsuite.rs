@@ -23,6 +23,7 @@ pub async fn run(bus: Arc<dyn Bus>) {
     let run = format!("{:x}", herald_protocol::timefmt::now_nanos());
     logs_keep_order_and_resume(bus.as_ref(), &run).await;
     logs_dedupe(bus.as_ref(), &run).await;
+    trace_context_travels(bus.as_ref(), &run).await;
     gateway_inbox(bus.as_ref(), &run).await;
     key_value(bus.as_ref(), &run).await;
     routes(bus.as_ref(), &run).await;
@@ -35,6 +36,7 @@ fn outgoing(partition: u32, id: String) -> Outgoing {
         partition,
         payload: Bytes::from(id.clone()),
         dedupe_id: id,
+        trace: None,
     }
 }
 
@@ -198,6 +200,7 @@ async fn ownership_moves_on_failure(bus: Arc<dyn Bus>, run: &str) {
             role,
             instance: name.to_owned(),
             lease_ttl: Duration::from_millis(1500),
+            partitions: bus.partitions(),
         };
         let held = held.clone();
         let owner = name.to_owned();
@@ -290,5 +293,25 @@ async fn rooms(bus: &dyn Bus, run: &str) {
     assert!(
         got.is_ok(),
         "rooms: the other subscriber still receives after one leaves"
+    );
+}
+
+async fn trace_context_travels(bus: &dyn Bus, run: &str) {
+    let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned();
+    let mut message = outgoing(1 % bus.partitions(), format!("{run}-traced"));
+    message.trace = Some(traceparent.clone());
+    let stored = bus.publish(Log::Events, vec![message]).await;
+    let Ok(Published::Stored(position)) = stored[0] else {
+        panic!("trace: stored")
+    };
+    let mut reader = bus.read(Log::Events, 1 % bus.partitions(), position - 1).await.unwrap();
+    let entries = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(1))
+        .await
+        .expect("trace: read")
+        .unwrap();
+    assert_eq!(
+        entries[0].trace.as_deref(),
+        Some(traceparent.as_str()),
+        "trace: the traceparent travels with the entry"
     );
 }

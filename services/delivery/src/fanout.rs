@@ -45,9 +45,15 @@ pub fn push_of(event: &Event) -> Push {
     }
 }
 
-pub fn plan_fanout(events: &[Event], routes: &RouteTable) -> HashMap<GatewayId, Vec<Delivery>> {
+/// `traces[i]` is the `traceparent` of the span delivering `events[i]` (empty: untraced).
+pub fn plan_fanout(
+    events: &[Event],
+    traces: &[Option<String>],
+    routes: &RouteTable,
+) -> HashMap<GatewayId, Vec<Delivery>> {
     let mut plan: HashMap<GatewayId, Vec<Delivery>> = HashMap::new();
-    for event in events {
+    for (index, event) in events.iter().enumerate() {
+        let trace = traces.get(index).cloned().flatten();
         let by_gateway = routes.plan(&event.app, &event.recipients);
         if by_gateway.is_empty() {
             continue;
@@ -58,6 +64,7 @@ pub fn plan_fanout(events: &[Event], routes: &RouteTable) -> HashMap<GatewayId, 
                 app: event.app.clone(),
                 recipients: sessions,
                 push: push.clone(),
+                trace: trace.clone(),
             });
         }
     }
@@ -109,7 +116,7 @@ mod tests {
                 body: EventBody::Message(record(s)),
             })
             .collect();
-        let plan = plan_fanout(&events, &routes);
+        let plan = plan_fanout(&events, &[], &routes);
         assert_eq!(plan.len(), 2);
         let ids = |g: &GatewayId| {
             plan[g]

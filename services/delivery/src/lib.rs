@@ -41,6 +41,7 @@ pub async fn run(bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: Cancellati
         role: ROLE,
         instance: config.instance.clone(),
         lease_ttl: config.lease_ttl,
+        partitions: bus.partitions(),
     };
     let max_batch = config.max_batch;
     let start_bus = bus.clone();
@@ -51,9 +52,15 @@ pub async fn run(bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: Cancellati
 }
 
 async fn serve(bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
+    serve_until_released(bus, &grant, max_batch).await;
+    // a partition this process no longer serves has no lag of its own
+    metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => grant.partition.to_string()).set(0.0);
+}
+
+async fn serve_until_released(bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
     let mut backoff = Duration::from_millis(100);
     while !grant.cancel.is_cancelled() {
-        match serve_once(bus.as_ref(), &grant, max_batch).await {
+        match serve_once(bus.as_ref(), grant, max_batch).await {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(partition = grant.partition, error = %err, "delivery loop failed; resuming from checkpoint");
@@ -86,9 +93,17 @@ async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<()
             }
         };
         let mut events = Vec::with_capacity(entries.len());
+        let mut traces = Vec::with_capacity(entries.len());
         for entry in &entries {
             match codec::decode::<Event>(&entry.payload) {
-                Ok(event) => events.push(event),
+                Ok(event) => {
+                    events.push(event);
+                    traces.push(entry.trace.as_deref().and_then(|parent| {
+                        let span = tracing::info_span!("delivery.fanout", partition);
+                        herald_bus::trace::continue_trace(&span, Some(parent));
+                        herald_bus::trace::traceparent_of(&span)
+                    }));
+                }
                 Err(err) => {
                     tracing::error!(partition, position = entry.position, error = %err, "undecodable event skipped")
                 }
@@ -100,7 +115,7 @@ async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<()
                 metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
             }
         }
-        let plan = plan_fanout(&events, &routes);
+        let plan = plan_fanout(&events, &traces, &routes);
         for (gateway, deliveries) in plan {
             let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
             metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);

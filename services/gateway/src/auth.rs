@@ -19,6 +19,10 @@ pub struct Identity {
     pub app: AppId,
     pub session: SessionId,
     pub platform: Platform,
+    /// The token's id and issue time (unix milliseconds), for revocation.
+    pub jti: String,
+    pub iat: u64,
+    pub exp: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -26,8 +30,60 @@ struct Claims {
     sub: String,
     plt: u8,
     iat: u64,
+    /// Issued-at in milliseconds: session revocations compare at this precision.
+    iat_ms: u64,
     exp: u64,
     jti: String,
+}
+
+/// A console user's token (contract §6): signed with the server's console key.
+#[derive(Debug, Serialize, Deserialize)]
+struct ConsoleClaims {
+    sub: String,
+    aud: String,
+    iat: u64,
+    exp: u64,
+}
+
+const CONSOLE_AUDIENCE: &str = "herald-console";
+
+/// Revoked tokens and sessions, as this gateway knows them (refreshed from the store).
+#[derive(Default)]
+pub struct Revoked {
+    tokens: HashMap<(AppId, String), u64>,
+    sessions: HashMap<(AppId, SessionId), u64>,
+}
+
+impl Revoked {
+    pub fn add(&mut self, revocation: &herald_store::Revocation) {
+        match revocation.kind {
+            herald_store::RevocationKind::Token => {
+                self.tokens.insert(
+                    (revocation.app.clone(), revocation.key.clone()),
+                    revocation.expires_at as u64,
+                );
+            }
+            herald_store::RevocationKind::Session => {
+                if let Ok(session) = SessionId::parse(revocation.key.clone()) {
+                    let cutoff = self.sessions.entry((revocation.app.clone(), session)).or_default();
+                    *cutoff = (*cutoff).max(revocation.not_before as u64);
+                }
+            }
+        }
+    }
+
+    pub fn is_revoked(&self, app: &AppId, session: &SessionId, jti: &str, iat: u64) -> bool {
+        self.tokens.contains_key(&(app.clone(), jti.to_owned()))
+            || self
+                .sessions
+                .get(&(app.clone(), session.clone()))
+                .is_some_and(|cutoff| iat < *cutoff)
+    }
+
+    /// Forgets token revocations whose tokens have expired anyway.
+    pub fn prune(&mut self, now_secs: u64) {
+        self.tokens.retain(|_, exp| *exp > now_secs);
+    }
 }
 
 /// Apps rarely change; they are cached briefly so a rotation is seen within this long.
@@ -39,6 +95,8 @@ type AppCache<K> = RwLock<HashMap<K, (Instant, Arc<AppRecord>)>>;
 pub struct Auth {
     store: Arc<dyn Store>,
     token_ttl: Duration,
+    console_key: Vec<u8>,
+    pub revoked: RwLock<Revoked>,
     by_id: AppCache<AppId>,
     by_secret: AppCache<Vec<u8>>,
 }
@@ -61,7 +119,14 @@ pub fn generate_signing_key() -> Vec<u8> {
     key
 }
 
-fn now_secs() -> u64 {
+pub fn now_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+pub fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -69,13 +134,19 @@ fn now_secs() -> u64 {
 }
 
 impl Auth {
-    pub fn new(store: Arc<dyn Store>, token_ttl: Duration) -> Self {
+    pub fn new(store: Arc<dyn Store>, token_ttl: Duration, console_key: Vec<u8>) -> Self {
         Self {
             store,
             token_ttl,
+            console_key,
+            revoked: RwLock::default(),
             by_id: RwLock::default(),
             by_secret: RwLock::default(),
         }
+    }
+
+    pub fn token_ttl(&self) -> Duration {
+        self.token_ttl
     }
 
     /// The app, from a cache at most `APP_CACHE_TTL` old.
@@ -139,11 +210,13 @@ impl Auth {
     }
 
     pub fn mint(&self, app: &AppRecord, session: &SessionId, platform: Platform) -> Result<String, ApiError> {
-        let iat = now_secs();
+        let iat_ms = now_millis();
+        let iat = iat_ms / 1000;
         let claims = Claims {
             sub: session.to_string(),
             plt: platform,
             iat,
+            iat_ms,
             exp: iat + self.token_ttl.as_secs(),
             jti: uuid::Uuid::new_v4().simple().to_string(),
         };
@@ -163,10 +236,45 @@ impl Auth {
         validation.set_required_spec_claims(&["exp", "sub"]);
         let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&app.signing_key), &validation)
             .map_err(|_| invalid())?;
-        Ok(Identity {
+        let identity = Identity {
             app: app_id,
             session: SessionId::parse(data.claims.sub).map_err(|_| invalid())?,
             platform: data.claims.plt,
-        })
+            jti: data.claims.jti,
+            iat: data.claims.iat_ms,
+            exp: data.claims.exp,
+        };
+        let revoked = self.revoked.read().unwrap_or_else(|p| p.into_inner());
+        if revoked.is_revoked(&identity.app, &identity.session, &identity.jti, identity.iat) {
+            return Err(ApiError::unauthorized("token revoked"));
+        }
+        Ok(identity)
+    }
+
+    /// A console token for a console user.
+    pub fn mint_console(&self, user_id: &str) -> Result<String, ApiError> {
+        let iat = now_secs();
+        let claims = ConsoleClaims {
+            sub: user_id.to_owned(),
+            aud: CONSOLE_AUDIENCE.into(),
+            iat,
+            exp: iat + 24 * 3600,
+        };
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(&self.console_key),
+        )
+        .map_err(ApiError::internal)
+    }
+
+    /// The console user a console token names.
+    pub fn verify_console(&self, token: &str) -> Result<String, ApiError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_audience(&[CONSOLE_AUDIENCE]);
+        validation.set_required_spec_claims(&["exp", "sub", "aud"]);
+        jsonwebtoken::decode::<ConsoleClaims>(token, &DecodingKey::from_secret(&self.console_key), &validation)
+            .map(|data| data.claims.sub)
+            .map_err(|_| ApiError::unauthorized("invalid console token"))
     }
 }

@@ -17,8 +17,8 @@ pub struct SendRequest {
     pub client_msg_id: Option<String>,
 }
 
-/// Checks a send and turns it into a command of `identity`'s.
-pub fn send(shared: &Shared, identity: &Identity, request: SendRequest) -> Result<Command, ApiError> {
+/// Checks a send (limits, the session's send rate) and turns it into a command of `identity`'s.
+pub async fn send(shared: &Shared, identity: &Identity, request: SendRequest) -> Result<Command, ApiError> {
     if request.content.len() > shared.config.max_content_bytes {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
@@ -28,6 +28,21 @@ pub fn send(shared: &Shared, identity: &Identity, request: SendRequest) -> Resul
     if request.status == msg::status::DELETED_FOR_ME || request.status == msg::status::RECALLED {
         return Err(ApiError::bad_input(
             "status 1 and 2 are reserved for deleted and recalled messages",
+        ));
+    }
+    let settings = shared
+        .auth
+        .app(&identity.app)
+        .await?
+        .map(|app| app.settings.clone())
+        .unwrap_or_default();
+    if let Err(retry_after) = shared.limiter.take(&identity.app, &identity.session, &settings) {
+        return Err(ApiError::rate_limited(
+            format!(
+                "sending too fast: at most {}/s, retry in {retry_after} s",
+                settings.send_rate_per_sec
+            ),
+            retry_after,
         ));
     }
     let idempotency_key = match &request.client_msg_id {
@@ -64,6 +79,7 @@ pub fn command(identity: &Identity, conv: ConvId, action: Action) -> Command {
 
 /// Registers `waiter` and queues the command; the waiter is answered by the sequencer's ack,
 /// a failure here, or the ack timeout.
+#[tracing::instrument(name = "gateway.command", skip_all, fields(kind = command.kind(), conv = %command.conv))]
 pub async fn submit(shared: &Shared, mut command: Command, waiter: Waiter) -> Result<(), ApiError> {
     let request = shared.pending.insert(waiter)?;
     command.reply_to = Some(ReplyTo {
@@ -71,7 +87,8 @@ pub async fn submit(shared: &Shared, mut command: Command, waiter: Waiter) -> Re
         request,
     });
     metrics::counter!("herald_commands_in_total", "kind" => command.kind()).increment(1);
-    if let Err(err) = shared.publisher.publish(command, request).await {
+    let trace = herald_bus::trace::current_traceparent();
+    if let Err(err) = shared.publisher.publish(command, request, trace).await {
         shared.pending.complete(request, Err(err));
     }
     Ok(())

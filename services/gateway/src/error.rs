@@ -13,6 +13,8 @@ use serde_json::json;
 pub struct ApiError {
     pub code: ErrorCode,
     pub message: String,
+    /// Seconds until a retry can succeed (429 answers carry it as `Retry-After`).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -20,6 +22,15 @@ impl ApiError {
         Self {
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    pub fn rate_limited(message: impl Into<String>, retry_after: u64) -> Self {
+        Self {
+            code: ErrorCode::RateLimited,
+            message: message.into(),
+            retry_after: Some(retry_after.max(1)),
         }
     }
 
@@ -71,10 +82,11 @@ impl IntoResponse for ApiError {
         metrics::counter!("herald_request_errors_total", "code" => self.code.code().to_string()).increment(1);
         let body = Json(json!({"code": self.code.code(), "error": self.message}));
         let mut response = (status, body).into_response();
-        if self.code == ErrorCode::RateLimited {
+        if matches!(self.code, ErrorCode::RateLimited | ErrorCode::RefusedBySpam) {
+            let seconds = self.retry_after.unwrap_or(1);
             response
                 .headers_mut()
-                .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+                .insert("retry-after", axum::http::HeaderValue::from(seconds));
         }
         response
     }

@@ -57,6 +57,9 @@ pub enum Sink {
 pub struct Conn {
     pub id: u64,
     pub platform: Platform,
+    /// The token this connection authenticated with (closed when it is revoked).
+    pub jti: String,
+    pub iat: u64,
     pub kind: ConnKind,
     pub sink: Sink,
     /// Set once the client speaks MessagePack; pushes follow.
@@ -206,6 +209,43 @@ impl Hub {
                 conn.offer(frame.clone());
             }
         }
+    }
+
+    /// Closes, with `frame` first, every connection for which `condemned(app, session, conn)` holds.
+    pub fn close_where(&self, frame: &Outbound, condemned: impl Fn(&AppId, &SessionId, &Conn) -> bool) -> usize {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        let mut closed = 0;
+        for ((app, session), list) in conns.iter() {
+            for conn in list.iter().filter(|c| condemned(app, session, c)) {
+                conn.offer(frame.clone());
+                conn.offer(Outbound::Close {
+                    code: 4003,
+                    reason: "token revoked",
+                });
+                if matches!(conn.sink, Sink::Mailbox(_)) {
+                    conn.close.cancel();
+                }
+                closed += 1;
+            }
+        }
+        closed
+    }
+
+    pub fn for_each_conn(&self, app: &AppId, session: &SessionId, mut visit: impl FnMut(&Conn)) {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(list) = conns.get(&(app.clone(), session.clone())) {
+            list.iter().for_each(&mut visit);
+        }
+    }
+
+    /// The token id of a connection of this gateway.
+    pub fn jti_of(&self, conn_id: u64) -> Option<String> {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns
+            .values()
+            .flatten()
+            .find(|c| c.id == conn_id)
+            .map(|c| c.jti.clone())
     }
 
     /// Closes every connection (drain).

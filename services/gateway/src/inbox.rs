@@ -15,7 +15,17 @@ pub async fn run(shared: Arc<Shared>, mut inbox: mpsc::Receiver<Bytes>) {
                     shared.pending.complete(ack.request, ack.outcome);
                 }
             }
-            Ok(GatewayMessage::Deliver(deliveries)) => shared.hub.deliver(&deliveries),
+            Ok(GatewayMessage::Deliver(deliveries)) => {
+                if deliveries.iter().all(|d| d.trace.is_none()) {
+                    shared.hub.deliver(&deliveries);
+                } else {
+                    for delivery in &deliveries {
+                        let span = tracing::info_span!("gateway.write", recipients = delivery.recipients.len());
+                        herald_bus::trace::continue_trace(&span, delivery.trace.as_deref());
+                        span.in_scope(|| shared.hub.deliver(std::slice::from_ref(delivery)));
+                    }
+                }
+            }
             Ok(GatewayMessage::Kick {
                 app,
                 session,

@@ -11,9 +11,15 @@ pub mod hub;
 mod inbox;
 mod login;
 mod mailbox;
+mod passwords;
 mod pending;
+mod presence;
 mod publisher;
+mod pushes;
+mod ratelimit;
+mod revocations;
 mod rooms;
+mod settings;
 
 pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
 pub use error::{ApiError, ApiResult};
@@ -72,6 +78,7 @@ pub(crate) struct Shared {
     pub pending: Arc<pending::Pending>,
     pub publisher: publisher::Publisher,
     pub rooms: rooms::Rooms,
+    pub limiter: ratelimit::SendLimiter,
     pub mailboxes: std::sync::Mutex<
         std::collections::HashMap<(herald_protocol::AppId, herald_protocol::SessionId, u8), mailbox::PollBox>,
     >,
@@ -95,12 +102,17 @@ impl Gateway {
     ) -> Result<Self, BusError> {
         let inbox = bus.gateway_inbox(&config.id).await?;
         let routes = bus.route_table().await?;
+        let console_key = store
+            .server_key("console-token", &generate_signing_key())
+            .await
+            .map_err(|e| BusError::Fatal(format!("store: {e}")))?;
         let pending = Arc::new(pending::Pending::new(config.max_pending));
         let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
         let shared = Arc::new(Shared {
-            auth: Auth::new(store.clone(), config.token_ttl),
+            auth: Auth::new(store.clone(), config.token_ttl, console_key),
             hub: hub::Hub::new(config.id.clone(), bus.clone(), config.max_connections_per_session),
             rooms: rooms::Rooms::new(bus.clone()),
+            limiter: ratelimit::SendLimiter::default(),
             mailboxes: Default::default(),
             routes,
             config,
@@ -111,8 +123,19 @@ impl Gateway {
             shutdown,
             draining: AtomicBool::new(false),
         });
+        // heartbeat before the first connection, so the presence tracker never takes our routes for a dead gateway's
+        let expires = presence::GATEWAY_TTL.as_millis() as u64
+            + std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as u64)
+                .unwrap_or(0);
+        presence::beat(&shared, expires).await?;
         tokio::spawn(inbox::run(shared.clone(), inbox));
         tokio::spawn(sweep(shared.clone()));
+        tokio::spawn(presence::heartbeat(shared.clone()));
+        tokio::spawn(presence::track(shared.clone()));
+        tokio::spawn(revocations::run(shared.clone()));
+        tokio::task::spawn_blocking(passwords::dummy_hash);
         Ok(Self { shared })
     }
 

@@ -53,6 +53,13 @@ pub fn kick_local(
     except_conn: u64,
 ) {
     let spare = |conn: &Conn| *except_gateway == shared.config.id && conn.id == except_conn;
+    // the kicked tokens are revoked, so the old device cannot simply reconnect with them
+    let mut kicked = Vec::new();
+    shared.hub.for_each_conn(app, session, |conn| {
+        if conn.platform == platform && !spare(conn) {
+            kicked.push((conn.jti.clone(), conn.iat));
+        }
+    });
     let frame = kickout_frame(platform);
     let close = Outbound::Close {
         code: CLOSE_KICKED,
@@ -65,4 +72,24 @@ pub fn kick_local(
         .hub
         .send_to_session(app, session, &close, |c| c.platform == platform && !spare(c));
     metrics::counter!("herald_kickouts_total").increment(1);
+    if kicked.is_empty() {
+        return;
+    }
+    let (store, app, ttl) = (shared.store.clone(), app.clone(), shared.auth.token_ttl());
+    let new_jti = shared.hub.jti_of(except_conn);
+    tokio::spawn(async move {
+        for (jti, _) in kicked.into_iter().filter(|(jti, _)| Some(jti) != new_jti.as_ref()) {
+            let revocation = herald_store::Revocation {
+                app: app.clone(),
+                kind: herald_store::RevocationKind::Token,
+                key: jti,
+                not_before: 0,
+                expires_at: crate::auth::now_secs() as i64 + ttl.as_secs() as i64 + 1,
+                created_at: herald_protocol::timefmt::now_nanos(),
+            };
+            if let Err(err) = store.revoke(&revocation).await {
+                tracing::warn!(error = %err, "could not revoke a kicked token");
+            }
+        }
+    });
 }

@@ -38,7 +38,7 @@ impl Publisher {
     }
 
     /// Queues a command for request `request`; waits while the queue is full (backpressure).
-    pub async fn publish(&self, command: Command, request: u64) -> Result<(), WireError> {
+    pub async fn publish(&self, command: Command, request: u64, trace: Option<String>) -> Result<(), WireError> {
         let partition = partition_of(&command.app, &command.conv, self.partitions);
         let payload = codec::encode(&command).map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
         let dedupe_id = command
@@ -48,6 +48,7 @@ impl Publisher {
             partition,
             dedupe_id,
             payload: Bytes::from(payload),
+            trace,
         };
         self.tx
             .send(Job {

@@ -134,6 +134,18 @@ pub const CATALOGUE: &[Metric] = &[
         &[],
         "Conversations created.",
     ),
+    metric(
+        "herald_sessions_online",
+        Gauge,
+        &[],
+        "Sessions with a connection on a live gateway (reported by the gateway tracking presence).",
+    ),
+    metric(
+        "herald_presence_changes_total",
+        Counter,
+        &["state"],
+        "Sessions going online or offline.",
+    ),
     // sequencer
     metric(
         "herald_commands_total",

@@ -5,7 +5,7 @@ pub mod catalogue;
 pub mod settings;
 mod telemetry;
 
-pub use settings::{Cli, LogFormat, Role, Settings};
+pub use settings::{Cli, LogFormat, OtlpProtocol, Role, Settings};
 pub use telemetry::init_tracing;
 
 use anyhow::{Context, bail};
@@ -17,6 +17,7 @@ use herald_gateway::{Gateway, GatewayConfig};
 use herald_protocol::GatewayId;
 use herald_sequencer::SequencerConfig;
 use herald_store::Store;
+use herald_store::scylla::{ScyllaConfig, ScyllaStore};
 use herald_store::sqlite::SqliteStore;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -78,15 +79,72 @@ async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow:
     }
 }
 
+/// The ScyllaDB settings, when `HERALD_SCYLLA_NODES` names a cluster.
+pub fn scylla_config(settings: &Settings) -> Option<ScyllaConfig> {
+    let nodes = ScyllaConfig::parse_nodes(settings.scylla_nodes.as_deref()?);
+    let mut config = ScyllaConfig::new(nodes, settings.scylla_keyspace.clone());
+    config.replication_factor = settings.scylla_replication;
+    config.tablets = settings.scylla_tablets;
+    config.local_datacenter = settings.scylla_datacenter.clone();
+    config.username = settings.scylla_username.clone();
+    config.password = settings.scylla_password.clone();
+    config.request_timeout = Duration::from_millis(settings.scylla_timeout_ms.max(1));
+    config.concurrency = settings.scylla_concurrency as usize;
+    Some(config)
+}
+
 async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    if let Some(config) = scylla_config(settings) {
+        let store = ScyllaStore::open(&config).await.with_context(|| {
+            format!(
+                "open ScyllaDB store (keyspace {}) at {}",
+                config.keyspace,
+                config.nodes.join(",")
+            )
+        })?;
+        return Ok(Arc::new(store));
+    }
     let store = SqliteStore::open(&settings.data_dir)
         .await
         .with_context(|| format!("open store in {}", settings.data_dir.display()))?;
     Ok(Arc::new(store))
 }
 
+/// `herald migrate`: applies pending schema migrations and says what it did.
+pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
+    let Some(config) = scylla_config(settings) else {
+        // SQLite migrates when it opens
+        SqliteStore::open(&settings.data_dir)
+            .await
+            .with_context(|| format!("open store in {}", settings.data_dir.display()))?;
+        return Ok(format!("SQLite store in {} is up to date", settings.data_dir.display()));
+    };
+    let applied = herald_store::scylla::migrate(&config).await.with_context(|| {
+        format!(
+            "migrate ScyllaDB keyspace {} at {}",
+            config.keyspace,
+            config.nodes.join(",")
+        )
+    })?;
+    Ok(match applied.as_slice() {
+        [] => format!("ScyllaDB keyspace {} is up to date", config.keyspace),
+        versions => format!(
+            "ScyllaDB keyspace {}: applied migrations {}",
+            config.keyspace,
+            versions
+                .iter()
+                .map(|v| format!("{v:03}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    })
+}
+
 /// Starts `role` and returns once it listens.
 pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
+    if role == Role::Migrate {
+        bail!("`herald migrate` runs to completion: call `herald::migrate`");
+    }
     let metrics = telemetry::metrics_handle();
     let shutdown = CancellationToken::new();
     let role_name = format!("{role:?}").to_lowercase();

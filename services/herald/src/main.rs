@@ -6,7 +6,25 @@ use herald::{Cli, Role};
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
-    herald::init_tracing(cli.settings.log_format);
+    let role = format!("{:?}", cli.role).to_lowercase();
+    let otlp = cli
+        .settings
+        .otlp_endpoint
+        .as_deref()
+        .map(|endpoint| (endpoint, cli.settings.otlp_protocol));
+    let _tracing = herald::init_tracing(cli.settings.log_format, otlp, &format!("herald-{role}"));
+    if cli.role == Role::Migrate {
+        return match herald::migrate(&cli.settings).await {
+            Ok(done) => {
+                println!("{done}");
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("herald: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let running = match herald::start(cli.role, cli.settings.clone()).await {
         Ok(running) => running,
         Err(err) => {

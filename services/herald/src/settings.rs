@@ -28,6 +28,18 @@ pub enum Role {
     Sequencer,
     /// Only delivery: fans events out to gateways (needs HERALD_NATS_URL).
     Delivery,
+    /// Applies pending schema migrations, then exits: ScyllaDB when HERALD_SCYLLA_NODES is set
+    /// (creating the keyspace if missing), else the SQLite store in HERALD_DATA_DIR. Safe to run
+    /// twice and from several replicas at once.
+    Migrate,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OtlpProtocol {
+    /// http/protobuf
+    Protobuf,
+    /// http/json
+    Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -45,6 +57,45 @@ pub struct Settings {
     /// Directory of the embedded SQLite store.
     #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data", global = true)]
     pub data_dir: PathBuf,
+
+    /// ScyllaDB contact points, comma-separated `host[:port]` (port 9042 by default). When set, the
+    /// store is ScyllaDB instead of SQLite; run `herald migrate` first.
+    #[arg(long, env = "HERALD_SCYLLA_NODES", global = true)]
+    pub scylla_nodes: Option<String>,
+
+    /// ScyllaDB keyspace holding Herald's tables.
+    #[arg(long, env = "HERALD_SCYLLA_KEYSPACE", default_value = "herald", global = true)]
+    pub scylla_keyspace: String,
+
+    /// Replicas per datacenter when `herald migrate` creates the keyspace (NetworkTopologyStrategy;
+    /// 3 in production, 1 on a single node). An existing keyspace is left as it is.
+    #[arg(long, env = "HERALD_SCYLLA_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9), global = true)]
+    pub scylla_replication: u32,
+
+    /// Tablets for the keyspace `herald migrate` creates (true or false; unset: the cluster's default).
+    /// Set false on ScyllaDB before 2025.4, which has no lightweight transactions on tablets.
+    #[arg(long, env = "HERALD_SCYLLA_TABLETS", global = true)]
+    pub scylla_tablets: Option<bool>,
+
+    /// This process's ScyllaDB datacenter: queries go to its replicas (LOCAL_QUORUM).
+    #[arg(long, env = "HERALD_SCYLLA_DATACENTER", global = true)]
+    pub scylla_datacenter: Option<String>,
+
+    /// ScyllaDB user name (with HERALD_SCYLLA_PASSWORD), when the cluster requires authentication.
+    #[arg(long, env = "HERALD_SCYLLA_USERNAME", global = true)]
+    pub scylla_username: Option<String>,
+
+    /// ScyllaDB password.
+    #[arg(long, env = "HERALD_SCYLLA_PASSWORD", hide_env_values = true, global = true)]
+    pub scylla_password: Option<String>,
+
+    /// Timeout of one ScyllaDB statement, in milliseconds (lightweight transactions get twice as long).
+    #[arg(long, env = "HERALD_SCYLLA_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    pub scylla_timeout_ms: u64,
+
+    /// Most ScyllaDB statements one store call has in flight at once (fan-out writes and reads).
+    #[arg(long, env = "HERALD_SCYLLA_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
+    pub scylla_concurrency: u32,
 
     /// NATS server URL. When set, commands and events travel on JetStream and roles may run as separate processes.
     #[arg(long, env = "HERALD_NATS_URL", global = true)]
@@ -101,6 +152,14 @@ pub struct Settings {
     /// Seconds to finish in-flight work after SIGTERM before exiting.
     #[arg(long, env = "HERALD_DRAIN_GRACE_SECS", default_value_t = 10, global = true)]
     pub drain_grace_secs: u64,
+
+    /// OpenTelemetry: send trace spans to this OTLP/HTTP collector (e.g. http://otel-collector:4318). Off when unset.
+    #[arg(long, env = "HERALD_OTLP_ENDPOINT", global = true)]
+    pub otlp_endpoint: Option<String>,
+
+    /// OTLP/HTTP encoding of the spans.
+    #[arg(long, env = "HERALD_OTLP_PROTOCOL", value_enum, default_value_t = OtlpProtocol::Protobuf, global = true)]
+    pub otlp_protocol: OtlpProtocol,
 
     /// Log format.
     #[arg(long, env = "HERALD_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text, global = true)]

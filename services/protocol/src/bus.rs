@@ -183,6 +183,9 @@ pub struct Delivery {
     pub app: AppId,
     pub recipients: Vec<SessionId>,
     pub push: Push,
+    /// The delivering span's W3C `traceparent`, when traced.
+    #[serde(default)]
+    pub trace: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

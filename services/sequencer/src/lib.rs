@@ -50,6 +50,7 @@ pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: SequencerConf
         role: ROLE,
         instance: config.instance.clone(),
         lease_ttl: config.lease_ttl,
+        partitions: bus.partitions(),
     };
     let config = Arc::new(config);
     let start_bus = bus.clone();

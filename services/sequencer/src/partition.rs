@@ -9,10 +9,11 @@ use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing};
 use herald_protocol::bus::{Ack, Action, Command, GatewayMessage, Reply, ReplyTo};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, codec, timefmt};
-use herald_store::{Change, Fence, Store, StoreError};
-use std::collections::HashMap;
+use herald_store::{AppSettings, Change, Fence, Store, StoreError};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 /// How often a partition's finished position is saved while it is busy.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
@@ -28,9 +29,15 @@ enum ServeError {
 }
 
 pub async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: Grant) {
+    serve_until_released(store, bus, config, &grant).await;
+    // a partition this process no longer serves has no lag of its own
+    metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => grant.partition.to_string()).set(0.0);
+}
+
+async fn serve_until_released(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: &Grant) {
     let mut backoff = Duration::from_millis(100);
     while !grant.cancel.is_cancelled() {
-        match serve_once(&store, &bus, &config, &grant).await {
+        match serve_once(&store, &bus, &config, grant).await {
             Ok(()) => return,
             Err(ServeError::Store(StoreError::Fenced { .. }) | ServeError::LeaseLost) => {
                 tracing::warn!(partition = grant.partition, epoch = grant.epoch, "fenced out; stopping");
@@ -57,8 +64,12 @@ struct Partition<'a> {
     grant: &'a Grant,
     fence: Fence,
     states: HashMap<ConvId, ConvState>,
+    settings: HashMap<AppId, (Instant, AppSettings)>,
     ids: snowflaked::Generator,
 }
+
+/// App settings (anti-spam, friendship) are re-read this often.
+const SETTINGS_TTL: Duration = Duration::from_secs(2);
 
 async fn serve_once(
     store: &Arc<dyn Store>,
@@ -83,6 +94,7 @@ async fn serve_once(
         grant,
         fence,
         states: HashMap::new(),
+        settings: HashMap::new(),
         ids: snowflaked::Generator::new(partition as u16),
     };
     let mut saved = checkpoint;
@@ -123,9 +135,19 @@ impl Partition<'_> {
                 .set(last.pending as f64);
         }
         let mut commands = Vec::with_capacity(entries.len());
+        // a span per traced command, continuing the gateway's trace
+        let mut spans: HashMap<u64, tracing::Span> = HashMap::new();
         for entry in &entries {
             match codec::decode::<Command>(&entry.payload) {
-                Ok(command) => commands.push((entry.position, command)),
+                Ok(command) => {
+                    if let Some(parent) = entry.trace.as_deref() {
+                        let span =
+                            tracing::info_span!("sequencer.command", kind = command.kind(), conv = %command.conv);
+                        herald_bus::trace::continue_trace(&span, Some(parent));
+                        spans.insert(entry.position, span);
+                    }
+                    commands.push((entry.position, command));
+                }
                 Err(err) => {
                     metrics::counter!("herald_commands_total", "outcome" => "undecodable").increment(1);
                     tracing::error!(partition = self.grant.partition, position = entry.position, error = %err, "undecodable command skipped");
@@ -134,9 +156,13 @@ impl Partition<'_> {
         }
         self.load_states(&commands).await?;
         self.load_cursors(&commands).await?;
+        let settings = self.app_settings(&commands).await?;
+        let friends = self.find_friends(&commands, &settings).await?;
         let known = Known {
             originals: self.find_originals(&commands).await?,
             by_id: self.find_recalled(&commands).await?,
+            settings,
+            friends,
         };
         let ids = &mut self.ids;
         let plan = plan_batch(
@@ -154,8 +180,19 @@ impl Partition<'_> {
             if !self.grant.is_valid() {
                 return Err(ServeError::LeaseLost);
             }
+            let append_span = match spans.values().next() {
+                Some(first) => tracing::info_span!(parent: first, "store.append", changes = plan.changes.len()),
+                None => tracing::Span::none(),
+            };
+            for other in spans.values().skip(1) {
+                herald_bus::trace::link(&append_span, herald_bus::trace::traceparent_of(other).as_deref());
+            }
             let append_started = Instant::now();
-            let applied = self.store.apply(&self.fence, &plan.changes).await;
+            let applied = self
+                .store
+                .apply(&self.fence, &plan.changes)
+                .instrument(append_span)
+                .await;
             metrics::histogram!("herald_append_seconds").record(append_started.elapsed().as_secs_f64());
             if let Err(err) = applied {
                 // our in-memory state may be ahead of the store now: forget it
@@ -177,6 +214,7 @@ impl Partition<'_> {
                 partition: self.grant.partition,
                 dedupe_id: event.dedupe_id(*position, index),
                 payload: Bytes::from(codec::encode(event).expect("events encode")),
+                trace: spans.get(position).and_then(herald_bus::trace::traceparent_of),
             })
             .collect();
         let published = events.len() as u64;
@@ -208,7 +246,12 @@ impl Partition<'_> {
             };
             let members = store.members(app, conv).await?;
             let last_seq = store.last_seq(app, conv).await?;
-            Ok::<_, StoreError>(Some(ConvState::new(conversation, members, last_seq)))
+            let single = conversation.kind == herald_protocol::ConvKind::Single;
+            let mut state = ConvState::new(conversation, members, last_seq);
+            if single {
+                state.sent_by = store.sender_counts(app, conv).await?.into_iter().collect();
+            }
+            Ok::<_, StoreError>(Some(state))
         });
         for state in futures::future::try_join_all(loads).await?.into_iter().flatten() {
             self.states.insert(state.conv.id.clone(), state);
@@ -250,6 +293,69 @@ impl Partition<'_> {
             .into_iter()
             .flatten()
             .collect())
+    }
+
+    /// The settings of the apps in the batch, from a cache at most `SETTINGS_TTL` old.
+    async fn app_settings(&mut self, commands: &[(u64, Command)]) -> Result<HashMap<AppId, AppSettings>, StoreError> {
+        let mut settings = HashMap::new();
+        for (_, command) in commands {
+            if settings.contains_key(&command.app) {
+                continue;
+            }
+            let cached = self
+                .settings
+                .get(&command.app)
+                .filter(|(at, _)| at.elapsed() < SETTINGS_TTL);
+            let value = match cached {
+                Some((_, value)) => value.clone(),
+                None => {
+                    let value = self
+                        .store
+                        .app(&command.app)
+                        .await?
+                        .map(|a| a.settings)
+                        .unwrap_or_default();
+                    if self.settings.len() > 10_000 {
+                        self.settings.clear();
+                    }
+                    self.settings
+                        .insert(command.app.clone(), (Instant::now(), value.clone()));
+                    value
+                }
+            };
+            settings.insert(command.app.clone(), value);
+        }
+        Ok(settings)
+    }
+
+    /// Which 1:1 senders are friends with their peer, where the app requires it.
+    async fn find_friends(
+        &self,
+        commands: &[(u64, Command)],
+        settings: &HashMap<AppId, AppSettings>,
+    ) -> Result<HashSet<(SessionId, SessionId)>, StoreError> {
+        let mut friends = HashSet::new();
+        let mut asked = HashSet::new();
+        for (_, command) in commands {
+            let Action::Send(send) = &command.action else { continue };
+            if !settings.get(&command.app).is_some_and(|s| s.require_friendship) {
+                continue;
+            }
+            let Some(state) = self.states.get(&command.conv) else {
+                continue;
+            };
+            if state.conv.kind != herald_protocol::ConvKind::Single {
+                continue;
+            }
+            let Some(peer) = state.members.iter().find(|m| **m != send.from) else {
+                continue;
+            };
+            let pair = (send.from.clone(), peer.clone());
+            if asked.insert(pair.clone()) && self.store.are_friends(&command.app, &send.from, peer).await? {
+                friends.insert(pair);
+            }
+        }
+        Ok(friends)
     }
 
     /// The messages the batch recalls.

@@ -4,7 +4,7 @@
 use herald_protocol::bus::{Action, Command, Event, EventBody, MembersCommand, Reply, ReplyTo, SendCommand};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, SessionId, msg};
-use herald_store::{Change, Conversation};
+use herald_store::{AppSettings, Change, Conversation};
 use std::collections::{HashMap, HashSet};
 
 /// What the sequencer knows of one conversation while it owns its partition.
@@ -16,6 +16,8 @@ pub struct ConvState {
     pub last_seq: u64,
     /// Read cursors loaded so far (absent: not loaded, not 0).
     pub read: HashMap<SessionId, u64>,
+    /// Messages each member sent (1:1 conversations only: the anti-spam rule).
+    pub sent_by: HashMap<SessionId, u64>,
 }
 
 impl ConvState {
@@ -27,7 +29,15 @@ impl ConvState {
             member_set,
             last_seq,
             read: HashMap::new(),
+            sent_by: HashMap::new(),
         }
+    }
+
+    /// The other member of a 1:1 conversation.
+    fn peer_of(&self, session: &SessionId) -> Option<&SessionId> {
+        (self.conv.kind == ConvKind::Single)
+            .then(|| self.members.iter().find(|m| *m != session))
+            .flatten()
     }
 
     pub fn is_member(&self, session: &SessionId) -> bool {
@@ -76,12 +86,18 @@ pub struct Known {
     pub originals: Vec<MessageRecord>,
     /// Messages the batch recalls, by id.
     pub by_id: HashMap<MsgId, MessageRecord>,
+    /// The settings of the apps the batch touches (absent: defaults).
+    pub settings: HashMap<AppId, AppSettings>,
+    /// Pairs (a, b) of 1:1 senders and peers who are friends, where an app requires friendship.
+    pub friends: HashSet<(SessionId, SessionId)>,
 }
 
 struct Planner<'a, F> {
     states: &'a mut HashMap<ConvId, ConvState>,
     originals: HashMap<(ConvId, SessionId, String), MessageRecord>,
     by_id: HashMap<MsgId, MessageRecord>,
+    settings: HashMap<AppId, AppSettings>,
+    friends: HashSet<(SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
     cursors: HashMap<(AppId, ConvId, SessionId), u64>,
     next_id: F,
@@ -110,6 +126,8 @@ pub fn plan_batch(
             .map(|r| ((r.conv.clone(), r.from.clone(), r.idempotency_key.clone()), r))
             .collect(),
         by_id: known.by_id,
+        settings: known.settings,
+        friends: known.friends,
         reemitted: HashSet::new(),
         cursors: HashMap::new(),
         next_id,
@@ -195,6 +213,22 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         }
         if state.conv.archived {
             return Err(err(ErrorCode::Conflict, "conversation is archived"));
+        }
+        if let Some(peer) = state.peer_of(&send.from).cloned() {
+            let defaults = AppSettings::default();
+            let settings = self.settings.get(&app).unwrap_or(&defaults);
+            if settings.require_friendship && !self.friends.contains(&(send.from.clone(), peer.clone())) {
+                return Err(err(
+                    ErrorCode::NotFriends,
+                    "this app requires friendship for 1:1 messages",
+                ));
+            }
+            let limit = u64::from(settings.spam_unanswered_limit);
+            let answered = state.sent_by.get(&peer).copied().unwrap_or(0) > 0;
+            if limit > 0 && !answered && state.sent_by.get(&send.from).copied().unwrap_or(0) >= limit {
+                return Err(err(ErrorCode::RefusedBySpam, "the peer has not answered yet"));
+            }
+            *state.sent_by.entry(send.from.clone()).or_default() += 1;
         }
         state.last_seq += 1;
         let record = MessageRecord {

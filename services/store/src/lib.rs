@@ -6,11 +6,15 @@
 
 mod error;
 mod model;
+pub mod scylla;
 pub mod sqlite;
 pub mod testsuite;
 
 pub use error::StoreError;
-pub use model::{AppRecord, AppSettings, Change, ConvSummary, Conversation, Fence, LoginPolicy};
+pub use model::{
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, LoginPolicy,
+    Org, Revocation, RevocationKind,
+};
 
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
@@ -89,4 +93,49 @@ pub trait Store: Send + Sync + 'static {
         conv: &ConvId,
         at_seq: u64,
     ) -> Result<(), StoreError>;
+
+    /// Per sender, how many messages of the conversation it sent (for the anti-spam rule of 1:1s).
+    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError>;
+
+    /// Console users: false when the email is taken.
+    async fn create_console_user(&self, user: &ConsoleUser) -> Result<bool, StoreError>;
+    async fn console_user_by_email(&self, email: &str) -> Result<Option<ConsoleUser>, StoreError>;
+    /// Creates an org with its owner as first member.
+    async fn create_org(&self, org: &Org) -> Result<(), StoreError>;
+    async fn org(&self, id: &str) -> Result<Option<Org>, StoreError>;
+    async fn orgs_of(&self, user_id: &str) -> Result<Vec<Org>, StoreError>;
+    async fn is_org_member(&self, org: &str, user_id: &str) -> Result<bool, StoreError>;
+    async fn apps_of_org(&self, org: &str) -> Result<Vec<AppRecord>, StoreError>;
+    /// A server-wide key: `fresh` is stored if none exists; the stored one is returned.
+    async fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
+
+    /// End-user accounts: false when the user name is taken in the app.
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError>;
+    async fn account(&self, app: &AppId, user_name: &SessionId) -> Result<Option<Account>, StoreError>;
+    async fn set_account_password(&self, app: &AppId, user_name: &SessionId, hash: &str) -> Result<bool, StoreError>;
+
+    /// Records a revocation (an upsert: the latest `not_before` wins).
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError>;
+    /// Revocations created after `since` (unix nanoseconds) that have not expired, oldest first.
+    async fn revocations_since(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError>;
+
+    async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError>;
+    /// Removes and returns the pending request from `from` to `to`.
+    async fn take_friend_request(
+        &self,
+        app: &AppId,
+        from: &SessionId,
+        to: &SessionId,
+    ) -> Result<Option<FriendRequest>, StoreError>;
+    /// Makes or unmakes `a` and `b` friends (both directions).
+    async fn set_friends(
+        &self,
+        app: &AppId,
+        a: &SessionId,
+        b: &SessionId,
+        friends: bool,
+        at: i64,
+    ) -> Result<(), StoreError>;
+    async fn friends_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<SessionId>, StoreError>;
+    async fn are_friends(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<bool, StoreError>;
 }

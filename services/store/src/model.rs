@@ -2,7 +2,7 @@
 
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, SessionId};
 
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq)]
 pub struct AppRecord {
     pub id: AppId,
     pub org: String,
@@ -16,9 +16,29 @@ pub struct AppRecord {
 }
 
 /// What an app decides about its own users (contract §6).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
     pub login_policy: LoginPolicy,
+    /// 1:1 messages between non-friends are refused (code 1003).
+    pub require_friendship: bool,
+    /// In a 1:1 conversation, at most this many messages to a peer who never answered; 0 = off.
+    pub spam_unanswered_limit: u32,
+    /// Token bucket per session: sustained sends per second (0 = unlimited, the default), and the burst.
+    pub send_rate_per_sec: f64,
+    pub send_burst: u32,
+}
+
+impl Default for AppSettings {
+    fn default() -> Self {
+        Self {
+            login_policy: LoginPolicy::Multi,
+            require_friendship: false,
+            spam_unanswered_limit: 5,
+            // off until the app sets a rate
+            send_rate_per_sec: 0.0,
+            send_burst: 40,
+        }
+    }
 }
 
 /// What happens when the same (session, platform) connects again.
@@ -135,4 +155,92 @@ pub enum Change {
 pub struct Fence {
     pub scope: String,
     pub epoch: u64,
+}
+
+/// A person who runs apps (seed 000 userLogic).
+#[derive(Clone, PartialEq, Eq)]
+pub struct ConsoleUser {
+    pub id: String,
+    pub email: String,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub nick: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for ConsoleUser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleUser")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Org {
+    pub id: String,
+    pub name: String,
+    pub description: String,
+    pub owner: String,
+    pub created_at: i64,
+}
+
+/// An end-user account of an app without its own user system; its session is the user name.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub app: AppId,
+    pub user_name: SessionId,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: i64,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("app", &self.app)
+            .field("user_name", &self.user_name)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevocationKind {
+    /// One token, by its `jti`.
+    Token,
+    /// Every token of a session issued before `not_before`.
+    Session,
+}
+
+impl RevocationKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RevocationKind::Token => "token",
+            RevocationKind::Session => "session",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revocation {
+    pub app: AppId,
+    pub kind: RevocationKind,
+    /// The `jti`, or the session.
+    pub key: String,
+    /// Unix milliseconds: tokens issued before are revoked (sessions).
+    pub not_before: i64,
+    /// Unix seconds after which the entry is moot (every token it revokes has expired).
+    pub expires_at: i64,
+    /// Unix nanoseconds; gateways poll for entries newer than the last they saw.
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FriendRequest {
+    pub app: AppId,
+    pub from: SessionId,
+    pub to: SessionId,
+    pub information: String,
+    pub created_at: i64,
 }

@@ -2,7 +2,10 @@
 //! (`tests/conformance` for SQLite; ScyllaDB when `HERALD_TEST_SCYLLA` names a node).
 //! Each run uses fresh app ids, so a shared instance is fine.
 
-use crate::{AppRecord, AppSettings, Change, Conversation, Fence, LoginPolicy, Store, StoreError};
+use crate::{
+    Account, AppRecord, AppSettings, Change, ConsoleUser, Conversation, Fence, FriendRequest, LoginPolicy, Org,
+    Revocation, RevocationKind, Store, StoreError,
+};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 
 /// Runs every check; panics with the failing promise's name.
@@ -18,6 +21,9 @@ pub async fn run(store: &dyn Store) {
     membership_and_archive(store, &run_id).await;
     read_cursors_and_lists(store, &run_id).await;
     lookups_and_hiding(store, &run_id).await;
+    tenancy(store, &run_id).await;
+    accounts_and_revocations(store, &run_id).await;
+    friends(store, &run_id).await;
 }
 
 fn messages(records: &[MessageRecord]) -> Vec<Change> {
@@ -126,6 +132,10 @@ async fn apps(store: &dyn Store, run: &str) {
     );
     let kick = AppSettings {
         login_policy: LoginPolicy::Kick,
+        require_friendship: true,
+        spam_unanswered_limit: 0,
+        send_rate_per_sec: 2.5,
+        send_burst: 3,
     };
     assert!(store.set_app_settings(&app.id, &kick).await.unwrap(), "apps: settings");
     assert_eq!(
@@ -490,4 +500,223 @@ async fn lookups_and_hiding(store: &dyn Store, run: &str) {
         vec![recalled],
         "recall: the tombstone keeps its seq"
     );
+}
+
+async fn tenancy(store: &dyn Store, run: &str) {
+    let user = ConsoleUser {
+        id: format!("u-{run}"),
+        email: format!("{run}@example.com"),
+        password_hash: "$argon2id$fake".into(),
+        nick: "Nick".into(),
+        created_at: 1,
+    };
+    assert!(store.create_console_user(&user).await.unwrap(), "console: register");
+    let mut twin = user.clone();
+    twin.id = format!("u2-{run}");
+    assert!(
+        !store.create_console_user(&twin).await.unwrap(),
+        "console: one account per email"
+    );
+    assert_eq!(
+        store.console_user_by_email(&user.email).await.unwrap(),
+        Some(user.clone()),
+        "console: by email"
+    );
+    let org = Org {
+        id: format!("o-{run}"),
+        name: "Org".into(),
+        description: String::new(),
+        owner: user.id.clone(),
+        created_at: 2,
+    };
+    store.create_org(&org).await.unwrap();
+    assert_eq!(store.org(&org.id).await.unwrap(), Some(org.clone()), "orgs: read back");
+    assert_eq!(
+        store.orgs_of(&user.id).await.unwrap(),
+        vec![org.clone()],
+        "orgs: of the owner"
+    );
+    assert!(
+        store.is_org_member(&org.id, &user.id).await.unwrap(),
+        "orgs: the owner is a member"
+    );
+    assert!(
+        !store.is_org_member(&org.id, &twin.id).await.unwrap(),
+        "orgs: others are not"
+    );
+    assert!(
+        store.orgs_of(&twin.id).await.unwrap().is_empty(),
+        "orgs: none for others"
+    );
+    let app = AppRecord {
+        id: app_id(run, "orgapp"),
+        org: org.id.clone(),
+        name: "A".into(),
+        secret_hash: format!("orghash-{run}").into_bytes(),
+        signing_key: vec![1; 32],
+        created_at: 3,
+        settings: AppSettings::default(),
+    };
+    store.create_app_if_absent(&app).await.unwrap();
+    assert_eq!(store.apps_of_org(&org.id).await.unwrap(), vec![app], "apps: of the org");
+    let name = format!("key-{run}");
+    assert_eq!(
+        store.server_key(&name, b"first").await.unwrap(),
+        b"first".to_vec(),
+        "server key: created"
+    );
+    assert_eq!(
+        store.server_key(&name, b"second").await.unwrap(),
+        b"first".to_vec(),
+        "server key: kept"
+    );
+}
+
+async fn accounts_and_revocations(store: &dyn Store, run: &str) {
+    let app = app_id(run, "accounts");
+    let account = Account {
+        app: app.clone(),
+        user_name: session("zoe"),
+        password_hash: "h1".into(),
+        created_at: 1,
+    };
+    assert!(store.create_account(&account).await.unwrap(), "accounts: register");
+    assert!(
+        !store.create_account(&account).await.unwrap(),
+        "accounts: a name once per app"
+    );
+    assert!(
+        store
+            .create_account(&Account {
+                app: app_id(run, "accounts-b"),
+                ..account.clone()
+            })
+            .await
+            .unwrap(),
+        "accounts: per app"
+    );
+    assert_eq!(
+        store.account(&app, &session("zoe")).await.unwrap(),
+        Some(account.clone())
+    );
+    assert!(store.set_account_password(&app, &session("zoe"), "h2").await.unwrap());
+    assert_eq!(
+        store
+            .account(&app, &session("zoe"))
+            .await
+            .unwrap()
+            .unwrap()
+            .password_hash,
+        "h2"
+    );
+    assert!(!store.set_account_password(&app, &session("nobody"), "h").await.unwrap());
+
+    let base = herald_protocol::timefmt::now_nanos();
+    let token = Revocation {
+        app: app.clone(),
+        kind: RevocationKind::Token,
+        key: format!("jti-{run}"),
+        not_before: 0,
+        expires_at: 4_000_000_000,
+        created_at: base + 1,
+    };
+    let session_wide = Revocation {
+        app: app.clone(),
+        kind: RevocationKind::Session,
+        key: "zoe".into(),
+        not_before: 100,
+        expires_at: 4_000_000_000,
+        created_at: base + 2,
+    };
+    let expired = Revocation {
+        app: app.clone(),
+        kind: RevocationKind::Token,
+        key: format!("old-{run}"),
+        not_before: 0,
+        expires_at: 10,
+        created_at: base + 3,
+    };
+    for r in [&token, &session_wide, &expired] {
+        store.revoke(r).await.unwrap();
+    }
+    let seen = store.revocations_since(base, 1_000).await.unwrap();
+    assert_eq!(
+        seen,
+        vec![token.clone(), session_wide.clone()],
+        "revocations: new and unexpired, oldest first"
+    );
+    assert_eq!(
+        store.revocations_since(base + 2, 1_000).await.unwrap(),
+        vec![],
+        "revocations: only newer ones"
+    );
+    let later = Revocation {
+        not_before: 200,
+        created_at: base + 5,
+        ..session_wide.clone()
+    };
+    store.revoke(&later).await.unwrap();
+    assert_eq!(
+        store.revocations_since(base + 4, 1_000).await.unwrap(),
+        vec![later],
+        "revocations: a session's cutoff moves on"
+    );
+}
+
+async fn friends(store: &dyn Store, run: &str) {
+    let app = app_id(run, "friends");
+    let (ann, ben, cat) = (session("ann"), session("ben"), session("cat"));
+    let request = FriendRequest {
+        app: app.clone(),
+        from: ann.clone(),
+        to: ben.clone(),
+        information: "hi".into(),
+        created_at: 1,
+    };
+    store.put_friend_request(&request).await.unwrap();
+    assert_eq!(
+        store.take_friend_request(&app, &ben, &ann).await.unwrap(),
+        None,
+        "requests: directed"
+    );
+    assert_eq!(
+        store.take_friend_request(&app, &ann, &ben).await.unwrap(),
+        Some(request),
+        "requests: taken"
+    );
+    assert_eq!(
+        store.take_friend_request(&app, &ann, &ben).await.unwrap(),
+        None,
+        "requests: taken once"
+    );
+    store.set_friends(&app, &ann, &ben, true, 2).await.unwrap();
+    store.set_friends(&app, &ann, &cat, true, 2).await.unwrap();
+    assert!(store.are_friends(&app, &ben, &ann).await.unwrap(), "friends: both ways");
+    assert!(!store.are_friends(&app, &ben, &cat).await.unwrap());
+    assert_eq!(
+        store.friends_of(&app, &ann).await.unwrap(),
+        vec![ben.clone(), cat.clone()]
+    );
+    store.set_friends(&app, &ben, &ann, false, 3).await.unwrap();
+    assert!(
+        !store.are_friends(&app, &ann, &ben).await.unwrap(),
+        "friends: unfriended both ways"
+    );
+    assert_eq!(store.friends_of(&app, &ann).await.unwrap(), vec![cat]);
+    assert!(
+        store.friends_of(&app_id(run, "other"), &ann).await.unwrap().is_empty(),
+        "friends: per app"
+    );
+
+    let conv_id = ConvId::parse("spam").unwrap();
+    let f = fence(run, "friends", 1);
+    let batch = vec![
+        record(&app, &conv_id, 1, "ann"),
+        record(&app, &conv_id, 2, "ann"),
+        record(&app, &conv_id, 3, "ben"),
+    ];
+    store.apply(&f, &messages(&batch)).await.unwrap();
+    let mut counts = store.sender_counts(&app, &conv_id).await.unwrap();
+    counts.sort();
+    assert_eq!(counts, vec![(session("ann"), 2), (session("ben"), 1)], "sender counts");
 }

@@ -95,9 +95,12 @@ impl Bus for NatsBus {
         // send everything first, then collect the acks: one round trip for the batch
         let mut pending = Vec::with_capacity(batch.len());
         for message in batch {
-            let publish = jetstream::message::PublishMessage::build()
+            let mut publish = jetstream::message::PublishMessage::build()
                 .payload(message.payload)
                 .message_id(&message.dedupe_id);
+            if let Some(trace) = &message.trace {
+                publish = publish.header(crate::trace::HEADER, trace.as_str());
+            }
             pending.push(self.js.send_publish(subject(log, message.partition), publish).await);
         }
         let mut outcomes = Vec::with_capacity(pending.len());
@@ -159,10 +162,16 @@ impl Bus for NatsBus {
                 let entry = next.map_err(BusError::unavailable).and_then(|message| {
                     let info = message.info().map_err(BusError::unavailable)?;
                     let (position, pending) = (info.stream_sequence, info.pending);
+                    let trace = message
+                        .headers
+                        .as_ref()
+                        .and_then(|h| h.get(crate::trace::HEADER))
+                        .map(|v| v.as_str().to_owned());
                     Ok(LogEntry {
                         position,
                         payload: message.payload.clone(),
                         pending,
+                        trace,
                     })
                 });
                 let failed = entry.is_err();

@@ -112,7 +112,20 @@ async fn ensure_bucket(js: &jetstream::Context, name: &str, replicas: usize) -> 
     }
 }
 
+/// `nats://a:4222,nats://b:4222`: every server of a cluster, tried in turn.
+fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+    url.split(',')
+        .map(str::trim)
+        .filter(|u| !u.is_empty())
+        .map(|u| {
+            u.parse::<async_nats::ServerAddr>()
+                .map_err(|e| BusError::fatal(format!("NATS URL {u:?}: {e}")))
+        })
+        .collect()
+}
+
 pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
+    let servers = server_addrs(&config.url)?;
     let client = async_nats::ConnectOptions::new()
         .name(&config.name)
         .connection_timeout(Duration::from_secs(5))
@@ -128,7 +141,7 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
             metrics::counter!("herald_nats_events_total", "event" => kind).increment(1);
             tracing::info!(event = %event, "nats connection event");
         })
-        .connect(&config.url)
+        .connect(servers)
         .await
         .map_err(|e| BusError::unavailable(format!("connect to {}: {e}", config.url)))?;
     let js = jetstream::ContextBuilder::new()
@@ -160,4 +173,16 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         events,
         route_table: OnceCell::new(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_list_names_every_server() {
+        assert_eq!(server_addrs("nats://a:4222, nats://b:4223").unwrap().len(), 2);
+        assert_eq!(server_addrs("nats://127.0.0.1:4222").unwrap().len(), 1);
+        assert!(server_addrs("nats://a:notaport").is_err());
+    }
 }

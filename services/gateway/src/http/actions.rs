@@ -6,11 +6,11 @@ use crate::conversations::{self as convs, CreateSpec};
 use crate::error::ApiError;
 use crate::hub::{Conn, Outbound};
 use crate::pending::{Shape, Waiter};
+use crate::pushes::push_to_sessions;
 use crate::{Identity, Shared, frames, rooms};
-use bytes::Bytes;
-use herald_protocol::bus::{Action, Delivery, GatewayMessage, MembersCommand, Push};
+use herald_protocol::bus::{Action, MembersCommand};
 use herald_protocol::ws::{self as wire, Request};
-use herald_protocol::{ConvId, ConvKind, ErrorCode, MsgId, SessionId, codec, timefmt};
+use herald_protocol::{ConvId, ConvKind, ErrorCode, MsgId, SessionId, timefmt};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -51,11 +51,19 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | `sync` | `{convs: {convId: lastSeq}}` | `{convs: {convId: {msgs, lastSeq, hasMore}}}` |
 | `typing` | `{convId}` | `{convId}`; the other members get a `typing` push |
 | `ping` | — | `"pong"` |
+| `friend-request` | `{linkKey, information?}` | `{linkKey}`; that session gets push code 1000 |
+| `friend-respond` | `{linkKey, accept}` | `{linkKey, accept}`; the requester gets 1001 (accepted) or 1002 (rejected) |
+| `friend-list` / `friend-delete` | `{}` / `{linkKey}` | `{friends}` / `{linkKey}` |
+| `presence-query` | `{linkKeys}` (at most 1000) | `{presence: {linkKey: online}}` |
 
 Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-delete` (recall), `conv-membersAdded`,
-`conv-membersRemoved`, `conv-archive`, `typing`, `chat-msg-im`, `kickout` (then close 4001).
+`conv-membersRemoved`, `conv-archive`, `typing`, `chat-msg-im`, `friend-request` (1000),
+`friend-accepted` (1001), `friend-rejected` (1002), `presence` (2001 online, 2000 offline: to friends,
+when a session's first connection opens / last one closes, on any gateway), `kickout` (then close
+4001 for the `kick` login policy, 4003 for a revoked token).
 Close codes: 1008 did not read (outbound queue full), 1009 frame over the hard limit, 1007 invalid
-UTF-8, 1012 server draining (reconnect elsewhere), 4001 kicked by the `kick` login policy.
+UTF-8, 1012 server draining (reconnect elsewhere), 4001 kicked by the `kick` login policy, 4003
+token revoked.
 "#;
 
 pub struct ConnCtx {
@@ -214,6 +222,11 @@ impl ConnCtx {
             "chat-msg-im" => self.chat_msg(p, request.data).await,
             "sync" => self.sync(p).await,
             "typing" => self.typing(p).await,
+            "friend-request" => self.friend_request(p).await,
+            "friend-respond" => self.friend_respond(p).await,
+            "friend-list" => self.friend_list().await,
+            "friend-delete" => self.friend_delete(p).await,
+            "presence-query" => self.presence_query(p).await,
             other => Err(ApiError::bad_input(format!("unknown action {other:?}"))),
         }
     }
@@ -259,7 +272,7 @@ impl ConnCtx {
             content: p.msg_content,
             client_msg_id: p.msg_key,
         };
-        let command = commands::send(&self.shared, &self.me, request)?;
+        let command = commands::send(&self.shared, &self.me, request).await?;
         self.submit("msg-im", command, req_id, msgpack, Shape::Message).await
     }
 
@@ -639,25 +652,132 @@ impl ConnCtx {
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let members = self.shared.store.members(&self.me.app, &conv).await?;
         let others: Vec<SessionId> = members.into_iter().filter(|m| *m != self.me.session).collect();
-        let push = Push::Frame {
-            json: wire::push("typing", None, json!({"convId": conv, "linkKey": self.me.session})),
-        };
-        for (gateway, recipients) in self.shared.routes.plan(&self.me.app, &others) {
-            let deliveries = vec![Delivery {
-                app: self.me.app.clone(),
-                recipients,
-                push: push.clone(),
-            }];
-            if gateway == self.shared.config.id {
-                self.shared.hub.deliver(&deliveries);
-                continue;
-            }
-            let payload = Bytes::from(codec::encode(&GatewayMessage::Deliver(deliveries)).expect("encodes"));
-            if let Err(err) = self.shared.bus.send_to_gateway(&gateway, payload).await {
-                tracing::debug!(error = %err, "typing push not sent");
-            }
-        }
+        let frame = wire::push("typing", None, json!({"convId": conv, "linkKey": self.me.session}));
+        push_to_sessions(&self.shared, &self.me.app, &others, frame).await;
         Ok(Answer::Now(json!({"convId": conv})))
+    }
+
+    fn link_key(p: Value) -> Result<(SessionId, Value), ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Link {
+            link_key: String,
+            #[serde(flatten)]
+            rest: serde_json::Map<String, Value>,
+        }
+        let link: Link = param(p)?;
+        Ok((SessionId::parse(link.link_key)?, Value::Object(link.rest)))
+    }
+
+    async fn friend_request(&self, p: Value) -> Result<Answer, ApiError> {
+        let (to, rest) = Self::link_key(p)?;
+        if to == self.me.session {
+            return Err(ApiError::bad_input("a session cannot befriend itself"));
+        }
+        let information = rest
+            .get("information")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        if information.len() > 1024 {
+            return Err(ApiError::new(ErrorCode::TooLarge, "information is at most 1024 bytes"));
+        }
+        if self
+            .shared
+            .store
+            .are_friends(&self.me.app, &self.me.session, &to)
+            .await?
+        {
+            return Err(ApiError::new(ErrorCode::Conflict, "already friends"));
+        }
+        let request = herald_store::FriendRequest {
+            app: self.me.app.clone(),
+            from: self.me.session.clone(),
+            to: to.clone(),
+            information: information.clone(),
+            created_at: timefmt::now_nanos(),
+        };
+        self.shared.store.put_friend_request(&request).await?;
+        let frame = wire::push(
+            "friend-request",
+            Some(wire::code::FRIEND_REQUEST),
+            json!({"linkKey": self.me.session, "information": information}),
+        );
+        push_to_sessions(&self.shared, &self.me.app, std::slice::from_ref(&to), frame).await;
+        Ok(Answer::Now(json!({"linkKey": to})))
+    }
+
+    async fn friend_respond(&self, p: Value) -> Result<Answer, ApiError> {
+        let (from, rest) = Self::link_key(p)?;
+        let accept = rest
+            .get("accept")
+            .and_then(Value::as_bool)
+            .ok_or_else(|| ApiError::bad_input("accept must be true or false"))?;
+        let taken = self
+            .shared
+            .store
+            .take_friend_request(&self.me.app, &from, &self.me.session)
+            .await?;
+        if taken.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no pending friend request from this session",
+            ));
+        }
+        if accept {
+            let now = timefmt::now_nanos();
+            self.shared
+                .store
+                .set_friends(&self.me.app, &from, &self.me.session, true, now)
+                .await?;
+        }
+        let (code, action) = if accept {
+            (wire::code::FRIEND_ACCEPTED, "friend-accepted")
+        } else {
+            (wire::code::FRIEND_REJECTED, "friend-rejected")
+        };
+        let frame = wire::push(
+            action,
+            Some(code),
+            json!({"linkKey": self.me.session, "accept": accept}),
+        );
+        push_to_sessions(&self.shared, &self.me.app, std::slice::from_ref(&from), frame).await;
+        Ok(Answer::Now(json!({"linkKey": from, "accept": accept})))
+    }
+
+    async fn friend_list(&self) -> Result<Answer, ApiError> {
+        let friends = self.shared.store.friends_of(&self.me.app, &self.me.session).await?;
+        Ok(Answer::Now(json!({"friends": friends})))
+    }
+
+    async fn friend_delete(&self, p: Value) -> Result<Answer, ApiError> {
+        let (other, _) = Self::link_key(p)?;
+        let now = timefmt::now_nanos();
+        self.shared
+            .store
+            .set_friends(&self.me.app, &self.me.session, &other, false, now)
+            .await?;
+        Ok(Answer::Now(json!({"linkKey": other})))
+    }
+
+    async fn presence_query(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Query {
+            link_keys: Vec<String>,
+        }
+        let query: Query = param(p)?;
+        if query.link_keys.len() > 1000 {
+            return Err(ApiError::new(ErrorCode::TooLarge, "at most 1000 linkKeys per query"));
+        }
+        let sessions = sessions(query.link_keys)?;
+        let online = self.shared.routes.plan(&self.me.app, &sessions);
+        let online: HashSet<&SessionId> = online.values().flatten().collect();
+        let presence: serde_json::Map<String, Value> = sessions
+            .iter()
+            .map(|s| (s.to_string(), Value::Bool(online.contains(s))))
+            .collect();
+        Ok(Answer::Now(json!({"presence": presence})))
     }
 }
 

@@ -104,7 +104,7 @@ pub async fn send_msg(
         content: body.content,
         client_msg_id: body.client_msg_id,
     };
-    let command = commands::send(&shared, &me, request)?;
+    let command = commands::send(&shared, &me, request).await?;
     match commands::submit_and_wait(&shared, command).await?? {
         Reply::Message(record) => Ok(ok(json!({"MsgID": record.msg_id, "Seq": record.seq}))),
         other => Err(ApiError::internal(format!("unexpected reply to a send: {other:?}"))),

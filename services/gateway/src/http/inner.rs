@@ -2,13 +2,13 @@
 
 use super::extract::{InnerApp, JsonBody};
 use crate::Shared;
-use crate::commands;
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
+use crate::{commands, settings};
 use axum::extract::State;
 use herald_protocol::bus::{Action, Command, MembersCommand};
 use herald_protocol::{ConvId, ErrorCode, SessionId};
-use herald_store::{AppRecord, LoginPolicy};
+use herald_store::AppRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -221,10 +221,6 @@ pub async fn set_archive(
     Ok(ok(Value::Null))
 }
 
-fn settings_json(app: &AppRecord) -> Value {
-    json!({"login_policy": app.settings.login_policy.as_str()})
-}
-
 #[utoipa::path(
     get,
     path = "/inner/settings",
@@ -234,21 +230,14 @@ fn settings_json(app: &AppRecord) -> Value {
     security(("app_secret" = []))
 )]
 pub async fn get_settings(InnerApp(app): InnerApp) -> ApiResult {
-    Ok(ok(settings_json(&app)))
-}
-
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct PutSettings {
-    #[serde(default)]
-    login_policy: Option<String>,
+    Ok(ok(settings::to_json(&app.settings)))
 }
 
 #[utoipa::path(
     put,
     path = "/inner/settings",
     tag = "inner",
-    request_body = PutSettings,
+    request_body = crate::settings::SettingsUpdate,
     description = "changes apply within seconds on every gateway; unknown fields are refused",
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
     security(("app_secret" = []))
@@ -256,16 +245,53 @@ pub struct PutSettings {
 pub async fn put_settings(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
-    JsonBody(body): JsonBody<PutSettings>,
+    JsonBody(update): JsonBody<settings::SettingsUpdate>,
 ) -> ApiResult {
-    let mut settings = app.settings.clone();
-    if let Some(policy) = body.login_policy {
-        settings.login_policy = LoginPolicy::parse(&policy)
-            .ok_or_else(|| ApiError::bad_input("login_policy must be \"multi\" or \"kick\""))?;
-    }
-    shared.store.set_app_settings(&app.id, &settings).await?;
+    Ok(ok(update_settings(&shared, &app, update).await?))
+}
+
+/// Applies a settings update to an app (shared with the console route).
+pub async fn update_settings(
+    shared: &Shared,
+    app: &AppRecord,
+    update: settings::SettingsUpdate,
+) -> Result<Value, ApiError> {
+    let mut updated = app.settings.clone();
+    settings::apply(&mut updated, update)?;
+    shared.store.set_app_settings(&app.id, &updated).await?;
     shared.auth.forget(&app.id);
-    let mut updated = (*app).clone();
-    updated.settings = settings;
-    Ok(ok(settings_json(&updated)))
+    Ok(settings::to_json(&updated))
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct RevokeSession {
+    session: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/inner/revoke_session",
+    tag = "inner",
+    request_body = RevokeSession,
+    description = "revokes every token of the session issued until now (e.g. the user was deleted) and closes its connections, on every gateway within seconds",
+    responses((status = 200, description = "`{\"code\": 0}`", body = super::openapi::NullData), super::openapi::Errors),
+    security(("app_secret" = []))
+)]
+pub async fn revoke_session(
+    State(shared): State<Arc<Shared>>,
+    InnerApp(app): InnerApp,
+    JsonBody(body): JsonBody<RevokeSession>,
+) -> ApiResult {
+    let session = SessionId::parse(body.session)?;
+    let now = crate::auth::now_secs() as i64;
+    let revocation = herald_store::Revocation {
+        app: app.id.clone(),
+        kind: herald_store::RevocationKind::Session,
+        key: session.to_string(),
+        not_before: crate::auth::now_millis() as i64 + 1,
+        expires_at: now + shared.auth.token_ttl().as_secs() as i64 + 1,
+        created_at: herald_protocol::timefmt::now_nanos(),
+    };
+    crate::revocations::revoke(&shared, revocation).await?;
+    Ok(ok(Value::Null))
 }

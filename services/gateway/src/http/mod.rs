@@ -2,11 +2,13 @@
 
 mod actions;
 mod client;
+mod console;
 mod extract;
 mod health;
 mod inner;
 mod notify;
 mod openapi;
+mod users;
 mod ws;
 
 use crate::Shared;
@@ -33,6 +35,24 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/inner/join_conversation", post(inner::join))
         .route("/inner/set_archive_conversations", post(inner::set_archive))
         .route("/inner/settings", get(inner::get_settings).put(inner::put_settings))
+        .route("/inner/revoke_session", post(inner::revoke_session))
+        .route("/console/reg", post(console::register))
+        .route("/console/login", post(console::login))
+        .route("/console/org", post(console::create_org))
+        .route("/console/orgs", get(console::list_orgs))
+        .route("/console/org/{id}", get(console::get_org))
+        .route("/console/app", post(console::create_app))
+        .route("/console/apps/{org_id}", get(console::list_apps))
+        .route("/console/app/{id}", get(console::get_app))
+        .route("/console/app/{id}/rotate_secret", post(console::rotate_secret))
+        .route(
+            "/console/app/{id}/settings",
+            get(console::get_settings).put(console::put_settings),
+        )
+        .route("/user/register", post(users::register))
+        .route("/user/login", post(users::login))
+        .route("/user/set_password", post(users::set_password))
+        .route("/user/logout", post(users::logout))
         .route("/send_msg", post(client::send_msg))
         .route("/check_joined_conversation", post(client::check_joined))
         .route("/get_joined_conversation", post(client::joined))

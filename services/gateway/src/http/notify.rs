@@ -169,6 +169,8 @@ async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResu
             let conn = Conn {
                 id: shared.hub.next_conn_id(),
                 platform: me.platform,
+                jti: me.jti.clone(),
+                iat: me.iat,
                 kind: ConnKind::Poll,
                 sink: Sink::Mailbox(mailbox.clone()),
                 msgpack: Arc::new(AtomicBool::new(false)),

@@ -1,7 +1,7 @@
 //! `/openapi.json`: the OpenAPI description, generated from the handlers' annotations, the
 //! request types, the error codes and the limits in this code.
 
-use super::{client, health, inner, notify, ws};
+use super::{client, console, health, inner, notify, users, ws};
 use herald_protocol::ErrorCode;
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -193,6 +193,14 @@ pub struct NullData;
 pub struct SettingsData {
     /// `multi` (default: both connections stay) or `kick` (the older one gets a kickout push and is closed).
     login_policy: String,
+    /// 1:1 messages between non-friends are refused (1003).
+    require_friendship: bool,
+    /// Messages to a 1:1 peer who never answered (0 = off; default 5).
+    spam_unanswered_limit: u32,
+    /// Sends per second per session (0 = unlimited, the default).
+    send_rate_per_sec: f64,
+    /// Burst of the send rate (default 40).
+    send_burst: u32,
 }
 
 struct Security;
@@ -207,6 +215,16 @@ impl Modify for Security {
                     .scheme(HttpAuthScheme::Bearer)
                     .bearer_format("JWT")
                     .description(Some("a client token from /inner/get_token; `?token=` works too"))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "console_token",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some("a console token from /console/login"))
                     .build(),
             ),
         );
@@ -344,6 +362,22 @@ impl Modify for Reference {
         inner::set_archive,
         inner::get_settings,
         inner::put_settings,
+        inner::revoke_session,
+        console::register,
+        console::login,
+        console::create_org,
+        console::list_orgs,
+        console::get_org,
+        console::create_app,
+        console::list_apps,
+        console::get_app,
+        console::rotate_secret,
+        console::get_settings,
+        console::put_settings,
+        users::register,
+        users::login,
+        users::set_password,
+        users::logout,
         notify::notify,
         ws::upgrade,
         health::healthz,
@@ -355,6 +389,8 @@ impl Modify for Reference {
         (name = "client", description = "routes for end users' clients (client token)"),
         (name = "inner", description = "routes for the app's own backend (app secret)"),
         (name = "push", description = "the push channel and the native WebSocket protocol"),
+        (name = "console", description = "console users, orgs and apps (console token)"),
+        (name = "users", description = "end-user accounts for apps without their own user system"),
         (name = "ops", description = "health and readiness")
     )
 )]

@@ -57,6 +57,8 @@ pub async fn register(
     let conn = Conn {
         id: shared.hub.next_conn_id(),
         platform: me.platform,
+        jti: me.jti.clone(),
+        iat: me.iat,
         kind,
         sink: Sink::Queue(tx),
         msgpack: Arc::new(AtomicBool::new(false)),

@@ -1,8 +1,10 @@
 //! End-to-end tests: real servers on port 0, real WebSocket and HTTP clients, over both buses.
 
+mod accounts;
 mod actions;
 mod channels;
 mod crash;
+mod drain;
 mod malformed;
 mod messaging;
 mod observability;
@@ -10,3 +12,4 @@ mod openapi;
 mod reconnect;
 mod routes;
 mod support;
+mod tracing;

@@ -89,3 +89,62 @@ fn the_readme_lists_the_catalogue() {
         herald::catalogue::markdown()
     );
 }
+
+/// The `herald_*` metric names a text uses (`herald_[a-z_]+` tokens), histogram series
+/// (`_bucket`, `_sum`, `_count`) folded into their family.
+fn metric_names_in(text: &str) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("herald_") {
+        let before = rest[..at].chars().next_back();
+        let token: String = rest[at..]
+            .chars()
+            .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+            .collect();
+        rest = &rest[at + token.len().max("herald_".len())..];
+        if before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') || token.len() == "herald_".len() {
+            continue;
+        }
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .filter_map(|suffix| token.strip_suffix(suffix))
+            .find(|base| CATALOGUE.iter().any(|m| m.name == *base && m.kind == Kind::Histogram))
+            .map(str::to_owned);
+        names.insert(family.unwrap_or(token));
+    }
+    names
+}
+
+/// The Grafana dashboard and the Prometheus alerts (k8s/monitoring, linked into the Helm chart)
+/// only query metrics of the catalogue: a renamed or removed metric fails here, not in production.
+#[test]
+fn dashboard_and_alerts_use_only_catalogued_metrics() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    let documented: BTreeSet<&str> = CATALOGUE.iter().map(|m| m.name).collect();
+    let mut unknown = Vec::new();
+    for file in [
+        "k8s/monitoring/grafana-dashboard.json",
+        "k8s/monitoring/alerts.yaml",
+        "k8s/monitoring/alerts.test.yaml",
+        "k8s/monitoring/prometheusrule.yaml",
+        "helm/herald/files/grafana-dashboard.json",
+        "helm/herald/files/alerts.yaml",
+    ] {
+        let text = std::fs::read_to_string(format!("{root}/{file}")).unwrap_or_else(|e| panic!("{file}: {e}"));
+        let used = metric_names_in(&text);
+        assert!(used.len() >= 5, "{file} queries only {used:?}");
+        unknown.extend(
+            used.into_iter()
+                .filter(|name| !documented.contains(name.as_str()))
+                .map(|name| format!("{file}: {name}")),
+        );
+    }
+    assert!(unknown.is_empty(), "metrics not in the catalogue: {unknown:#?}");
+    assert_eq!(
+        metric_names_in(
+            "rate(herald_append_seconds_bucket[5m]) xherald_no herald_ HERALD_PARTITIONS herald_bogus_count"
+        ),
+        BTreeSet::from(["herald_append_seconds".to_owned(), "herald_bogus_count".to_owned()]),
+        "the tokenizer folds histogram series and skips non-tokens"
+    );
+}

@@ -74,6 +74,10 @@ impl Herald {
         }
     }
 
+    pub fn nats_url(&self) -> &str {
+        &self._nats.as_ref().expect("started with NATS").url
+    }
+
     /// A second in-process server on the same bus and store (NATS only): another gateway.
     pub async fn second_gateway(&self) -> Running {
         let nats = self._nats.as_ref().expect("a second gateway needs NATS");
@@ -293,9 +297,19 @@ impl WsClient {
         }
     }
 
-    /// True when no frame arrives within `quiet`.
+    /// True when no push is waiting and no frame arrives within `quiet`.
     pub async fn is_quiet(&mut self, quiet: Duration) -> bool {
-        self.pushes.is_empty() && tokio::time::timeout(quiet, self.socket.next()).await.is_err()
+        if let Some(waiting) = self.pushes.front() {
+            eprintln!("not quiet: {waiting}");
+            return false;
+        }
+        match tokio::time::timeout(quiet, self.socket.next()).await {
+            Err(_) => true,
+            Ok(frame) => {
+                eprintln!("not quiet: {frame:?}");
+                false
+            }
+        }
     }
 
     pub async fn send_message(&mut self, message: Message) {

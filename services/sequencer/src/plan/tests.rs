@@ -2,6 +2,7 @@
 
 use super::*;
 use herald_protocol::{AppId, ConvKind, GatewayId};
+use std::collections::HashSet;
 
 fn sid(s: &str) -> SessionId {
     SessionId::parse(s).unwrap()
@@ -328,4 +329,85 @@ fn recall_is_for_the_sender_or_owner_and_keeps_the_seq() {
         (tombstones[0].seq, tombstones[0].status, tombstones[0].content.as_str()),
         (sent.seq, msg::status::RECALLED, "")
     );
+}
+
+fn single(conv: &str, a: &str, b: &str) -> (ConvId, ConvState) {
+    let (id, mut state) = state(conv, &[a, b], 0, false);
+    state.conv.kind = ConvKind::Single;
+    (id, state)
+}
+
+#[test]
+fn unanswered_messages_are_capped_until_the_peer_answers() {
+    let mut states = HashMap::from([single("s", "a", "b")]);
+    let commands: Vec<_> = (1..=7).map(|i| send("s", "a", &format!("k{i}"), i)).collect();
+    let plan = plan_batch(commands, &mut states, Known::default(), counter(), 5);
+    let refused = codes(&plan)
+        .iter()
+        .filter(|c| **c == Some(ErrorCode::RefusedBySpam))
+        .count();
+    assert_eq!((messages(&plan).len(), refused), (5, 2), "default limit 5");
+    let plan = plan_batch(
+        vec![send("s", "b", "answer", 8), send("s", "a", "k8", 9)],
+        &mut states,
+        Known::default(),
+        counter(),
+        5,
+    );
+    assert_eq!(codes(&plan), vec![None, None], "after an answer the sender may go on");
+}
+
+#[test]
+fn the_spam_limit_follows_the_app_settings() {
+    let mut states = HashMap::from([single("s", "a", "b")]);
+    let app = AppId::parse("a").unwrap();
+    let settings = |limit| Known {
+        settings: HashMap::from([(
+            app.clone(),
+            AppSettings {
+                spam_unanswered_limit: limit,
+                ..AppSettings::default()
+            },
+        )]),
+        ..Known::default()
+    };
+    let commands: Vec<_> = (1..=3).map(|i| send("s", "a", &format!("k{i}"), i)).collect();
+    let plan = plan_batch(commands.clone(), &mut states, settings(2), counter(), 5);
+    assert_eq!(messages(&plan).len(), 2);
+    let mut fresh = HashMap::from([single("s", "a", "b")]);
+    let plan = plan_batch(commands, &mut fresh, settings(0), counter(), 5);
+    assert_eq!(messages(&plan).len(), 3, "0 turns the rule off");
+}
+
+#[test]
+fn required_friendship_refuses_strangers_in_one_to_one_only() {
+    let mut states = HashMap::from([single("s", "a", "b"), state("g", &["a", "b"], 0, false)]);
+    let app = AppId::parse("a").unwrap();
+    let require = AppSettings {
+        require_friendship: true,
+        ..AppSettings::default()
+    };
+    let known = |friends: bool| Known {
+        settings: HashMap::from([(app.clone(), require.clone())]),
+        friends: if friends {
+            HashSet::from([(sid("a"), sid("b"))])
+        } else {
+            HashSet::new()
+        },
+        ..Known::default()
+    };
+    let plan = plan_batch(
+        vec![send("s", "a", "k1", 1), send("g", "a", "k2", 2)],
+        &mut states,
+        known(false),
+        counter(),
+        5,
+    );
+    assert_eq!(
+        codes(&plan),
+        vec![Some(ErrorCode::NotFriends), None],
+        "groups are not affected"
+    );
+    let plan = plan_batch(vec![send("s", "a", "k3", 3)], &mut states, known(true), counter(), 5);
+    assert_eq!(codes(&plan), vec![None]);
 }

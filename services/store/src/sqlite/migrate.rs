@@ -2,7 +2,10 @@
 
 use rusqlite::{Connection, TransactionBehavior};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../../../schema/sqlite/001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../../../schema/sqlite/001_init.sql")),
+    (2, include_str!("../../../../schema/sqlite/002_accounts.sql")),
+];
 
 /// Safe to run from several processes at once: each migration runs in an immediate transaction
 /// that re-checks whether it was applied.

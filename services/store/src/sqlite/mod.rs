@@ -4,10 +4,13 @@
 mod migrate;
 mod rows;
 
-use crate::{AppRecord, AppSettings, Change, ConvSummary, Conversation, Fence, Store, StoreError};
+use crate::{
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, Org,
+    Revocation, Store, StoreError,
+};
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
-use rows::{APP_COLUMNS, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
+use rows::{APP_COLUMNS, CONVERSATION_COLUMNS, MESSAGE_COLUMNS, ORG_COLUMNS};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -196,10 +199,11 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (app_id) DO NOTHING"),
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (app_id) DO NOTHING"),
                     params![
                         app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at,
-                        app.settings.login_policy.as_str()
+                        app.settings.login_policy.as_str(), app.settings.require_friendship,
+                        app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst
                     ],
                 )
                 .map_err(map_err)?;
@@ -247,8 +251,16 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let changed = conn
                 .execute(
-                    "UPDATE apps SET login_policy = ?2 WHERE app_id = ?1",
-                    params![id.as_str(), settings.login_policy.as_str()],
+                    "UPDATE apps SET login_policy = ?2, require_friendship = ?3, spam_unanswered_limit = ?4, \
+                     send_rate_per_sec = ?5, send_burst = ?6 WHERE app_id = ?1",
+                    params![
+                        id.as_str(),
+                        settings.login_policy.as_str(),
+                        settings.require_friendship,
+                        settings.spam_unanswered_limit,
+                        settings.send_rate_per_sec,
+                        settings.send_burst
+                    ],
                 )
                 .map_err(map_err)?;
             Ok(changed == 1)
@@ -562,6 +574,294 @@ impl Store for SqliteStore {
             )
             .map(|_| ())
             .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT sender, COUNT(*) FROM messages WHERE app_id = ?1 AND conv_id = ?2 GROUP BY sender",
+            )?
+            .query_map([app.as_str(), conv.as_str()], |r| {
+                Ok((rows::session(r, 0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn create_console_user(&self, user: &ConsoleUser) -> Result<bool, StoreError> {
+        let user = user.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO console_users (user_id, email, password_hash, nick, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT DO NOTHING",
+                params![user.id, user.email, user.password_hash, user.nick, user.created_at],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn console_user_by_email(&self, email: &str) -> Result<Option<ConsoleUser>, StoreError> {
+        let email = email.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT user_id, email, password_hash, nick, created_at FROM console_users WHERE email = ?1",
+            )?
+            .query_row([email], |r| {
+                Ok(ConsoleUser {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                    password_hash: r.get(2)?,
+                    nick: r.get(3)?,
+                    created_at: r.get(4)?,
+                })
+            })
+            .optional()
+        })
+        .await
+    }
+
+    async fn create_org(&self, org: &Org) -> Result<(), StoreError> {
+        let org = org.clone();
+        self.write(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            tx.execute(
+                &format!("INSERT INTO orgs ({ORG_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT DO NOTHING"),
+                params![org.id, org.name, org.description, org.owner, org.created_at],
+            )
+            .map_err(map_err)?;
+            tx.execute(
+                "INSERT INTO org_members (org_id, user_id) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![org.id, org.owner],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn org(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let id = id.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!("SELECT {ORG_COLUMNS} FROM orgs WHERE org_id = ?1"))?
+                .query_row([id], rows::org)
+                .optional()
+        })
+        .await
+    }
+
+    async fn orgs_of(&self, user_id: &str) -> Result<Vec<Org>, StoreError> {
+        let user_id = user_id.to_owned();
+        self.read(move |c| {
+            let columns = ORG_COLUMNS.split(", ").map(|col| format!("o.{col}")).collect::<Vec<_>>().join(", ");
+            c.prepare_cached(&format!(
+                "SELECT {columns} FROM org_members m JOIN orgs o ON o.org_id = m.org_id WHERE m.user_id = ?1 ORDER BY o.created_at"
+            ))?
+            .query_map([user_id], rows::org)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn is_org_member(&self, org: &str, user_id: &str) -> Result<bool, StoreError> {
+        let (org, user_id) = (org.to_owned(), user_id.to_owned());
+        self.read(move |c| {
+            c.prepare_cached("SELECT EXISTS(SELECT 1 FROM org_members WHERE org_id = ?1 AND user_id = ?2)")?
+                .query_row([org, user_id], |r| r.get(0))
+        })
+        .await
+    }
+
+    async fn apps_of_org(&self, org: &str) -> Result<Vec<AppRecord>, StoreError> {
+        let org = org.to_owned();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {APP_COLUMNS} FROM apps WHERE org_id = ?1 ORDER BY created_at"
+            ))?
+            .query_map([org], rows::app)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let (name, fresh) = (name.to_owned(), fresh.to_vec());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO server_keys (name, key) VALUES (?1, ?2) ON CONFLICT DO NOTHING",
+                params![name, fresh],
+            )
+            .map_err(map_err)?;
+            c.query_row("SELECT key FROM server_keys WHERE name = ?1", [name], |r| r.get(0))
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn create_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let account = account.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO accounts (app_id, user_name, password_hash, created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![account.app.as_str(), account.user_name.as_str(), account.password_hash, account.created_at],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn account(&self, app: &AppId, user_name: &SessionId) -> Result<Option<Account>, StoreError> {
+        let (app, user_name) = (app.clone(), user_name.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT password_hash, created_at FROM accounts WHERE app_id = ?1 AND user_name = ?2")?
+                .query_row([app.as_str(), user_name.as_str()], |r| {
+                    Ok(Account {
+                        app: app.clone(),
+                        user_name: user_name.clone(),
+                        password_hash: r.get(0)?,
+                        created_at: r.get(1)?,
+                    })
+                })
+                .optional()
+        })
+        .await
+    }
+
+    async fn set_account_password(&self, app: &AppId, user_name: &SessionId, hash: &str) -> Result<bool, StoreError> {
+        let (app, user_name, hash) = (app.clone(), user_name.clone(), hash.to_owned());
+        self.write(move |c| {
+            c.execute(
+                "UPDATE accounts SET password_hash = ?3 WHERE app_id = ?1 AND user_name = ?2",
+                params![app.as_str(), user_name.as_str(), hash],
+            )
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let r = revocation.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO revocations (app_id, kind, key, not_before, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                 ON CONFLICT (app_id, kind, key) DO UPDATE SET not_before = MAX(not_before, excluded.not_before), \
+                 expires_at = MAX(expires_at, excluded.expires_at), created_at = excluded.created_at",
+                params![r.app.as_str(), r.kind.as_str(), r.key, r.not_before, r.expires_at, r.created_at],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn revocations_since(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT app_id, kind, key, not_before, expires_at, created_at FROM revocations \
+                 WHERE created_at > ?1 AND expires_at > ?2 ORDER BY created_at",
+            )?
+            .query_map(params![since, now_secs], rows::revocation)?
+            .collect()
+        })
+        .await
+    }
+
+    async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError> {
+        let r = request.clone();
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO friend_requests (app_id, from_session, to_session, information, created_at) VALUES (?1, ?2, ?3, ?4, ?5) \
+                 ON CONFLICT (app_id, from_session, to_session) DO UPDATE SET information = excluded.information, created_at = excluded.created_at",
+                params![r.app.as_str(), r.from.as_str(), r.to.as_str(), r.information, r.created_at],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn take_friend_request(
+        &self,
+        app: &AppId,
+        from: &SessionId,
+        to: &SessionId,
+    ) -> Result<Option<FriendRequest>, StoreError> {
+        let (app, from, to) = (app.clone(), from.clone(), to.clone());
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let found = tx
+                .query_row(
+                    "SELECT information, created_at FROM friend_requests WHERE app_id = ?1 AND from_session = ?2 AND to_session = ?3",
+                    [app.as_str(), from.as_str(), to.as_str()],
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+                )
+                .optional()
+                .map_err(map_err)?;
+            tx.execute(
+                "DELETE FROM friend_requests WHERE app_id = ?1 AND from_session = ?2 AND to_session = ?3",
+                [app.as_str(), from.as_str(), to.as_str()],
+            )
+            .map_err(map_err)?;
+            tx.commit().map_err(map_err)?;
+            Ok(found.map(|(information, created_at)| FriendRequest { app, from, to, information, created_at }))
+        })
+        .await
+    }
+
+    async fn set_friends(
+        &self,
+        app: &AppId,
+        a: &SessionId,
+        b: &SessionId,
+        friends: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        let (app, a, b) = (app.clone(), a.clone(), b.clone());
+        self.write(move |c| {
+            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            for (one, other) in [(&a, &b), (&b, &a)] {
+                if friends {
+                    tx.execute(
+                        "INSERT INTO friends (app_id, session, friend, since) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                        params![app.as_str(), one.as_str(), other.as_str(), at],
+                    )
+                } else {
+                    tx.execute(
+                        "DELETE FROM friends WHERE app_id = ?1 AND session = ?2 AND friend = ?3",
+                        params![app.as_str(), one.as_str(), other.as_str()],
+                    )
+                }
+                .map_err(map_err)?;
+            }
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn friends_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<SessionId>, StoreError> {
+        let (app, session) = (app.clone(), session.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT friend FROM friends WHERE app_id = ?1 AND session = ?2 ORDER BY friend")?
+                .query_map([app.as_str(), session.as_str()], |r| rows::session(r, 0))?
+                .collect()
+        })
+        .await
+    }
+
+    async fn are_friends(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<bool, StoreError> {
+        let (app, a, b) = (app.clone(), a.clone(), b.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT EXISTS(SELECT 1 FROM friends WHERE app_id = ?1 AND session = ?2 AND friend = ?3)")?
+                .query_row([app.as_str(), a.as_str(), b.as_str()], |r| r.get(0))
         })
         .await
     }

@@ -8,7 +8,7 @@ pub const MESSAGE_COLUMNS: &str =
     "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
-pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy";
+pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst";
 
 fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
@@ -56,6 +56,41 @@ pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
         created_at: row.get(5)?,
         settings: AppSettings {
             login_policy: LoginPolicy::parse(&row.get::<_, String>(6)?).unwrap_or_default(),
+            require_friendship: row.get(7)?,
+            spam_unanswered_limit: row.get(8)?,
+            send_rate_per_sec: row.get(9)?,
+            send_burst: row.get(10)?,
         },
+    })
+}
+
+pub const ORG_COLUMNS: &str = "org_id, name, description, owner, created_at";
+
+pub fn org(row: &Row<'_>) -> rusqlite::Result<crate::Org> {
+    Ok(crate::Org {
+        id: row.get(0)?,
+        name: row.get(1)?,
+        description: row.get(2)?,
+        owner: row.get(3)?,
+        created_at: row.get(4)?,
+    })
+}
+
+pub fn session(row: &Row<'_>, column: usize) -> rusqlite::Result<SessionId> {
+    SessionId::parse(row.get::<_, String>(column)?).map_err(|e| bad(column, e))
+}
+
+pub fn revocation(row: &Row<'_>) -> rusqlite::Result<crate::Revocation> {
+    let kind = match row.get::<_, String>(1)?.as_str() {
+        "session" => crate::RevocationKind::Session,
+        _ => crate::RevocationKind::Token,
+    };
+    Ok(crate::Revocation {
+        app: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
+        kind,
+        key: row.get(2)?,
+        not_before: row.get(3)?,
+        expires_at: row.get(4)?,
+        created_at: row.get(5)?,
     })
 }

@@ -1,0 +1,153 @@
+//! The sending half of a connection: requests at a target rate or as fast as the window of
+//! unanswered requests allows, pausing while recipients are too far behind.
+
+use crate::frames;
+use crate::recorder::Sample;
+use crate::run::{Counters, Run};
+use crate::ws::Socket;
+use futures::SinkExt;
+use futures::stream::SplitSink;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+pub type Sink = SplitSink<Socket, Message>;
+
+/// What a connection sends.
+#[derive(Debug, Clone)]
+pub enum Work {
+    /// `msg-im` to one conversation.
+    Messages {
+        /// The conversation id as a JSON string.
+        conv_json: String,
+        /// Unique per connection; message keys are `<prefix>-<n>`.
+        key_prefix: String,
+        /// Pushes each message causes (recipient connections, the sender's own included).
+        fanout: u64,
+        pace: Pace,
+    },
+    /// `msg-listHistory` of one conversation.
+    History { conv_json: String, limit: u64, pace: Pace },
+}
+
+/// How fast: a rate, a window of unanswered requests, a backlog at which to pause, a count.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Requests per second from this connection; `None`: as fast as the window allows.
+    pub rate: Option<f64>,
+    pub window: u32,
+    /// Pushes owed to all recipients of the run at which sending pauses.
+    pub max_backlog: Option<u64>,
+    /// Requests to send at most.
+    pub limit: Option<u64>,
+}
+
+impl Work {
+    pub fn window(&self) -> u32 {
+        match self {
+            Work::Messages { pace, .. } | Work::History { pace, .. } => pace.window,
+        }
+    }
+
+    /// Pushes caused by one request.
+    pub fn fanout(&self) -> u64 {
+        match self {
+            Work::Messages { fanout, .. } => *fanout,
+            Work::History { .. } => 0,
+        }
+    }
+}
+
+/// Sends until the run stops sending (or the limit is reached); returns the sink to close later.
+pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work: Work) -> Sink {
+    let (pace, is_message) = match &work {
+        Work::Messages { pace, .. } => (*pace, true),
+        Work::History { pace, .. } => (*pace, false),
+    };
+    let fanout = work.fanout();
+    let counters = &run.counters;
+    let stop = run.stop_sending.clone();
+    tokio::select! {
+        _ = run.started.cancelled() => {}
+        _ = stop.cancelled() => return sink,
+    }
+    let start = tokio::time::Instant::now();
+    let mut local = run.recorder.local();
+    let mut n: u64 = 0;
+    'sending: loop {
+        if pace.limit.is_some_and(|limit| n >= limit) {
+            break;
+        }
+        if let Some(rate) = pace.rate {
+            let due = start + Duration::from_secs_f64(n as f64 / rate);
+            if due > tokio::time::Instant::now() {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(due) => {}
+                    _ = stop.cancelled() => break,
+                }
+            }
+        }
+        if let Some(max) = pace.max_backlog {
+            while counters.backlog() > max {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    _ = stop.cancelled() => break 'sending,
+                }
+            }
+        }
+        let permit = tokio::select! {
+            permit = permits.acquire() => permit,
+            _ = stop.cancelled() => break,
+        };
+        let Ok(permit) = permit else { break };
+        permit.forget();
+        // more at once while the window and the rate allow: one flush for the batch
+        let mut cap = pace.limit.map_or(u64::MAX, |limit| limit - n);
+        if let Some(rate) = pace.rate {
+            let owed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
+            cap = cap.min(owed.saturating_sub(n).max(1));
+        }
+        let mut batch = 1;
+        while batch < cap {
+            match permits.try_acquire() {
+                Ok(permit) => {
+                    permit.forget();
+                    batch += 1;
+                }
+                Err(_) => break,
+            }
+        }
+        for _ in 0..batch {
+            let now = run.now_us();
+            let req_id = frames::req_id(now, n);
+            let text = match &work {
+                Work::Messages {
+                    conv_json, key_prefix, ..
+                } => frames::msg_im(
+                    req_id,
+                    conv_json,
+                    &format!("{key_prefix}-{n}"),
+                    &frames::content(now, run.content_size),
+                ),
+                Work::History { conv_json, limit, .. } => frames::list_history(req_id, conv_json, *limit),
+            };
+            Counters::add(&counters.requests, 1);
+            if is_message {
+                Counters::add(&counters.sent, 1);
+                Counters::add(&counters.expected, fanout);
+                local.record(Sample::Sent {
+                    second: Run::second_of(now),
+                });
+            }
+            n += 1;
+            if sink.feed(Message::Text(text.into())).await.is_err() {
+                break 'sending;
+            }
+        }
+        if sink.flush().await.is_err() {
+            break;
+        }
+    }
+    sink
+}

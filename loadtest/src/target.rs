@@ -1,0 +1,236 @@
+//! The server under test: one already running (`--url`), or one this harness starts and stops
+//! (`--spawn embedded|nats|relay`), with its process id for memory and CPU readings.
+
+use crate::api::Api;
+use crate::cli::{Common, SpawnKind};
+use anyhow::{Context, bail};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const READY_WITHIN: Duration = Duration::from_secs(60);
+
+/// A child process, killed when dropped.
+pub struct ChildGuard {
+    pub name: &'static str,
+    child: Child,
+}
+
+impl ChildGuard {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn exited(&mut self) -> Option<String> {
+        self.child.try_wait().ok().flatten().map(|status| status.to_string())
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub struct Target {
+    /// `embedded`, `nats`, `relay` or `url`.
+    pub kind: String,
+    pub api: Api,
+    pub server_pid: Option<u32>,
+    pub nats_pid: Option<u32>,
+    pub nats_url: Option<String>,
+    /// A log of the spawned server, shown when it fails.
+    pub log: Option<PathBuf>,
+    // dropped last: children before their directories
+    children: Vec<ChildGuard>,
+    _dirs: Vec<tempfile::TempDir>,
+}
+
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// `--nats-server`, `$HERALD_NATS_SERVER`, `./.venv/bin/nats-server` (here or in a parent
+/// folder), else `nats-server` on PATH.
+pub fn nats_server_binary(flag: Option<&Path>) -> PathBuf {
+    if let Some(path) = flag {
+        return path.to_owned();
+    }
+    if let Ok(path) = std::env::var("HERALD_NATS_SERVER") {
+        return PathBuf::from(path);
+    }
+    let mut dir = std::env::current_dir().ok();
+    while let Some(d) = dir {
+        let venv = d.join(".venv/bin/nats-server");
+        if venv.exists() {
+            return venv;
+        }
+        dir = d.parent().map(Path::to_owned);
+    }
+    PathBuf::from("nats-server")
+}
+
+/// `--herald-bin`, else `herald` next to this binary, else `herald` on PATH.
+fn herald_binary(flag: Option<&Path>) -> PathBuf {
+    if let Some(path) = flag {
+        return path.to_owned();
+    }
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join("herald")))
+        .filter(|p| p.exists())
+        .unwrap_or_else(|| PathBuf::from("herald"))
+}
+
+fn wait_listening(port: u16, child: &mut ChildGuard) -> anyhow::Result<()> {
+    let deadline = Instant::now() + READY_WITHIN;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Some(status) = child.exited() {
+            bail!("{} exited ({status}) before listening on {port}", child.name);
+        }
+        if Instant::now() > deadline {
+            bail!("{} did not listen on {port} within {READY_WITHIN:?}", child.name);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+/// Starts a private `nats-server` with JetStream on a free port.
+pub fn spawn_nats(common: &Common) -> anyhow::Result<(ChildGuard, String, tempfile::TempDir)> {
+    let dir = tempfile::tempdir()?;
+    let port = free_port()?;
+    let binary = nats_server_binary(common.nats_server.as_deref());
+    let child = Command::new(&binary)
+        .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .with_context(|| format!("start {} (set --nats-server)", binary.display()))?;
+    let mut guard = ChildGuard {
+        name: "nats-server",
+        child,
+    };
+    wait_listening(port, &mut guard)?;
+    Ok((guard, format!("nats://127.0.0.1:{port}"), dir))
+}
+
+fn check_loopback_nats(url: &str) -> anyhow::Result<()> {
+    for server in url.split(',') {
+        crate::ws::loopback_addr(server.trim())?;
+    }
+    Ok(())
+}
+
+impl Target {
+    /// Attaches to `--url`, or starts what `--spawn` names (`default` when neither is given).
+    pub async fn open(common: &Common, default: SpawnKind) -> anyhow::Result<Self> {
+        if let Some(url) = &common.url {
+            let secret = common.app_secret.clone().unwrap_or_default();
+            let api = Api::new(url, &secret)?;
+            api.wait_ready(Duration::from_secs(10)).await?;
+            if let Some(nats) = &common.nats_url {
+                check_loopback_nats(nats)?;
+            }
+            if !common.keep_app_settings {
+                api.relax_limits().await?;
+            }
+            return Ok(Self {
+                kind: "url".to_owned(),
+                api,
+                server_pid: common.server_pid,
+                nats_pid: None,
+                nats_url: common.nats_url.clone(),
+                log: None,
+                children: Vec::new(),
+                _dirs: Vec::new(),
+            });
+        }
+        let kind = common.spawn.unwrap_or(default);
+        let mut children = Vec::new();
+        let mut dirs = Vec::new();
+        let mut nats_url = None;
+        let mut nats_pid = None;
+        if kind == SpawnKind::Nats {
+            match &common.nats_url {
+                Some(url) => {
+                    check_loopback_nats(url)?;
+                    nats_url = Some(url.clone());
+                }
+                None => {
+                    let (guard, url, dir) = spawn_nats(common)?;
+                    nats_pid = Some(guard.pid());
+                    children.push(guard);
+                    dirs.push(dir);
+                    nats_url = Some(url);
+                }
+            }
+        }
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let dir = tempfile::tempdir()?;
+        let log = dir.path().join("server.log");
+        let log_file = std::fs::File::create(&log)?;
+        let secret = format!("loadtest-secret-{}", std::process::id());
+        let mut command = match kind {
+            SpawnKind::Relay => {
+                let mut command = Command::new(std::env::current_exe()?);
+                command.args(["relay", "--listen", &addr, "--read-buffer"]);
+                command.arg(common.relay_read_buffer.to_string());
+                command
+            }
+            SpawnKind::Embedded | SpawnKind::Nats => {
+                let mut command = Command::new(herald_binary(common.herald_bin.as_deref()));
+                command
+                    .args(["up", "--http-addr", &addr, "--app-secret", &secret, "--data-dir"])
+                    .arg(dir.path().join("data"))
+                    .env("HERALD_LOG", "warn");
+                if let Some(url) = &nats_url {
+                    command.args(["--nats-url", url]);
+                }
+                command.args(&common.herald_args);
+                command
+            }
+        };
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("start {command:?} (set --herald-bin)"))?;
+        let mut guard = ChildGuard { name: "server", child };
+        let listening = wait_listening(port, &mut guard);
+        if let Err(err) = listening {
+            let tail = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("{err}\n{tail}");
+        }
+        let server_pid = Some(guard.pid());
+        children.push(guard);
+        dirs.push(dir);
+        let api = Api::new(&format!("http://{addr}"), &secret)?;
+        api.wait_ready(READY_WITHIN).await?;
+        if kind != SpawnKind::Relay && !common.keep_app_settings {
+            api.relax_limits().await?;
+        }
+        Ok(Self {
+            kind: format!("{kind:?}").to_lowercase(),
+            api,
+            server_pid,
+            nats_pid,
+            nats_url,
+            log: Some(log),
+            children,
+            _dirs: dirs,
+        })
+    }
+
+    /// Whether the spawned server is still alive.
+    pub fn server_alive(&mut self) -> bool {
+        self.children
+            .iter_mut()
+            .filter(|c| c.name == "server")
+            .all(|c| c.exited().is_none())
+    }
+}

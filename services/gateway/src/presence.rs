@@ -1,0 +1,150 @@
+//! Presence: a session is online while any live gateway holds a connection of it. Gateways
+//! heartbeat; one gateway at a time (a singleton lease) tracks the routing table, pushes online
+//! (2001) and offline (2000) to the session's friends on each transition, and withdraws the
+//! routes of gateways that died without closing cleanly, so nobody stays online forever.
+
+use crate::Shared;
+use crate::pushes::push_to_sessions;
+use bytes::Bytes;
+use herald_bus::ownership::{self, Grant, OwnershipConfig};
+use herald_bus::{Bucket, RouteKey};
+use herald_protocol::ws::{self, code};
+use herald_protocol::{GatewayId, SessionId};
+use serde_json::json;
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// A gateway silent this long is dead: its sessions go offline, its routes are withdrawn.
+pub const GATEWAY_TTL: Duration = Duration::from_secs(5);
+const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+const TRACK_EVERY: Duration = Duration::from_millis(500);
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn heartbeat_key(gateway: &GatewayId) -> String {
+    format!("gw.{gateway}")
+}
+
+/// Writes this gateway's heartbeat once (before it accepts connections).
+pub async fn beat(shared: &Shared, expires_ms: u64) -> Result<(), herald_bus::BusError> {
+    let value = Bytes::from(json!({"expires_ms": expires_ms}).to_string());
+    shared
+        .bus
+        .kv_put(Bucket::Leases, &heartbeat_key(&shared.config.id), value)
+        .await
+        .map(|_| ())
+}
+
+pub async fn heartbeat(shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    loop {
+        tokio::select! {
+            _ = shared.shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+        }
+        if let Err(err) = beat(&shared, now_ms() + GATEWAY_TTL.as_millis() as u64).await {
+            tracing::warn!(error = %err, "gateway heartbeat failed");
+        }
+    }
+}
+
+/// Competes for the presence singleton and tracks while holding it.
+pub async fn track(shared: Arc<Shared>) {
+    let config = OwnershipConfig {
+        role: "presence",
+        instance: shared.config.id.to_string(),
+        lease_ttl: GATEWAY_TTL,
+        partitions: 1,
+    };
+    let bus = shared.bus.clone();
+    let stop = shared.shutdown.clone();
+    ownership::run(bus, config, stop, move |grant| serve(shared.clone(), grant)).await;
+}
+
+async fn live_gateways(shared: &Shared) -> Result<HashSet<String>, herald_bus::BusError> {
+    let now = now_ms();
+    Ok(shared
+        .bus
+        .kv_scan(Bucket::Leases, "gw.")
+        .await?
+        .into_iter()
+        .filter(|(_, value)| {
+            serde_json::from_slice::<serde_json::Value>(value)
+                .ok()
+                .and_then(|v| v["expires_ms"].as_u64())
+                .is_some_and(|expires| expires > now)
+        })
+        .filter_map(|(key, _)| key.strip_prefix("gw.").map(str::to_owned))
+        .collect())
+}
+
+async fn serve(shared: Arc<Shared>, grant: Grant) {
+    tracing::info!("tracking presence");
+    let mut previous: Option<HashSet<RouteKey>> = None;
+    let mut tick = tokio::time::interval(TRACK_EVERY);
+    while !grant.cancel.is_cancelled() {
+        tokio::select! {
+            _ = grant.cancel.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        // the table first: a route in it belongs to a gateway whose heartbeat was already written
+        let snapshot = shared.routes.snapshot();
+        let live = match live_gateways(&shared).await {
+            Ok(live) => live,
+            Err(err) => {
+                tracing::warn!(error = %err, "presence: could not read gateway heartbeats");
+                continue;
+            }
+        };
+        let mut online = HashSet::with_capacity(snapshot.len());
+        for (key, gateways) in &snapshot {
+            for gateway in gateways {
+                if live.contains(gateway.as_str()) {
+                    online.insert(key.clone());
+                } else if grant.is_valid() {
+                    tracing::info!(%gateway, session = %key.session, "withdrawing the route of a dead gateway");
+                    let _ = shared.bus.route_remove(&key.app, &key.session, gateway).await;
+                }
+            }
+        }
+        // on taking over, every session the table lists counts as online: one whose gateway
+        // died meanwhile is announced offline now rather than never
+        let previous_set = previous.get_or_insert_with(|| snapshot.keys().cloned().collect());
+        for key in online.difference(previous_set) {
+            announce(&shared, key, true).await;
+        }
+        for key in previous_set.difference(&online) {
+            announce(&shared, key, false).await;
+        }
+        metrics::gauge!("herald_sessions_online").set(online.len() as f64);
+        previous = Some(online);
+    }
+}
+
+async fn announce(shared: &Shared, key: &RouteKey, online: bool) {
+    let friends: Vec<SessionId> = match shared.store.friends_of(&key.app, &key.session).await {
+        Ok(friends) => friends,
+        Err(err) => {
+            tracing::warn!(error = %err, "presence: could not read friends");
+            return;
+        }
+    };
+    metrics::counter!("herald_presence_changes_total", "state" => if online { "online" } else { "offline" })
+        .increment(1);
+    if friends.is_empty() {
+        return;
+    }
+    let push_code = if online { code::ONLINE } else { code::OFFLINE };
+    let frame = ws::push(
+        "presence",
+        Some(push_code),
+        json!({"linkKey": key.session, "online": online}),
+    );
+    push_to_sessions(shared, &key.app, &friends, frame).await;
+}

@@ -1,0 +1,481 @@
+//! Accounts, tenancy, friends and token revocation (`002_accounts.cql`): console users, orgs,
+//! server keys, end-user accounts, friend requests and friendships, and the revocation feed.
+
+use super::statements::preparer;
+use super::store::ScyllaStore;
+use crate::{Account, ConsoleUser, FriendRequest, Org, Revocation, RevocationKind, StoreError};
+use herald_protocol::{AppId, SessionId};
+use scylla::client::session::Session;
+use scylla::statement::prepared::PreparedStatement;
+use std::time::Duration;
+
+const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
+const DAY_SECS: i64 = 86_400;
+/// ScyllaDB's longest TTL (20 years).
+const MAX_TTL_SECS: i64 = 630_720_000;
+/// The one partition of `revocation_days`.
+const FEED: &str = "all";
+
+/// The UTC day (days since the Unix epoch) of a time in unix nanoseconds: the feed partition.
+pub fn feed_day(unix_nanos: i64) -> i64 {
+    unix_nanos.div_euclid(NANOS_PER_DAY)
+}
+
+/// How long to keep a revocation: a day past the last token it revokes, within ScyllaDB's bounds.
+pub fn revocation_ttl(expires_at_secs: i64, now_secs: i64) -> i32 {
+    let ttl = expires_at_secs.saturating_sub(now_secs).saturating_add(DAY_SECS);
+    i32::try_from(ttl.clamp(DAY_SECS, MAX_TTL_SECS)).unwrap_or(i32::MAX)
+}
+
+/// A revocation over the one stored for its key: the later cutoff and expiry win (SQLite's
+/// `MAX(...)` upsert), the new creation time is the feed position.
+pub fn merge_revocation(new: &Revocation, stored: Option<(Option<i64>, Option<i64>)>) -> Revocation {
+    let (not_before, expires_at) = stored.unwrap_or((None, None));
+    Revocation {
+        not_before: new.not_before.max(not_before.unwrap_or(i64::MIN)),
+        expires_at: new.expires_at.max(expires_at.unwrap_or(i64::MIN)),
+        ..new.clone()
+    }
+}
+
+fn kind_of(text: &str) -> RevocationKind {
+    match text {
+        "session" => RevocationKind::Session,
+        _ => RevocationKind::Token,
+    }
+}
+
+fn now_secs() -> i64 {
+    herald_protocol::timefmt::now_nanos() / 1_000_000_000
+}
+
+/// The statements of `002_accounts.cql`.
+pub struct AccountStatements {
+    pub app_by_org_insert: PreparedStatement,
+    pub apps_by_org_select: PreparedStatement,
+    console_user_insert: PreparedStatement,
+    console_user_select: PreparedStatement,
+    org_insert: PreparedStatement,
+    org_select: PreparedStatement,
+    org_member_insert: PreparedStatement,
+    org_membership_insert: PreparedStatement,
+    org_member_select: PreparedStatement,
+    orgs_of_user: PreparedStatement,
+    server_key_insert: PreparedStatement,
+    server_key_select: PreparedStatement,
+    account_insert: PreparedStatement,
+    account_select: PreparedStatement,
+    account_set_password: PreparedStatement,
+    revocation_select: PreparedStatement,
+    revocation_upsert: PreparedStatement,
+    feed_insert: PreparedStatement,
+    feed_select: PreparedStatement,
+    day_raise: PreparedStatement,
+    days_select: PreparedStatement,
+    request_upsert: PreparedStatement,
+    request_select: PreparedStatement,
+    request_delete: PreparedStatement,
+    friend_set: PreparedStatement,
+    friend_select: PreparedStatement,
+    friends_select: PreparedStatement,
+}
+
+impl AccountStatements {
+    pub async fn prepare(session: &Session, timeout: Duration) -> Result<Self, StoreError> {
+        let p = preparer(session, timeout);
+        Ok(Self {
+            app_by_org_insert: p.write("INSERT INTO apps_by_org (org_id, app_id) VALUES (?, ?)").await?,
+            apps_by_org_select: p.read("SELECT app_id FROM apps_by_org WHERE org_id = ?").await?,
+            console_user_insert: p
+                .lwt(
+                    "INSERT INTO console_users (email, user_id, password_hash, nick, created_at) VALUES (?, ?, ?, ?, ?) \
+                     IF NOT EXISTS",
+                )
+                .await?,
+            console_user_select: p
+                .read("SELECT user_id, email, password_hash, nick, created_at FROM console_users WHERE email = ?")
+                .await?,
+            org_insert: p
+                .lwt(
+                    "INSERT INTO orgs (org_id, name, description, owner, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
+                )
+                .await?,
+            org_select: p
+                .read("SELECT org_id, name, description, owner, created_at FROM orgs WHERE org_id = ?")
+                .await?,
+            org_member_insert: p.write("INSERT INTO org_members (org_id, user_id) VALUES (?, ?)").await?,
+            org_membership_insert: p
+                .write("INSERT INTO org_members_by_user (user_id, org_id) VALUES (?, ?)")
+                .await?,
+            org_member_select: p
+                .read("SELECT user_id FROM org_members WHERE org_id = ? AND user_id = ?")
+                .await?,
+            orgs_of_user: p.read("SELECT org_id FROM org_members_by_user WHERE user_id = ?").await?,
+            server_key_insert: p
+                .lwt("INSERT INTO server_keys (name, key) VALUES (?, ?) IF NOT EXISTS")
+                .await?,
+            server_key_select: p.serial_read("SELECT key FROM server_keys WHERE name = ?").await?,
+            account_insert: p
+                .lwt(
+                    "INSERT INTO accounts (app_id, user_name, password_hash, created_at) VALUES (?, ?, ?, ?) IF NOT EXISTS",
+                )
+                .await?,
+            account_select: p
+                .read("SELECT password_hash, created_at FROM accounts WHERE app_id = ? AND user_name = ?")
+                .await?,
+            account_set_password: p
+                .lwt("UPDATE accounts SET password_hash = ? WHERE app_id = ? AND user_name = ? IF EXISTS")
+                .await?,
+            revocation_select: p
+                .read("SELECT not_before, expires_at FROM revocations WHERE app_id = ? AND kind = ? AND key = ?")
+                .await?,
+            revocation_upsert: p
+                .write(
+                    "INSERT INTO revocations (app_id, kind, key, not_before, expires_at, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?) USING TTL ?",
+                )
+                .await?,
+            feed_insert: p
+                .write(
+                    "INSERT INTO revocation_feed (day, created_at, app_id, kind, key, not_before, expires_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
+                )
+                .await?,
+            feed_select: p
+                .read(
+                    "SELECT created_at, app_id, kind, key, not_before, expires_at FROM revocation_feed \
+                     WHERE day = ? AND created_at > ?",
+                )
+                .await?,
+            day_raise: p
+                .write(
+                    "UPDATE revocation_days USING TIMESTAMP ? AND TTL ? SET max_expires_at = ? WHERE feed = ? AND day = ?",
+                )
+                .await?,
+            days_select: p
+                .read("SELECT day, max_expires_at FROM revocation_days WHERE feed = ?")
+                .await?,
+            request_upsert: p
+                .write(
+                    "INSERT INTO friend_requests (app_id, from_session, to_session, information, created_at) \
+                     VALUES (?, ?, ?, ?, ?)",
+                )
+                .await?,
+            request_select: p
+                .read(
+                    "SELECT information, created_at FROM friend_requests \
+                     WHERE app_id = ? AND from_session = ? AND to_session = ?",
+                )
+                .await?,
+            request_delete: p
+                .write("DELETE FROM friend_requests WHERE app_id = ? AND from_session = ? AND to_session = ?")
+                .await?,
+            friend_set: p
+                .write("INSERT INTO friends (app_id, session, friend, since, active) VALUES (?, ?, ?, ?, ?)")
+                .await?,
+            friend_select: p
+                .read("SELECT active FROM friends WHERE app_id = ? AND session = ? AND friend = ?")
+                .await?,
+            friends_select: p
+                .read("SELECT friend, active FROM friends WHERE app_id = ? AND session = ?")
+                .await?,
+        })
+    }
+}
+
+type OrgRow = (String, Option<String>, Option<String>, Option<String>, Option<i64>);
+
+fn org(row: OrgRow) -> Org {
+    let (id, name, description, owner, created_at) = row;
+    Org {
+        id,
+        name: name.unwrap_or_default(),
+        description: description.unwrap_or_default(),
+        owner: owner.unwrap_or_default(),
+        created_at: created_at.unwrap_or_default(),
+    }
+}
+
+impl ScyllaStore {
+    pub(super) async fn new_console_user(&self, user: &ConsoleUser) -> Result<bool, StoreError> {
+        let values = (
+            user.email.as_str(),
+            user.id.as_str(),
+            user.password_hash.as_str(),
+            user.nick.as_str(),
+            user.created_at,
+        );
+        Ok(self.lwt(&self.accounts.console_user_insert, values).await?.applied)
+    }
+
+    pub(super) async fn console_user(&self, email: &str) -> Result<Option<ConsoleUser>, StoreError> {
+        let row: Option<(String, String, String, String, i64)> =
+            self.first(&self.accounts.console_user_select, (email,)).await?;
+        Ok(row.map(|(id, email, password_hash, nick, created_at)| ConsoleUser {
+            id,
+            email,
+            password_hash,
+            nick,
+            created_at,
+        }))
+    }
+
+    pub(super) async fn new_org(&self, org: &Org) -> Result<(), StoreError> {
+        let values = (
+            org.id.as_str(),
+            org.name.as_str(),
+            org.description.as_str(),
+            org.owner.as_str(),
+            org.created_at,
+        );
+        self.lwt(&self.accounts.org_insert, values).await?;
+        self.write(&self.accounts.org_member_insert, (org.id.as_str(), org.owner.as_str()))
+            .await?;
+        self.write(
+            &self.accounts.org_membership_insert,
+            (org.owner.as_str(), org.id.as_str()),
+        )
+        .await
+    }
+
+    pub(super) async fn org_row(&self, id: &str) -> Result<Option<Org>, StoreError> {
+        let row: Option<OrgRow> = self.first(&self.accounts.org_select, (id,)).await?;
+        Ok(row.map(org))
+    }
+
+    /// The user's orgs, oldest first.
+    pub(super) async fn orgs_of_user(&self, user_id: &str) -> Result<Vec<Org>, StoreError> {
+        let ids: Vec<(String,)> = self.rows(&self.accounts.orgs_of_user, (user_id,)).await?;
+        let orgs: Vec<Option<Org>> = self
+            .in_order(ids.iter().map(|(id,)| self.org_row(id)).collect())
+            .await?;
+        let mut orgs: Vec<Org> = orgs.into_iter().flatten().collect();
+        orgs.sort_by_key(|org| org.created_at);
+        Ok(orgs)
+    }
+
+    pub(super) async fn org_member(&self, org: &str, user_id: &str) -> Result<bool, StoreError> {
+        let row: Option<(String,)> = self.first(&self.accounts.org_member_select, (org, user_id)).await?;
+        Ok(row.is_some())
+    }
+
+    pub(super) async fn key_named(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let outcome = self.lwt(&self.accounts.server_key_insert, (name, fresh)).await?;
+        if outcome.applied {
+            return Ok(fresh.to_vec());
+        }
+        if let Some(stored) = outcome.blob("key") {
+            return Ok(stored.to_vec());
+        }
+        let row: Option<(Vec<u8>,)> = self.first(&self.accounts.server_key_select, (name,)).await?;
+        row.map(|(key,)| key)
+            .ok_or_else(|| StoreError::Fatal(format!("server key {name} exists and has no value")))
+    }
+
+    pub(super) async fn new_account(&self, account: &Account) -> Result<bool, StoreError> {
+        let values = (
+            account.app.as_str(),
+            account.user_name.as_str(),
+            account.password_hash.as_str(),
+            account.created_at,
+        );
+        Ok(self.lwt(&self.accounts.account_insert, values).await?.applied)
+    }
+
+    pub(super) async fn account_row(&self, app: &AppId, user_name: &SessionId) -> Result<Option<Account>, StoreError> {
+        let row: Option<(String, i64)> = self
+            .first(&self.accounts.account_select, (app.as_str(), user_name.as_str()))
+            .await?;
+        Ok(row.map(|(password_hash, created_at)| Account {
+            app: app.clone(),
+            user_name: user_name.clone(),
+            password_hash,
+            created_at,
+        }))
+    }
+
+    pub(super) async fn account_password(
+        &self,
+        app: &AppId,
+        user_name: &SessionId,
+        hash: &str,
+    ) -> Result<bool, StoreError> {
+        let values = (hash, app.as_str(), user_name.as_str());
+        Ok(self.lwt(&self.accounts.account_set_password, values).await?.applied)
+    }
+
+    pub(super) async fn revoke_one(&self, revocation: &Revocation) -> Result<(), StoreError> {
+        let (app, kind, key) = (
+            revocation.app.as_str(),
+            revocation.kind.as_str(),
+            revocation.key.as_str(),
+        );
+        let stored: Option<(Option<i64>, Option<i64>)> =
+            self.first(&self.accounts.revocation_select, (app, kind, key)).await?;
+        let merged = merge_revocation(revocation, stored);
+        let ttl = revocation_ttl(merged.expires_at, now_secs());
+        let day = feed_day(merged.created_at);
+        // the day index first: a day listed with nothing in it costs one empty read
+        let raise = (merged.expires_at, ttl, merged.expires_at, FEED, day);
+        self.write(&self.accounts.day_raise, raise).await?;
+        let feed = (
+            day,
+            merged.created_at,
+            app,
+            kind,
+            key,
+            merged.not_before,
+            merged.expires_at,
+            ttl,
+        );
+        self.write(&self.accounts.feed_insert, feed).await?;
+        let row = (
+            app,
+            kind,
+            key,
+            merged.not_before,
+            merged.expires_at,
+            merged.created_at,
+            ttl,
+        );
+        self.write(&self.accounts.revocation_upsert, row).await
+    }
+
+    pub(super) async fn revocations_after(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError> {
+        let days: Vec<(i64, Option<i64>)> = self.rows(&self.accounts.days_select, (FEED,)).await?;
+        let first_day = feed_day(since);
+        let mut found = Vec::new();
+        for (day, max_expires_at) in days {
+            if day < first_day || max_expires_at.unwrap_or(i64::MIN) <= now_secs {
+                continue;
+            }
+            type FeedRow = (i64, String, String, String, i64, i64);
+            let rows: Vec<FeedRow> = self.rows(&self.accounts.feed_select, (day, since)).await?;
+            for (created_at, app, kind, key, not_before, expires_at) in rows {
+                if expires_at > now_secs {
+                    found.push(Revocation {
+                        app: super::rows::app_id(app)?,
+                        kind: kind_of(&kind),
+                        key,
+                        not_before,
+                        expires_at,
+                        created_at,
+                    });
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    pub(super) async fn put_request(&self, request: &FriendRequest) -> Result<(), StoreError> {
+        let values = (
+            request.app.as_str(),
+            request.from.as_str(),
+            request.to.as_str(),
+            request.information.as_str(),
+            request.created_at,
+        );
+        self.write(&self.accounts.request_upsert, values).await
+    }
+
+    /// Reads and deletes the request. Two concurrent takers may both get it: accepting twice
+    /// makes the same friendship twice, which is harmless.
+    pub(super) async fn take_request(
+        &self,
+        app: &AppId,
+        from: &SessionId,
+        to: &SessionId,
+    ) -> Result<Option<FriendRequest>, StoreError> {
+        let keys = (app.as_str(), from.as_str(), to.as_str());
+        let row: Option<(String, i64)> = self.first(&self.accounts.request_select, keys).await?;
+        let Some((information, created_at)) = row else {
+            return Ok(None);
+        };
+        self.write(&self.accounts.request_delete, keys).await?;
+        Ok(Some(FriendRequest {
+            app: app.clone(),
+            from: from.clone(),
+            to: to.clone(),
+            information,
+            created_at,
+        }))
+    }
+
+    pub(super) async fn friendship(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<bool, StoreError> {
+        let row: Option<(Option<bool>,)> = self
+            .first(&self.accounts.friend_select, (app.as_str(), a.as_str(), b.as_str()))
+            .await?;
+        Ok(matches!(row, Some((Some(true),))))
+    }
+
+    pub(super) async fn make_friends(
+        &self,
+        app: &AppId,
+        a: &SessionId,
+        b: &SessionId,
+        friends: bool,
+        at: i64,
+    ) -> Result<(), StoreError> {
+        for (one, other) in [(a, b), (b, a)] {
+            // befriending keeps the date of a friendship that already holds
+            if friends && self.friendship(app, one, other).await? {
+                continue;
+            }
+            let values = (app.as_str(), one.as_str(), other.as_str(), at, friends);
+            self.write(&self.accounts.friend_set, values).await?;
+        }
+        Ok(())
+    }
+
+    pub(super) async fn friends_list(&self, app: &AppId, session: &SessionId) -> Result<Vec<SessionId>, StoreError> {
+        let rows: Vec<(String, Option<bool>)> = self
+            .rows(&self.accounts.friends_select, (app.as_str(), session.as_str()))
+            .await?;
+        rows.into_iter()
+            .filter(|(_, active)| *active == Some(true))
+            .map(|(friend, _)| super::rows::session_id(friend))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn revocation(not_before: i64, expires_at: i64, created_at: i64) -> Revocation {
+        Revocation {
+            app: AppId::parse("app").unwrap(),
+            kind: RevocationKind::Session,
+            key: "zoe".into(),
+            not_before,
+            expires_at,
+            created_at,
+        }
+    }
+
+    #[test]
+    fn feed_days_are_utc_days() {
+        assert_eq!(feed_day(0), 0);
+        assert_eq!(feed_day(NANOS_PER_DAY - 1), 0);
+        assert_eq!(feed_day(NANOS_PER_DAY), 1);
+        assert_eq!(feed_day(-1), -1);
+        assert_eq!(feed_day(1_700_000_000_000_000_000), 19_675);
+    }
+
+    #[test]
+    fn ttls_stay_within_scylla_bounds() {
+        assert_eq!(revocation_ttl(1_000 + 3_600, 1_000), 3_600 + 86_400);
+        assert_eq!(revocation_ttl(10, 1_000), 86_400, "already expired: kept a day");
+        assert_eq!(revocation_ttl(4_000_000_000, 1_000), 630_720_000, "capped at 20 years");
+    }
+
+    #[test]
+    fn a_later_revocation_never_lowers_the_cutoff() {
+        let merged = merge_revocation(&revocation(100, 50, 7), Some((Some(200), Some(80))));
+        assert_eq!((merged.not_before, merged.expires_at, merged.created_at), (200, 80, 7));
+        let first = merge_revocation(&revocation(100, 50, 7), None);
+        assert_eq!(first, revocation(100, 50, 7));
+        assert_eq!(kind_of("session"), RevocationKind::Session);
+        assert_eq!(kind_of("token"), RevocationKind::Token);
+    }
+}

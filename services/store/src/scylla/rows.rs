@@ -1,0 +1,325 @@
+//! Row ↔ domain conversions for ScyllaDB: plain tuples in the column order of the statements, so
+//! the mapping is tested without a node.
+//!
+//! No `NULL` is ever written by the log: a message without a client key stores `''` (the gateway
+//! refuses empty client keys), so an upsert never leaves a cell tombstone behind.
+
+use super::buckets::{bucket_of, seq_from_cql, seq_to_cql};
+use crate::{AppRecord, AppSettings, Conversation, LoginPolicy, StoreError};
+use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
+
+pub const MESSAGE_COLUMNS: &str =
+    "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
+pub const CONVERSATION_COLUMNS: &str =
+    "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
+pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, \
+     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst";
+
+/// A `messages` row as `MESSAGE_COLUMNS` reads it.
+pub type MessageRow = (String, String, i64, i64, String, i64, i32, i32, String, String, String);
+
+/// The values of `INSERT INTO messages (app_id, conv_id, bucket, ...) USING TIMESTAMP ?`.
+pub type MessageValues<'a> = (
+    &'a str,
+    &'a str,
+    i64,
+    i64,
+    i64,
+    &'a str,
+    i64,
+    i32,
+    i32,
+    &'a str,
+    &'a str,
+    &'a str,
+    i64,
+);
+
+/// A `conversations` row as `CONVERSATION_COLUMNS` reads it. Only the creating insert sets `kind`;
+/// an archive flag written for a conversation that was never created leaves a row without it.
+pub type ConversationRow = (
+    String,
+    String,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<bool>,
+    Option<bool>,
+    Option<i64>,
+);
+
+/// An `apps` row as `APP_COLUMNS` reads it.
+pub type AppRow = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Vec<u8>,
+    i64,
+    String,
+    bool,
+    i64,
+    f64,
+    i64,
+);
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
+    StoreError::Fatal(format!("corrupt {what} row: {err}"))
+}
+
+pub fn app_id(value: String) -> Result<AppId, StoreError> {
+    AppId::parse(value).map_err(|e| corrupt("app id", e))
+}
+
+pub fn conv_id(value: String) -> Result<ConvId, StoreError> {
+    ConvId::parse(value).map_err(|e| corrupt("conversation id", e))
+}
+
+pub fn session_id(value: String) -> Result<SessionId, StoreError> {
+    SessionId::parse(value).map_err(|e| corrupt("session", e))
+}
+
+/// The insert values of `record`, written at `timestamp`.
+pub fn message_values(record: &MessageRecord, timestamp: i64) -> MessageValues<'_> {
+    (
+        record.app.as_str(),
+        record.conv.as_str(),
+        bucket_of(record.seq),
+        seq_to_cql(record.seq),
+        // bit-preserving: Snowflakes use 63 bits, and any u64 round-trips
+        record.msg_id.0 as i64,
+        record.from.as_str(),
+        record.send_time,
+        record.status,
+        record.msg_type,
+        &record.content,
+        &record.idempotency_key,
+        record.client_msg_id.as_deref().unwrap_or(""),
+        timestamp,
+    )
+}
+
+pub fn message(row: MessageRow) -> Result<MessageRecord, StoreError> {
+    let (app, conv, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id) = row;
+    Ok(MessageRecord {
+        app: app_id(app)?,
+        conv: conv_id(conv)?,
+        seq: seq_from_cql(seq),
+        msg_id: MsgId(msg_id as u64),
+        from: session_id(sender)?,
+        send_time,
+        status,
+        msg_type,
+        content,
+        idempotency_key,
+        client_msg_id: (!client_msg_id.is_empty()).then_some(client_msg_id),
+    })
+}
+
+/// The conversation, or `None` when the row was never created (see `ConversationRow`).
+pub fn conversation(row: ConversationRow) -> Result<Option<Conversation>, StoreError> {
+    let (app, id, kind, conv_type, name, avatar, owner, open, archived, created_at) = row;
+    let Some(kind) = kind else {
+        return Ok(None);
+    };
+    Ok(Some(Conversation {
+        app: app_id(app)?,
+        id: conv_id(id)?,
+        kind: ConvKind::parse(&kind).unwrap_or(ConvKind::Group),
+        conv_type: conv_type.unwrap_or_default(),
+        name: name.unwrap_or_default(),
+        avatar: avatar.unwrap_or_default(),
+        owner: session_id(owner.unwrap_or_default())?,
+        open: open.unwrap_or(false),
+        archived: archived.unwrap_or(false),
+        created_at: created_at.unwrap_or_default(),
+    }))
+}
+
+pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
+    let (id, org, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam, rate, burst) =
+        row;
+    Ok(AppRecord {
+        id: app_id(id)?,
+        org,
+        name,
+        secret_hash,
+        signing_key,
+        created_at,
+        settings: AppSettings {
+            login_policy: LoginPolicy::parse(&login_policy).unwrap_or_default(),
+            require_friendship,
+            spam_unanswered_limit: u32::try_from(spam).unwrap_or(0),
+            send_rate_per_sec: rate,
+            send_burst: u32::try_from(burst).unwrap_or(0),
+        },
+    })
+}
+
+/// The values of the app insert, in `APP_COLUMNS` order.
+pub fn app_values(app: &AppRecord) -> AppRow {
+    (
+        app.id.as_str().to_owned(),
+        app.org.clone(),
+        app.name.clone(),
+        app.secret_hash.clone(),
+        app.signing_key.clone(),
+        app.created_at,
+        app.settings.login_policy.as_str().to_owned(),
+        app.settings.require_friendship,
+        i64::from(app.settings.spam_unanswered_limit),
+        app.settings.send_rate_per_sec,
+        i64::from(app.settings.send_burst),
+    )
+}
+
+/// The settings columns of `UPDATE apps SET ... WHERE app_id = ?`, in statement order.
+pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str, bool, i64, f64, i64, &'a str) {
+    (
+        settings.login_policy.as_str(),
+        settings.require_friendship,
+        i64::from(settings.spam_unanswered_limit),
+        settings.send_rate_per_sec,
+        i64::from(settings.send_burst),
+        id.as_str(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(client_msg_id: Option<&str>) -> MessageRecord {
+        MessageRecord {
+            app: AppId::parse("app").unwrap(),
+            conv: ConvId::parse("conv").unwrap(),
+            seq: 1234,
+            msg_id: MsgId(7_530_000_000_000_000_001),
+            from: SessionId::parse("alice").unwrap(),
+            send_time: 1_700_000_000_000_000_000,
+            status: 0,
+            msg_type: 1,
+            content: "hello".into(),
+            idempotency_key: "c:k1".into(),
+            client_msg_id: client_msg_id.map(str::to_owned),
+        }
+    }
+
+    /// What the node returns for a row written with `values`.
+    fn read_back(values: MessageValues<'_>) -> MessageRow {
+        let (app, conv, _bucket, seq, msg_id, sender, send_time, status, msg_type, content, key, client, _ts) = values;
+        (
+            app.into(),
+            conv.into(),
+            seq,
+            msg_id,
+            sender.into(),
+            send_time,
+            status,
+            msg_type,
+            content.into(),
+            key.into(),
+            client.into(),
+        )
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        for original in [record(Some("k1")), record(None)] {
+            let values = message_values(&original, 99);
+            assert_eq!(values.2, 1, "bucket of seq 1234");
+            assert_eq!(values.12, 99, "write timestamp");
+            assert_eq!(message(read_back(values)).unwrap(), original);
+        }
+    }
+
+    #[test]
+    fn any_message_id_round_trips() {
+        let mut high = record(None);
+        high.msg_id = MsgId(u64::MAX - 3);
+        assert_eq!(
+            message(read_back(message_values(&high, 1))).unwrap().msg_id,
+            high.msg_id
+        );
+    }
+
+    #[test]
+    fn bad_ids_are_fatal() {
+        let mut row = read_back(message_values(&record(None), 1));
+        row.4 = String::new();
+        assert!(matches!(message(row), Err(StoreError::Fatal(_))));
+    }
+
+    #[test]
+    fn conversations_default_what_is_missing() {
+        let row: ConversationRow = (
+            "app".into(),
+            "c".into(),
+            Some("single".into()),
+            Some(3),
+            Some("name".into()),
+            Some(String::new()),
+            Some("alice".into()),
+            Some(true),
+            None,
+            Some(5),
+        );
+        let conv = conversation(row.clone()).unwrap().unwrap();
+        assert_eq!((conv.kind, conv.archived, conv.conv_type), (ConvKind::Single, false, 3));
+        let mut archived = row.clone();
+        archived.8 = Some(true);
+        archived.2 = Some("unknown".into());
+        let conv = conversation(archived).unwrap().unwrap();
+        assert_eq!((conv.kind, conv.archived), (ConvKind::Group, true));
+        let never_created: ConversationRow = (
+            "app".into(),
+            "c".into(),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            Some(true),
+            None,
+        );
+        assert_eq!(
+            conversation(never_created).unwrap(),
+            None,
+            "an archive flag alone is no conversation"
+        );
+        let mut no_owner = row;
+        no_owner.6 = None;
+        assert!(matches!(conversation(no_owner), Err(StoreError::Fatal(_))));
+    }
+
+    #[test]
+    fn apps_round_trip() {
+        let original = AppRecord {
+            id: AppId::parse("default").unwrap(),
+            org: "org".into(),
+            name: "App".into(),
+            secret_hash: vec![1, 2, 3],
+            signing_key: vec![9; 32],
+            created_at: 42,
+            settings: AppSettings {
+                login_policy: LoginPolicy::Kick,
+                require_friendship: true,
+                spam_unanswered_limit: 7,
+                send_rate_per_sec: 2.5,
+                send_burst: 11,
+            },
+        };
+        assert_eq!(app(app_values(&original)).unwrap(), original);
+        let mut unknown = app_values(&original);
+        unknown.6 = "later".into();
+        unknown.8 = -1;
+        let read = app(unknown).unwrap();
+        assert_eq!(read.settings.login_policy, LoginPolicy::Multi);
+        assert_eq!(read.settings.spam_unanswered_limit, 0);
+        let values = settings_values(&original.id, &original.settings);
+        assert_eq!(values, ("kick", true, 7, 2.5, 11, "default"));
+    }
+}

@@ -1,0 +1,217 @@
+//! `ScyllaStore`: the session, its prepared statements, the fences this process holds, and the
+//! few ways a statement is run (paged reads, single-page point reads, idempotent writes, LWTs).
+
+use super::accounts::AccountStatements;
+use super::config::{ScyllaConfig, connect};
+use super::fence::FenceBook;
+use super::migrate;
+use super::statements::Statements;
+use crate::StoreError;
+use futures::{StreamExt, TryStreamExt, stream};
+use scylla::client::session::Session;
+use scylla::deserialize::row::DeserializeRow;
+use scylla::response::PagingState;
+use scylla::serialize::row::SerializeRow;
+use scylla::statement::batch::{Batch, BatchType};
+use scylla::statement::prepared::PreparedStatement;
+use scylla::value::{CqlValue, Row};
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// Herald's store on a ScyllaDB (or Cassandra) cluster.
+pub struct ScyllaStore {
+    pub(super) session: Session,
+    pub(super) st: Statements,
+    pub(super) accounts: AccountStatements,
+    pub(super) fences: FenceBook,
+    /// Most statements one call runs at once.
+    pub(super) concurrency: usize,
+    pub(super) request_timeout: Duration,
+    keyspace: String,
+}
+
+/// The answer of a lightweight transaction: applied or not, and the row as it was (ScyllaDB
+/// returns the old row whether or not the condition held).
+pub(super) struct LwtOutcome {
+    pub applied: bool,
+    columns: HashMap<String, CqlValue>,
+}
+
+impl LwtOutcome {
+    pub fn bigint(&self, column: &str) -> Option<i64> {
+        self.columns.get(column).and_then(CqlValue::as_bigint)
+    }
+
+    pub fn text(&self, column: &str) -> Option<&str> {
+        self.columns.get(column).and_then(CqlValue::as_text).map(String::as_str)
+    }
+
+    pub fn blob(&self, column: &str) -> Option<&[u8]> {
+        self.columns.get(column).and_then(CqlValue::as_blob).map(Vec::as_slice)
+    }
+}
+
+impl ScyllaStore {
+    /// Connects to the cluster, checks that `herald migrate` has applied every migration this
+    /// build knows, and prepares every statement.
+    pub async fn open(config: &ScyllaConfig) -> Result<Self, StoreError> {
+        let session = connect(config, Some(&config.keyspace)).await.map_err(|err| match err {
+            StoreError::Fatal(message) => StoreError::Fatal(format!(
+                "{message} (has `herald migrate` created keyspace {}?)",
+                config.keyspace
+            )),
+            other => other,
+        })?;
+        migrate::check_applied(&session).await?;
+        let st = Statements::prepare(&session, config.request_timeout).await?;
+        let accounts = AccountStatements::prepare(&session, config.request_timeout).await?;
+        tracing::info!(keyspace = %config.keyspace, nodes = ?config.nodes, "scylla store open");
+        Ok(Self {
+            session,
+            st,
+            accounts,
+            fences: FenceBook::default(),
+            concurrency: config.concurrency.max(1),
+            request_timeout: config.request_timeout,
+            keyspace: config.keyspace.clone(),
+        })
+    }
+
+    pub fn keyspace(&self) -> &str {
+        &self.keyspace
+    }
+
+    /// The driver session (tests use it to drop their keyspace).
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// Runs one store call, recording its latency and failure like every backend.
+    pub(super) async fn timed<T>(
+        &self,
+        op: &'static str,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = work.await;
+        metrics::histogram!("herald_store_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+        if let Err(err) = &result {
+            metrics::counter!("herald_store_errors_total", "op" => op).increment(1);
+            tracing::debug!(op, error = %err, "scylla store call failed");
+        }
+        result
+    }
+
+    /// Runs `work`, at most `concurrency` at a time; the answers keep the order of the work.
+    /// (The futures are built before they are streamed: a stream of closures would defeat the
+    /// `Send` check of the trait's futures.)
+    pub(super) async fn in_order<T, F>(&self, work: Vec<F>) -> Result<Vec<T>, StoreError>
+    where
+        F: Future<Output = Result<T, StoreError>>,
+    {
+        stream::iter(work).buffered(self.concurrency).try_collect().await
+    }
+
+    /// Runs `work`, at most `concurrency` at a time, stopping at the first error.
+    pub(super) async fn all<F>(&self, work: Vec<F>) -> Result<(), StoreError>
+    where
+        F: Future<Output = Result<(), StoreError>>,
+    {
+        stream::iter(work)
+            .buffer_unordered(self.concurrency)
+            .try_collect::<Vec<()>>()
+            .await?;
+        Ok(())
+    }
+
+    /// Every row of a read, page by page.
+    pub(super) async fn rows<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<Vec<R>, StoreError>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let pager = self.session.execute_iter(statement.clone(), values).await?;
+        let mut stream = pager.rows_stream::<R>()?;
+        let mut rows = Vec::new();
+        while let Some(row) = stream.next().await {
+            rows.push(row?);
+        }
+        Ok(rows)
+    }
+
+    /// The first row of a point read (one page: the statement names a whole primary key or asks
+    /// for `LIMIT 1`).
+    pub(super) async fn first<R>(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let (result, _) = self
+            .session
+            .execute_single_page(statement, values, PagingState::start())
+            .await?;
+        let rows = result.into_rows_result()?;
+        Ok(rows.maybe_first_row::<R>()?)
+    }
+
+    /// An idempotent write.
+    pub(super) async fn write(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<(), StoreError> {
+        self.session.execute_unpaged(statement, values).await?;
+        Ok(())
+    }
+
+    /// One statement several times as a single-partition unlogged batch: applied atomically and
+    /// in isolation by each replica (every row shares the partition key).
+    pub(super) async fn batch<V: SerializeRow>(
+        &self,
+        statement: &PreparedStatement,
+        values: Vec<V>,
+    ) -> Result<(), StoreError> {
+        if values.is_empty() {
+            return Ok(());
+        }
+        let mut batch = Batch::new(BatchType::Unlogged);
+        for _ in &values {
+            batch.append_statement(statement.clone());
+        }
+        batch.set_is_idempotent(true);
+        batch.set_request_timeout(Some(self.request_timeout));
+        self.session.batch(&batch, values).await?;
+        Ok(())
+    }
+
+    /// A lightweight transaction.
+    pub(super) async fn lwt(
+        &self,
+        statement: &PreparedStatement,
+        values: impl SerializeRow,
+    ) -> Result<LwtOutcome, StoreError> {
+        let result = self.session.execute_unpaged(statement, values).await?;
+        let rows = result.into_rows_result()?;
+        let names: Vec<String> = rows.column_specs().iter().map(|spec| spec.name().to_owned()).collect();
+        let row = rows
+            .maybe_first_row::<Row>()?
+            .ok_or_else(|| StoreError::Fatal("a conditional statement returned no row".into()))?;
+        let mut columns: HashMap<String, CqlValue> = names
+            .into_iter()
+            .zip(row.columns)
+            .filter_map(|(name, value)| value.map(|value| (name, value)))
+            .collect();
+        let applied = columns
+            .remove("[applied]")
+            .and_then(|value| value.as_boolean())
+            .ok_or_else(|| StoreError::Fatal("a conditional statement returned no [applied]".into()))?;
+        Ok(LwtOutcome { applied, columns })
+    }
+}
