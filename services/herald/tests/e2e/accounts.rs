@@ -74,9 +74,8 @@ async fn client_token(api: &Api, secret: &str, session: &str) -> String {
     body["data"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenants_are_isolated() {
-    let herald = Herald::start(BusKind::Embedded).await;
+async fn tenants_are_isolated(kind: BusKind) {
+    let herald = Herald::start(kind).await;
     let api = herald.api();
     let (console_a, org_a, app_a, secret_a) = tenant(&api, "alpha").await;
     let (console_b, org_b, app_b, secret_b) = tenant(&api, "beta").await;
@@ -572,9 +571,8 @@ async fn presence_survives_a_killed_gateway() {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anti_spam_and_rate_limit_count_exactly() {
-    let herald = Herald::start(BusKind::Embedded).await;
+async fn anti_spam_and_rate_limit_count_exactly(kind: BusKind) {
+    let herald = Herald::start(kind).await;
     let api = herald.api();
     let (status, _) = put(
         &api,
@@ -758,4 +756,24 @@ async fn secrets_never_reach_the_logs() {
     ] {
         assert!(!log.contains(secret), "the {what} appears in the logs");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_isolated_embedded() {
+    tenants_are_isolated(BusKind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenants_are_isolated_nats() {
+    tenants_are_isolated(BusKind::Nats).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_spam_and_rate_limit_count_exactly_embedded() {
+    anti_spam_and_rate_limit_count_exactly(BusKind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anti_spam_and_rate_limit_count_exactly_nats() {
+    anti_spam_and_rate_limit_count_exactly(BusKind::Nats).await;
 }

@@ -388,9 +388,8 @@ async fn chat_rooms_across_gateways_nats() {
     chat_rooms(BusKind::Nats).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messagepack_frames_get_messagepack_answers() {
-    let herald = Herald::start(BusKind::Embedded).await;
+async fn messagepack_frames_get_messagepack_answers(kind: BusKind) {
+    let herald = Herald::start(kind).await;
     let api = herald.api();
     let token = api.token("packer", 1).await;
     let conv = api.create_group(&token, &[]).await;
@@ -420,4 +419,14 @@ async fn messagepack_frames_get_messagepack_answers() {
     let error: Value = rmp_serde::from_slice(&bytes).unwrap();
     assert_eq!(error["code"], 10001);
     herald.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messagepack_frames_get_messagepack_answers_embedded() {
+    messagepack_frames_get_messagepack_answers(BusKind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messagepack_frames_get_messagepack_answers_nats() {
+    messagepack_frames_get_messagepack_answers(BusKind::Nats).await;
 }

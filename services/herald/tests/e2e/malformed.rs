@@ -142,9 +142,8 @@ impl Gen {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousands_of_bad_inputs_get_clear_errors() {
-    let herald = Herald::start(BusKind::Embedded).await;
+async fn thousands_of_bad_inputs_get_clear_errors(kind: BusKind) {
+    let herald = Herald::start(kind).await;
     let api = herald.api();
     let token = api.token("fuzzer", 1).await;
     let conv = api.create_group(&token, &["other"]).await;
@@ -289,4 +288,14 @@ async fn thousands_of_bad_inputs_get_clear_errors() {
         .await;
     assert_eq!(status, 200, "the server still works");
     herald.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_bad_inputs_get_clear_errors_embedded() {
+    thousands_of_bad_inputs_get_clear_errors(BusKind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thousands_of_bad_inputs_get_clear_errors_nats() {
+    thousands_of_bad_inputs_get_clear_errors(BusKind::Nats).await;
 }

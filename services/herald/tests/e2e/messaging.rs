@@ -217,9 +217,8 @@ async fn eight_concurrent_senders_nats() {
     eight_concurrent_senders(BusKind::Nats).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_use_the_envelope() {
-    let herald = Herald::start(BusKind::Embedded).await;
+async fn errors_use_the_envelope(kind: BusKind) {
+    let herald = Herald::start(kind).await;
     let api = herald.api();
     let token = api.token("alice", 1).await;
     let other = api.token("mallory", 1).await;
@@ -330,4 +329,14 @@ async fn errors_use_the_envelope() {
     let reply = ws.request("ping", json!({})).await;
     assert_eq!(reply["data"], "pong", "the connection still works after bad frames");
     herald.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_use_the_envelope_embedded() {
+    errors_use_the_envelope(BusKind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn errors_use_the_envelope_nats() {
+    errors_use_the_envelope(BusKind::Nats).await;
 }
