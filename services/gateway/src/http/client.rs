@@ -21,18 +21,18 @@ pub struct CreateConversation {
     /// The app's own integer tag (seed 004: no hard limits).
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    conversation_type: Value,
+    pub(super) conversation_type: Value,
     /// `group` (default) or `single` (exactly one other session; one conversation per pair).
     #[serde(default)]
-    kind: Option<String>,
+    pub(super) kind: Option<String>,
     #[serde(default)]
-    sessions: Vec<String>,
+    pub(super) sessions: Vec<String>,
     #[serde(default)]
-    name: Option<String>,
+    pub(super) name: Option<String>,
     #[serde(default)]
-    avatar: Option<String>,
+    pub(super) avatar: Option<String>,
     #[serde(default)]
-    open: Option<bool>,
+    pub(super) open: Option<bool>,
 }
 
 #[utoipa::path(
@@ -404,10 +404,16 @@ pub async fn before_id(
     Client(me): Client,
     JsonBody(body): JsonBody<AroundId>,
 ) -> ApiResult {
+    around_id(&shared, &me, body, |seq| (seq.saturating_sub(PAGE_30).max(1), seq - 1)).await
+}
+
+/// The messages around `msg_id` that `window(seq)` names, for the two "30 around" routes.
+async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, window: fn(u64) -> (u64, u64)) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(&shared, &me, &conv).await?;
-    let seq = seq_of(&shared, &me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
-    let msgs = convs::range(&shared, &me, &conv, seq.saturating_sub(PAGE_30).max(1), seq - 1).await?;
+    convs::require_member(shared, me, &conv).await?;
+    let seq = seq_of(shared, me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
+    let (from, to) = window(seq);
+    let msgs = convs::range(shared, me, &conv, from, to).await?;
     Ok(ok(ordered(msgs, body.desc)))
 }
 
@@ -425,9 +431,5 @@ pub async fn after_id(
     Client(me): Client,
     JsonBody(body): JsonBody<AroundId>,
 ) -> ApiResult {
-    let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(&shared, &me, &conv).await?;
-    let seq = seq_of(&shared, &me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
-    let msgs = convs::range(&shared, &me, &conv, seq + 1, seq + PAGE_30).await?;
-    Ok(ok(ordered(msgs, body.desc)))
+    around_id(&shared, &me, body, |seq| (seq + 1, seq + PAGE_30)).await
 }

@@ -41,22 +41,8 @@ pub async fn get_token(
     Ok(ok(shared.auth.mint(&app, &session, body.platform)?))
 }
 
-#[derive(Deserialize, utoipa::ToSchema)]
-pub struct CreateConversation {
-    #[serde(default)]
-    #[schema(value_type = Option<i64>)]
-    conversation_type: Value,
-    #[serde(default)]
-    sessions: Vec<String>,
-    #[serde(default)]
-    kind: Option<String>,
-    #[serde(default)]
-    name: Option<String>,
-    #[serde(default)]
-    avatar: Option<String>,
-    #[serde(default)]
-    open: Option<bool>,
-}
+/// The same body as `/create_conversation`; here `sessions` may not be empty.
+pub use super::client::CreateConversation;
 
 #[utoipa::path(
     post,
