@@ -247,6 +247,12 @@ pub const CATALOGUE: &[Metric] = &[
         "Failed store calls by op.",
     ),
     metric(
+        "herald_store_group_size",
+        Histogram,
+        &[],
+        "Batches committed together by the SQLite store's group commit.",
+    ),
+    metric(
         "herald_nats_events_total",
         Counter,
         &["event"],

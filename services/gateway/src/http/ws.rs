@@ -21,6 +21,8 @@ pub const CLOSE_RECONNECT: u16 = 1012;
 /// Frames past `MAX_FRAME_BYTES` but within this are answered with an error and the connection
 /// stays; past this, the error is sent and the connection is closed (the rest is not read).
 pub const HARD_FRAME_BYTES: usize = 1024 * 1024;
+/// Initial read buffer per connection.
+pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Close code for a connection that did not read its frames.
 pub const CLOSE_TOO_SLOW: u16 = 1008;
 
@@ -44,6 +46,9 @@ pub fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade, kind
     upgrade
         .max_frame_size(HARD_FRAME_BYTES)
         .max_message_size(HARD_FRAME_BYTES)
+        // tungstenite's default read buffer (128 KiB per connection, allocated up front) would
+        // dominate an idle connection's memory; it grows when a large frame needs it
+        .read_buffer_size(READ_BUFFER_BYTES)
         .on_upgrade(move |socket| serve(shared, socket, me, kind))
 }
 

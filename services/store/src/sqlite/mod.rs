@@ -1,6 +1,7 @@
 //! The embedded store: SQLite on disk (WAL, `synchronous=FULL`), one writer and a few readers,
 //! every call on tokio's blocking pool.
 
+mod group_commit;
 mod migrate;
 mod rows;
 
@@ -20,6 +21,8 @@ const READERS: usize = 4;
 
 pub struct SqliteStore {
     inner: Arc<Inner>,
+    /// Batches for the group-commit writer (dropping the store ends it).
+    commits: tokio::sync::mpsc::Sender<group_commit::Job>,
 }
 
 struct Inner {
@@ -64,14 +67,14 @@ impl SqliteStore {
                 .map(|_| open_connection(&path).map(Mutex::new))
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
-            Ok(SqliteStore {
-                inner: Arc::new(Inner {
-                    path,
-                    writer: Mutex::new(writer),
-                    readers,
-                    next_reader: AtomicUsize::new(0),
-                }),
-            })
+            let inner = Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers,
+                next_reader: AtomicUsize::new(0),
+            });
+            let commits = group_commit::start(inner.clone());
+            Ok(SqliteStore { inner, commits })
         })
         .await
         .map_err(|e| StoreError::Fatal(e.to_string()))?
@@ -124,7 +127,7 @@ impl SqliteStore {
 }
 
 /// Raises the fence inside `tx`; errs when a higher epoch holds it.
-fn raise_fence(tx: &rusqlite::Transaction<'_>, fence: &Fence) -> Result<(), StoreError> {
+fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
     let held: Option<i64> = tx
         .query_row("SELECT epoch FROM fences WHERE scope = ?1", [&fence.scope], |r| {
             r.get(0)
@@ -150,7 +153,7 @@ fn raise_fence(tx: &rusqlite::Transaction<'_>, fence: &Fence) -> Result<(), Stor
     }
 }
 
-fn apply_change(tx: &rusqlite::Transaction<'_>, change: &Change) -> rusqlite::Result<()> {
+fn apply_change(tx: &Connection, change: &Change) -> rusqlite::Result<()> {
     match change {
         Change::Message(r) => {
             tx.prepare_cached(&format!(
@@ -377,19 +380,19 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, fence: &Fence, changes: &[Change]) -> Result<(), StoreError> {
-        let fence = fence.clone();
-        let changes = changes.to_vec();
-        self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
-            raise_fence(&tx, &fence)?;
-            for change in &changes {
-                apply_change(&tx, change).map_err(map_err)?;
-            }
-            tx.commit().map_err(map_err)
-        })
-        .await
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = group_commit::Job {
+            fence: fence.clone(),
+            changes: changes.to_vec(),
+            done,
+        };
+        self.commits
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Fatal("the commit thread stopped".into()))?;
+        result
+            .await
+            .map_err(|_| StoreError::Fatal("the commit thread stopped".into()))?
     }
 
     async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {

@@ -143,3 +143,56 @@ async fn a_batch_cut_short_is_recovered_without_a_gap(store: &ScyllaStore) {
 fn note(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_commit_rolls_back_only_a_fenced_batch() {
+    use herald_store::{Change, Fence, StoreError};
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let app = herald_protocol::AppId::parse("a").unwrap();
+    store
+        .claim_fence(&Fence {
+            scope: "stale".into(),
+            epoch: 9,
+        })
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for partition in 0..24u64 {
+        let (store, app) = (store.clone(), app.clone());
+        tasks.push(tokio::spawn(async move {
+            let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
+            // one batch of them writes under an epoch that has been superseded
+            let fence = if partition == 7 {
+                Fence {
+                    scope: "stale".into(),
+                    epoch: 3,
+                }
+            } else {
+                Fence {
+                    scope: format!("p{partition}"),
+                    epoch: 1,
+                }
+            };
+            let batch: Vec<Change> = (1..=5)
+                .map(|s| Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
+                .collect();
+            (partition, store.apply(&fence, &batch).await)
+        }));
+    }
+    for task in tasks {
+        let (partition, result) = task.await.unwrap();
+        let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
+        let stored = store.last_seq(&app, &conv).await.unwrap();
+        if partition == 7 {
+            assert!(
+                matches!(result, Err(StoreError::Fenced { .. })),
+                "the stale batch is refused"
+            );
+            assert_eq!(stored, 0, "and wrote nothing");
+        } else {
+            result.unwrap();
+            assert_eq!(stored, 5, "the others committed");
+        }
+    }
+}
