@@ -82,6 +82,10 @@ pub struct Common {
     #[arg(long, global = true)]
     pub nats_url: Option<String>,
 
+    /// Keep the spawned server's log (stderr) in this file; its level is $HERALD_LOG (default warn).
+    #[arg(long, global = true)]
+    pub server_log: Option<PathBuf>,
+
     /// With --url: the server's process id, to read its memory and CPU time from /proc.
     #[arg(long, global = true)]
     pub server_pid: Option<u32>,

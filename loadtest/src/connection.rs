@@ -27,6 +27,15 @@ pub struct Role {
     pub history_limit: u64,
 }
 
+/// What the reading half needs to know of the sending half.
+#[derive(Clone, Copy)]
+pub struct Sending<'a> {
+    /// Returns a slot of the window when a request is answered.
+    pub permits: Option<&'a Semaphore>,
+    /// Pushes each acknowledged send causes.
+    pub fanout: u64,
+}
+
 /// What a connection saw, handed in when the run ends.
 #[derive(Debug, Default)]
 pub struct Outcome {
@@ -48,14 +57,8 @@ impl Outcome {
     }
 
     /// Records one text frame.
-    pub fn on_text(
-        &mut self,
-        text: &str,
-        role: &Role,
-        run: &Run,
-        local: &mut LocalRecorder,
-        permits: Option<&Semaphore>,
-    ) {
+    pub fn on_text(&mut self, text: &str, role: &Role, run: &Run, local: &mut LocalRecorder, sending: Sending<'_>) {
+        let permits = sending.permits;
         let counters = &run.counters;
         let now = run.now_us();
         let second = Run::second_of(now);
@@ -69,6 +72,7 @@ impl Outcome {
             Ok(Incoming::Push(msg)) => self.on_push(&msg, role, run, local),
             Ok(Incoming::Stored { req_id, msg }) => {
                 Counters::add(&counters.acked, 1);
+                Counters::add(&counters.expected_acked, sending.fanout);
                 self.acked
                     .entry(msg.conversation_id.into_owned())
                     .or_default()
@@ -143,6 +147,7 @@ pub fn spawn(socket: Socket, role: Role, work: Option<Work>, run: Arc<Run>) -> J
     let (sink, mut stream) = socket.split();
     Counters::add(&run.counters.connections, 1);
     let permits = work.as_ref().map(|w| Arc::new(Semaphore::new(w.window() as usize)));
+    let fanout = work.as_ref().map_or(0, Work::fanout);
     let sending = match (work, &permits) {
         (Some(work), Some(permits)) => {
             SinkState::Sending(tokio::spawn(sender::drive(sink, permits.clone(), run.clone(), work)))
@@ -159,7 +164,11 @@ pub fn spawn(socket: Socket, role: Role, work: Option<Work>, run: Arc<Run>) -> J
             };
             match frame {
                 Some(Ok(Message::Text(text))) => {
-                    outcome.on_text(text.as_str(), &role, &run, &mut local, permits.as_deref())
+                    let sending = Sending {
+                        permits: permits.as_deref(),
+                        fanout,
+                    };
+                    outcome.on_text(text.as_str(), &role, &run, &mut local, sending)
                 }
                 Some(Ok(Message::Close(frame))) => {
                     let why = frame.map_or("closed".to_owned(), |f| format!("closed {}: {}", f.code, f.reason));

@@ -8,7 +8,7 @@ use std::path::Path;
 const WIDTH: f64 = 760.0;
 const HEIGHT: f64 = 260.0;
 const LEFT: f64 = 64.0;
-const RIGHT: f64 = 16.0;
+const RIGHT: f64 = 30.0;
 const TOP: f64 = 28.0;
 const BOTTOM: f64 = 40.0;
 

@@ -126,8 +126,7 @@ pub struct Finished {
     pub recorded: crate::recorder::Recorded,
 }
 
-/// Starts the load, runs it for `seconds` (or until the senders are done when `until_done`),
-/// drains, stops, and reports.
+/// Starts the load, runs it for `seconds`, drains, stops, and reports.
 pub async fn measure(
     load: Load,
     target: &mut Target,
@@ -139,6 +138,7 @@ pub async fn measure(
     let cpu_start = target.server_pid.and_then(procfs::cpu_seconds);
     let nats_cpu_start = target.nats_pid.and_then(procfs::cpu_seconds);
     let loadgen_cpu_start = procfs::cpu_seconds(std::process::id());
+    let busy_start = procfs::machine_busy_seconds();
     let rss_start = target.server_pid.and_then(procfs::rss_bytes);
     // routes reach delivery workers asynchronously (over NATS, a key-value watch)
     tokio::time::sleep(Duration::from_millis(common.settle_ms)).await;
@@ -159,8 +159,30 @@ pub async fn measure(
     }
     progress.finish();
     let rss = sampler.finish();
-    let alive = target.server_alive();
-    anyhow::ensure!(alive, "the server exited during the run: see {:?}", target.log);
+    let cpu_window_seconds = run.elapsed().as_secs_f64();
+    let busy_end = procfs::machine_busy_seconds();
+    let cpu_end = target.server_pid.and_then(procfs::cpu_seconds);
+    let nats_cpu_end = target.nats_pid.and_then(procfs::cpu_seconds);
+    let loadgen_cpu_end = procfs::cpu_seconds(std::process::id());
+    if let Some(status) = target.server_exit() {
+        let log = target
+            .log
+            .as_ref()
+            .and_then(|p| std::fs::read_to_string(p).ok())
+            .unwrap_or_default();
+        let tail: Vec<&str> = log
+            .lines()
+            .rev()
+            .take(30)
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        anyhow::bail!(
+            "the server exited during the run ({status}); the end of its log:\n{}",
+            tail.join("\n")
+        );
+    }
 
     let mut acked: HashMap<String, AckedRange> = HashMap::new();
     for outcome in &outcomes {
@@ -183,6 +205,7 @@ pub async fn measure(
         command: std::env::args().collect::<Vec<_>>().join(" "),
         machine: Machine::read(),
         seconds: load_seconds,
+        cpu_window_seconds,
         connections: Counters::get(&c.connections),
         sent: Counters::get(&c.sent),
         acked: Counters::get(&c.acked),
@@ -205,11 +228,12 @@ pub async fn measure(
             rss_start,
             rss_peak: rss.iter().map(|(_, b)| *b).max(),
             rss_end: target.server_pid.and_then(procfs::rss_bytes),
-            cpu_seconds: minus(target.server_pid.and_then(procfs::cpu_seconds), cpu_start),
-            nats_cpu_seconds: minus(target.nats_pid.and_then(procfs::cpu_seconds), nats_cpu_start),
+            cpu_seconds: minus(cpu_end, cpu_start),
+            nats_cpu_seconds: minus(nats_cpu_end, nats_cpu_start),
             nats_rss_end: target.nats_pid.and_then(procfs::rss_bytes),
+            machine_busy_seconds: minus(busy_end, busy_start),
         },
-        loadgen_cpu_seconds: minus(procfs::cpu_seconds(std::process::id()), loadgen_cpu_start),
+        loadgen_cpu_seconds: minus(loadgen_cpu_end, loadgen_cpu_start),
         history: None,
         idle: None,
         jetstream: None,

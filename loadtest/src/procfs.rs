@@ -31,6 +31,23 @@ fn parse_cpu(stat: &str) -> Option<f64> {
     Some((utime + stime) / USER_HZ)
 }
 
+/// CPU seconds the whole machine has been busy (all cores, every process), from `/proc/stat`.
+pub fn machine_busy_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    parse_busy(stat.lines().next()?)
+}
+
+fn parse_busy(cpu_line: &str) -> Option<f64> {
+    // cpu user nice system idle iowait irq softirq steal ...
+    let fields: Vec<f64> = cpu_line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let busy = [0, 1, 2, 5, 6, 7].iter().filter_map(|&i| fields.get(i)).sum::<f64>();
+    Some(busy / USER_HZ)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -45,6 +62,12 @@ mod tests {
     fn reads_cpu_after_a_name_with_spaces() {
         let stat = "42 (my (odd) name) S 1 42 42 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 3 0";
         assert_eq!(parse_cpu(stat), Some(3.0));
+    }
+
+    #[test]
+    fn counts_busy_time_without_idle_and_iowait() {
+        let line = "cpu  100 10 50 1000 40 5 5 30 0 0";
+        assert_eq!(parse_busy(line), Some(2.0));
     }
 
     #[test]

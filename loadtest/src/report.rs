@@ -97,6 +97,9 @@ pub struct ServerFigures {
     pub cpu_seconds: Option<f64>,
     pub nats_cpu_seconds: Option<f64>,
     pub nats_rss_end: Option<u64>,
+    /// CPU seconds the whole machine was busy meanwhile: what neither the server, its NATS nor
+    /// the load generator used was taken by other processes.
+    pub machine_busy_seconds: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,6 +131,8 @@ pub struct Report {
     pub machine: Machine,
     /// Seconds of load (sending).
     pub seconds: f64,
+    /// Seconds over which CPU time was measured (load and drain).
+    pub cpu_window_seconds: f64,
     pub connections: u64,
     pub sent: u64,
     pub acked: u64,
@@ -190,13 +195,18 @@ impl Report {
             if self.drained { "" } else { " (drain timed out)" },
         )];
         if let Some(cpu) = self.server.cpu_seconds {
+            let nats = self.server.nats_cpu_seconds.unwrap_or(0.0);
+            let loadgen = self.loadgen_cpu_seconds.unwrap_or(0.0);
+            let others = self.server.machine_busy_seconds.map_or(String::new(), |busy| {
+                format!(" others {:.1}s", (busy - cpu - nats - loadgen).max(0.0))
+            });
             lines.push(format!(
-                "cpu: server {cpu:.1}s{} loadgen {:.1}s over {:.1}s",
+                "cpu: server {cpu:.1}s{} loadgen {loadgen:.1}s{others} over {:.1}s of load and drain, {} cores",
                 self.server
                     .nats_cpu_seconds
                     .map_or(String::new(), |n| format!(" nats {n:.1}s")),
-                self.loadgen_cpu_seconds.unwrap_or(0.0),
-                self.seconds
+                self.cpu_window_seconds,
+                self.machine.cpus,
             ));
         }
         if let Some(h) = &self.history {

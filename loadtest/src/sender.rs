@@ -76,29 +76,33 @@ pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work:
     let mut local = run.recorder.local();
     let mut n: u64 = 0;
     'sending: loop {
-        if pace.limit.is_some_and(|limit| n >= limit) {
+        if stop.is_cancelled() || pace.limit.is_some_and(|limit| n >= limit) {
             break;
         }
         if let Some(rate) = pace.rate {
             let due = start + Duration::from_secs_f64(n as f64 / rate);
             if due > tokio::time::Instant::now() {
                 tokio::select! {
-                    _ = tokio::time::sleep_until(due) => {}
+                    biased;
                     _ = stop.cancelled() => break,
+                    _ = tokio::time::sleep_until(due) => {}
                 }
             }
         }
         if let Some(max) = pace.max_backlog {
             while counters.backlog() > max {
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+                    biased;
                     _ = stop.cancelled() => break 'sending,
+                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
                 }
             }
         }
+        // stop first: once the load phase is over, not one more request
         let permit = tokio::select! {
-            permit = permits.acquire() => permit,
+            biased;
             _ = stop.cancelled() => break,
+            permit = permits.acquire() => permit,
         };
         let Ok(permit) = permit else { break };
         permit.forget();

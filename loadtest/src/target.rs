@@ -172,7 +172,10 @@ impl Target {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let dir = tempfile::tempdir()?;
-        let log = dir.path().join("server.log");
+        let log = common
+            .server_log
+            .clone()
+            .unwrap_or_else(|| dir.path().join("server.log"));
         let log_file = std::fs::File::create(&log)?;
         let secret = format!("loadtest-secret-{}", std::process::id());
         let mut command = match kind {
@@ -187,7 +190,10 @@ impl Target {
                 command
                     .args(["up", "--http-addr", &addr, "--app-secret", &secret, "--data-dir"])
                     .arg(dir.path().join("data"))
-                    .env("HERALD_LOG", "warn");
+                    .env(
+                        "HERALD_LOG",
+                        std::env::var("HERALD_LOG").unwrap_or_else(|_| "warn".to_owned()),
+                    );
                 if let Some(url) = &nats_url {
                     command.args(["--nats-url", url]);
                 }
@@ -226,11 +232,11 @@ impl Target {
         })
     }
 
-    /// Whether the spawned server is still alive.
-    pub fn server_alive(&mut self) -> bool {
+    /// How the spawned server exited, if it did.
+    pub fn server_exit(&mut self) -> Option<String> {
         self.children
             .iter_mut()
             .filter(|c| c.name == "server")
-            .all(|c| c.exited().is_none())
+            .find_map(ChildGuard::exited)
     }
 }

@@ -164,11 +164,20 @@ fn relay(read_buffer: usize) -> Arc<Relay> {
     })
 }
 
+/// Accepted sockets send small frames at once (`TCP_NODELAY`): with Nagle's algorithm a push
+/// written while an earlier one is unacknowledged waits for the client's delayed ACK (40 ms).
+fn no_delay(listener: tokio::net::TcpListener) -> impl axum::serve::Listener<Addr = SocketAddr> {
+    use axum::serve::ListenerExt;
+    listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    })
+}
+
 /// Serves the relay on `addr` until the process ends.
 pub async fn serve(addr: SocketAddr, read_buffer: usize) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     eprintln!("relay listening on http://{}", listener.local_addr()?);
-    axum::serve(listener, router(relay(read_buffer))).await?;
+    axum::serve(no_delay(listener), router(relay(read_buffer))).await?;
     Ok(())
 }
 
@@ -177,7 +186,7 @@ pub async fn start() -> anyhow::Result<(SocketAddr, tokio::task::JoinHandle<()>)
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, router(relay(READ_BUFFER))).await;
+        let _ = axum::serve(no_delay(listener), router(relay(READ_BUFFER))).await;
     });
     Ok((addr, task))
 }
