@@ -213,6 +213,10 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         .with_context(|| format!("listen on {}", settings.http_addr))?;
     let addr = listener.local_addr()?;
     let stop = shutdown.clone();
+    // pushes are small and latency-bound: no Nagle delay on client sockets
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = tokio::spawn(async move {
         axum::serve(listener, router)
             .with_graceful_shutdown(async move { stop.cancelled().await })
