@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 /// The `Seq` values one connection received for one conversation.
-#[derive(Debug, Default, Clone)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SeqTracker {
     seen: Vec<u64>,
     highest: u64,
@@ -44,12 +44,18 @@ impl SeqTracker {
     }
 }
 
-/// The `Seq` values the senders were acknowledged for, per conversation.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// The `Seq` values the senders were acknowledged for, per conversation: each one remembered, so
+/// an ack repeated for the same `Seq` and a `Seq` that was never acknowledged are told apart
+/// (a count against the span would let one of each cancel out).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct AckedRange {
     pub first: u64,
     pub last: u64,
+    /// Acks received, repeats included.
     pub count: u64,
+    /// Acks that named a `Seq` already acknowledged.
+    pub twice: u64,
+    seen: SeqTracker,
 }
 
 impl AckedRange {
@@ -59,28 +65,48 @@ impl AckedRange {
         }
         self.last = self.last.max(seq);
         self.count += 1;
+        if self.seen.has(seq) {
+            self.twice += 1;
+        } else {
+            self.seen.record(seq);
+        }
     }
 
     pub fn merge(&mut self, other: &AckedRange) {
-        if other.count == 0 {
-            return;
+        for seq in other.seqs() {
+            self.record(seq);
         }
-        if self.count == 0 || other.first < self.first {
-            self.first = other.first;
+        // repeats inside `other` were counted there
+        self.twice += other.twice;
+        self.count += other.count - other.seen.received;
+    }
+
+    /// Every acknowledged `Seq`, once, ascending.
+    pub fn seqs(&self) -> impl Iterator<Item = u64> + '_ {
+        (self.first..=self.last).filter(move |&seq| self.count > 0 && self.seen.has(seq))
+    }
+
+    /// `Seq` values in `first..=last` that no ack named (sequenced for a send whose ack did
+    /// not arrive, or another sender's): reported, not an error by itself.
+    pub fn unacked_gaps(&self) -> u64 {
+        if self.count == 0 {
+            return 0;
         }
-        self.last = self.last.max(other.last);
-        self.count += other.count;
+        self.seen.missing_in(self.first, self.last)
     }
 }
 
 /// Lost, duplicated and misordered messages over every (connection, conversation).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct Tally {
+    /// Acknowledged messages a receiver never got.
     pub lost: u64,
     pub duplicated: u64,
     pub misordered: u64,
-    /// Acknowledged `Seq` values that several acks named (a send answered twice).
+    /// Acks that named a `Seq` another ack had already named (a send answered twice).
     pub acked_twice: u64,
+    /// `Seq` values between the first and last acknowledged that no ack named.
+    pub unacked_gaps: u64,
 }
 
 impl Tally {
@@ -98,18 +124,14 @@ pub fn tally<'a>(
 ) -> Tally {
     let mut result = Tally::default();
     for range in acked.values() {
-        if range.count > 0 {
-            let span = range.last - range.first + 1;
-            result.acked_twice += range.count.saturating_sub(span);
-        }
+        result.acked_twice += range.twice;
+        result.unacked_gaps += range.unacked_gaps();
     }
     for (conv, tracker) in receivers {
         result.duplicated += tracker.duplicated;
         result.misordered += tracker.misordered;
-        if let Some(range) = acked.get(conv)
-            && range.count > 0
-        {
-            result.lost += tracker.missing_in(range.first, range.last);
+        if let Some(range) = acked.get(conv) {
+            result.lost += range.seqs().filter(|&seq| !tracker.has(seq)).count() as u64;
         }
     }
     result
@@ -189,20 +211,45 @@ mod tests {
     }
 
     #[test]
+    fn a_repeated_ack_and_a_missing_ack_do_not_cancel_out() {
+        // 1, 2, 2, 4: one Seq acknowledged twice and Seq 3 never acknowledged
+        let mut range = AckedRange::default();
+        for seq in [1, 2, 2, 4] {
+            range.record(seq);
+        }
+        let acked = HashMap::from([("c".to_owned(), range)]);
+        let result = tally(&acked, std::iter::empty());
+        assert_eq!((result.acked_twice, result.unacked_gaps), (1, 1));
+        assert!(!result.is_clean());
+    }
+
+    #[test]
+    fn lost_counts_only_acknowledged_messages() {
+        // Seq 3 was never acknowledged: a receiver without it lost nothing acknowledged
+        let mut range = AckedRange::default();
+        for seq in [1, 2, 4] {
+            range.record(seq);
+        }
+        let acked = HashMap::from([("c".to_owned(), range)]);
+        assert_eq!(tally(&acked, [("c", &tracker(&[1, 2, 4]))]).lost, 0);
+        assert_eq!(tally(&acked, [("c", &tracker(&[1, 2]))]).lost, 1);
+    }
+
+    #[test]
     fn ranges_merge() {
         let mut a = AckedRange::default();
         a.record(5);
         let mut b = AckedRange::default();
         b.record(2);
         b.record(9);
+        b.record(9);
         a.merge(&b);
-        assert_eq!(
-            a,
-            AckedRange {
-                first: 2,
-                last: 9,
-                count: 3
-            }
-        );
+        assert_eq!((a.first, a.last, a.count, a.twice), (2, 9, 4, 1));
+        assert_eq!(a.seqs().collect::<Vec<_>>(), vec![2, 5, 9]);
+        // the same Seq acknowledged on two connections is a repeat too
+        let mut c = AckedRange::default();
+        c.record(5);
+        a.merge(&c);
+        assert_eq!(a.twice, 2);
     }
 }

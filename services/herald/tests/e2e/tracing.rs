@@ -85,15 +85,16 @@ async fn one_send_is_one_connected_trace_across_processes() {
     let alice = api.token("alice", 1).await;
     let conv = api.create_group(&alice, &["bob"]).await;
     let mut bob = api.ws(&api.token("bob", 1).await).await;
-    let (status, _) = api
-        .send_until_acked(&alice, &conv, "traced", "follow me")
-        .await
-        .1
-        .checked_sub(0)
-        .map(|_| (200, ()))
-        .unwrap();
-    assert_eq!(status, 200);
-    assert_eq!(bob.next_message().await["Content"], "follow me");
+    // the send is acknowledged (200 with its stored id and Seq) and pushed with that same id
+    let (msg_id, seq) = api.send_until_acked(&alice, &conv, "traced", "follow me").await;
+    assert_eq!(seq, 1, "the first message of a new conversation");
+    let pushed = bob.next_message().await;
+    assert_eq!(pushed["Content"], "follow me");
+    assert_eq!(
+        pushed["MsgId"],
+        msg_id.as_str(),
+        "the push carries the acknowledged message"
+    );
 
     let wanted = [
         "gateway.command",

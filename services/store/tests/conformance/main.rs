@@ -43,14 +43,17 @@ async fn sqlite_appends_survive_reopen() {
 
 /// The same suite on ScyllaDB when `HERALD_TEST_SCYLLA` names a node (`host[:port]`, or several,
 /// comma-separated): in a keyspace of its own (replication 1), migrated by two racing runs and
-/// once more (nothing left to do), dropped afterwards whatever the outcome. Without it, the test
-/// says so on stderr and passes: `.config/nextest.toml` shows that line even for a pass.
+/// once more (nothing left to do), dropped afterwards whatever the outcome. Without it the test is
+/// compiled as ignored (see `build.rs`), so the runner's summary counts it as skipped, never as
+/// passed: a green run without a node does not read as "passed on ScyllaDB".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    not(herald_test_scylla),
+    ignore = "HERALD_TEST_SCYLLA is not set: the store conformance suite did NOT run on ScyllaDB"
+)]
 async fn scylla_passes_the_suite_when_a_node_is_named() {
-    let Ok(nodes) = std::env::var("HERALD_TEST_SCYLLA") else {
-        note("NOTE: HERALD_TEST_SCYLLA is not set: the store conformance suite did NOT run on ScyllaDB");
-        return;
-    };
+    let nodes = std::env::var("HERALD_TEST_SCYLLA")
+        .expect("HERALD_TEST_SCYLLA names the ScyllaDB node(s) to test against, e.g. 127.0.0.1:9042");
     let keyspace = format!("herald_test_{:x}", herald_protocol::timefmt::now_nanos());
     let mut config = ScyllaConfig::new(ScyllaConfig::parse_nodes(&nodes), keyspace.clone());
     config.replication_factor = 1;
