@@ -7,6 +7,14 @@ mod setup;
 
 pub use setup::{NatsConfig, StreamLimits};
 
+/// Idle heartbeat a log reader asks the server for; two missed end the reader (and the
+/// partition loop reads again from its checkpoint).
+const READER_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
+/// Lifetime of one pull request of a log reader.
+const READER_PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
+/// The server removes a reader's consumer this long after its reader went away.
+const READER_INACTIVE_THRESHOLD: std::time::Duration = std::time::Duration::from_secs(30);
+
 use crate::{
     Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteTable, Subscription,
     Versioned,
@@ -103,19 +111,19 @@ impl Bus for NatsBus {
             }
             pending.push(self.js.send_publish(subject(log, message.partition), publish).await);
         }
-        let mut outcomes = Vec::with_capacity(pending.len());
-        for sent in pending {
-            let outcome = match sent {
+        // the acks are awaited together: each one's timeout starts when it is awaited, so acks
+        // lost with a crashed server would otherwise time out one after another
+        futures::future::join_all(pending.into_iter().map(|sent| async move {
+            match sent {
                 Ok(ack) => match ack.await {
                     Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
                     Ok(ack) => Ok(Published::Stored(ack.sequence)),
                     Err(err) => Err(BusError::unavailable(err)),
                 },
                 Err(err) => Err(BusError::unavailable(err)),
-            };
-            outcomes.push(outcome);
-        }
-        outcomes
+            }
+        }))
+        .await
     }
 
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
@@ -146,22 +154,44 @@ impl Bus for NatsBus {
                 start_sequence: after + 1,
             }
         };
+        // An ephemeral, unacknowledged pull consumer of this partition's subject, read with short
+        // heartbeats. Not async-nats's ordered consumer: that one recreates itself on a missed
+        // heartbeat or a lost consumer, and when it had received nothing yet it restarts from
+        // the beginning of the stream. Here any hiccup ends the reader with an error instead,
+        // and the partition loop reads again from its own checkpoint, within seconds.
         let consumer = self
             .stream(log)
-            .create_consumer(pull::OrderedConfig {
+            .create_consumer(pull::Config {
                 filter_subject: subject(log, partition),
                 deliver_policy,
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                inactive_threshold: READER_INACTIVE_THRESHOLD,
+                memory_storage: true,
+                num_replicas: 1,
                 ..Default::default()
             })
             .await
             .map_err(BusError::unavailable)?;
-        let mut messages = consumer.messages().await.map_err(BusError::unavailable)?;
+        let mut messages = consumer
+            .stream()
+            .max_messages_per_batch(crate::log::READ_AHEAD)
+            .expires(READER_PULL_EXPIRES)
+            .heartbeat(READER_HEARTBEAT)
+            .messages()
+            .await
+            .map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
         let feeder = tokio::spawn(async move {
+            let mut last = after;
             while let Some(next) = messages.next().await {
                 let entry = next.map_err(BusError::unavailable).and_then(|message| {
                     let info = message.info().map_err(BusError::unavailable)?;
                     let (position, pending) = (info.stream_sequence, info.pending);
+                    if position <= last {
+                        return Err(BusError::unavailable(format!(
+                            "log reader went back to {position} after {last}"
+                        )));
+                    }
                     let trace = message
                         .headers
                         .as_ref()
@@ -174,6 +204,9 @@ impl Bus for NatsBus {
                         trace,
                     })
                 });
+                if let Ok(entry) = &entry {
+                    last = entry.position;
+                }
                 let failed = entry.is_err();
                 if tx.send(entry).await.is_err() || failed {
                     return;

@@ -124,6 +124,9 @@ fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
         .collect()
 }
 
+/// Longest wait for a JetStream API answer or publish ack.
+const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
+
 pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
     let servers = server_addrs(&config.url)?;
     let client = async_nats::ConnectOptions::new()
@@ -144,7 +147,12 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         .connect(servers)
         .await
         .map_err(|e| BusError::unavailable(format!("connect to {}: {e}", config.url)))?;
+    // bounded waits for JetStream answers: a publish whose ack was lost with a crashed server
+    // holds its in-flight permit until `ack_timeout` (30 s by default, stalling every publisher
+    // behind it); 5 s answers it "retry" and frees the window soon after the server is back
     let js = jetstream::ContextBuilder::new()
+        .timeout(JETSTREAM_TIMEOUT)
+        .ack_timeout(JETSTREAM_TIMEOUT)
         .max_ack_inflight(config.max_ack_inflight)
         .backpressure_on_inflight(true)
         .build(client.clone());
