@@ -480,7 +480,7 @@ async fn cluster_survives_kill9_of_a_delivery_worker_and_a_gateway() {
     // bob, connected throughout to the surviving gateway, got every message live, in order
     drop(bob_task.await.expect("bob's pushes in order"));
     let all: Vec<u64> = (1..=MESSAGES as u64).collect();
-    let bob_view = bob_view.lock().unwrap();
+    let bob_view = std::mem::take(&mut *bob_view.lock().unwrap());
     assert_eq!(bob_view.all(), all, "bob: every message once, in order");
     assert_eq!(
         bob_view.gaps, 0,
