@@ -58,6 +58,15 @@ impl RouteTable {
         plan
     }
 
+    /// True when the table routes (app, session) to `gateway`.
+    pub fn holds(&self, key: &RouteKey, gateway: &GatewayId) -> bool {
+        self.routes
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .is_some_and(|gateways| gateways.contains(gateway))
+    }
+
     /// A copy of the whole table (the presence tracker diffs successive copies).
     pub fn snapshot(&self) -> HashMap<RouteKey, Vec<GatewayId>> {
         self.routes.read().unwrap_or_else(|p| p.into_inner()).clone()

@@ -256,6 +256,40 @@ impl Hub {
         }
     }
 
+    /// Publishes again the route of every session with a connection here that `table` does
+    /// not show on this gateway (withdrawn by a presence tracker that took this gateway for
+    /// dead, or lost with the bus): a gateway never loses the routes it holds. Returns how many.
+    pub async fn reassert_routes(&self, table: &herald_bus::RouteTable) -> usize {
+        let missing: Vec<Key> = {
+            let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+            conns
+                .keys()
+                .filter(|(app, session)| {
+                    let key = herald_bus::RouteKey {
+                        app: app.clone(),
+                        session: session.clone(),
+                    };
+                    !table.holds(&key, &self.gateway)
+                })
+                .cloned()
+                .collect()
+        };
+        let mut reasserted = 0;
+        for key in missing {
+            // under the key's route lock, so a last connection closing meanwhile wins
+            let _guard = self.route_lock(&key).lock().await;
+            let still_here = self.conns.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key);
+            if !still_here {
+                continue;
+            }
+            match self.bus.route_add(&key.0, &key.1, &self.gateway).await {
+                Ok(()) => reasserted += 1,
+                Err(err) => tracing::warn!(error = %err, "could not reassert a route"),
+            }
+        }
+        reasserted
+    }
+
     pub fn connection_count(&self) -> usize {
         self.conns
             .lock()

@@ -11,7 +11,7 @@ use herald_bus::{Bucket, RouteKey};
 use herald_protocol::ws::{self, code};
 use herald_protocol::{GatewayId, SessionId};
 use serde_json::json;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +19,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub const GATEWAY_TTL: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 const TRACK_EVERY: Duration = Duration::from_millis(500);
+/// How long a gateway must be missing from the heartbeat listing before a point read may
+/// confirm it dead: longer than two heartbeats, so one late or stale write never condemns it.
+const DEAD_AFTER: Duration = Duration::from_millis(2500);
 
 fn now_ms() -> u64 {
     SystemTime::now()
@@ -50,6 +53,14 @@ pub async fn heartbeat(shared: Arc<Shared>) {
         }
         if let Err(err) = beat(&shared, now_ms() + GATEWAY_TTL.as_millis() as u64).await {
             tracing::warn!(error = %err, "gateway heartbeat failed");
+        }
+        let reasserted = shared.hub.reassert_routes(&shared.routes).await;
+        if reasserted > 0 {
+            metrics::counter!("herald_routes_reasserted_total").increment(reasserted as u64);
+            tracing::warn!(
+                sessions = reasserted,
+                "routes of live connections were missing from the routing table; published them again"
+            );
         }
     }
 }
@@ -84,9 +95,27 @@ async fn live_gateways(shared: &Shared) -> Result<HashSet<String>, herald_bus::B
         .collect())
 }
 
+/// True when a point read of the gateway's heartbeat confirms that it expired (or is gone).
+async fn heartbeat_expired(shared: &Shared, gateway: &GatewayId) -> bool {
+    match shared.bus.kv_get(Bucket::Leases, &heartbeat_key(gateway)).await {
+        Ok(None) => true,
+        Ok(Some(entry)) => serde_json::from_slice::<serde_json::Value>(&entry.value)
+            .ok()
+            .and_then(|v| v["expires_ms"].as_u64())
+            .is_none_or(|expires| expires <= now_ms()),
+        Err(err) => {
+            tracing::warn!(%gateway, error = %err, "presence: could not read a gateway's heartbeat");
+            false
+        }
+    }
+}
+
 async fn serve(shared: Arc<Shared>, grant: Grant) {
     tracing::info!("tracking presence");
     let mut previous: Option<HashSet<RouteKey>> = None;
+    // gateways missing from the heartbeat listing, since when: a gateway is taken for dead only
+    // after it stayed missing for `DEAD_AFTER` and a point read confirms it
+    let mut missing_since: HashMap<GatewayId, tokio::time::Instant> = HashMap::new();
     let mut tick = tokio::time::interval(TRACK_EVERY);
     while !grant.cancel.is_cancelled() {
         tokio::select! {
@@ -102,13 +131,28 @@ async fn serve(shared: Arc<Shared>, grant: Grant) {
                 continue;
             }
         };
+        let mut dead = HashSet::new();
+        let listed: HashSet<&GatewayId> = snapshot.values().flatten().collect();
+        missing_since.retain(|gateway, _| listed.contains(gateway) && !live.contains(gateway.as_str()));
+        for gateway in listed {
+            if live.contains(gateway.as_str()) {
+                continue;
+            }
+            let since = *missing_since
+                .entry(gateway.clone())
+                .or_insert_with(tokio::time::Instant::now);
+            if since.elapsed() >= DEAD_AFTER && heartbeat_expired(&shared, gateway).await {
+                dead.insert(gateway.clone());
+            }
+        }
         let mut online = HashSet::with_capacity(snapshot.len());
         for (key, gateways) in &snapshot {
             for gateway in gateways {
-                if live.contains(gateway.as_str()) {
+                if !dead.contains(gateway) {
                     online.insert(key.clone());
                 } else if grant.is_valid() {
-                    tracing::info!(%gateway, session = %key.session, "withdrawing the route of a dead gateway");
+                    tracing::warn!(%gateway, session = %key.session, "withdrawing the route of a dead gateway");
+                    metrics::counter!("herald_routes_withdrawn_total").increment(1);
                     let _ = shared.bus.route_remove(&key.app, &key.session, gateway).await;
                 }
             }

@@ -146,6 +146,18 @@ pub const CATALOGUE: &[Metric] = &[
         &["state"],
         "Sessions going online or offline.",
     ),
+    metric(
+        "herald_routes_reasserted_total",
+        Counter,
+        &[],
+        "Routes of live connections a gateway found missing from the routing table and published again.",
+    ),
+    metric(
+        "herald_routes_withdrawn_total",
+        Counter,
+        &[],
+        "Routes withdrawn by the presence tracker from gateways confirmed dead.",
+    ),
     // sequencer
     metric(
         "herald_commands_total",

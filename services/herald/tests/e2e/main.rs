@@ -5,6 +5,7 @@ mod actions;
 mod channels;
 mod crash;
 mod drain;
+mod faults;
 mod malformed;
 mod messaging;
 mod observability;
