@@ -158,6 +158,18 @@ pub const CATALOGUE: &[Metric] = &[
         &[],
         "Routes withdrawn by the presence tracker from gateways confirmed dead.",
     ),
+    metric(
+        "herald_route_table_age_seconds",
+        Gauge,
+        &[],
+        "Seconds since this process's routing-table replica was last seen current with its bucket (NATS).",
+    ),
+    metric(
+        "herald_route_watch_restarts_total",
+        Counter,
+        &[],
+        "Routing-table watches restarted after ending, failing or falling behind (NATS).",
+    ),
     // sequencer
     metric(
         "herald_commands_total",

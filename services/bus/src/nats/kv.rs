@@ -65,31 +65,85 @@ fn parse_route_key(key: &str) -> Option<(RouteKey, GatewayId)> {
     Some((RouteKey { app, session }, gateway))
 }
 
-/// Loads the routing table and keeps it current from the bucket's watch.
+/// How often the replica checks that it is current (its last applied revision against the
+/// bucket's last), and how many failed checks in a row make it restart its watch.
+const ROUTES_CHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+const ROUTES_STALE_CHECKS: u32 = 2;
+
+/// Loads the routing table and keeps it current from the bucket's watch. The watch is started
+/// again whenever it ends, errs, or falls behind the bucket for two checks in a row; a new watch
+/// replays the last value of every key (deletions included), so applying it over the table is
+/// exact. `herald_route_table_age_seconds` is the time since the replica was last seen current.
 pub async fn replicate_routes(store: kv::Store) -> Result<Arc<RouteTable>, BusError> {
-    let mut watch = store.watch_with_history(">").await.map_err(BusError::unavailable)?;
+    let watch = store.watch_with_history(">").await.map_err(BusError::unavailable)?;
     let table = Arc::new(RouteTable::default());
-    let replica = table.clone();
-    tokio::spawn(async move {
-        while let Some(entry) = watch.next().await {
-            let entry = match entry {
-                Ok(entry) => entry,
-                Err(err) => {
-                    tracing::warn!(error = %err, "routing table watch error");
-                    continue;
+    tokio::spawn(keep_routes(store, table.clone(), watch));
+    Ok(table)
+}
+
+async fn keep_routes(store: kv::Store, replica: Arc<RouteTable>, mut watch: kv::Watch) {
+    let mut applied = 0u64;
+    let mut confirmed = tokio::time::Instant::now();
+    let mut stale_checks = 0u32;
+    let mut check = tokio::time::interval(ROUTES_CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let restart = tokio::select! {
+            entry = watch.next() => match entry {
+                Some(Ok(entry)) => {
+                    applied = applied.max(entry.revision);
+                    if let Some((key, gateway)) = parse_route_key(&entry.key) {
+                        match entry.operation {
+                            Operation::Put => replica.add(key, gateway),
+                            Operation::Delete | Operation::Purge => replica.remove(&key, &gateway),
+                        }
+                    }
+                    false
+                }
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "routing table watch error; restarting the watch");
+                    true
+                }
+                None => {
+                    tracing::warn!("routing table watch ended; restarting it");
+                    true
+                }
+            },
+            _ = check.tick() => {
+                match store.stream.get_info().await {
+                    Ok(info) if info.state.last_sequence <= applied => {
+                        confirmed = tokio::time::Instant::now();
+                        stale_checks = 0;
+                    }
+                    Ok(info) => {
+                        stale_checks += 1;
+                        tracing::debug!(applied, last = info.state.last_sequence, "routing table replica behind");
+                    }
+                    Err(err) => tracing::warn!(error = %err, "routing table: could not read the bucket's state"),
+                }
+                metrics::gauge!("herald_route_table_age_seconds").set(confirmed.elapsed().as_secs_f64());
+                if stale_checks >= ROUTES_STALE_CHECKS {
+                    tracing::warn!(applied, "routing table replica fell behind its bucket; restarting the watch");
+                    true
+                } else {
+                    false
+                }
+            }
+        };
+        if restart {
+            stale_checks = 0;
+            metrics::counter!("herald_route_watch_restarts_total").increment(1);
+            watch = loop {
+                match store.watch_with_history(">").await {
+                    Ok(watch) => break watch,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "routing table: could not start a watch; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                    }
                 }
             };
-            let Some((key, gateway)) = parse_route_key(&entry.key) else {
-                continue;
-            };
-            match entry.operation {
-                Operation::Put => replica.add(key, gateway),
-                Operation::Delete | Operation::Purge => replica.remove(&key, &gateway),
-            }
         }
-        tracing::error!("routing table watch ended");
-    });
-    Ok(table)
+    }
 }
 
 #[cfg(test)]
