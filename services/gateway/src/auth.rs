@@ -47,27 +47,37 @@ struct ConsoleClaims {
 
 const CONSOLE_AUDIENCE: &str = "herald-console";
 
-/// Revoked tokens and sessions, as this gateway knows them (refreshed from the store).
+/// Revoked tokens and sessions, as this gateway knows them (refreshed from the store). Each
+/// entry is kept until every token it could match has expired, then pruned.
 #[derive(Default)]
 pub struct Revoked {
+    /// (app, jti) → when the entry is moot (unix seconds).
     tokens: HashMap<(AppId, String), u64>,
-    sessions: HashMap<(AppId, SessionId), u64>,
+    /// (app, session) → (tokens issued before this are revoked (unix ms), when the entry is moot (unix seconds)).
+    sessions: HashMap<(AppId, SessionId), (u64, u64)>,
 }
 
 impl Revoked {
-    pub fn add(&mut self, revocation: &herald_store::Revocation) {
+    /// Applies a revocation; false when it revokes nothing this gateway did not know of already
+    /// (the feed may repeat entries).
+    pub fn add(&mut self, revocation: &herald_store::Revocation) -> bool {
+        let expires_at = revocation.expires_at.max(0) as u64;
         match revocation.kind {
             herald_store::RevocationKind::Token => {
-                self.tokens.insert(
-                    (revocation.app.clone(), revocation.key.clone()),
-                    revocation.expires_at as u64,
-                );
+                let key = (revocation.app.clone(), revocation.key.clone());
+                let known = self.tokens.get(&key).copied();
+                self.tokens.insert(key, known.unwrap_or(0).max(expires_at));
+                known.is_none()
             }
             herald_store::RevocationKind::Session => {
-                if let Ok(session) = SessionId::parse(revocation.key.clone()) {
-                    let cutoff = self.sessions.entry((revocation.app.clone(), session)).or_default();
-                    *cutoff = (*cutoff).max(revocation.not_before as u64);
-                }
+                let Ok(session) = SessionId::parse(revocation.key.clone()) else {
+                    return false;
+                };
+                let not_before = revocation.not_before.max(0) as u64;
+                let entry = self.sessions.entry((revocation.app.clone(), session)).or_default();
+                let raised = not_before > entry.0;
+                *entry = (entry.0.max(not_before), entry.1.max(expires_at));
+                raised
             }
         }
     }
@@ -77,12 +87,18 @@ impl Revoked {
             || self
                 .sessions
                 .get(&(app.clone(), session.clone()))
-                .is_some_and(|cutoff| iat < *cutoff)
+                .is_some_and(|(cutoff, _)| iat < *cutoff)
     }
 
-    /// Forgets token revocations whose tokens have expired anyway.
+    /// Forgets revocations whose tokens have all expired anyway.
     pub fn prune(&mut self, now_secs: u64) {
-        self.tokens.retain(|_, exp| *exp > now_secs);
+        self.tokens.retain(|_, expires_at| *expires_at > now_secs);
+        self.sessions.retain(|_, (_, expires_at)| *expires_at > now_secs);
+    }
+
+    /// Entries held (tokens and sessions).
+    pub fn entries(&self) -> usize {
+        self.tokens.len() + self.sessions.len()
     }
 }
 
@@ -276,5 +292,62 @@ impl Auth {
         jsonwebtoken::decode::<ConsoleClaims>(token, &DecodingKey::from_secret(&self.console_key), &validation)
             .map(|data| data.claims.sub)
             .map_err(|_| ApiError::unauthorized("invalid console token"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_store::{Revocation, RevocationKind};
+
+    fn revocation(kind: RevocationKind, key: &str, not_before: i64, expires_at: i64) -> Revocation {
+        Revocation {
+            app: AppId::parse("app").unwrap(),
+            kind,
+            key: key.into(),
+            not_before,
+            expires_at,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn repeated_entries_are_recognised() {
+        let mut revoked = Revoked::default();
+        assert!(revoked.add(&revocation(RevocationKind::Token, "jti", 0, 100)));
+        assert!(
+            !revoked.add(&revocation(RevocationKind::Token, "jti", 0, 100)),
+            "a repeat"
+        );
+        assert!(revoked.add(&revocation(RevocationKind::Session, "zoe", 50, 100)));
+        assert!(
+            !revoked.add(&revocation(RevocationKind::Session, "zoe", 50, 100)),
+            "a repeat"
+        );
+        assert!(
+            !revoked.add(&revocation(RevocationKind::Session, "zoe", 40, 100)),
+            "an older cutoff"
+        );
+        assert!(
+            revoked.add(&revocation(RevocationKind::Session, "zoe", 60, 100)),
+            "a later cutoff"
+        );
+        let (app, zoe) = (AppId::parse("app").unwrap(), SessionId::parse("zoe").unwrap());
+        assert!(revoked.is_revoked(&app, &zoe, "other", 59));
+        assert!(!revoked.is_revoked(&app, &zoe, "other", 60));
+        assert!(revoked.is_revoked(&app, &SessionId::parse("yan").unwrap(), "jti", 1_000));
+    }
+
+    #[test]
+    fn entries_are_pruned_once_every_token_they_match_has_expired() {
+        let mut revoked = Revoked::default();
+        revoked.add(&revocation(RevocationKind::Token, "jti", 0, 100));
+        revoked.add(&revocation(RevocationKind::Session, "zoe", 50, 200));
+        revoked.prune(99);
+        assert_eq!(revoked.entries(), 2);
+        revoked.prune(100);
+        assert_eq!(revoked.entries(), 1, "the token entry went at its expiry");
+        revoked.prune(200);
+        assert_eq!(revoked.entries(), 0, "the session entry too");
     }
 }

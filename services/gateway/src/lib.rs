@@ -20,6 +20,7 @@ mod ratelimit;
 mod revocations;
 mod rooms;
 mod settings;
+mod throttle;
 
 pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
 pub use error::{ApiError, ApiResult};
@@ -79,6 +80,10 @@ pub(crate) struct Shared {
     pub publisher: publisher::Publisher,
     pub rooms: rooms::Rooms,
     pub limiter: ratelimit::SendLimiter,
+    /// Argon2 runs under this bound.
+    pub hashing: passwords::Hashing,
+    /// Failed logins per account and per client address.
+    pub throttle: throttle::LoginThrottle,
     pub mailboxes: std::sync::Mutex<
         std::collections::HashMap<(herald_protocol::AppId, herald_protocol::SessionId, u8), mailbox::PollBox>,
     >,
@@ -113,6 +118,8 @@ impl Gateway {
             hub: hub::Hub::new(config.id.clone(), bus.clone(), config.max_connections_per_session),
             rooms: rooms::Rooms::new(bus.clone()),
             limiter: ratelimit::SendLimiter::default(),
+            hashing: passwords::Hashing::default(),
+            throttle: throttle::LoginThrottle::default(),
             mailboxes: Default::default(),
             routes,
             config,

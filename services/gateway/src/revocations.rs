@@ -1,5 +1,7 @@
-//! Token revocation on every gateway within seconds: each gateway polls the store for new
-//! revocations, refuses revoked tokens from then on and closes the connections that use them.
+//! Token revocation on every gateway within seconds: each gateway polls the store's revocation
+//! feed (by the store's cursor, never this gateway's clock), refuses revoked tokens from then on
+//! and closes the connections that use them. Entries are forgotten once every token they could
+//! match has expired.
 
 use crate::Shared;
 use crate::auth::now_secs;
@@ -22,14 +24,15 @@ pub async fn revoke(shared: &Shared, revocation: Revocation) -> Result<(), crate
 }
 
 fn apply(shared: &Shared, revocations: &[Revocation]) {
-    if revocations.is_empty() {
-        return;
-    }
-    {
+    let changed = {
         let mut revoked = shared.auth.revoked.write().unwrap_or_else(|p| p.into_inner());
-        for revocation in revocations {
-            revoked.add(revocation);
-        }
+        // every entry is added (no short circuit); a feed that repeats entries closes nothing twice
+        revocations
+            .iter()
+            .fold(false, |changed, revocation| revoked.add(revocation) | changed)
+    };
+    if !changed {
+        return;
     }
     let revoked = shared.auth.revoked.read().unwrap_or_else(|p| p.into_inner());
     let frame = Outbound::Text {
@@ -45,20 +48,18 @@ fn apply(shared: &Shared, revocations: &[Revocation]) {
 }
 
 pub async fn run(shared: Arc<Shared>) {
-    // tokens live at most the token lifetime: older revocations are moot
-    let mut since = herald_protocol::timefmt::now_nanos() - shared.auth.token_ttl().as_nanos() as i64;
+    // 0: every revocation not yet expired, then only what the store wrote after
+    let mut cursor = 0;
     let mut tick = tokio::time::interval(POLL_EVERY);
     loop {
         tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             _ = tick.tick() => {}
         }
-        match shared.store.revocations_since(since, now_secs() as i64).await {
-            Ok(new) => {
-                if let Some(last) = new.last() {
-                    since = last.created_at;
-                }
-                apply(&shared, &new);
+        match shared.store.revocations_since(cursor, now_secs() as i64).await {
+            Ok(feed) => {
+                cursor = feed.cursor;
+                apply(&shared, &feed.revocations);
                 shared
                     .auth
                     .revoked

@@ -19,6 +19,8 @@ pub struct SettingsUpdate {
     send_rate_per_sec: Option<f64>,
     /// Burst of the send rate limit (1-100000).
     send_burst: Option<u32>,
+    /// Opens `/user/register` and `/user/login` (off by default, `default` included).
+    end_user_accounts: Option<bool>,
 }
 
 pub fn apply(settings: &mut AppSettings, update: SettingsUpdate) -> Result<(), ApiError> {
@@ -47,6 +49,9 @@ pub fn apply(settings: &mut AppSettings, update: SettingsUpdate) -> Result<(), A
         }
         settings.send_burst = burst;
     }
+    if let Some(open) = update.end_user_accounts {
+        settings.end_user_accounts = open;
+    }
     Ok(())
 }
 
@@ -57,5 +62,6 @@ pub fn to_json(settings: &AppSettings) -> Value {
         "spam_unanswered_limit": settings.spam_unanswered_limit,
         "send_rate_per_sec": settings.send_rate_per_sec,
         "send_burst": settings.send_burst,
+        "end_user_accounts": settings.end_user_accounts,
     })
 }

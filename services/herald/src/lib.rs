@@ -218,7 +218,8 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         let _ = tcp.set_nodelay(true);
     });
     let server = tokio::spawn(async move {
-        axum::serve(listener, router)
+        // the peer address is what login throttling counts per client (X-Forwarded-For is not trusted)
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });

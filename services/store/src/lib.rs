@@ -13,7 +13,7 @@ pub mod testsuite;
 pub use error::StoreError;
 pub use model::{
     Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, LoginPolicy,
-    Org, Revocation, RevocationKind,
+    Org, Revocation, RevocationFeed, RevocationKind,
 };
 
 use async_trait::async_trait;
@@ -116,8 +116,12 @@ pub trait Store: Send + Sync + 'static {
 
     /// Records a revocation (an upsert: the latest `not_before` wins).
     async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError>;
-    /// Revocations created after `since` (unix nanoseconds) that have not expired, oldest first.
-    async fn revocations_since(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError>;
+    /// The revocation feed: revocations written after `cursor` (0: from the start) that have not
+    /// expired, and the cursor of the next read. The cursor is the store's, not a clock's: SQLite
+    /// assigns a sequence in commit order; ScyllaDB, which has no global sequence, re-reads an
+    /// overlap window of creation times (`scylla::REVOCATION_OVERLAP_NANOS`), so it may return an entry
+    /// again: applying one twice must be harmless (it is: revocations only ever add).
+    async fn revocations_since(&self, cursor: i64, now_secs: i64) -> Result<RevocationFeed, StoreError>;
 
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError>;
     /// Removes and returns the pending request from `from` to `to`.

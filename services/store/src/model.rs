@@ -26,6 +26,8 @@ pub struct AppSettings {
     /// Token bucket per session: sustained sends per second (0 = unlimited, the default), and the burst.
     pub send_rate_per_sec: f64,
     pub send_burst: u32,
+    /// `/user/register` and `/user/login` are open (contract §6); off by default for every app.
+    pub end_user_accounts: bool,
 }
 
 impl Default for AppSettings {
@@ -37,6 +39,7 @@ impl Default for AppSettings {
             // off until the app sets a rate
             send_rate_per_sec: 0.0,
             send_burst: 40,
+            end_user_accounts: false,
         }
     }
 }
@@ -232,8 +235,17 @@ pub struct Revocation {
     pub not_before: i64,
     /// Unix seconds after which the entry is moot (every token it revokes has expired).
     pub expires_at: i64,
-    /// Unix nanoseconds; gateways poll for entries newer than the last they saw.
+    /// Unix nanoseconds, from the writer's clock (informative: the feed is read by the store's cursor).
     pub created_at: i64,
+}
+
+/// One read of the revocation feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevocationFeed {
+    /// Oldest first.
+    pub revocations: Vec<Revocation>,
+    /// Where the next read starts.
+    pub cursor: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -98,6 +98,10 @@ async fn apps(store: &dyn Store, run: &str) {
         "apps: insert is if-absent"
     );
     assert_eq!(store.app(&app.id).await.unwrap(), Some(app.clone()), "apps: read by id");
+    assert!(
+        !store.app(&app.id).await.unwrap().unwrap().settings.end_user_accounts,
+        "apps: end-user accounts are off by default"
+    );
     assert_eq!(
         store.app_by_secret_hash(&app.secret_hash).await.unwrap(),
         Some(app.clone()),
@@ -136,6 +140,7 @@ async fn apps(store: &dyn Store, run: &str) {
         spam_unanswered_limit: 0,
         send_rate_per_sec: 2.5,
         send_burst: 3,
+        end_user_accounts: true,
     };
     assert!(store.set_app_settings(&app.id, &kick).await.unwrap(), "apps: settings");
     assert_eq!(
@@ -611,6 +616,17 @@ async fn accounts_and_revocations(store: &dyn Store, run: &str) {
     );
     assert!(!store.set_account_password(&app, &session("nobody"), "h").await.unwrap());
 
+    revocation_feed(store, &app, run).await;
+}
+
+/// This app's entries of a feed read.
+fn feed_of(feed: &crate::RevocationFeed, app: &AppId) -> Vec<Revocation> {
+    feed.revocations.iter().filter(|r| r.app == *app).cloned().collect()
+}
+
+async fn revocation_feed(store: &dyn Store, app: &AppId, run: &str) {
+    let start = store.revocations_since(0, 1_000).await.unwrap();
+    assert_eq!(feed_of(&start, app), vec![], "revocations: none yet");
     let base = herald_protocol::timefmt::now_nanos();
     let token = Revocation {
         app: app.clone(),
@@ -639,16 +655,18 @@ async fn accounts_and_revocations(store: &dyn Store, run: &str) {
     for r in [&token, &session_wide, &expired] {
         store.revoke(r).await.unwrap();
     }
-    let seen = store.revocations_since(base, 1_000).await.unwrap();
+    let seen = store.revocations_since(start.cursor, 1_000).await.unwrap();
     assert_eq!(
-        seen,
+        feed_of(&seen, app),
         vec![token.clone(), session_wide.clone()],
         "revocations: new and unexpired, oldest first"
     );
-    assert_eq!(
-        store.revocations_since(base + 2, 1_000).await.unwrap(),
-        vec![],
-        "revocations: only newer ones"
+    let again = store.revocations_since(seen.cursor, 1_000).await.unwrap();
+    assert!(
+        feed_of(&again, app)
+            .iter()
+            .all(|r| [&token, &session_wide].contains(&r)),
+        "revocations: nothing new after the cursor (a backend may repeat what it returned)"
     );
     let later = Revocation {
         not_before: 200,
@@ -656,10 +674,27 @@ async fn accounts_and_revocations(store: &dyn Store, run: &str) {
         ..session_wide.clone()
     };
     store.revoke(&later).await.unwrap();
-    assert_eq!(
-        store.revocations_since(base + 4, 1_000).await.unwrap(),
-        vec![later],
+    let moved = store.revocations_since(again.cursor, 1_000).await.unwrap();
+    assert!(
+        feed_of(&moved, app).contains(&later),
         "revocations: a session's cutoff moves on"
+    );
+
+    // a revocation written after the reader's cursor moved past newer ones, with an older
+    // creation time (a gateway whose clock is 30 s behind): the next read still returns it
+    let slow_clock = Revocation {
+        app: app.clone(),
+        kind: RevocationKind::Session,
+        key: "yan".into(),
+        not_before: 300,
+        expires_at: 4_000_000_000,
+        created_at: base - 30 * 1_000_000_000,
+    };
+    store.revoke(&slow_clock).await.unwrap();
+    let next = store.revocations_since(moved.cursor, 1_000).await.unwrap();
+    assert!(
+        feed_of(&next, app).contains(&slow_clock),
+        "revocations: an entry with an older clock, written later, is still read"
     );
 }
 

@@ -1,9 +1,9 @@
 //! `/console/*` (contract §6, seed 000 userLogic): console users, orgs and apps. A console user
 //! sees only the orgs it belongs to and their apps; anything else is 404.
 
-use super::extract::JsonBody;
+use super::extract::{ClientAddr, JsonBody};
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{Shared, passwords, settings};
+use crate::{Shared, passwords, settings, throttle};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use herald_protocol::{AppId, ErrorCode};
@@ -62,7 +62,7 @@ pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBod
     let user = ConsoleUser {
         id: format!("u_{}", uuid::Uuid::new_v4().simple()),
         email,
-        password_hash: passwords::hash(body.password).await?,
+        password_hash: shared.hashing.hash(body.password).await?,
         nick: body.nick,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
@@ -79,23 +79,28 @@ pub struct Login {
 }
 
 #[utoipa::path(post, path = "/console/login", operation_id = "console_login", tag = "console", request_body = Login,
-    description = "a console token (24 h) for the other console routes",
+    description = "a console token (24 h) for the other console routes. Failed logins are throttled: after 5 failures of one email or 20 of one client address within a minute, every login of it is answered 429 / 10008 with `Retry-After` until the minute has passed (the right password too); 503 / 10010 when too many logins are being checked at once",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::openapi::Errors))]
-pub async fn login(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Login>) -> ApiResult {
-    let refused = || ApiError::unauthorized("wrong email or password");
-    let user = shared
-        .store
-        .console_user_by_email(&body.email.trim().to_lowercase())
-        .await?;
-    // the same work and answer whether or not the email exists
-    let (hash, user) = match user {
-        Some(user) => (user.password_hash.clone(), Some(user)),
-        None => (passwords::dummy_hash(), None),
+pub async fn login(
+    State(shared): State<Arc<Shared>>,
+    ClientAddr(address): ClientAddr,
+    JsonBody(body): JsonBody<Login>,
+) -> ApiResult {
+    let email = body.email.trim().to_lowercase();
+    if email.len() > 254 {
+        return Err(ApiError::unauthorized("wrong email or password"));
+    }
+    let user = shared.store.console_user_by_email(&email).await?;
+    let attempt = throttle::Attempt {
+        scope: "console",
+        account: &email,
+        address,
     };
-    let verified = passwords::verify(body.password, hash).await;
+    let stored = user.as_ref().map(|user| user.password_hash.clone());
+    let verified = throttle::verify(&shared, &attempt, body.password, stored).await?;
     match user {
         Some(user) if verified => Ok(ok(json!({"token": shared.auth.mint_console(&user.id)?}))),
-        _ => Err(refused()),
+        _ => Err(ApiError::unauthorized("wrong email or password")),
     }
 }
 

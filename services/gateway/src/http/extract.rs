@@ -39,6 +39,22 @@ impl FromRequestParts<Arc<Shared>> for Client {
     }
 }
 
+/// The client's address: the socket peer, when the server was started with connect info (it is
+/// in `herald`); `X-Forwarded-For` is not trusted.
+pub struct ClientAddr(pub Option<std::net::IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|info| info.0.ip());
+        Ok(ClientAddr(peer))
+    }
+}
+
 /// The app whose secret authenticates an `/inner/*` request.
 pub struct InnerApp(pub Arc<AppRecord>);
 

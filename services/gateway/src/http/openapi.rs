@@ -201,6 +201,9 @@ pub struct SettingsData {
     send_rate_per_sec: f64,
     /// Burst of the send rate (default 40).
     send_burst: u32,
+    /// `/user/register` and `/user/login` are open (default off, for every app: a user name is a
+    /// session, so an app whose backend mints tokens must not let the public claim them).
+    end_user_accounts: bool,
 }
 
 struct Security;
@@ -323,6 +326,26 @@ impl Modify for Reference {
                     notify::POLL_MAX_DEFAULT,
                     crate::mailbox::MAILBOX_CAPACITY,
                     crate::mailbox::POLL_KEEP.as_secs()
+                ),
+            ),
+            (
+                "end-user accounts",
+                "off for every app until its setting `end_user_accounts` is on; 403 / 10003 on /user/register, /user/login, /user/set_password".into(),
+            ),
+            (
+                "failed logins (console and accounts)",
+                format!(
+                    "{} per account and {} per client address (socket peer) per {} s; beyond, every login of it is refused (the right password too) with 429 / 10008 and `Retry-After` until the window ends",
+                    crate::throttle::ACCOUNT_FAILURES,
+                    crate::throttle::ADDRESS_FAILURES,
+                    crate::throttle::WINDOW.as_secs()
+                ),
+            ),
+            (
+                "password hashing",
+                format!(
+                    "one argon2id hash per core at once, {} per core waiting; beyond, 503 / 10010 at once",
+                    crate::passwords::QUEUED_PER_CORE
                 ),
             ),
             (

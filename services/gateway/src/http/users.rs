@@ -1,23 +1,34 @@
 //! `/user/*` (contract §6, seed 003): end-user accounts for apps without their own user system.
 //! The account's user name is its session.
 
-use super::extract::{Client, JsonBody};
+use super::extract::{Client, ClientAddr, JsonBody};
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{Shared, passwords};
+use crate::{Shared, passwords, throttle};
 use axum::extract::State;
 use herald_protocol::{AppId, ErrorCode, SessionId};
 use herald_store::{Account, AppRecord, Revocation, RevocationKind};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::net::IpAddr;
 use std::sync::Arc;
 
-async fn app_of(shared: &Shared, app: Option<String>) -> Result<Arc<AppRecord>, ApiError> {
+/// The app, when it has end-user accounts on (its setting `end_user_accounts`, off by default:
+/// an account's user name is its session, so an app whose backend mints tokens must never let
+/// the public claim those names).
+async fn app_with_accounts(shared: &Shared, app: Option<String>) -> Result<Arc<AppRecord>, ApiError> {
     let id = AppId::parse(app.unwrap_or_else(|| "default".into()))?;
-    shared
+    let app = shared
         .auth
         .app(&id)
         .await?
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such app"))
+        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such app"))?;
+    if !app.settings.end_user_accounts {
+        return Err(ApiError::new(
+            ErrorCode::NotAllowed,
+            "end-user accounts are off for this app (app setting end_user_accounts)",
+        ));
+    }
+    Ok(app)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -30,16 +41,16 @@ pub struct Register {
 }
 
 #[utoipa::path(post, path = "/user/register", operation_id = "user_register", tag = "users", request_body = Register,
-    description = "creates an account (argon2id at rest); 409 / 10006 when the name is taken in the app",
+    description = "creates an account (argon2id at rest); 403 / 10003 unless the app has the setting `end_user_accounts` on (off by default, `default` included); 409 / 10006 when the name is taken in the app",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userName\"}}`"), super::openapi::Errors))]
 pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Register>) -> ApiResult {
-    let app = app_of(&shared, body.app).await?;
+    let app = app_with_accounts(&shared, body.app).await?;
     let user_name = SessionId::parse(body.user_name)?;
     passwords::check_strength(&body.password)?;
     let account = Account {
         app: app.id.clone(),
         user_name: user_name.clone(),
-        password_hash: passwords::hash(body.password).await?,
+        password_hash: shared.hashing.hash(body.password).await?,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
     if !shared.store.create_account(&account).await? {
@@ -58,33 +69,44 @@ pub struct Login {
     platform: u8,
 }
 
-/// Checks a user's password; the same work and answer whether or not the account exists.
+fn wrong() -> ApiError {
+    ApiError::unauthorized("wrong user name or password")
+}
+
+/// Checks a user's password under the login throttle; the same work and answer whether or not
+/// the account exists.
 async fn check_password(
     shared: &Shared,
     app: &AppRecord,
     user_name: &SessionId,
+    address: Option<IpAddr>,
     password: String,
 ) -> Result<(), ApiError> {
     let account = shared.store.account(&app.id, user_name).await?;
-    let hash = account
-        .as_ref()
-        .map(|a| a.password_hash.clone())
-        .unwrap_or_else(passwords::dummy_hash);
-    if passwords::verify(password, hash).await && account.is_some() {
+    let attempt = throttle::Attempt {
+        scope: app.id.as_str(),
+        account: user_name.as_str(),
+        address,
+    };
+    let stored = account.map(|a| a.password_hash);
+    if throttle::verify(shared, &attempt, password, stored).await? {
         Ok(())
     } else {
-        Err(ApiError::unauthorized("wrong user name or password"))
+        Err(wrong())
     }
 }
 
 #[utoipa::path(post, path = "/user/login", operation_id = "user_login", tag = "users", request_body = Login,
-    description = "a client token for the account's session",
+    description = "a client token for the account's session; 403 / 10003 unless the app has `end_user_accounts` on. Failed logins are throttled: after 5 failures of one account or 20 of one client address within a minute, every login of it (the right password too) is answered 429 / 10008 with `Retry-After` until the minute has passed; 503 / 10010 when too many logins are being checked at once",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::openapi::Errors))]
-pub async fn login(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Login>) -> ApiResult {
-    let app = app_of(&shared, body.app).await?;
-    let user_name =
-        SessionId::parse(body.user_name).map_err(|_| ApiError::unauthorized("wrong user name or password"))?;
-    check_password(&shared, &app, &user_name, body.password).await?;
+pub async fn login(
+    State(shared): State<Arc<Shared>>,
+    ClientAddr(address): ClientAddr,
+    JsonBody(body): JsonBody<Login>,
+) -> ApiResult {
+    let app = app_with_accounts(&shared, body.app).await?;
+    let user_name = SessionId::parse(body.user_name).map_err(|_| wrong())?;
+    check_password(&shared, &app, &user_name, address, body.password).await?;
     Ok(ok(json!({"token": shared.auth.mint(&app, &user_name, body.platform)?})))
 }
 
@@ -98,15 +120,28 @@ pub struct SetPassword {
 }
 
 #[utoipa::path(post, path = "/user/set_password", operation_id = "user_set_password", tag = "users", request_body = SetPassword,
+    description = "changes the password and revokes every token of the session issued before (its connections are closed, on every gateway within seconds); throttled like `/user/login`; 403 / 10003 unless the app has `end_user_accounts` on",
     responses((status = 200, description = "`{\"code\": 0}`"), super::openapi::Errors))]
-pub async fn set_password(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<SetPassword>) -> ApiResult {
-    let app = app_of(&shared, body.app).await?;
-    let user_name =
-        SessionId::parse(body.user_name).map_err(|_| ApiError::unauthorized("wrong user name or password"))?;
+pub async fn set_password(
+    State(shared): State<Arc<Shared>>,
+    ClientAddr(address): ClientAddr,
+    JsonBody(body): JsonBody<SetPassword>,
+) -> ApiResult {
+    let app = app_with_accounts(&shared, body.app).await?;
+    let user_name = SessionId::parse(body.user_name).map_err(|_| wrong())?;
     passwords::check_strength(&body.new_password)?;
-    check_password(&shared, &app, &user_name, body.old_password).await?;
-    let hash = passwords::hash(body.new_password).await?;
+    check_password(&shared, &app, &user_name, address, body.old_password).await?;
+    let hash = shared.hashing.hash(body.new_password).await?;
     shared.store.set_account_password(&app.id, &user_name, &hash).await?;
+    let revocation = Revocation {
+        app: app.id.clone(),
+        kind: RevocationKind::Session,
+        key: user_name.to_string(),
+        not_before: crate::auth::now_millis() as i64 + 1,
+        expires_at: crate::auth::now_secs() as i64 + shared.auth.token_ttl().as_secs() as i64 + 1,
+        created_at: herald_protocol::timefmt::now_nanos(),
+    };
+    crate::revocations::revoke(&shared, revocation).await?;
     Ok(ok(Value::Null))
 }
 

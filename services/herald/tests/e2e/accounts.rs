@@ -240,6 +240,9 @@ async fn end_user_accounts_and_revocation_across_gateway_processes() {
     wait_healthy(addr).await;
     let other = Api::new(addr);
 
+    // end-user accounts are an app setting, off by default
+    let (status, body) = put(&api, "/inner/settings", SECRET, json!({"end_user_accounts": true})).await;
+    assert_eq!(status, 200, "{body}");
     let (status, _) = api
         .post("/user/register", "", json!({"user_name": "zed", "password": "short"}))
         .await;
@@ -318,6 +321,16 @@ async fn end_user_accounts_and_revocation_across_gateway_processes() {
         )
         .await;
     assert_eq!(status, 401);
+    let (_, body) = api
+        .post(
+            "/user/login",
+            "",
+            json!({"user_name": "zed", "password": "zed's password"}),
+        )
+        .await;
+    let before = body["data"]["token"].as_str().unwrap().to_owned();
+    let mut connected_before = other.ws(&before).await;
+    assert_eq!(connected_before.request("ping", json!({})).await["data"], "pong");
     let (status, _) = api
         .post(
             "/user/set_password",
@@ -326,6 +339,29 @@ async fn end_user_accounts_and_revocation_across_gateway_processes() {
         )
         .await;
     assert_eq!(status, 200);
+    // a password change revokes the session's earlier tokens, here at once and on the other gateway
+    let (status, body) = api.post("/get_joined_conversation", &before, json!({})).await;
+    assert_eq!((status, body["code"].as_u64()), (401, Some(10101)), "{body}");
+    herald_testkit::eventually(
+        Duration::from_secs(10),
+        "the other gateway refuses a token from before the password change",
+        || {
+            let (other, before) = (other.clone(), before.clone());
+            async move { (other.post("/get_joined_conversation", &before, json!({})).await.0 == 401).then_some(()) }
+        },
+    )
+    .await;
+    let kickout = connected_before.next_push("kickout").await;
+    assert_eq!(
+        kickout["data"]["reason"], "token revoked",
+        "its live connection is told"
+    );
+    match connected_before.next_raw().await {
+        Some(tokio_tungstenite::tungstenite::Message::Close(Some(frame))) => {
+            assert_eq!(u16::from(frame.code), 4003, "closed as revoked")
+        }
+        other => panic!("expected the revoked connection to close, got {other:?}"),
+    }
     let (status, _) = api
         .post(
             "/user/login",
@@ -342,6 +378,8 @@ async fn end_user_accounts_and_revocation_across_gateway_processes() {
         )
         .await;
     let fresh = body["data"]["token"].as_str().unwrap().to_owned();
+    let (status, _) = other.post("/get_joined_conversation", &fresh, json!({})).await;
+    assert_eq!(status, 200, "a login after the password change works");
 
     // the app's backend can revoke every token of a session (a deleted user)
     let (status, _) = api
@@ -707,6 +745,8 @@ async fn secrets_never_reach_the_logs() {
         )
         .await;
     let rotated = rotated["data"]["secret"].as_str().unwrap().to_owned();
+    let (status, _) = put(&api, "/inner/settings", SECRET, json!({"end_user_accounts": true})).await;
+    assert_eq!(status, 200);
     api.post(
         "/user/register",
         "",

@@ -6,6 +6,7 @@ mod channels;
 mod crash;
 mod drain;
 mod faults;
+mod logins;
 mod malformed;
 mod messaging;
 mod observability;

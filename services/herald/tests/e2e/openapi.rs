@@ -87,6 +87,9 @@ async fn openapi_describes_every_route_code_and_limit() {
         "outbound queue",
         "long poll",
         "msg-listHistory",
+        "failed logins",
+        "password hashing",
+        "end-user accounts",
     ] {
         assert!(description.contains(limit), "limit {limit} is documented");
     }

@@ -3,7 +3,7 @@
 
 use super::statements::preparer;
 use super::store::ScyllaStore;
-use crate::{Account, ConsoleUser, FriendRequest, Org, Revocation, RevocationKind, StoreError};
+use crate::{Account, ConsoleUser, FriendRequest, Org, Revocation, RevocationFeed, RevocationKind, StoreError};
 use herald_protocol::{AppId, SessionId};
 use scylla::client::session::Session;
 use scylla::statement::prepared::PreparedStatement;
@@ -15,6 +15,22 @@ const DAY_SECS: i64 = 86_400;
 const MAX_TTL_SECS: i64 = 630_720_000;
 /// The one partition of `revocation_days`.
 const FEED: &str = "all";
+
+/// How far before its cursor a read of the revocation feed starts again. ScyllaDB has no global
+/// sequence, so the feed is ordered by each writer's clock: an entry from a gateway whose clock
+/// is behind (or one that took long to write) is still seen while it is within this window of
+/// the newest entry seen. Gateways' clocks must agree within it (NTP keeps them within
+/// milliseconds). Entries in the window are returned again; applying them twice is harmless.
+pub const REVOCATION_OVERLAP_NANOS: i64 = 120 * 1_000_000_000;
+
+/// Where a read after `cursor` starts (0 reads the whole feed).
+pub fn reread_from(cursor: i64) -> i64 {
+    if cursor <= 0 {
+        i64::MIN
+    } else {
+        cursor.saturating_sub(REVOCATION_OVERLAP_NANOS)
+    }
+}
 
 /// The UTC day (days since the Unix epoch) of a time in unix nanoseconds: the feed partition.
 pub fn feed_day(unix_nanos: i64) -> i64 {
@@ -341,10 +357,15 @@ impl ScyllaStore {
         self.write(&self.accounts.revocation_upsert, row).await
     }
 
-    pub(super) async fn revocations_after(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError> {
+    /// The feed after `cursor` (a creation time), re-reading `REVOCATION_OVERLAP` before it: an
+    /// entry written late, or by a process whose clock is behind, is still found while it is
+    /// within the overlap. The next cursor is the newest creation time seen.
+    pub(super) async fn revocations_after(&self, cursor: i64, now_secs: i64) -> Result<RevocationFeed, StoreError> {
+        let since = reread_from(cursor);
         let days: Vec<(i64, Option<i64>)> = self.rows(&self.accounts.days_select, (FEED,)).await?;
         let first_day = feed_day(since);
         let mut found = Vec::new();
+        let mut newest = cursor;
         for (day, max_expires_at) in days {
             if day < first_day || max_expires_at.unwrap_or(i64::MIN) <= now_secs {
                 continue;
@@ -352,6 +373,7 @@ impl ScyllaStore {
             type FeedRow = (i64, String, String, String, i64, i64);
             let rows: Vec<FeedRow> = self.rows(&self.accounts.feed_select, (day, since)).await?;
             for (created_at, app, kind, key, not_before, expires_at) in rows {
+                newest = newest.max(created_at);
                 if expires_at > now_secs {
                     found.push(Revocation {
                         app: super::rows::app_id(app)?,
@@ -364,7 +386,11 @@ impl ScyllaStore {
                 }
             }
         }
-        Ok(found)
+        found.sort_by_key(|r| r.created_at);
+        Ok(RevocationFeed {
+            revocations: found,
+            cursor: newest,
+        })
     }
 
     pub(super) async fn put_request(&self, request: &FriendRequest) -> Result<(), StoreError> {
@@ -451,6 +477,15 @@ mod tests {
             expires_at,
             created_at,
         }
+    }
+
+    #[test]
+    fn a_feed_read_starts_an_overlap_before_its_cursor() {
+        assert_eq!(reread_from(0), i64::MIN, "the first read reads everything");
+        let cursor = 1_700_000_000_000_000_000;
+        assert_eq!(reread_from(cursor), cursor - REVOCATION_OVERLAP_NANOS);
+        let slow_clock = cursor - 30 * 1_000_000_000;
+        assert!(slow_clock > reread_from(cursor), "an entry 30 s behind is read again");
     }
 
     #[test]

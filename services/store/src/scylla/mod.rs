@@ -23,6 +23,7 @@ mod rows;
 mod statements;
 mod store;
 
+pub use accounts::REVOCATION_OVERLAP_NANOS;
 pub use buckets::BUCKET_WIDTH;
 pub use config::ScyllaConfig;
 pub use migrate::{MIGRATIONS, Migration, drop_keyspace, migrate};
@@ -30,7 +31,7 @@ pub use store::ScyllaStore;
 
 use crate::{
     Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, Org,
-    Revocation, Store, StoreError,
+    Revocation, RevocationFeed, Store, StoreError,
 };
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
@@ -236,8 +237,8 @@ impl Store for ScyllaStore {
         self.timed("write", self.revoke_one(revocation)).await
     }
 
-    async fn revocations_since(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError> {
-        self.timed("read", self.revocations_after(since, now_secs)).await
+    async fn revocations_since(&self, cursor: i64, now_secs: i64) -> Result<RevocationFeed, StoreError> {
+        self.timed("read", self.revocations_after(cursor, now_secs)).await
     }
 
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError> {

@@ -13,7 +13,7 @@ pub const MESSAGE_COLUMNS: &str =
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
 pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, \
-     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst";
+     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts";
 
 /// A `messages` row as `MESSAGE_COLUMNS` reads it.
 pub type MessageRow = (String, String, i64, i64, String, i64, i32, i32, String, String, String);
@@ -63,6 +63,8 @@ pub type AppRow = (
     i64,
     f64,
     i64,
+    // null in rows written before `003_hardening.cql`: off
+    Option<bool>,
 );
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -139,8 +141,20 @@ pub fn conversation(row: ConversationRow) -> Result<Option<Conversation>, StoreE
 }
 
 pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
-    let (id, org, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam, rate, burst) =
-        row;
+    let (
+        id,
+        org,
+        name,
+        secret_hash,
+        signing_key,
+        created_at,
+        login_policy,
+        require_friendship,
+        spam,
+        rate,
+        burst,
+        end_user_accounts,
+    ) = row;
     Ok(AppRecord {
         id: app_id(id)?,
         org,
@@ -154,6 +168,7 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
             spam_unanswered_limit: u32::try_from(spam).unwrap_or(0),
             send_rate_per_sec: rate,
             send_burst: u32::try_from(burst).unwrap_or(0),
+            end_user_accounts: end_user_accounts.unwrap_or(false),
         },
     })
 }
@@ -172,17 +187,19 @@ pub fn app_values(app: &AppRecord) -> AppRow {
         i64::from(app.settings.spam_unanswered_limit),
         app.settings.send_rate_per_sec,
         i64::from(app.settings.send_burst),
+        Some(app.settings.end_user_accounts),
     )
 }
 
 /// The settings columns of `UPDATE apps SET ... WHERE app_id = ?`, in statement order.
-pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str, bool, i64, f64, i64, &'a str) {
+pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str, bool, i64, f64, i64, bool, &'a str) {
     (
         settings.login_policy.as_str(),
         settings.require_friendship,
         i64::from(settings.spam_unanswered_limit),
         settings.send_rate_per_sec,
         i64::from(settings.send_burst),
+        settings.end_user_accounts,
         id.as_str(),
     )
 }
@@ -310,6 +327,7 @@ mod tests {
                 spam_unanswered_limit: 7,
                 send_rate_per_sec: 2.5,
                 send_burst: 11,
+                end_user_accounts: true,
             },
         };
         assert_eq!(app(app_values(&original)).unwrap(), original);
@@ -320,6 +338,12 @@ mod tests {
         assert_eq!(read.settings.login_policy, LoginPolicy::Multi);
         assert_eq!(read.settings.spam_unanswered_limit, 0);
         let values = settings_values(&original.id, &original.settings);
-        assert_eq!(values, ("kick", true, 7, 2.5, 11, "default"));
+        assert_eq!(values, ("kick", true, 7, 2.5, 11, true, "default"));
+        let mut before_accounts_setting = app_values(&original);
+        before_accounts_setting.11 = None;
+        assert!(
+            !app(before_accounts_setting).unwrap().settings.end_user_accounts,
+            "a row from before the setting has end-user accounts off"
+        );
     }
 }

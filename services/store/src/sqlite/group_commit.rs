@@ -2,16 +2,13 @@
 //! transaction (one WAL fsync), each inside its own savepoint, so a fenced-out batch rolls back
 //! alone. Sixteen partitions then cost one commit, not sixteen queued ones.
 
-use super::{Inner, apply_change, map_err, raise_fence};
+use super::{apply_change, map_err, raise_fence};
 use crate::{Change, Fence, StoreError};
-use rusqlite::TransactionBehavior;
-use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot};
+use rusqlite::{Connection, TransactionBehavior};
+use tokio::sync::oneshot;
 
-/// Batches waiting for the writer before `apply` callers wait.
-pub const QUEUE: usize = 1024;
 /// Most batches committed together.
-const MAX_GROUP: usize = 64;
+pub const MAX_GROUP: usize = 64;
 
 pub struct Job {
     pub fence: Fence,
@@ -19,29 +16,10 @@ pub struct Job {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Starts the writer thread; it ends when every sender is dropped.
-pub fn start(inner: Arc<Inner>) -> mpsc::Sender<Job> {
-    let (tx, mut rx) = mpsc::channel::<Job>(QUEUE);
-    std::thread::Builder::new()
-        .name("herald-sqlite-commit".into())
-        .spawn(move || {
-            while let Some(first) = rx.blocking_recv() {
-                let mut jobs = vec![first];
-                while jobs.len() < MAX_GROUP
-                    && let Ok(job) = rx.try_recv()
-                {
-                    jobs.push(job);
-                }
-                commit(&inner, jobs);
-            }
-        })
-        .expect("spawn the commit thread");
-    tx
-}
-
-fn commit(inner: &Inner, jobs: Vec<Job>) {
+/// Commits `jobs` in one transaction, each in its own savepoint, and answers each (on the
+/// writer thread, `threads.rs`, which gathers the group).
+pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
     let started = std::time::Instant::now();
-    let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
     let outcome = (|| {
         let mut tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -63,7 +41,6 @@ fn commit(inner: &Inner, jobs: Vec<Job>) {
         tx.commit().map_err(map_err)?;
         Ok::<_, StoreError>(results)
     })();
-    drop(conn);
     metrics::histogram!("herald_store_seconds", "op" => "write").record(started.elapsed().as_secs_f64());
     metrics::histogram!("herald_store_group_size").record(jobs.len() as f64);
     match outcome {

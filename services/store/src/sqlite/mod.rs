@@ -1,35 +1,27 @@
 //! The embedded store: SQLite on disk (WAL, `synchronous=FULL`), one writer and a few readers,
-//! every call on tokio's blocking pool.
+//! each connection on a thread of its own (`threads.rs`), never on tokio's blocking pool.
 
 mod group_commit;
 mod migrate;
 mod rows;
+mod threads;
 
 use crate::{
     Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, Org,
-    Revocation, Store, StoreError,
+    Revocation, RevocationFeed, Store, StoreError,
 };
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 use rows::{APP_COLUMNS, CONVERSATION_COLUMNS, MESSAGE_COLUMNS, ORG_COLUMNS};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 const READERS: usize = 4;
 
 pub struct SqliteStore {
-    inner: Arc<Inner>,
-    /// Batches for the group-commit writer (dropping the store ends it).
-    commits: tokio::sync::mpsc::Sender<group_commit::Job>,
-}
-
-struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
-    readers: Vec<Mutex<Connection>>,
-    next_reader: AtomicUsize,
+    /// The writer and reader threads (dropping the store ends them).
+    threads: threads::Threads,
 }
 
 fn map_err(err: rusqlite::Error) -> StoreError {
@@ -64,24 +56,19 @@ impl SqliteStore {
             let mut writer = open_connection(&path).map_err(map_err)?;
             migrate::migrate(&mut writer).map_err(map_err)?;
             let readers = (0..READERS)
-                .map(|_| open_connection(&path).map(Mutex::new))
+                .map(|_| open_connection(&path))
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
-            let inner = Arc::new(Inner {
-                path,
-                writer: Mutex::new(writer),
-                readers,
-                next_reader: AtomicUsize::new(0),
-            });
-            let commits = group_commit::start(inner.clone());
-            Ok(SqliteStore { inner, commits })
+            let threads = threads::start(writer, readers)
+                .map_err(|e| StoreError::Fatal(format!("start the sqlite threads: {e}")))?;
+            Ok(SqliteStore { path, threads })
         })
         .await
         .map_err(|e| StoreError::Fatal(e.to_string()))?
     }
 
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.path
     }
 
     async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
@@ -89,14 +76,13 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = self.inner.clone();
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let mut conn = inner.writer.lock().unwrap_or_else(|p| p.into_inner());
-            work(&mut conn)
-        })
-        .await
-        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job = threads::WriterJob::Run(Box::new(move |conn| {
+            let _ = done.send(work(conn));
+        }));
+        self.threads.writer.send(job).await.map_err(|_| threads::stopped())?;
+        let result = answer.await.map_err(|_| threads::stopped())?;
         metrics::histogram!("herald_store_seconds", "op" => "write").record(started.elapsed().as_secs_f64());
         if result.is_err() {
             metrics::counter!("herald_store_errors_total", "op" => "write").increment(1);
@@ -109,15 +95,13 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     {
-        let inner = self.inner.clone();
         let started = std::time::Instant::now();
-        let result = tokio::task::spawn_blocking(move || {
-            let index = inner.next_reader.fetch_add(1, Ordering::Relaxed) % inner.readers.len();
-            let conn = inner.readers[index].lock().unwrap_or_else(|p| p.into_inner());
-            work(&conn).map_err(map_err)
-        })
-        .await
-        .map_err(|e| StoreError::Fatal(e.to_string()))?;
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: threads::ReadWork = Box::new(move |conn| {
+            let _ = done.send(work(conn).map_err(map_err));
+        });
+        self.threads.readers.send(job).await.map_err(|_| threads::stopped())?;
+        let result = answer.await.map_err(|_| threads::stopped())?;
         metrics::histogram!("herald_store_seconds", "op" => "read").record(started.elapsed().as_secs_f64());
         if result.is_err() {
             metrics::counter!("herald_store_errors_total", "op" => "read").increment(1);
@@ -202,11 +186,12 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (app_id) DO NOTHING"),
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (app_id) DO NOTHING"),
                     params![
                         app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at,
                         app.settings.login_policy.as_str(), app.settings.require_friendship,
-                        app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst
+                        app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst,
+                        app.settings.end_user_accounts
                     ],
                 )
                 .map_err(map_err)?;
@@ -255,14 +240,15 @@ impl Store for SqliteStore {
             let changed = conn
                 .execute(
                     "UPDATE apps SET login_policy = ?2, require_friendship = ?3, spam_unanswered_limit = ?4, \
-                     send_rate_per_sec = ?5, send_burst = ?6 WHERE app_id = ?1",
+                     send_rate_per_sec = ?5, send_burst = ?6, end_user_accounts = ?7 WHERE app_id = ?1",
                     params![
                         id.as_str(),
                         settings.login_policy.as_str(),
                         settings.require_friendship,
                         settings.spam_unanswered_limit,
                         settings.send_rate_per_sec,
-                        settings.send_burst
+                        settings.send_burst,
+                        settings.end_user_accounts
                     ],
                 )
                 .map_err(map_err)?;
@@ -386,13 +372,12 @@ impl Store for SqliteStore {
             changes: changes.to_vec(),
             done,
         };
-        self.commits
-            .send(job)
+        self.threads
+            .writer
+            .send(threads::WriterJob::Apply(job))
             .await
-            .map_err(|_| StoreError::Fatal("the commit thread stopped".into()))?;
-        result
-            .await
-            .map_err(|_| StoreError::Fatal("the commit thread stopped".into()))?
+            .map_err(|_| threads::stopped())?;
+        result.await.map_err(|_| threads::stopped())?
     }
 
     async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {
@@ -755,9 +740,10 @@ impl Store for SqliteStore {
         let r = revocation.clone();
         self.write(move |c| {
             c.execute(
-                "INSERT INTO revocations (app_id, kind, key, not_before, expires_at, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6) \
+                "INSERT INTO revocations (app_id, kind, key, not_before, expires_at, created_at, seq) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, (SELECT COALESCE(MAX(seq), 0) + 1 FROM revocations)) \
                  ON CONFLICT (app_id, kind, key) DO UPDATE SET not_before = MAX(not_before, excluded.not_before), \
-                 expires_at = MAX(expires_at, excluded.expires_at), created_at = excluded.created_at",
+                 expires_at = MAX(expires_at, excluded.expires_at), created_at = excluded.created_at, seq = excluded.seq",
                 params![r.app.as_str(), r.kind.as_str(), r.key, r.not_before, r.expires_at, r.created_at],
             )
             .map(|_| ())
@@ -766,14 +752,20 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn revocations_since(&self, since: i64, now_secs: i64) -> Result<Vec<Revocation>, StoreError> {
+    async fn revocations_since(&self, cursor: i64, now_secs: i64) -> Result<RevocationFeed, StoreError> {
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT app_id, kind, key, not_before, expires_at, created_at FROM revocations \
-                 WHERE created_at > ?1 AND expires_at > ?2 ORDER BY created_at",
-            )?
-            .query_map(params![since, now_secs], rows::revocation)?
-            .collect()
+            let tx = c.unchecked_transaction()?;
+            let revocations = tx
+                .prepare_cached(
+                    "SELECT app_id, kind, key, not_before, expires_at, created_at FROM revocations \
+                     WHERE seq > ?1 AND expires_at > ?2 ORDER BY seq",
+                )?
+                .query_map(params![cursor, now_secs], rows::revocation)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            // the same snapshot: nothing committed after the rows above is skipped
+            let cursor = tx.query_row("SELECT COALESCE(MAX(seq), 0) FROM revocations", [], |r| r.get(0))?;
+            tx.finish()?;
+            Ok(RevocationFeed { revocations, cursor })
         })
         .await
     }

@@ -1,0 +1,101 @@
+//! The SQLite connections' own threads: one writer thread (group commits and every other write,
+//! in arrival order) and a few reader threads, each owning its connection and fed by a bounded
+//! queue. Store I/O never waits for tokio's blocking pool, so work there (password hashing, say)
+//! cannot starve it; a full queue makes callers wait (async), it never grows.
+
+use super::group_commit::{self, MAX_GROUP};
+use crate::StoreError;
+use rusqlite::Connection;
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// Jobs waiting for the writer thread before callers wait.
+pub const WRITE_QUEUE: usize = 1024;
+/// Reads waiting for a reader thread before callers wait.
+pub const READ_QUEUE: usize = 1024;
+
+pub type WriteWork = Box<dyn FnOnce(&mut Connection) + Send>;
+pub type ReadWork = Box<dyn FnOnce(&Connection) + Send>;
+
+pub enum WriterJob {
+    /// A sequenced batch: committed together with the batches waiting beside it.
+    Apply(group_commit::Job),
+    /// Any other write, alone.
+    Run(WriteWork),
+}
+
+/// The senders of the two queues; dropping them ends the threads.
+pub struct Threads {
+    pub writer: mpsc::Sender<WriterJob>,
+    pub readers: mpsc::Sender<ReadWork>,
+}
+
+pub fn stopped() -> StoreError {
+    StoreError::Fatal("the sqlite threads stopped".into())
+}
+
+/// Starts the writer thread on `writer` and one reader thread per connection of `readers`.
+pub fn start(writer: Connection, readers: Vec<Connection>) -> std::io::Result<Threads> {
+    let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE);
+    std::thread::Builder::new()
+        .name("herald-sqlite-writer".into())
+        .spawn(move || write_loop(writer, write_rx))?;
+    let (read_tx, read_rx) = mpsc::channel::<ReadWork>(READ_QUEUE);
+    let read_rx = Arc::new(Mutex::new(read_rx));
+    for (index, conn) in readers.into_iter().enumerate() {
+        let read_rx = read_rx.clone();
+        std::thread::Builder::new()
+            .name(format!("herald-sqlite-reader-{index}"))
+            .spawn(move || read_loop(conn, read_rx))?;
+    }
+    Ok(Threads {
+        writer: write_tx,
+        readers: read_tx,
+    })
+}
+
+/// Runs one job; a panic drops its answer (the caller gets an error), not the thread.
+fn guarded(job: impl FnOnce()) {
+    if std::panic::catch_unwind(AssertUnwindSafe(job)).is_err() {
+        tracing::warn!("a sqlite job panicked");
+    }
+}
+
+fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>) {
+    while let Some(job) = jobs.blocking_recv() {
+        match job {
+            WriterJob::Run(work) => guarded(|| work(&mut conn)),
+            WriterJob::Apply(first) => {
+                // every batch already waiting joins the group; a plain write ends it
+                let mut group = vec![first];
+                let mut after = None;
+                while group.len() < MAX_GROUP {
+                    match jobs.try_recv() {
+                        Ok(WriterJob::Apply(job)) => group.push(job),
+                        Ok(WriterJob::Run(work)) => {
+                            after = Some(work);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                guarded(|| group_commit::commit(&mut conn, group));
+                if let Some(work) = after {
+                    guarded(|| work(&mut conn));
+                }
+            }
+        }
+    }
+}
+
+fn read_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadWork>>>) {
+    loop {
+        // one idle reader waits on the queue at a time; the lock is released before the work
+        let job = jobs.lock().unwrap_or_else(|p| p.into_inner()).blocking_recv();
+        match job {
+            Some(work) => guarded(|| work(&conn)),
+            None => return,
+        }
+    }
+}
