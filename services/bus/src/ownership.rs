@@ -169,27 +169,9 @@ where
 {
     let now = now_ms();
     let ttl_ms = config.lease_ttl.as_millis() as u64;
-    // 1. heartbeat and count the live members of the role
-    let me = LeaseValue {
-        owner: config.instance.clone(),
-        expires_ms: now + ttl_ms,
-    };
-    bus.kv_put(
-        Bucket::Leases,
-        &format!("{}{}", member_prefix(config.role), config.instance),
-        encode(&me),
-    )
-    .await?;
-    let members = bus
-        .kv_scan(Bucket::Leases, &member_prefix(config.role))
-        .await?
-        .iter()
-        .filter_map(|(_, v)| serde_json::from_slice::<LeaseValue>(v).ok())
-        .filter(|v| v.expires_ms > now)
-        .count();
-    let share = fair_share(config.partitions, members);
-
-    // 2. renew what we hold; drop what we lost or what stopped by itself
+    // 1. renew what we hold first, independently of the bookkeeping below: a failing
+    //    membership write or scan must not let every lease lapse; drop what we lost or what
+    //    stopped by itself
     let partitions: Vec<u32> = held.keys().copied().collect();
     for partition in partitions {
         let lease = held.get_mut(&partition).expect("held");
@@ -234,6 +216,26 @@ where
             }
         }
     }
+
+    // 2. heartbeat and count the live members of the role; without a count, no rebalancing
+    //    this round (the leases above are renewed whatever happens here)
+    let me = LeaseValue {
+        owner: config.instance.clone(),
+        expires_ms: now + ttl_ms,
+    };
+    bus.kv_put(
+        Bucket::Leases,
+        &format!("{}{}", member_prefix(config.role), config.instance),
+        encode(&me),
+    )
+    .await?;
+    let listed = bus.kv_scan(Bucket::Leases, &member_prefix(config.role)).await?;
+    let members = listed
+        .iter()
+        .filter_map(|(_, v)| serde_json::from_slice::<LeaseValue>(v).ok())
+        .filter(|v| v.expires_ms > now)
+        .count();
+    let share = fair_share(config.partitions, members);
 
     // 3. give back partitions above our share (highest first)
     while held.len() > share {
