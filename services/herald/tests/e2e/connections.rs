@@ -70,7 +70,8 @@ async fn a_client_close_is_answered_with_its_code() {
     herald.stop().await;
 }
 
-/// A connection lives no longer than its token: at expiry it is closed with 4002.
+/// A connection lives no longer than its token: at expiry it is closed with 4002 (an SSE
+/// stream ends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_is_closed_when_its_token_expires() {
     let herald = Herald::start_with(BusKind::Embedded, &["--token-ttl-secs", "2"]).await;
@@ -78,10 +79,70 @@ async fn a_connection_is_closed_when_its_token_expires() {
     let token = api.token("alice", 1).await;
     let mut native = connect(&api, &format!("/ws?token={token}")).await;
     let mut notify = connect(&api, &format!("/notify?protoc=ws&token={token}")).await;
+    let mut sse = open_sse(&api, &token).await;
     assert_eq!(close_code(&mut native).await, Some(4002), "/ws closed at expiry");
     assert_eq!(close_code(&mut notify).await, Some(4002), "/notify closed at expiry");
+    sse_ends(&mut sse).await;
     connections_drop_to(&herald, 0, "expired connections unregistered").await;
     herald.stop().await;
+}
+
+async fn open_sse(api: &Api, token: &str) -> reqwest::Response {
+    let url = format!("{}/notify?protoc=sse&token={token}", api.base);
+    let response = api.http.get(url).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    response
+}
+
+/// Reads an SSE response until the server ends it.
+async fn sse_ends(response: &mut reqwest::Response) {
+    let ended = tokio::time::timeout(WAIT, async { while let Ok(Some(_)) = response.chunk().await {} }).await;
+    assert!(ended.is_ok(), "the event stream ends within the wait");
+}
+
+/// A revoked session's connections are closed (4003) on every gateway within seconds.
+async fn a_revoked_session_s_connections_are_closed(kind: BusKind) {
+    let herald = Herald::start(kind).await;
+    let second = match kind {
+        BusKind::Nats => Some(herald.second_gateway().await),
+        BusKind::Embedded => None,
+    };
+    let api = herald.api();
+    let other_api = second.as_ref().map_or_else(|| api.clone(), |s| Api::new(s.addr));
+    let token = api.token("mallory", 1).await;
+    let mut here = connect(&api, &format!("/ws?token={token}")).await;
+    let mut there = connect(&other_api, &format!("/notify?protoc=ws&token={token}")).await;
+    let mut sse = open_sse(&other_api, &token).await;
+    let (status, body) = api
+        .post(
+            "/inner/revoke_session",
+            crate::support::SECRET,
+            json!({"session": "mallory"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(close_code(&mut here).await, Some(4003));
+    assert_eq!(close_code(&mut there).await, Some(4003), "on the other gateway too");
+    sse_ends(&mut sse).await;
+    connections_drop_to(&herald, 0, "revoked connections unregistered").await;
+    if let Some(second) = second {
+        herald_testkit::eventually(WAIT, "unregistered on the other gateway", || {
+            std::future::ready((second.connection_count() == 0).then_some(()))
+        })
+        .await;
+        second.stop().await;
+    }
+    herald.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_s_connections_are_closed_embedded() {
+    a_revoked_session_s_connections_are_closed(BusKind::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_session_s_connections_are_closed_nats() {
+    a_revoked_session_s_connections_are_closed(BusKind::Nats).await;
 }
 
 /// A client that stops reading (its TCP window stays shut) while pushes keep coming is cut off
