@@ -137,12 +137,12 @@ pub struct SendArgs {
     #[arg(long, default_value_t = 0.0)]
     pub rate: f64,
 
-    /// Sends in flight (sent, not yet acknowledged) per sending connection.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    /// Sends in flight (sent, not yet acknowledged) per sending connection (the server allows 64).
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub window: u32,
 
     /// Pushes a recipient connection may be behind on average before senders pause (the server
-    /// closes a connection 1,024 frames behind).
+    /// closes a connection 1,024 frames or 4 MiB behind).
     #[arg(long, default_value_t = 256)]
     pub max_backlog: u64,
 }

@@ -4,6 +4,7 @@
 
 use crate::frames;
 use crate::mailbox::Mailbox;
+use crate::outbound::{OutboundTx, Refused};
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use herald_bus::Bus;
@@ -12,7 +13,6 @@ use herald_protocol::{AppId, GatewayId, MsgId, Platform, SessionId, ws};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 /// One frame for one client.
@@ -49,7 +49,7 @@ impl ConnKind {
 /// Where a connection's frames go.
 #[derive(Clone)]
 pub enum Sink {
-    Queue(mpsc::Sender<Outbound>),
+    Queue(OutboundTx),
     Mailbox(Arc<Mailbox>),
 }
 
@@ -66,21 +66,43 @@ pub struct Conn {
     pub msgpack: Arc<AtomicBool>,
     /// Cancelled to close the connection (slow reader, kickout, shutdown).
     pub close: CancellationToken,
+    /// Requests of this connection waiting for the sequencer; at most `MAX_IN_FLIGHT`.
+    pub in_flight: Arc<tokio::sync::Semaphore>,
 }
 
+/// Requests one `/ws` connection may have waiting for the sequencer at once; past it, a request
+/// is answered with an error (10008) and nothing is done.
+pub const MAX_IN_FLIGHT: usize = 64;
+
 impl Conn {
+    pub fn new(id: u64, me: &crate::Identity, kind: ConnKind, sink: Sink, close: CancellationToken) -> Self {
+        Self {
+            id,
+            platform: me.platform,
+            jti: me.jti.clone(),
+            iat: me.iat,
+            kind,
+            sink,
+            msgpack: Arc::new(AtomicBool::new(false)),
+            close,
+            in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+        }
+    }
+
     /// Queues a frame; false when the connection cannot take it (and is being closed).
     pub fn offer(&self, frame: Outbound) -> bool {
         match &self.sink {
             Sink::Queue(tx) => match tx.try_send(frame) {
                 Ok(()) => true,
-                Err(mpsc::error::TrySendError::Full(_)) => {
-                    metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
-                    tracing::info!(conn = self.id, "closing a connection that does not read");
-                    self.close.cancel();
+                Err(Refused::Full) => {
+                    if !self.close.is_cancelled() {
+                        metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
+                        tracing::info!(conn = self.id, "closing a connection that does not read");
+                        self.close.cancel();
+                    }
                     false
                 }
-                Err(mpsc::error::TrySendError::Closed(_)) => false,
+                Err(Refused::Closed) => false,
             },
             Sink::Mailbox(mailbox) => {
                 mailbox.push(frame);

@@ -11,6 +11,7 @@ pub mod hub;
 mod inbox;
 mod login;
 mod mailbox;
+mod outbound;
 mod passwords;
 mod pending;
 mod presence;
@@ -44,6 +45,9 @@ pub struct GatewayConfig {
     pub max_pending: usize,
     /// Frames queued for one connection before it is closed as a slow reader.
     pub outbound_queue: usize,
+    /// Bytes queued for one connection (or kept in one long-poll mailbox) before it is closed
+    /// as a slow reader (the mailbox drops its oldest events instead).
+    pub outbound_queue_bytes: usize,
     /// Largest HTTP body, in bytes.
     pub max_body_bytes: usize,
     /// Largest message `content`, in bytes.
@@ -62,6 +66,7 @@ impl GatewayConfig {
             ack_timeout: Duration::from_secs(10),
             max_pending: 65_536,
             outbound_queue: 1024,
+            outbound_queue_bytes: 4 * 1024 * 1024,
             max_body_bytes: 64 * 1024,
             max_content_bytes: 32 * 1024,
             ping_interval: Duration::from_secs(30),

@@ -1,5 +1,5 @@
 //! Long-poll mailboxes: what arrives between two polls of the same (session, platform) is kept,
-//! bounded, for at least `POLL_KEEP` after the last poll.
+//! bounded in events and in bytes, for at least `POLL_KEEP` after the last poll.
 
 use crate::Shared;
 use crate::hub::{ConnKind, Outbound};
@@ -10,45 +10,72 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
-/// Events a mailbox keeps; past it the oldest are dropped and the next poll says how many.
+/// Events a mailbox keeps; past it (or past its byte bound, `HERALD_OUTBOUND_QUEUE_BYTES`) the
+/// oldest are dropped and the next poll says how many.
 pub const MAILBOX_CAPACITY: usize = 1000;
 /// How long a mailbox outlives its last poll.
 pub const POLL_KEEP: Duration = Duration::from_secs(60);
 
 pub struct Mailbox {
-    queue: Mutex<VecDeque<Outbound>>,
+    queue: Mutex<Queued>,
+    max_bytes: usize,
     arrived: Notify,
     dropped: AtomicU64,
     last_poll: Mutex<Instant>,
     polling: AtomicU64,
 }
 
-impl Default for Mailbox {
-    fn default() -> Self {
+/// The kept events and their total payload.
+#[derive(Default)]
+struct Queued {
+    events: VecDeque<Outbound>,
+    bytes: usize,
+}
+
+impl Queued {
+    fn pop_front(&mut self) -> Option<Outbound> {
+        let frame = self.events.pop_front()?;
+        self.bytes -= frame.byte_len();
+        Some(frame)
+    }
+}
+
+impl Mailbox {
+    /// A mailbox keeping at most `MAILBOX_CAPACITY` events and `max_bytes` bytes.
+    pub fn new(max_bytes: usize) -> Self {
         Self {
-            queue: Mutex::new(VecDeque::new()),
+            queue: Mutex::new(Queued::default()),
+            max_bytes,
             arrived: Notify::new(),
             dropped: AtomicU64::new(0),
             last_poll: Mutex::new(Instant::now()),
             polling: AtomicU64::new(0),
         }
     }
-}
 
-impl Mailbox {
     pub fn push(&self, frame: Outbound) {
         if matches!(frame, Outbound::Close { .. }) {
             // a mailbox has no socket to close; the kickout push before it says enough
             return;
         }
+        let size = frame.byte_len();
         let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-        if queue.len() >= MAILBOX_CAPACITY {
-            queue.pop_front();
-            self.dropped.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("herald_poll_dropped_total").increment(1);
+        let mut dropped = 0;
+        if size > self.max_bytes {
+            dropped += 1; // it could never be kept
+        } else {
+            while queue.events.len() >= MAILBOX_CAPACITY || queue.bytes + size > self.max_bytes {
+                queue.pop_front();
+                dropped += 1;
+            }
+            queue.bytes += size;
+            queue.events.push_back(frame);
         }
-        queue.push_back(frame);
         drop(queue);
+        if dropped > 0 {
+            self.dropped.fetch_add(dropped, Ordering::Relaxed);
+            metrics::counter!("herald_poll_dropped_total").increment(dropped);
+        }
         self.arrived.notify_waiters();
     }
 
@@ -61,9 +88,9 @@ impl Mailbox {
             let arrived = self.arrived.notified();
             {
                 let mut queue = self.queue.lock().unwrap_or_else(|p| p.into_inner());
-                if !queue.is_empty() {
-                    let n = queue.len().min(max);
-                    break queue.drain(..n).collect::<Vec<_>>();
+                if !queue.events.is_empty() {
+                    let n = queue.events.len().min(max);
+                    break (0..n).filter_map(|_| queue.pop_front()).collect::<Vec<_>>();
                 }
             }
             if tokio::time::timeout_at(deadline, arrived).await.is_err() {
@@ -107,5 +134,38 @@ pub async fn expire(shared: &Shared) {
             .hub
             .unregister(&app, &session, poll_box.conn_id, ConnKind::Poll)
             .await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::extract::ws::Utf8Bytes;
+
+    fn text(len: usize) -> Outbound {
+        Outbound::Text {
+            json: Utf8Bytes::from("x".repeat(len)),
+            id: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_mailbox_is_bounded_in_bytes_and_drops_the_oldest() {
+        let mailbox = Mailbox::new(100);
+        for len in [40, 30, 20] {
+            mailbox.push(text(len));
+        }
+        mailbox.push(text(50)); // 140 bytes: the oldest (40) goes
+        mailbox.push(text(101)); // larger than the whole mailbox: never kept
+        let (frames, dropped) = mailbox.poll(10, Duration::from_millis(1)).await;
+        let lens: Vec<usize> = frames.iter().map(Outbound::byte_len).collect();
+        assert_eq!((lens, dropped), (vec![30, 20, 50], 2));
+        mailbox.push(text(100));
+        let (frames, dropped) = mailbox.poll(10, Duration::from_millis(1)).await;
+        assert_eq!(
+            (frames.len(), dropped),
+            (1, 0),
+            "the bytes taken by a poll are free again"
+        );
     }
 }

@@ -2,7 +2,7 @@
 //! the ack timeout with an answer that says retrying with the same key is safe.
 
 use crate::frames;
-use crate::hub::Outbound;
+use crate::hub::Conn;
 use herald_protocol::bus::Reply;
 use herald_protocol::error_code::WireError;
 use herald_protocol::{ConvId, ErrorCode};
@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
 
 pub type Outcome = Result<Reply, WireError>;
 
@@ -41,9 +41,11 @@ impl Shape {
 
 pub enum Waiter {
     Http(oneshot::Sender<Outcome>),
-    /// A `/ws` request: the reply goes straight into the connection's queue.
+    /// A `/ws` request: the reply goes straight into the connection's queue. `in_flight` is
+    /// the connection's slot for it (`hub::MAX_IN_FLIGHT`), freed when it is answered.
     Ws {
-        tx: mpsc::Sender<Outbound>,
+        conn: Conn,
+        in_flight: Option<OwnedSemaphorePermit>,
         action: String,
         req_id: Value,
         msgpack: bool,
@@ -119,7 +121,8 @@ fn answer(waiter: Waiter, outcome: Outcome) {
             let _ = tx.send(outcome);
         }
         Waiter::Ws {
-            tx,
+            conn,
+            in_flight,
             action,
             req_id,
             msgpack,
@@ -130,7 +133,8 @@ fn answer(waiter: Waiter, outcome: Outcome) {
                 Err(err) => herald_protocol::ws::error_reply(&action, &req_id, err.code, &err.text),
             };
             // a connection too slow to take its reply is closed by its own queue bound
-            let _ = tx.try_send(frames::reply(text, msgpack));
+            conn.offer(frames::reply(text, msgpack));
+            drop(in_flight);
         }
     }
 }

@@ -15,9 +15,9 @@ pub struct SettingsUpdate {
     require_friendship: Option<bool>,
     /// Messages to a 1:1 peer who never answered; 0 turns the rule off (0-10000).
     spam_unanswered_limit: Option<u32>,
-    /// Sustained sends per second per session; 0 = unlimited, the default (0-10000).
+    /// Sustained sends per second per session, per gateway; 0 = unlimited (0-10000, default 20).
     send_rate_per_sec: Option<f64>,
-    /// Burst of the send rate limit (1-100000).
+    /// Burst of the send rate limit (1-100000, default 50).
     send_burst: Option<u32>,
     /// Opens `/user/register` and `/user/login` (off by default, `default` included).
     end_user_accounts: Option<bool>,

@@ -108,7 +108,7 @@ pub const CATALOGUE: &[Metric] = &[
         "herald_slow_consumer_disconnects_total",
         Counter,
         &[],
-        "Connections closed because their outbound queue was full.",
+        "Connections closed because they did not read: outbound queue full (frames or bytes), or a write not taken within 5 s.",
     ),
     metric(
         "herald_poll_dropped_total",

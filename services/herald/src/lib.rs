@@ -38,6 +38,11 @@ pub struct Running {
 }
 
 impl Running {
+    /// Client connections this process's gateway holds (none without a gateway).
+    pub fn connection_count(&self) -> usize {
+        self.gateway.as_ref().map_or(0, |gateway| gateway.connection_count())
+    }
+
     /// Graceful drain: stop accepting, tell clients to reconnect, release partitions, finish.
     pub async fn stop(self) {
         if let Some(gateway) = &self.gateway {
@@ -190,6 +195,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         config.ack_timeout = Duration::from_millis(settings.ack_timeout_ms);
         config.max_pending = settings.max_pending;
         config.outbound_queue = settings.outbound_queue;
+        config.outbound_queue_bytes = usize::try_from(settings.outbound_queue_bytes).unwrap_or(usize::MAX);
         config.max_body_bytes = settings.max_body_bytes;
         config.max_content_bytes = settings.max_content_bytes;
         config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));

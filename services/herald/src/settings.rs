@@ -141,6 +141,11 @@ pub struct Settings {
     #[arg(long, env = "HERALD_OUTBOUND_QUEUE", default_value_t = 1024, global = true)]
     pub outbound_queue: usize,
 
+    /// Bytes queued per connection (and kept per long-poll mailbox); a connection that falls this far
+    /// behind is closed (code 1008), a mailbox drops its oldest events. Larger than the largest reply (a 1 MiB sync page).
+    #[arg(long, env = "HERALD_OUTBOUND_QUEUE_BYTES", default_value_t = 4 * 1024 * 1024, value_parser = clap::value_parser!(u64).range(1024..), global = true)]
+    pub outbound_queue_bytes: u64,
+
     /// Sends waiting for the sequencer at once per gateway; past it, sends are answered 503 / 10010.
     #[arg(long, env = "HERALD_MAX_PENDING", default_value_t = 65_536, global = true)]
     pub max_pending: usize,

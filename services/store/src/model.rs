@@ -36,9 +36,9 @@ impl Default for AppSettings {
             login_policy: LoginPolicy::Multi,
             require_friendship: false,
             spam_unanswered_limit: 5,
-            // off until the app sets a rate
-            send_rate_per_sec: 0.0,
-            send_burst: 40,
+            // a person types far slower; bots and tests raise it (0 = unlimited)
+            send_rate_per_sec: 20.0,
+            send_burst: 50,
             end_user_accounts: false,
         }
     }

@@ -4,9 +4,10 @@
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::ApiError;
-use crate::hub::{Conn, Outbound};
+use crate::hub::{Conn, MAX_IN_FLIGHT, Outbound};
 use crate::pending::{Shape, Waiter};
 use crate::pushes::push_to_sessions;
+use crate::ratelimit::{FRIEND_REQUEST_RATE, TYPING_RATE, Throttled};
 use crate::{Identity, Shared, frames, rooms};
 use herald_protocol::bus::{Action, MembersCommand};
 use herald_protocol::ws::{self as wire, Request};
@@ -49,9 +50,9 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | `chat-conv-join` / `chat-conv-leave` | `{convId}` | ephemeral room: live members only, nothing stored |
 | `chat-msg-im` | `{convId, msgKey}` + `data: {msgType, content}` | `{convId, msgKey}`; members get a `chat-msg-im` push |
 | `sync` | `{convs: {convId: lastSeq}}` | `{convs: {convId: {msgs, lastSeq, hasMore}}}` |
-| `typing` | `{convId}` | `{convId}`; the other members get a `typing` push |
+| `typing` | `{convId}` | `{convId}`; the other members get a `typing` push (at most one a second per session, bursts of 3: more are answered but not pushed) |
 | `ping` | — | `"pong"` |
-| `friend-request` | `{linkKey, information?}` | `{linkKey}`; that session gets push code 1000 |
+| `friend-request` | `{linkKey, information?}` | `{linkKey}`; that session gets push code 1000. At most 10 at once, then one every 6 s per session (error 10008, "retry in N s") |
 | `friend-respond` | `{linkKey, accept}` | `{linkKey, accept}`; the requester gets 1001 (accepted) or 1002 (rejected) |
 | `friend-list` / `friend-delete` | `{}` / `{linkKey}` | `{friends}` / `{linkKey}` |
 | `presence-query` | `{linkKeys}` (at most 1000) | `{presence: {linkKey: online}}` |
@@ -61,9 +62,12 @@ Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-delete` (recall), `conv
 `friend-accepted` (1001), `friend-rejected` (1002), `presence` (2001 online, 2000 offline: to friends,
 when a session's first connection opens / last one closes, on any gateway), `kickout` (then close
 4001 for the `kick` login policy, 4003 for a revoked token).
-Close codes: 1008 did not read (outbound queue full), 1009 frame over the hard limit, 1007 invalid
-UTF-8, 1012 server draining (reconnect elsewhere), 4001 kicked by the `kick` login policy, 4003
-token revoked.
+At most 64 requests of one connection may wait for the sequencer at once (`msg-im`, `msg-read`,
+`msg-delete` for everyone, member changes); one more is answered with error 10008 and not done.
+A client Close frame is answered with a Close frame echoing its code (RFC 6455).
+Close codes: 1008 did not read (outbound queue full in frames or bytes, or a write not taken
+within 5 s), 1009 frame over the hard limit, 1007 invalid UTF-8, 1012 server draining (reconnect
+elsewhere), 4001 kicked by the `kick` login policy, 4002 token expired, 4003 token revoked.
 "#;
 
 pub struct ConnCtx {
@@ -193,6 +197,18 @@ impl ConnCtx {
             return self.reply(wire::error_reply(&action, &req_id, ErrorCode::NotMember, text), msgpack);
         }
         metrics::counter!("herald_ws_requests_total").increment(1);
+        if self.conn.in_flight.available_permits() == 0 {
+            // one connection may not take the gateway's pending slots (and other tenants' sends)
+            let text = format!(
+                "at most {MAX_IN_FLIGHT} requests in flight per connection: wait for replies before sending more"
+            );
+            metrics::counter!("herald_request_errors_total", "code" => ErrorCode::RateLimited.code().to_string())
+                .increment(1);
+            return self.reply(
+                wire::error_reply(&action, &req_id, ErrorCode::RateLimited, &text),
+                msgpack,
+            );
+        }
         match self.dispatch(request, &req_id, msgpack).await {
             Ok(Answer::Now(data)) => self.reply(wire::ok_reply(&action, &req_id, data), msgpack),
             Ok(Answer::Later) => {}
@@ -240,10 +256,9 @@ impl ConnCtx {
         shape: Shape,
     ) -> Result<Answer, ApiError> {
         let waiter = Waiter::Ws {
-            tx: match &self.conn.sink {
-                crate::hub::Sink::Queue(tx) => tx.clone(),
-                crate::hub::Sink::Mailbox(_) => return Err(ApiError::internal("a mailbox has no requests")),
-            },
+            conn: self.conn.clone(),
+            // `handle` refused the request when no slot was left
+            in_flight: self.conn.in_flight.clone().try_acquire_owned().ok(),
             action: action.to_owned(),
             req_id: req_id.clone(),
             msgpack,
@@ -650,6 +665,16 @@ impl ConnCtx {
         let p: Typing = param(p)?;
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
+        let (app, session) = (&self.me.app, &self.me.session);
+        if self
+            .shared
+            .limiter
+            .take_rate(Throttled::Typing, app, session, TYPING_RATE)
+            .is_err()
+        {
+            // coalesced: the members already see this session typing
+            return Ok(Answer::Now(json!({"convId": conv})));
+        }
         let members = self.shared.store.members(&self.me.app, &conv).await?;
         let others: Vec<SessionId> = members.into_iter().filter(|m| *m != self.me.session).collect();
         let frame = wire::push("typing", None, json!({"convId": conv, "linkKey": self.me.session}));
@@ -681,6 +706,17 @@ impl ConnCtx {
             .to_owned();
         if information.len() > 1024 {
             return Err(ApiError::new(ErrorCode::TooLarge, "information is at most 1024 bytes"));
+        }
+        let (app, session) = (&self.me.app, &self.me.session);
+        if let Err(retry_after) =
+            self.shared
+                .limiter
+                .take_rate(Throttled::FriendRequests, app, session, FRIEND_REQUEST_RATE)
+        {
+            return Err(ApiError::rate_limited(
+                format!("too many friend requests: retry in {retry_after} s"),
+                retry_after,
+            ));
         }
         if self
             .shared

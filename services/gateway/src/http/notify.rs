@@ -14,8 +14,8 @@ use herald_protocol::ErrorCode;
 use serde::Deserialize;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// SSE keep-alive comment interval.
 pub const SSE_KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -86,50 +86,62 @@ pub async fn notify(
     result.unwrap_or_else(IntoResponse::into_response)
 }
 
-/// Unregisters an SSE connection when its response stream is dropped (client gone).
-struct Registration {
+/// Closes an SSE connection when its response stream is dropped (client gone).
+struct CloseOnDrop(CancellationToken);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.cancel();
+    }
+}
+
+/// Unregisters a connection as soon as it is closed: a stream that is dropped, or one closed
+/// (slow reader, revoked token, drain) while its client no longer reads it.
+async fn unregister_when_closed(
     shared: Arc<Shared>,
     me: Identity,
     conn_id: u64,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let (shared, me, conn_id) = (self.shared.clone(), self.me.clone(), self.conn_id);
-        tokio::spawn(async move {
-            shared
-                .hub
-                .unregister(&me.app, &me.session, conn_id, ConnKind::Sse)
-                .await
-        });
-    }
+    kind: ConnKind,
+    close: CancellationToken,
+) {
+    close.cancelled().await;
+    shared.hub.unregister(&me.app, &me.session, conn_id, kind).await;
 }
 
 async fn sse(shared: Arc<Shared>, me: Identity) -> ApiResult {
     let (conn, rx) = super::ws::register(&shared, &me, ConnKind::Sse).await?;
     let close = conn.close.clone();
-    let registration = Registration {
+    let expiry = super::ws::token_expiry(&me);
+    tokio::spawn(unregister_when_closed(
         shared,
         me,
-        conn_id: conn.id,
-    };
-    let events = futures::stream::unfold((rx, registration, close), |(mut rx, registration, close)| async move {
-        loop {
-            let frame = tokio::select! {
-                frame = rx.recv() => frame?,
-                _ = close.cancelled() => return None,
-            };
-            let event = match frame {
-                Outbound::Text { json, id: Some(id) } => {
-                    Event::default().id(id.to_string()).event("message").data(json.as_str())
-                }
-                Outbound::Text { json, id: None } => Event::default().event("push").data(json.as_str()),
-                Outbound::Binary(_) => continue,
-                Outbound::Close { .. } => return None,
-            };
-            return Some((Ok::<_, Infallible>(event), (rx, registration, close)));
-        }
-    });
+        conn.id,
+        ConnKind::Sse,
+        close.clone(),
+    ));
+    let registration = CloseOnDrop(close.clone());
+    let events = futures::stream::unfold(
+        (rx, registration, close),
+        move |(mut rx, registration, close)| async move {
+            loop {
+                let frame = tokio::select! {
+                    frame = rx.recv() => frame?,
+                    _ = close.cancelled() => return None,
+                    // a stream ends with its token
+                    _ = tokio::time::sleep_until(expiry) => return None,
+                };
+                let event = match frame {
+                    Outbound::Text { json, id: Some(id) } => {
+                        Event::default().id(id.to_string()).event("message").data(json.as_str())
+                    }
+                    Outbound::Text { json, id: None } => Event::default().event("push").data(json.as_str()),
+                    Outbound::Binary(_) => continue,
+                    Outbound::Close { .. } => return None,
+                };
+                return Some((Ok::<_, Infallible>(event), (rx, registration, close)));
+            }
+        },
+    );
     Ok(Sse::new(events)
         .keep_alive(KeepAlive::new().interval(SSE_KEEP_ALIVE).text("keep-alive"))
         .into_response())
@@ -156,48 +168,42 @@ async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResu
     let wait = bounded(&query.wait, POLL_WAIT_DEFAULT, 1, POLL_WAIT_MAX, "wait (1-60 seconds)")?;
     let max = bounded(&query.max, POLL_MAX_DEFAULT, 1, POLL_MAX_MAX, "max (1-1000)")?;
     let key = (me.app.clone(), me.session.clone(), me.platform);
-    let existing = shared
-        .mailboxes
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .get(&key)
-        .cloned();
-    let poll_box = match existing {
-        Some(poll_box) => poll_box,
-        None => {
-            let mailbox = Arc::new(Mailbox::default());
-            let conn = Conn {
-                id: shared.hub.next_conn_id(),
-                platform: me.platform,
-                jti: me.jti.clone(),
-                iat: me.iat,
-                kind: ConnKind::Poll,
-                sink: Sink::Mailbox(mailbox.clone()),
-                msgpack: Arc::new(AtomicBool::new(false)),
-                close: shared.shutdown.child_token(),
-            };
-            let poll_box = PollBox {
-                mailbox,
-                conn_id: conn.id,
-            };
-            shared
-                .hub
-                .register(&me.app, &me.session, conn)
-                .await
-                .map_err(|err| match err {
-                    RegisterError::TooMany(n) => {
-                        ApiError::new(ErrorCode::RateLimited, format!("at most {n} connections per session"))
-                    }
-                    RegisterError::Bus(_) => ApiError::new(ErrorCode::Unavailable, "try again"),
-                })?;
-            shared
-                .mailboxes
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .insert(key, poll_box.clone());
-            poll_box
+    // the box is claimed under the lock, so two first polls at once share one registration
+    let (poll_box, created) = {
+        let mut boxes = shared.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
+        match boxes.get(&key) {
+            Some(poll_box) => (poll_box.clone(), false),
+            None => {
+                let poll_box = PollBox {
+                    mailbox: Arc::new(Mailbox::new(shared.config.outbound_queue_bytes)),
+                    conn_id: shared.hub.next_conn_id(),
+                };
+                boxes.insert(key.clone(), poll_box.clone());
+                (poll_box, true)
+            }
         }
     };
+    if created {
+        let conn = Conn::new(
+            poll_box.conn_id,
+            &me,
+            ConnKind::Poll,
+            Sink::Mailbox(poll_box.mailbox.clone()),
+            shared.shutdown.child_token(),
+        );
+        if let Err(err) = shared.hub.register(&me.app, &me.session, conn).await {
+            let mut boxes = shared.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
+            if boxes.get(&key).is_some_and(|b| b.conn_id == poll_box.conn_id) {
+                boxes.remove(&key);
+            }
+            return Err(match err {
+                RegisterError::TooMany(n) => {
+                    ApiError::new(ErrorCode::RateLimited, format!("at most {n} connections per session"))
+                }
+                RegisterError::Bus(_) => ApiError::new(ErrorCode::Unavailable, "try again"),
+            });
+        }
+    }
     let (frames, dropped) = poll_box.mailbox.poll(max, Duration::from_secs(wait)).await;
     if frames.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());

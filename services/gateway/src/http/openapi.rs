@@ -197,9 +197,9 @@ pub struct SettingsData {
     require_friendship: bool,
     /// Messages to a 1:1 peer who never answered (0 = off; default 5).
     spam_unanswered_limit: u32,
-    /// Sends per second per session (0 = unlimited, the default).
+    /// Sends per second per session, per gateway (0 = unlimited; default 20).
     send_rate_per_sec: f64,
-    /// Burst of the send rate (default 40).
+    /// Burst of the send rate (default 50).
     send_burst: u32,
     /// `/user/register` and `/user/login` are open (default off, for every app: a user name is a
     /// session, so an app whose backend mints tokens must not let the public claim them).
@@ -310,8 +310,43 @@ impl Modify for Reference {
             ("connections per session per gateway", "16 (429 / 10008 beyond)".into()),
             (
                 "outbound queue per connection",
-                "1024 frames (HERALD_OUTBOUND_QUEUE); a connection that does not read is closed with 1008".into(),
+                "1024 frames (HERALD_OUTBOUND_QUEUE) and 4 MiB (HERALD_OUTBOUND_QUEUE_BYTES); a connection past either is closed with 1008".into(),
             ),
+            (
+                "write to a connection",
+                format!(
+                    "{} s (a client that does not read): the connection is closed (1008) and freed",
+                    ws::WRITE_TIMEOUT.as_secs()
+                ),
+            ),
+            (
+                "/ws requests in flight per connection",
+                format!(
+                    "{} waiting for the sequencer; one more is answered with error 10008 and not done",
+                    crate::hub::MAX_IN_FLIGHT
+                ),
+            ),
+            (
+                "typing pushes per session",
+                format!(
+                    "{}/s, bursts of {}; more are answered but not pushed",
+                    crate::ratelimit::TYPING_RATE.per_sec,
+                    crate::ratelimit::TYPING_RATE.burst
+                ),
+            ),
+            (
+                "friend requests per session",
+                format!(
+                    "{} at once, then one every {} s (error 10008, retry in N s)",
+                    crate::ratelimit::FRIEND_REQUEST_RATE.burst,
+                    (1.0 / crate::ratelimit::FRIEND_REQUEST_RATE.per_sec).round()
+                ),
+            ),
+            (
+                "sends per session (app settings send_rate_per_sec, send_burst)",
+                "20/s, bursts of 50, per gateway (0 = unlimited); 429 / 10008 with Retry-After".into(),
+            ),
+            ("token lifetime", "a connection is closed (4002) when its token expires, (4003) when it is revoked".into()),
             (
                 "sends waiting per gateway",
                 "65,536 (HERALD_MAX_PENDING); 503 / 10010 beyond".into(),
@@ -319,7 +354,7 @@ impl Modify for Reference {
             (
                 "long poll",
                 format!(
-                    "wait 1-{} s (default {}), max 1-{} (default {}); {} events kept per (session, platform) for at least {} s after the last poll; overflow drops the oldest and says how many in `X-Herald-Dropped`",
+                    "wait 1-{} s (default {}), max 1-{} (default {}); {} events and 4 MiB (HERALD_OUTBOUND_QUEUE_BYTES) kept per (session, platform) for at least {} s after the last poll; overflow drops the oldest and says how many in `X-Herald-Dropped`",
                     notify::POLL_WAIT_MAX,
                     notify::POLL_WAIT_DEFAULT,
                     notify::POLL_MAX_MAX,

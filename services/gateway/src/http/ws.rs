@@ -4,17 +4,22 @@
 use super::extract::Client;
 use crate::error::ApiError;
 use crate::hub::{Conn, ConnKind, Outbound, RegisterError, Sink};
+use crate::outbound::{self, OutboundRx};
 use crate::{Identity, Shared, login};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use herald_protocol::ErrorCode;
 use herald_protocol::ws::MAX_FRAME_BYTES;
 use herald_store::LoginPolicy;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use tokio::sync::mpsc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 /// Close code telling clients to reconnect (to another gateway): the server is draining.
 pub const CLOSE_RECONNECT: u16 = 1012;
@@ -23,8 +28,14 @@ pub const CLOSE_RECONNECT: u16 = 1012;
 pub const HARD_FRAME_BYTES: usize = 1024 * 1024;
 /// Initial read buffer per connection.
 pub const READ_BUFFER_BYTES: usize = 4 * 1024;
-/// Close code for a connection that did not read its frames.
+/// Close code for a connection that did not read its frames (outbound queue full, or a write
+/// that did not complete within `WRITE_TIMEOUT`).
 pub const CLOSE_TOO_SLOW: u16 = 1008;
+/// Close code for a connection whose token expired.
+pub const CLOSE_TOKEN_EXPIRED: u16 = 4002;
+/// Longest one write to a client may take (the client's TCP window stays shut: it does not
+/// read). Past it the connection is closed and its socket, tasks and queue are freed.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 
 #[utoipa::path(
     get,
@@ -53,22 +64,15 @@ pub fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade, kind
 }
 
 /// Registers a new queue-backed connection, applying the app's login policy.
-pub async fn register(
-    shared: &Arc<Shared>,
-    me: &Identity,
-    kind: ConnKind,
-) -> Result<(Conn, mpsc::Receiver<Outbound>), ApiError> {
-    let (tx, rx) = mpsc::channel::<Outbound>(shared.config.outbound_queue);
-    let conn = Conn {
-        id: shared.hub.next_conn_id(),
-        platform: me.platform,
-        jti: me.jti.clone(),
-        iat: me.iat,
+pub async fn register(shared: &Arc<Shared>, me: &Identity, kind: ConnKind) -> Result<(Conn, OutboundRx), ApiError> {
+    let (tx, rx) = outbound::channel(shared.config.outbound_queue, shared.config.outbound_queue_bytes);
+    let conn = Conn::new(
+        shared.hub.next_conn_id(),
+        me,
         kind,
-        sink: Sink::Queue(tx),
-        msgpack: Arc::new(AtomicBool::new(false)),
-        close: shared.shutdown.child_token(),
-    };
+        Sink::Queue(tx),
+        shared.shutdown.child_token(),
+    );
     match shared.hub.register(&me.app, &me.session, conn.clone()).await {
         Ok(()) => {}
         Err(RegisterError::TooMany(n)) => {
@@ -90,79 +94,56 @@ pub async fn register(
     Ok((conn, rx))
 }
 
+/// When `me`'s token expires, as an instant of this process's clock.
+pub fn token_expiry(me: &Identity) -> Instant {
+    let left = Duration::from_secs(me.exp.saturating_sub(crate::auth::now_secs()));
+    let now = Instant::now();
+    // a far-future expiry is a day away, re-checked never: the connection is pinged long before
+    now.checked_add(left)
+        .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
+}
+
 #[tracing::instrument(skip_all, fields(app = %me.app, session = %me.session, platform = me.platform, kind = kind.label()))]
 async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnKind) {
     let (mut sink, mut stream) = socket.split();
-    let (conn, mut rx) = match register(&shared, &me, kind).await {
+    let (conn, rx) = match register(&shared, &me, kind).await {
         Ok(registered) => registered,
         Err(err) => {
             let reason = err.message.chars().take(100).collect::<String>();
-            let _ = sink
-                .send(Message::Close(Some(CloseFrame {
-                    code: 1013,
-                    reason: reason.into(),
-                })))
-                .await;
+            let refusal = Message::Close(Some(CloseFrame {
+                code: 1013,
+                reason: reason.into(),
+            }));
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(refusal)).await;
             return;
         }
     };
     let close = conn.close.clone();
-    let ping_interval = shared.config.ping_interval;
-    let writer_close = close.clone();
-    let writer_shared = shared.clone();
-    let writer = tokio::spawn(async move {
-        let mut ping = tokio::time::interval(ping_interval);
-        ping.tick().await;
-        let to_message = |frame: Outbound| match frame {
-            Outbound::Text { json, .. } => Message::Text(json),
-            Outbound::Binary(bytes) => Message::Binary(bytes),
-            Outbound::Close { code, reason } => Message::Close(Some(CloseFrame {
-                code,
-                reason: reason.into(),
-            })),
-        };
-        loop {
-            tokio::select! {
-                frame = rx.recv() => match frame {
-                    Some(frame) => {
-                        let closing = matches!(frame, Outbound::Close { .. });
-                        if sink.send(to_message(frame)).await.is_err() || closing {
-                            break;
-                        }
-                    }
-                    None => break,
-                },
-                _ = ping.tick() => if sink.send(Message::Ping(Default::default())).await.is_err() { break },
-                _ = writer_close.cancelled() => {
-                    // flush what is queued (replies, pushes), then say why we close
-                    let mut closed = false;
-                    while let Ok(frame) = rx.try_recv() {
-                        closed |= matches!(frame, Outbound::Close { .. });
-                        if sink.send(to_message(frame)).await.is_err() || closed { break }
-                    }
-                    if !closed {
-                        let (code, reason) = if writer_shared.draining.load(Ordering::SeqCst) || writer_shared.shutdown.is_cancelled() {
-                            (CLOSE_RECONNECT, "server restarting, reconnect")
-                        } else {
-                            (CLOSE_TOO_SLOW, "outbound queue full")
-                        };
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code, reason: reason.into() }))).await;
-                    }
-                    break;
-                }
-            }
-        }
-        writer_close.cancel();
-    });
+    let (peer_closed_tx, peer_closed_rx) = oneshot::channel();
+    let writer = Writer {
+        sink,
+        rx,
+        close: close.clone(),
+        peer_closed: peer_closed_rx,
+        shared: shared.clone(),
+    };
+    let mut writer = tokio::spawn(writer.run());
     let ctx = super::actions::ConnCtx::new(shared.clone(), me.clone(), conn.clone());
-    let idle_limit = ping_interval * 3;
-    let mut deadline = tokio::time::Instant::now() + idle_limit;
+    let idle_limit = shared.config.ping_interval * 3;
+    let mut deadline = Instant::now() + idle_limit;
+    let expiry = token_expiry(&me);
+    let mut peer_closed_tx = Some(peer_closed_tx);
     loop {
         let frame = tokio::select! {
             frame = stream.next() => frame,
             _ = close.cancelled() => break,
             _ = tokio::time::sleep_until(deadline) => {
                 tracing::info!("closing an idle connection");
+                break;
+            }
+            _ = tokio::time::sleep_until(expiry) => {
+                tracing::info!("closing a connection whose token expired");
+                conn.offer(Outbound::Close { code: CLOSE_TOKEN_EXPIRED, reason: "token expired" });
                 break;
             }
         };
@@ -176,9 +157,15 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
             }
             None => break,
         };
-        deadline = tokio::time::Instant::now() + idle_limit;
+        deadline = Instant::now() + idle_limit;
         match (kind, frame) {
-            (_, Message::Close(_)) => break,
+            (_, Message::Close(_)) => {
+                // the writer answers it (RFC 6455 §5.5.1)
+                if let Some(tx) = peer_closed_tx.take() {
+                    let _ = tx.send(());
+                }
+                break;
+            }
             (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => ctx.too_large(text.len(), false),
             (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
                 ctx.too_large(bytes.len(), true)
@@ -191,5 +178,136 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
     close.cancel();
     ctx.leave_rooms().await;
     shared.hub.unregister(&me.app, &me.session, conn.id, kind).await;
-    let _ = writer.await;
+    // the writer says goodbye within its own bounds; past them it is aborted, and the socket
+    // (both halves), the queue and the task are freed here
+    if tokio::time::timeout(WRITE_TIMEOUT, &mut writer).await.is_err() {
+        writer.abort();
+    }
+}
+
+/// What wakes a connection's writer.
+enum WriterEvent {
+    /// The client sent a Close frame: answer it and stop.
+    PeerClosed,
+    /// The connection is being closed (drain, slow reader, reader gone).
+    Closing,
+    Frame(Option<Outbound>),
+    Ping,
+}
+
+/// How one bounded write went.
+#[derive(Debug, PartialEq, Eq)]
+enum Written {
+    Sent,
+    /// The socket is gone or the WebSocket is closed.
+    Failed,
+    /// The client did not take the frame within `WRITE_TIMEOUT`.
+    TimedOut,
+}
+
+/// Moves a connection's queued frames to its socket; every write bounded by `WRITE_TIMEOUT`.
+struct Writer {
+    sink: SplitSink<WebSocket, Message>,
+    rx: OutboundRx,
+    close: CancellationToken,
+    peer_closed: oneshot::Receiver<()>,
+    shared: Arc<Shared>,
+}
+
+impl Writer {
+    async fn run(mut self) {
+        let mut ping = tokio::time::interval(self.shared.config.ping_interval);
+        ping.tick().await;
+        loop {
+            let event = tokio::select! {
+                biased;
+                closed = &mut self.peer_closed => match closed {
+                    Ok(()) => WriterEvent::PeerClosed,
+                    Err(_) => WriterEvent::Closing,
+                },
+                _ = self.close.cancelled() => WriterEvent::Closing,
+                frame = self.rx.recv() => WriterEvent::Frame(frame),
+                _ = ping.tick() => WriterEvent::Ping,
+            };
+            match event {
+                WriterEvent::PeerClosed => {
+                    // tungstenite queued the reply echoing the client's code; nothing may follow it
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await;
+                    break;
+                }
+                WriterEvent::Closing => {
+                    self.say_goodbye().await;
+                    break;
+                }
+                WriterEvent::Frame(None) => break,
+                WriterEvent::Frame(Some(frame)) => {
+                    let closing = matches!(frame, Outbound::Close { .. });
+                    if !self.write_or_give_up(to_message(frame)).await || closing {
+                        break;
+                    }
+                }
+                WriterEvent::Ping => {
+                    if !self.write_or_give_up(Message::Ping(Default::default())).await {
+                        break;
+                    }
+                }
+            }
+        }
+        self.close.cancel();
+    }
+
+    /// Flushes what is queued (replies, pushes), then says why the connection closes; all of
+    /// it within one `WRITE_TIMEOUT`.
+    async fn say_goodbye(&mut self) {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        while let Some(frame) = self.rx.try_recv() {
+            let closing = matches!(frame, Outbound::Close { .. });
+            if self.write(to_message(frame), deadline).await != Written::Sent || closing {
+                return;
+            }
+        }
+        let (code, reason) = if self.shared.draining.load(Ordering::SeqCst) || self.shared.shutdown.is_cancelled() {
+            (CLOSE_RECONNECT, "server restarting, reconnect")
+        } else {
+            (CLOSE_TOO_SLOW, "outbound queue full")
+        };
+        let goodbye = Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        }));
+        self.write(goodbye, deadline).await;
+    }
+
+    /// One write within `WRITE_TIMEOUT`; false when the connection is to end (gone, or too slow:
+    /// a client that does not read is not written to again, not even a close frame).
+    async fn write_or_give_up(&mut self, message: Message) -> bool {
+        match self.write(message, Instant::now() + WRITE_TIMEOUT).await {
+            Written::Sent => true,
+            Written::Failed => false,
+            Written::TimedOut => {
+                metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
+                tracing::info!("closing a connection that does not read: a write timed out");
+                false
+            }
+        }
+    }
+
+    async fn write(&mut self, message: Message, deadline: Instant) -> Written {
+        match tokio::time::timeout_at(deadline, self.sink.send(message)).await {
+            Ok(Ok(())) => Written::Sent,
+            Ok(Err(_)) => Written::Failed,
+            Err(_) => Written::TimedOut,
+        }
+    }
+}
+
+fn to_message(frame: Outbound) -> Message {
+    match frame {
+        Outbound::Text { json, .. } => Message::Text(json),
+        Outbound::Binary(bytes) => Message::Binary(bytes),
+        Outbound::Close { code, reason } => Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })),
+    }
 }

@@ -295,7 +295,44 @@ async fn conversation_actions(kind: BusKind) {
         (Some(conv), Some("owner"))
     );
     assert_eq!(code(&guest.request("typing", json!({"convId": conv})).await), 10004);
+    // the sender and a non-member hear nothing of it: each is sent a friend request after the
+    // typing, on the same path, and no typing push comes before it
+    ok(&guest.request("friend-request", json!({"linkKey": "owner"})).await);
+    ok(&owner.request("friend-request", json!({"linkKey": "guest"})).await);
+    assert!(
+        !pushes_before(&mut owner, "friend-request")
+            .await
+            .contains(&"typing".to_owned())
+    );
+    assert!(
+        !pushes_before(&mut guest, "friend-request")
+            .await
+            .contains(&"typing".to_owned())
+    );
+
+    // typing is coalesced per session: a burst of 3 is pushed, the rest answered and dropped
+    for _ in 0..6 {
+        ok(&member.request("typing", json!({"convId": conv})).await);
+    }
+    ok(&member.request("friend-request", json!({"linkKey": "owner"})).await);
+    let before = pushes_before(&mut owner, "friend-request").await;
+    assert_eq!(before.iter().filter(|a| *a == "typing").count(), 3, "{before:?}");
     herald.stop().await;
+}
+
+/// Reads frames up to the first `until` push; returns the actions of the pushes before it.
+async fn pushes_before(client: &mut crate::support::WsClient, until: &str) -> Vec<String> {
+    let mut before = Vec::new();
+    loop {
+        let frame = client.next().await;
+        if frame.get("reqId").is_some() {
+            continue;
+        }
+        if frame["action"] == until {
+            return before;
+        }
+        before.push(frame["action"].as_str().unwrap_or_default().to_owned());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -169,6 +169,7 @@ async fn cluster_survives_kill9_of_the_owning_sequencer() {
     wait_healthy(addrs[3]).await;
 
     let api = Api::new(addrs[3]);
+    api.unlimited_sends().await;
     let token = api.token("alice", 1).await;
     let conv = api.create_group(&token, &["bob"]).await;
     let mut bob = api.ws(&api.token("bob", 1).await).await;
@@ -249,6 +250,7 @@ async fn all_in_one_survives_kill9_and_restart() {
     let mut herald = Process::spawn("up-1", "up", &env, dir.path());
     wait_healthy(addr).await;
     let api = Api::new(addr);
+    api.unlimited_sends().await;
     let token = api.token("alice", 1).await;
     let conv = api.create_group(&token, &["bob"]).await;
 

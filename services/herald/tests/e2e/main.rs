@@ -3,6 +3,7 @@
 mod accounts;
 mod actions;
 mod channels;
+mod connections;
 mod crash;
 mod drain;
 mod faults;

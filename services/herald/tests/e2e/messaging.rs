@@ -149,6 +149,7 @@ async fn eight_concurrent_senders(kind: BusKind) {
     const PER_SENDER: usize = 50;
     let herald = Herald::start(kind).await;
     let api = herald.api();
+    api.unlimited_sends().await;
     let names: Vec<String> = (0..8).map(|i| format!("s{i}")).collect();
     let mut tokens = Vec::new();
     for name in &names {

@@ -11,6 +11,7 @@ const PER_CONVERSATION: u64 = 100;
 async fn reconnect_and_sync(kind: BusKind) {
     let herald = Herald::start(kind).await;
     let api = herald.api();
+    api.unlimited_sends().await;
     let alice = api.token("alice", 1).await;
     let bob_token = api.token("bob", 1).await;
     let mut convs = Vec::new();

@@ -53,9 +53,16 @@ pub fn settings_args(data_dir: &Path, nats_url: Option<&str>) -> Vec<String> {
 
 impl Herald {
     pub async fn start(kind: BusKind) -> Self {
+        Self::start_with(kind, &[]).await
+    }
+
+    /// `herald up` with `extra` flags (e.g. `["--max-pending", "4"]`).
+    pub async fn start_with(kind: BusKind, extra: &[&str]) -> Self {
         let nats = (kind == BusKind::Nats).then(herald_testkit::NatsServer::start);
         let data_dir = tempfile::tempdir().unwrap();
-        let cli = Cli::parse_from(settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str())));
+        let mut args = settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str()));
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let cli = Cli::parse_from(args);
         let running = herald::start(cli.role, cli.settings).await.expect("herald starts");
         let addr = running.addr;
         Herald {
@@ -121,6 +128,19 @@ impl Api {
         let status = response.status().as_u16();
         let body = response.json::<Value>().await.unwrap_or(Value::Null);
         (status, body)
+    }
+
+    /// Lifts app `default`'s send rate limit (on by default) for a test that sends as fast as it can.
+    pub async fn unlimited_sends(&self) {
+        let response = self
+            .http
+            .put(format!("{}/inner/settings", self.base))
+            .bearer_auth(SECRET)
+            .json(&json!({"send_rate_per_sec": 0}))
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(response.status().as_u16(), 200, "send rate lifted");
     }
 
     pub async fn token(&self, session: &str, platform: u8) -> String {
