@@ -5,7 +5,7 @@
 mod kv;
 mod setup;
 
-pub use setup::{NatsConfig, StreamLimits};
+pub use setup::{NatsAuth, NatsConfig, NatsTls, StreamLimits, redact_url};
 
 use crate::{
     Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteTable, Subscription,

@@ -7,6 +7,7 @@ mod crash;
 mod drain;
 mod malformed;
 mod messaging;
+mod nats_access;
 mod observability;
 mod openapi;
 mod reconnect;
