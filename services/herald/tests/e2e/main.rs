@@ -10,6 +10,7 @@ mod messaging;
 mod nats_access;
 mod observability;
 mod openapi;
+mod ops;
 mod reconnect;
 mod routes;
 mod support;
