@@ -6,6 +6,7 @@ mod channels;
 mod crash;
 mod drain;
 mod malformed;
+mod malformed_generated;
 mod messaging;
 mod nats_access;
 mod observability;
