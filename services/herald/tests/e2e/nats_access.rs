@@ -132,10 +132,9 @@ async fn a_cluster_of_per_role_users_sends_and_pushes() {
             ("HERALD_HTTP_ADDR", addr.to_string()),
         ];
         processes.push(Process::spawn(&format!("{role}-1"), role, &env, dir.path()));
+        // one at a time: the first creates the store and the streams, the others find them
+        wait_healthy(addr).await;
         addrs.push(addr);
-    }
-    for addr in &addrs {
-        wait_healthy(*addr).await;
     }
     let api = Api::new(addrs[2]);
     let alice = api.token("alice", 1).await;
