@@ -25,6 +25,7 @@ mod throttle;
 
 pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
 pub use error::{ApiError, ApiResult};
+pub use http::{MetricsRender, metrics_router};
 
 use herald_bus::{Bus, BusError};
 use herald_protocol::GatewayId;
@@ -153,6 +154,11 @@ impl Gateway {
 
     pub fn router(&self) -> axum::Router {
         http::router(self.shared.clone())
+    }
+
+    /// `/healthz` and `/readyz` only: what an admin address serves beside `/metrics`.
+    pub fn probes_router(&self) -> axum::Router {
+        http::probes_router(self.shared.clone())
     }
 
     /// Stops accepting, and closes every connection with "reconnect elsewhere" (1012).

@@ -11,7 +11,7 @@ pub use telemetry::init_tracing;
 use anyhow::{Context, bail};
 use herald_bus::Bus;
 use herald_bus::inproc::InprocBus;
-use herald_bus::nats::{NatsBus, NatsConfig};
+use herald_bus::nats::{NatsAuth, NatsBus, NatsConfig, NatsTls, redact_url};
 use herald_delivery::DeliveryConfig;
 use herald_gateway::{Gateway, GatewayConfig};
 use herald_protocol::GatewayId;
@@ -28,12 +28,14 @@ use tokio_util::sync::CancellationToken;
 /// A started process: where it listens, and how to stop it.
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `/metrics`, `/healthz` and `/readyz` are served when HERALD_ADMIN_ADDR is set.
+    pub admin_addr: Option<SocketAddr>,
     /// A secret generated at first start, to show once.
     pub generated_secret: Option<String>,
     shutdown: CancellationToken,
     gateway: Option<Arc<Gateway>>,
     tasks: Vec<JoinHandle<()>>,
-    server: JoinHandle<std::io::Result<()>>,
+    servers: Vec<JoinHandle<std::io::Result<()>>>,
     grace: Duration,
 }
 
@@ -53,7 +55,9 @@ impl Running {
             for task in self.tasks {
                 let _ = task.await;
             }
-            let _ = self.server.await;
+            for server in self.servers {
+                let _ = server.await;
+            }
         };
         if tokio::time::timeout(self.grace, tasks).await.is_err() {
             tracing::warn!("drain grace period ran out");
@@ -71,17 +75,39 @@ fn instance_name(settings: &Settings, role: &str) -> String {
 async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow::Result<Arc<dyn Bus>> {
     match (&settings.nats_url, role) {
         (Some(url), _) => {
-            let mut config = NatsConfig::new(url, settings.partitions);
-            config.replicas = settings.nats_replicas;
-            config.name = format!("herald-{instance}");
+            let config = nats_config(settings, url, role, instance);
             let bus = NatsBus::connect(&config)
                 .await
-                .with_context(|| format!("NATS at {url}"))?;
+                .with_context(|| format!("NATS at {}", redact_url(url)))?;
             Ok(Arc::new(bus))
         }
         (None, Role::Up) => Ok(Arc::new(InprocBus::new(settings.partitions))),
         (None, _) => bail!("`herald {role:?}` runs one role of a cluster: set HERALD_NATS_URL (or use `herald up`)"),
     }
+}
+
+/// The NATS connection of one role: credentials, TLS, and reply subjects of its own
+/// (`_INBOX_<role>`, which the per-role users of `nats/` may read; `herald up` keeps `_INBOX`).
+fn nats_config(settings: &Settings, url: &str, role: Role, instance: &str) -> NatsConfig {
+    let mut config = NatsConfig::new(url, settings.partitions);
+    config.replicas = settings.nats_replicas;
+    config.name = format!("herald-{instance}");
+    config.auth = match (&settings.nats_creds, &settings.nats_user, &settings.nats_password) {
+        (Some(creds), _, _) => NatsAuth::CredsFile(creds.clone()),
+        (None, Some(user), Some(password)) => NatsAuth::UserPassword {
+            user: user.clone(),
+            password: password.clone(),
+        },
+        _ => NatsAuth::None,
+    };
+    config.tls = NatsTls {
+        required: settings.nats_tls_required,
+        ca_file: settings.nats_tls_ca.clone(),
+    };
+    if role != Role::Up {
+        config.inbox_prefix = Some(format!("_INBOX_{}", format!("{role:?}").to_lowercase()));
+    }
+    config
 }
 
 /// The ScyllaDB settings, when `HERALD_SCYLLA_NODES` names a cluster.
@@ -206,18 +232,55 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         None
     };
 
+    let metrics: herald_gateway::MetricsRender = Arc::new(move || metrics.render());
     let mut router = match &gateway {
         Some(gateway) => gateway.router(),
         None => role_router(bus.clone()),
     };
-    router = router.route(
-        "/metrics",
-        axum::routing::get(move || std::future::ready(metrics.render())),
-    );
-    let listener = tokio::net::TcpListener::bind(settings.http_addr)
+    let mut servers = Vec::new();
+    let admin_addr = match settings.admin_addr {
+        None => {
+            router = router.merge(herald_gateway::metrics_router(metrics));
+            None
+        }
+        Some(admin) => {
+            let probes = match &gateway {
+                Some(gateway) => gateway.probes_router(),
+                None => role_router(bus.clone()),
+            };
+            let admin_router = probes.merge(herald_gateway::metrics_router(metrics));
+            let (addr, server) = serve(admin, admin_router, &shutdown)
+                .await
+                .with_context(|| format!("admin address {admin}"))?;
+            servers.push(server);
+            Some(addr)
+        }
+    };
+    let (addr, server) = serve(settings.http_addr, router, &shutdown).await?;
+    servers.push(server);
+    tracing::info!(%addr, admin = ?admin_addr, role = %role_name, instance = %instance, bus = bus.scope(), "herald started");
+    Ok(Running {
+        addr,
+        admin_addr,
+        generated_secret,
+        shutdown,
+        gateway,
+        tasks,
+        servers,
+        grace: Duration::from_secs(settings.drain_grace_secs),
+    })
+}
+
+/// Binds `addr` and serves `router` until `shutdown`; returns the bound address.
+async fn serve(
+    addr: SocketAddr,
+    router: axum::Router,
+    shutdown: &CancellationToken,
+) -> anyhow::Result<(SocketAddr, JoinHandle<std::io::Result<()>>)> {
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .with_context(|| format!("listen on {}", settings.http_addr))?;
-    let addr = listener.local_addr()?;
+        .with_context(|| format!("listen on {addr}"))?;
+    let bound = listener.local_addr()?;
     let stop = shutdown.clone();
     // pushes are small and latency-bound: no Nagle delay on client sockets
     let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
@@ -229,16 +292,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
-    tracing::info!(%addr, role = %role_name, instance = %instance, bus = bus.scope(), "herald started");
-    Ok(Running {
-        addr,
-        generated_secret,
-        shutdown,
-        gateway,
-        tasks,
-        server,
-        grace: Duration::from_secs(settings.drain_grace_secs),
-    })
+    Ok((bound, server))
 }
 
 /// `/healthz` and `/readyz` for the roles without the HTTP API.

@@ -37,7 +37,8 @@ async fn main() -> std::process::ExitCode {
         println!("Herald is listening on http://{addr}");
         println!("  WebSocket:  ws://{addr}/ws?token=<client token>");
         println!("  Push:       ws://{addr}/notify?protoc=ws&token=<client token>");
-        println!("  Health:     http://{addr}/healthz   Metrics: http://{addr}/metrics");
+        let ops = running.admin_addr.unwrap_or(addr);
+        println!("  Health:     http://{ops}/healthz   Metrics: http://{ops}/metrics");
         if let Some(secret) = &running.generated_secret {
             println!("App `default` created. Its secret is shown only this once; keep it:");
             println!("  HERALD_APP_SECRET={secret}");

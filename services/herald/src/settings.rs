@@ -50,9 +50,15 @@ pub enum LogFormat {
 
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
-    /// Address to listen on (HTTP API, WebSockets, /healthz, /readyz, /metrics). Port 0 picks a free port.
+    /// Address to listen on (HTTP API, WebSockets, /healthz, /readyz, and /metrics unless HERALD_ADMIN_ADDR is set).
+    /// Port 0 picks a free port.
     #[arg(long, env = "HERALD_HTTP_ADDR", default_value = "127.0.0.1:8088", global = true)]
     pub http_addr: SocketAddr,
+
+    /// Separate address for /metrics, /healthz and /readyz; when set, /metrics is served only there
+    /// (keep it off the public network). Unset: everything on HERALD_HTTP_ADDR.
+    #[arg(long, env = "HERALD_ADMIN_ADDR", global = true)]
+    pub admin_addr: Option<SocketAddr>,
 
     /// Directory of the embedded SQLite store.
     #[arg(long, env = "HERALD_DATA_DIR", default_value = "./herald-data", global = true)]
@@ -97,9 +103,36 @@ pub struct Settings {
     #[arg(long, env = "HERALD_SCYLLA_CONCURRENCY", default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]
     pub scylla_concurrency: u32,
 
-    /// NATS server URL. When set, commands and events travel on JetStream and roles may run as separate processes.
-    #[arg(long, env = "HERALD_NATS_URL", global = true)]
+    /// NATS server URL (or comma-separated URLs). When set, commands and events travel on JetStream and roles may
+    /// run as separate processes. A `user:password@` in it is used as credentials and never printed.
+    #[arg(long, env = "HERALD_NATS_URL", hide_env_values = true, global = true)]
     pub nats_url: Option<String>,
+
+    /// NATS credentials file (`.creds`: user JWT and NKey seed, as `nsc` writes them).
+    #[arg(long, env = "HERALD_NATS_CREDS", conflicts_with = "nats_user", global = true)]
+    pub nats_creds: Option<PathBuf>,
+
+    /// NATS user name (with HERALD_NATS_PASSWORD): one user per role, see nats/README.md.
+    #[arg(long, env = "HERALD_NATS_USER", requires = "nats_password", global = true)]
+    pub nats_user: Option<String>,
+
+    /// NATS password of HERALD_NATS_USER.
+    #[arg(
+        long,
+        env = "HERALD_NATS_PASSWORD",
+        hide_env_values = true,
+        requires = "nats_user",
+        global = true
+    )]
+    pub nats_password: Option<String>,
+
+    /// Refuse a NATS server that does not offer TLS (`tls://` URLs require it too).
+    #[arg(long, env = "HERALD_NATS_TLS_REQUIRED", default_value_t = false, global = true)]
+    pub nats_tls_required: bool,
+
+    /// PEM file of the CA that signed the NATS servers' certificates (else the system's roots).
+    #[arg(long, env = "HERALD_NATS_TLS_CA", global = true)]
+    pub nats_tls_ca: Option<PathBuf>,
 
     /// Partitions of the command and event logs. Fixed for the life of a NATS deployment; at most 1024.
     #[arg(long, env = "HERALD_PARTITIONS", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024), global = true)]

@@ -44,11 +44,26 @@ pub fn nats_server_binary() -> PathBuf {
 
 impl NatsServer {
     pub fn start() -> Self {
+        Self::start_with_config("", &[])
+    }
+
+    /// A server whose configuration file is `config` (e.g. `nats/users.conf`'s text) after the
+    /// listen address and JetStream store this function sets; `env` is the server's environment
+    /// beyond the test's (the configuration's `$VARIABLES`). Its log goes to `log()`.
+    pub fn start_with_config(config: &str, env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let port = crate::free_port();
+        let file = dir.path().join("nats-server.conf");
+        let store = dir.path().join("jetstream");
+        let log = dir.path().join("nats-server.log");
+        let text = format!(
+            "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {store:?} }}\nlog_file: {log:?}\n{config}\n"
+        );
+        std::fs::write(&file, text).expect("write nats-server.conf");
         let child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path())
+            .arg("-c")
+            .arg(&file)
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -64,6 +79,11 @@ impl NatsServer {
             child,
             _dir: dir,
         }
+    }
+
+    /// What the server has logged so far (e.g. its permission violations).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("nats-server.log")).unwrap_or_default()
     }
 }
 

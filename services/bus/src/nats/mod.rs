@@ -5,7 +5,7 @@
 mod kv;
 mod setup;
 
-pub use setup::{NatsConfig, StreamLimits};
+pub use setup::{NatsAuth, NatsConfig, NatsTls, StreamLimits, redact_url};
 
 /// Idle heartbeat a log reader asks the server for; two missed end the reader (and the
 /// partition loop reads again from its checkpoint).

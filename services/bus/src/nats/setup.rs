@@ -4,6 +4,7 @@ use super::{CHECKPOINTS_BUCKET, COMMANDS_STREAM, EVENTS_STREAM, LEASES_BUCKET, N
 use crate::BusError;
 use async_nats::jetstream::{self, kv, stream};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
@@ -28,6 +29,50 @@ pub struct NatsConfig {
     pub events: StreamLimits,
     /// Publishes in flight per process before publishers wait.
     pub max_ack_inflight: usize,
+    /// How this process proves who it is (see `nats/README.md`, "Users and permissions").
+    pub auth: NatsAuth,
+    /// TLS to the server: required, and the CA to trust beyond the system's roots.
+    pub tls: NatsTls,
+    /// Prefix of this process's reply subjects (`_INBOX` by default). Per-role users get
+    /// `_INBOX_<role>`, so one role cannot read the replies and consumer deliveries of another.
+    pub inbox_prefix: Option<String>,
+}
+
+/// Credentials for the NATS server; a URL's `user:password@` works too.
+#[derive(Clone, Default)]
+pub enum NatsAuth {
+    #[default]
+    None,
+    /// A `.creds` file (user JWT and NKey seed), as `nsc` writes them.
+    CredsFile(PathBuf),
+    UserPassword {
+        user: String,
+        password: String,
+    },
+    Token(String),
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NatsAuth::None => f.write_str("None"),
+            NatsAuth::CredsFile(path) => f.debug_tuple("CredsFile").field(path).finish(),
+            NatsAuth::UserPassword { user, .. } => f
+                .debug_struct("UserPassword")
+                .field("user", user)
+                .field("password", &"<redacted>")
+                .finish(),
+            NatsAuth::Token(_) => f.write_str("Token(<redacted>)"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NatsTls {
+    /// Refuse to talk to a server without TLS (`tls://` URLs require it anyway).
+    pub required: bool,
+    /// PEM file of the CA that signed the server's certificate.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl NatsConfig {
@@ -46,6 +91,9 @@ impl NatsConfig {
                 max_bytes: 1 << 30,
             },
             max_ack_inflight: 8192,
+            auth: NatsAuth::None,
+            tls: NatsTls::default(),
+            inbox_prefix: None,
         }
     }
 }
@@ -112,24 +160,85 @@ async fn ensure_bucket(js: &jetstream::Context, name: &str, replicas: usize) -> 
     }
 }
 
-/// `nats://a:4222,nats://b:4222`: every server of a cluster, tried in turn.
-fn server_addrs(url: &str) -> Result<Vec<async_nats::ServerAddr>, BusError> {
+/// `nats://a:4222,nats://b:4222`: every server of a cluster, tried in turn. A URL's
+/// `user:password@` (or `token@`) is taken out of the address, so that the client library never
+/// prints it, and returned as the credentials to use.
+fn server_addrs(url: &str) -> Result<(Vec<async_nats::ServerAddr>, NatsAuth), BusError> {
+    let mut from_url = NatsAuth::None;
+    let mut servers = Vec::new();
+    for one in url.split(',').map(str::trim).filter(|u| !u.is_empty()) {
+        let invalid = |e: &dyn std::fmt::Display| BusError::fatal(format!("NATS URL {:?}: {e}", redact_url(one)));
+        let addr = one.parse::<async_nats::ServerAddr>().map_err(|e| invalid(&e))?;
+        if let Some(user) = addr.username() {
+            from_url = match addr.password() {
+                Some(password) => NatsAuth::UserPassword {
+                    user: user.to_owned(),
+                    password: password.to_owned(),
+                },
+                None => NatsAuth::Token(user.to_owned()),
+            };
+        }
+        let mut bare = addr.into_inner();
+        let _ = bare.set_username("");
+        let _ = bare.set_password(None);
+        servers.push(async_nats::ServerAddr::from_url(bare).map_err(|e| invalid(&e))?);
+    }
+    Ok((servers, from_url))
+}
+
+/// The URL (or comma-separated URLs) with any `user:password@` replaced by `***@`: what logs and
+/// errors may show.
+pub fn redact_url(url: &str) -> String {
     url.split(',')
-        .map(str::trim)
-        .filter(|u| !u.is_empty())
-        .map(|u| {
-            u.parse::<async_nats::ServerAddr>()
-                .map_err(|e| BusError::fatal(format!("NATS URL {u:?}: {e}")))
+        .map(|one| {
+            let (scheme, rest) = match one.find("://") {
+                Some(at) => one.split_at(at + 3),
+                None => ("", one),
+            };
+            let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}***@{}", &rest[at + 1..]),
+                None => one.to_owned(),
+            }
         })
-        .collect()
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn connect_options(config: &NatsConfig, from_url: NatsAuth) -> Result<async_nats::ConnectOptions, BusError> {
+    let auth = match &config.auth {
+        NatsAuth::None => &from_url,
+        set => set,
+    };
+    let mut options = match auth {
+        NatsAuth::None => async_nats::ConnectOptions::new(),
+        NatsAuth::Token(token) => async_nats::ConnectOptions::with_token(token.clone()),
+        NatsAuth::CredsFile(path) => async_nats::ConnectOptions::with_credentials_file(path)
+            .await
+            .map_err(|e| BusError::fatal(format!("NATS credentials file {}: {e}", path.display())))?,
+        NatsAuth::UserPassword { user, password } => {
+            async_nats::ConnectOptions::with_user_and_password(user.clone(), password.clone())
+        }
+    };
+    if config.tls.required {
+        options = options.require_tls(true);
+    }
+    if let Some(ca) = &config.tls.ca_file {
+        options = options.add_root_certificates(ca.clone());
+    }
+    if let Some(prefix) = &config.inbox_prefix {
+        options = options.custom_inbox_prefix(prefix);
+    }
+    Ok(options)
 }
 
 /// Longest wait for a JetStream API answer or publish ack.
 const JETSTREAM_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
-    let servers = server_addrs(&config.url)?;
-    let client = async_nats::ConnectOptions::new()
+    let (servers, from_url) = server_addrs(&config.url)?;
+    let client = connect_options(config, from_url)
+        .await?
         .name(&config.name)
         .connection_timeout(Duration::from_secs(5))
         .event_callback(|event| async move {
@@ -146,7 +255,7 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         })
         .connect(servers)
         .await
-        .map_err(|e| BusError::unavailable(format!("connect to {}: {e}", config.url)))?;
+        .map_err(|e| BusError::unavailable(format!("connect to {}: {e}", redact_url(&config.url))))?;
     // bounded waits for JetStream answers: a publish whose ack was lost with a crashed server
     // holds its in-flight permit until `ack_timeout` (30 s by default, stalling every publisher
     // behind it); 5 s answers it "retry" and frees the window soon after the server is back
@@ -189,8 +298,47 @@ mod tests {
 
     #[test]
     fn a_url_list_names_every_server() {
-        assert_eq!(server_addrs("nats://a:4222, nats://b:4223").unwrap().len(), 2);
-        assert_eq!(server_addrs("nats://127.0.0.1:4222").unwrap().len(), 1);
+        assert_eq!(server_addrs("nats://a:4222, nats://b:4223").unwrap().0.len(), 2);
+        assert_eq!(server_addrs("nats://127.0.0.1:4222").unwrap().0.len(), 1);
         assert!(server_addrs("nats://a:notaport").is_err());
+    }
+
+    #[test]
+    fn redacted_urls_keep_no_userinfo() {
+        assert_eq!(
+            redact_url("nats://u:secretpw@127.0.0.1:4222"),
+            "nats://***@127.0.0.1:4222"
+        );
+        assert_eq!(
+            redact_url("nats://a:4222,tls://u:p@w@b:4222"),
+            "nats://a:4222,tls://***@b:4222"
+        );
+        assert_eq!(redact_url("token@host:4222"), "***@host:4222");
+        assert_eq!(redact_url("nats://host:4222/x@y"), "nats://host:4222/x@y");
+    }
+
+    #[test]
+    fn credentials_in_a_url_leave_the_address() {
+        let (servers, auth) = server_addrs("nats://gateway:secretpw@127.0.0.1:4222").unwrap();
+        assert!(!format!("{:?}", servers[0]).contains("secretpw"));
+        assert!(!servers[0].has_user_pass());
+        assert!(
+            matches!(auth, NatsAuth::UserPassword { user, password } if user == "gateway" && password == "secretpw")
+        );
+    }
+
+    #[test]
+    fn auth_debug_hides_the_password() {
+        let auth = NatsAuth::UserPassword {
+            user: "gateway".into(),
+            password: "secretpw".into(),
+        };
+        assert!(!format!("{auth:?}").contains("secretpw"));
+    }
+
+    #[test]
+    fn an_unparsable_url_is_reported_without_its_password() {
+        let err = server_addrs("nats://u:secretpw@host:notaport").unwrap_err();
+        assert!(!err.to_string().contains("secretpw"), "{err}");
     }
 }

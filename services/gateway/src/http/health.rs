@@ -1,8 +1,11 @@
-//! `/healthz` (the process lives) and `/readyz` (it can serve: bus connected, store answering, not draining).
+//! `/healthz` (the process lives), `/readyz` (it can serve: bus connected, store answering, not
+//! draining) and `/metrics` (Prometheus text), on the public address or on an admin address.
 
 use crate::Shared;
+use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::routing::get;
 use herald_protocol::AppId;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -25,4 +28,28 @@ pub async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static 
         Ok(_) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store not answering"),
     }
+}
+
+/// Renders the process's metrics in the Prometheus text format.
+pub type MetricsRender = Arc<dyn Fn() -> String + Send + Sync>;
+
+#[utoipa::path(get, path = "/metrics", tag = "ops", description = "Prometheus text format of every `herald_*` metric (README, \"Metrics\"). Served on HERALD_HTTP_ADDR, or only on HERALD_ADMIN_ADDR when that is set", responses((status = 200, description = "metrics, `text/plain; version=0.0.4`", content_type = "text/plain")))]
+pub async fn metrics(State(render): State<MetricsRender>) -> ([(axum::http::HeaderName, &'static str); 1], String) {
+    (
+        [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        render(),
+    )
+}
+
+/// `/metrics` alone, to merge into the public or the admin router.
+pub fn metrics_router(render: MetricsRender) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(render)
+}
+
+/// `/healthz` and `/readyz` alone, for the admin address.
+pub fn probes_router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(shared)
 }

@@ -440,6 +440,7 @@ impl Modify for Reference {
         ws::upgrade,
         health::healthz,
         health::readyz,
+        health::metrics,
     ),
     components(schemas(ErrorEnvelope, MsgData)),
     modifiers(&Security, &Reference),
@@ -449,7 +450,7 @@ impl Modify for Reference {
         (name = "push", description = "the push channel and the native WebSocket protocol"),
         (name = "console", description = "console users, orgs and apps (console token)"),
         (name = "users", description = "end-user accounts for apps without their own user system"),
-        (name = "ops", description = "health and readiness")
+        (name = "ops", description = "health, readiness and metrics (on HERALD_ADMIN_ADDR when that is set)")
     )
 )]
 pub struct ApiDoc;

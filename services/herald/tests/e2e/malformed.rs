@@ -142,6 +142,55 @@ impl Gen {
     }
 }
 
+/// Sends, on a raw socket, only the header of a 2 MiB text frame (and a few bytes of it), so the
+/// server refuses it from the header alone with nothing left unread; returns the server's frame
+/// before its close, and the close code.
+async fn frame_past_the_hard_limit(addr: std::net::SocketAddr, token: &str) -> (Value, Option<u16>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let handshake = format!(
+        "GET /ws?token={token} HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(handshake.as_bytes()).await.unwrap();
+    let mut head = Vec::new();
+    while !head.ends_with(b"\r\n\r\n") {
+        head.push(socket.read_u8().await.expect("handshake answer"));
+    }
+    assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
+    // FIN + text, masked, 64-bit length 2 MiB, a zero mask, 16 bytes of payload
+    let mut frame = vec![0x81, 0x80 | 127];
+    frame.extend_from_slice(&(2u64 * 1024 * 1024).to_be_bytes());
+    frame.extend_from_slice(&[0; 4]);
+    frame.extend_from_slice(b"xxxxxxxxxxxxxxxx");
+    socket.write_all(&frame).await.unwrap();
+    let mut error = Value::Null;
+    loop {
+        let read = async {
+            let (b0, b1) = (socket.read_u8().await?, socket.read_u8().await?);
+            let len = match b1 & 0x7f {
+                126 => socket.read_u16().await? as usize,
+                127 => socket.read_u64().await? as usize,
+                n => n as usize,
+            };
+            let mut payload = vec![0; len];
+            socket.read_exact(&mut payload).await?;
+            std::io::Result::Ok((b0 & 0x0f, payload))
+        };
+        match tokio::time::timeout(crate::support::WAIT, read)
+            .await
+            .expect("the server answers")
+        {
+            Ok((0x1, payload)) => error = serde_json::from_slice(&payload).expect("a JSON error frame"),
+            Ok((0x8, payload)) => {
+                return (error, payload.get(..2).map(|c| u16::from_be_bytes([c[0], c[1]])));
+            }
+            Ok(_) => continue,
+            Err(err) => panic!("the connection ended without a close frame: {err}; before it: {error}"),
+        }
+    }
+}
+
 async fn thousands_of_bad_inputs_get_clear_errors(kind: BusKind) {
     let herald = Herald::start(kind).await;
     let api = herald.api();
@@ -222,9 +271,17 @@ async fn thousands_of_bad_inputs_get_clear_errors(kind: BusKind) {
         ws.send_frame_text(frame.clone()).await;
         let reply = ws.next_reply().await;
         assert!(
-            reply.get("status").is_some(),
+            reply["status"] == "ok" || reply["status"] == "error",
             "every frame gets a reply: {frame} -> {reply}"
         );
+        // broken JSON, a bare value and a bad action are errors; a request's reply is its own
+        if matches!(i % 6, 2..=4) {
+            assert_eq!(reply["status"], "error", "{frame} -> {reply}");
+            assert!(reply["code"].as_u64().unwrap_or(0) > 0, "{frame} -> {reply}");
+        }
+        if i % 6 != 2 && i % 6 != 3 {
+            assert_eq!(reply["reqId"], i, "the reply answers its frame: {frame} -> {reply}");
+        }
         ws_cases += 1;
         if i % 50 == 0 {
             let mut bytes = vec![0u8; (generator.next() % 64) as usize];
@@ -235,10 +292,16 @@ async fn thousands_of_bad_inputs_get_clear_errors(kind: BusKind) {
             };
             let reply: Value = rmp_serde::from_slice(&reply).unwrap();
             assert_eq!(reply["status"], "error");
+            assert_eq!(reply["code"], 10001, "{reply}");
             ws_cases += 1;
             // back to JSON for the next requests
             ws.send_frame(json!({"action": "ping", "reqId": "json"})).await;
-            ws.next_reply().await;
+            let pong = ws.next_reply().await;
+            assert_eq!(
+                (&pong["reqId"], &pong["data"]),
+                (&json!("json"), &json!("pong")),
+                "{pong}"
+            );
         }
     }
     let pong = ws.request("ping", json!({})).await;
@@ -267,10 +330,10 @@ async fn thousands_of_bad_inputs_get_clear_errors(kind: BusKind) {
         Some(Message::Close(Some(frame))) => assert_eq!(u16::from(frame.code), 1007),
         other => panic!("expected close 1007, got {other:?}"),
     }
-    // past the hard limit (1 MiB) the frame is not read: the server sends an error and closes
-    // (1009); the client may see a reset instead, since it is still writing. Nothing else is hurt.
-    let mut huge = api.ws(&token).await;
-    huge.try_send_text("x".repeat(2 * 1024 * 1024)).await;
+    // past the hard limit (1 MiB) the frame is not read: an error, then close 1009
+    let (error, close) = frame_past_the_hard_limit(herald.addr, &token).await;
+    assert_eq!(error["status"], "error", "{error}");
+    assert_eq!(close, Some(1009), "a frame past 1 MiB closes the connection with 1009");
     assert_eq!(
         ws.request("ping", json!({})).await["data"],
         "pong",

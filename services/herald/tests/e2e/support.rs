@@ -243,10 +243,6 @@ impl WsClient {
     }
 
     /// Sends, ignoring a failure (the server may close while we write).
-    pub async fn try_send_text(&mut self, text: String) {
-        let _ = self.socket.send(Message::Text(text.into())).await;
-    }
-
     pub async fn send_frame_text(&mut self, text: String) {
         self.socket.send(Message::Text(text.into())).await.expect("send");
     }
