@@ -7,6 +7,9 @@ use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, 
 use herald_store::{AppSettings, Change, Conversation};
 use std::collections::{HashMap, HashSet};
 
+/// A conversation's key: its id is the app's own (a client may choose it), so never alone.
+pub type ConvKey = (AppId, ConvId);
+
 /// What the sequencer knows of one conversation while it owns its partition.
 #[derive(Debug, Clone)]
 pub struct ConvState {
@@ -21,6 +24,11 @@ pub struct ConvState {
 }
 
 impl ConvState {
+    /// The key this state is cached under.
+    pub fn key(&self) -> ConvKey {
+        (self.conv.app.clone(), self.conv.id.clone())
+    }
+
     pub fn new(conv: Conversation, members: Vec<SessionId>, last_seq: u64) -> Self {
         let member_set = members.iter().cloned().collect();
         Self {
@@ -84,20 +92,20 @@ pub const REEMIT_WINDOW_NANOS: i64 = 120 * 1_000_000_000;
 pub struct Known {
     /// Messages matching the batch's idempotency keys.
     pub originals: Vec<MessageRecord>,
-    /// Messages the batch recalls, by id.
-    pub by_id: HashMap<MsgId, MessageRecord>,
+    /// Messages the batch recalls, by conversation and id.
+    pub by_id: HashMap<(ConvKey, MsgId), MessageRecord>,
     /// The settings of the apps the batch touches (absent: defaults).
     pub settings: HashMap<AppId, AppSettings>,
-    /// Pairs (a, b) of 1:1 senders and peers who are friends, where an app requires friendship.
-    pub friends: HashSet<(SessionId, SessionId)>,
+    /// 1:1 senders and peers (app, a, b) who are friends, where an app requires friendship.
+    pub friends: HashSet<(AppId, SessionId, SessionId)>,
 }
 
 struct Planner<'a, F> {
-    states: &'a mut HashMap<ConvId, ConvState>,
-    originals: HashMap<(ConvId, SessionId, String), MessageRecord>,
-    by_id: HashMap<MsgId, MessageRecord>,
+    states: &'a mut HashMap<ConvKey, ConvState>,
+    originals: HashMap<(ConvKey, SessionId, String), MessageRecord>,
+    by_id: HashMap<(ConvKey, MsgId), MessageRecord>,
     settings: HashMap<AppId, AppSettings>,
-    friends: HashSet<(SessionId, SessionId)>,
+    friends: HashSet<(AppId, SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
     cursors: HashMap<(AppId, ConvId, SessionId), u64>,
     next_id: F,
@@ -113,7 +121,7 @@ fn err(code: ErrorCode, text: &str) -> WireError {
 /// exists (missing = unknown).
 pub fn plan_batch(
     commands: Vec<(u64, Command)>,
-    states: &mut HashMap<ConvId, ConvState>,
+    states: &mut HashMap<ConvKey, ConvState>,
     known: Known,
     next_id: impl FnMut() -> u64,
     now_nanos: i64,
@@ -123,7 +131,16 @@ pub fn plan_batch(
         originals: known
             .originals
             .into_iter()
-            .map(|r| ((r.conv.clone(), r.from.clone(), r.idempotency_key.clone()), r))
+            .map(|r| {
+                (
+                    (
+                        (r.app.clone(), r.conv.clone()),
+                        r.from.clone(),
+                        r.idempotency_key.clone(),
+                    ),
+                    r,
+                )
+            })
             .collect(),
         by_id: known.by_id,
         settings: known.settings,
@@ -157,10 +174,15 @@ pub fn plan_batch(
     planner.plan
 }
 
+/// The state of a conversation `Planner::one` found.
+fn state_of<'s>(states: &'s mut HashMap<ConvKey, ConvState>, app: &AppId, conv: &ConvId) -> &'s mut ConvState {
+    states.get_mut(&(app.clone(), conv.clone())).expect("checked by `one`")
+}
+
 impl<F: FnMut() -> u64> Planner<'_, F> {
     fn one(&mut self, position: u64, command: Command) -> Result<Reply, WireError> {
         let Command { app, conv, action, .. } = command;
-        if !self.states.contains_key(&conv) {
+        if !self.states.contains_key(&(app.clone(), conv.clone())) {
             return Err(err(ErrorCode::NotFound, "conversation not found"));
         }
         match action {
@@ -168,7 +190,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             Action::Read { session, seq } => self.read(position, app, conv, session, seq),
             Action::Members(change) => self.members(position, app, conv, change),
             Action::Archive { archived } => {
-                let state = self.states.get_mut(&conv).expect("checked");
+                let state = state_of(self.states, &app, &conv);
                 state.conv.archived = archived;
                 let recipients = state.members.clone();
                 self.plan.changes.push(Change::Archive {
@@ -196,8 +218,12 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
     }
 
     fn send(&mut self, position: u64, app: AppId, conv: ConvId, send: SendCommand) -> Result<Reply, WireError> {
-        let key = (conv.clone(), send.from.clone(), send.idempotency_key.clone());
-        let state = self.states.get_mut(&conv).expect("checked");
+        let key = (
+            (app.clone(), conv.clone()),
+            send.from.clone(),
+            send.idempotency_key.clone(),
+        );
+        let state = self.states.get_mut(&key.0).expect("checked");
         // a retry answers the original, whatever changed since
         if let Some(original) = self.originals.get(&key) {
             self.plan.duplicates += 1;
@@ -217,7 +243,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         if let Some(peer) = state.peer_of(&send.from).cloned() {
             let defaults = AppSettings::default();
             let settings = self.settings.get(&app).unwrap_or(&defaults);
-            if settings.require_friendship && !self.friends.contains(&(send.from.clone(), peer.clone())) {
+            if settings.require_friendship && !self.friends.contains(&(app.clone(), send.from.clone(), peer.clone())) {
                 return Err(err(
                     ErrorCode::NotFriends,
                     "this app requires friendship for 1:1 messages",
@@ -251,10 +277,10 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         let recipients = state.members.clone();
         self.plan.accepted += 1;
         self.plan.changes.push(Change::Message(record.clone()));
-        self.originals.insert(key, record.clone());
         // its event is in this batch already
         self.reemitted.insert(record.msg_id);
-        self.by_id.insert(record.msg_id, record.clone());
+        self.by_id.insert((key.0.clone(), record.msg_id), record.clone());
+        self.originals.insert(key, record.clone());
         self.event(position, app, conv, recipients, EventBody::Message(record.clone()));
         Ok(Reply::Message(record))
     }
@@ -267,7 +293,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         session: SessionId,
         seq: Option<u64>,
     ) -> Result<Reply, WireError> {
-        let state = self.states.get_mut(&conv).expect("checked");
+        let state = state_of(self.states, &app, &conv);
         if !state.is_member(&session) {
             return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
         }
@@ -299,14 +325,15 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         session: SessionId,
         msg_id: MsgId,
     ) -> Result<Reply, WireError> {
-        let state = self.states.get_mut(&conv).expect("checked");
+        let state = state_of(self.states, &app, &conv);
         if !state.is_member(&session) {
             return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
         }
+        let key = ((app.clone(), conv.clone()), msg_id);
         let target = self
             .by_id
-            .get(&msg_id)
-            .filter(|m| m.conv == conv)
+            .get(&key)
+            .filter(|m| m.app == app && m.conv == conv)
             .ok_or_else(|| err(ErrorCode::NotFound, "message not found"))?;
         if target.from != session && state.conv.owner != session {
             return Err(err(
@@ -320,15 +347,15 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         let mut tombstone = target.clone();
         tombstone.status = msg::status::RECALLED;
         tombstone.content.clear();
-        self.by_id.insert(msg_id, tombstone.clone());
+        self.by_id.insert(key, tombstone.clone());
         let recipients = state.members.clone();
-        self.plan.changes.push(Change::Message(tombstone.clone()));
+        self.plan.changes.push(Change::Tombstone(tombstone.clone()));
         self.event(position, app, conv, recipients, EventBody::Recalled(tombstone));
         Ok(Reply::Done)
     }
 
     fn members(&mut self, position: u64, app: AppId, conv: ConvId, change: MembersCommand) -> Result<Reply, WireError> {
-        let state = self.states.get_mut(&conv).expect("checked");
+        let state = state_of(self.states, &app, &conv);
         let group = state.conv.kind == ConvKind::Group;
         let (adding, sessions, by) = match change {
             MembersCommand::Join { session } => {

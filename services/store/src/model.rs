@@ -123,8 +123,13 @@ impl ConvSummary {
 /// One write of a sequenced batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Upsert at (app, conv, seq): a new message, or a recalled one's tombstone.
+    /// A new message, inserted at (app, conv, seq). Writing the same message again (same
+    /// `msg_id`) is a no-op, so a batch can be re-applied; a different message at an occupied
+    /// `Seq` is refused and never overwrites it.
     Message(MessageRecord),
+    /// A recalled message's tombstone: replaces the status and content of the stored message
+    /// with this `msg_id` at (app, conv, seq); refused when no such message is stored.
+    Tombstone(MessageRecord),
     AddMember {
         app: AppId,
         conv: ConvId,

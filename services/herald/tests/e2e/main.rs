@@ -13,3 +13,4 @@ mod reconnect;
 mod routes;
 mod support;
 mod tracing;
+mod two_apps;

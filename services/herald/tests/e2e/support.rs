@@ -53,9 +53,21 @@ pub fn settings_args(data_dir: &Path, nats_url: Option<&str>) -> Vec<String> {
 
 impl Herald {
     pub async fn start(kind: BusKind) -> Self {
+        Self::start_with_partitions(kind, None).await
+    }
+
+    /// `start`, with this many partitions of the logs (default: the server's, 8 on NATS).
+    pub async fn start_with_partitions(kind: BusKind, partitions: Option<u32>) -> Self {
         let nats = (kind == BusKind::Nats).then(herald_testkit::NatsServer::start);
         let data_dir = tempfile::tempdir().unwrap();
-        let cli = Cli::parse_from(settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str())));
+        let mut args = settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str()));
+        if let Some(partitions) = partitions {
+            match args.iter().position(|arg| arg == "--partitions") {
+                Some(at) => args[at + 1] = partitions.to_string(),
+                None => args.extend(["--partitions".into(), partitions.to_string()]),
+            }
+        }
+        let cli = Cli::parse_from(args);
         let running = herald::start(cli.role, cli.settings).await.expect("herald starts");
         let addr = running.addr;
         Herald {

@@ -126,6 +126,8 @@ pub struct Statements {
     pub messages_ascending: PreparedStatement,
     pub messages_descending: PreparedStatement,
     pub seqs_ascending: PreparedStatement,
+    /// (seq, msg_id) of a range: what a batch's writes would land on.
+    pub slots_ascending: PreparedStatement,
     pub senders_ascending: PreparedStatement,
     pub head_set: PreparedStatement,
     pub head_select: PreparedStatement,
@@ -262,6 +264,9 @@ impl Statements {
                 .await?,
             seqs_ascending: p
                 .read(&format!("SELECT seq FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
+                .await?,
+            slots_ascending: p
+                .read(&format!("SELECT seq, msg_id FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
                 .await?,
             senders_ascending: p
                 .read(&format!("SELECT seq, sender FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
