@@ -19,6 +19,8 @@ pub struct SettingsUpdate {
     send_rate_per_sec: Option<f64>,
     /// Burst of the send rate limit (1-100000).
     send_burst: Option<u32>,
+    /// Most members of one conversation (2-1000000; default 10000).
+    max_members: Option<u32>,
 }
 
 pub fn apply(settings: &mut AppSettings, update: SettingsUpdate) -> Result<(), ApiError> {
@@ -47,6 +49,12 @@ pub fn apply(settings: &mut AppSettings, update: SettingsUpdate) -> Result<(), A
         }
         settings.send_burst = burst;
     }
+    if let Some(max) = update.max_members {
+        if !(2..=1_000_000).contains(&max) {
+            return Err(ApiError::bad_input("max_members must be 2 to 1000000"));
+        }
+        settings.max_members = max;
+    }
     Ok(())
 }
 
@@ -57,5 +65,6 @@ pub fn to_json(settings: &AppSettings) -> Value {
         "spam_unanswered_limit": settings.spam_unanswered_limit,
         "send_rate_per_sec": settings.send_rate_per_sec,
         "send_burst": settings.send_burst,
+        "max_members": settings.max_members,
     })
 }

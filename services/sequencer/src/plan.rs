@@ -4,7 +4,7 @@
 use herald_protocol::bus::{Action, Command, Event, EventBody, MembersCommand, Reply, ReplyTo, SendCommand};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, SessionId, msg};
-use herald_store::{AppSettings, Change, Conversation};
+use herald_store::{AppSettings, Change, Conversation, DEFAULT_MAX_MEMBERS};
 use std::collections::{HashMap, HashSet};
 
 /// A conversation's key: its id is the app's own (a client may choose it), so never alone.
@@ -52,18 +52,21 @@ impl ConvState {
         self.member_set.contains(session)
     }
 
-    fn add(&mut self, session: &SessionId) -> bool {
-        let added = self.member_set.insert(session.clone());
-        if added {
-            self.members.push(session.clone());
+    /// Adds sessions that are not members yet (the caller dedupes).
+    fn add_all(&mut self, sessions: &[SessionId]) {
+        for session in sessions {
+            if self.member_set.insert(session.clone()) {
+                self.members.push(session.clone());
+            }
         }
-        added
     }
 
-    fn remove(&mut self, session: &SessionId) -> bool {
-        let removed = self.member_set.remove(session);
-        if removed {
-            self.members.retain(|m| m != session);
+    /// Removes the sessions that are members, in one pass; returns them.
+    fn remove_all(&mut self, sessions: Vec<SessionId>) -> Vec<SessionId> {
+        let removed: Vec<SessionId> = sessions.into_iter().filter(|s| self.member_set.remove(s)).collect();
+        if !removed.is_empty() {
+            let gone: HashSet<&SessionId> = removed.iter().collect();
+            self.members.retain(|m| !gone.contains(m));
         }
         removed
     }
@@ -192,29 +195,20 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             Action::Archive { archived } => {
                 let state = state_of(self.states, &app, &conv);
                 state.conv.archived = archived;
-                let recipients = state.members.clone();
                 self.plan.changes.push(Change::Archive {
                     app: app.clone(),
                     conv: conv.clone(),
                     archived,
                 });
-                self.event(position, app, conv, recipients, EventBody::Archived { archived });
+                self.event(position, app, conv, EventBody::Archived { archived });
                 Ok(Reply::Done)
             }
             Action::Recall { session, msg_id } => self.recall(position, app, conv, session, msg_id),
         }
     }
 
-    fn event(&mut self, position: u64, app: AppId, conv: ConvId, recipients: Vec<SessionId>, body: EventBody) {
-        self.plan.events.push((
-            position,
-            Event {
-                app,
-                conv,
-                recipients,
-                body,
-            },
-        ));
+    fn event(&mut self, position: u64, app: AppId, conv: ConvId, body: EventBody) {
+        self.plan.events.push((position, Event { app, conv, body }));
     }
 
     fn send(&mut self, position: u64, app: AppId, conv: ConvId, send: SendCommand) -> Result<Reply, WireError> {
@@ -229,8 +223,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             self.plan.duplicates += 1;
             let original = original.clone();
             if self.now - original.send_time < REEMIT_WINDOW_NANOS && self.reemitted.insert(original.msg_id) {
-                let recipients = state.members.clone();
-                self.event(position, app, conv, recipients, EventBody::Message(original.clone()));
+                self.event(position, app, conv, EventBody::Message(original.clone()));
             }
             return Ok(Reply::Message(original));
         }
@@ -274,14 +267,13 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         state.read.insert(record.from.clone(), record.seq);
         self.cursors
             .insert((app.clone(), conv.clone(), record.from.clone()), record.seq);
-        let recipients = state.members.clone();
         self.plan.accepted += 1;
         self.plan.changes.push(Change::Message(record.clone()));
         // its event is in this batch already
         self.reemitted.insert(record.msg_id);
         self.by_id.insert((key.0.clone(), record.msg_id), record.clone());
         self.originals.insert(key, record.clone());
-        self.event(position, app, conv, recipients, EventBody::Message(record.clone()));
+        self.event(position, app, conv, EventBody::Message(record.clone()));
         Ok(Reply::Message(record))
     }
 
@@ -307,7 +299,6 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             position,
             app,
             conv,
-            vec![session.clone()],
             EventBody::Read {
                 session,
                 seq: cursor,
@@ -348,16 +339,15 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         tombstone.status = msg::status::RECALLED;
         tombstone.content.clear();
         self.by_id.insert(key, tombstone.clone());
-        let recipients = state.members.clone();
         self.plan.changes.push(Change::Tombstone(tombstone.clone()));
-        self.event(position, app, conv, recipients, EventBody::Recalled(tombstone));
+        self.event(position, app, conv, EventBody::Recalled(tombstone));
         Ok(Reply::Done)
     }
 
     fn members(&mut self, position: u64, app: AppId, conv: ConvId, change: MembersCommand) -> Result<Reply, WireError> {
         let state = state_of(self.states, &app, &conv);
         let group = state.conv.kind == ConvKind::Group;
-        let (adding, sessions, by) = match change {
+        let (adding, mut sessions, by) = match change {
             MembersCommand::Join { session } => {
                 if state.is_member(&session) {
                     return Ok(Reply::Done);
@@ -397,41 +387,42 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             MembersCommand::AppJoin { sessions } => (true, sessions, None),
             MembersCommand::AppKick { sessions } => (false, sessions, None),
         };
-        // everyone concerned hears of it: the members after an add, before a removal
-        let before = state.members.clone();
-        let mut changed = Vec::new();
-        for session in sessions {
-            let did = if adding {
-                state.add(&session)
-            } else {
-                state.remove(&session)
-            };
-            if did {
-                let (app, conv) = (app.clone(), conv.clone());
-                self.plan.changes.push(if adding {
-                    Change::AddMember {
-                        app,
-                        conv,
-                        session: session.clone(),
-                        at: self.now,
-                    }
-                } else {
-                    Change::RemoveMember {
-                        app,
-                        conv,
-                        session: session.clone(),
-                    }
-                });
-                changed.push(session);
+        let changed = if adding {
+            let max = self.settings.get(&app).map_or(DEFAULT_MAX_MEMBERS, |s| s.max_members);
+            let mut fresh = HashSet::new();
+            sessions.retain(|s| !state.is_member(s) && fresh.insert(s.clone()));
+            if state.members.len().saturating_add(sessions.len()) > max as usize {
+                return Err(err(
+                    ErrorCode::TooLarge,
+                    &format!("a conversation has at most {max} members"),
+                ));
             }
+            state.add_all(&sessions);
+            sessions
+        } else {
+            state.remove_all(sessions)
+        };
+        for session in &changed {
+            let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
+            self.plan.changes.push(if adding {
+                Change::AddMember {
+                    app,
+                    conv,
+                    session,
+                    at: self.now,
+                }
+            } else {
+                Change::RemoveMember { app, conv, session }
+            });
         }
         if !changed.is_empty() {
-            let (recipients, body) = if adding {
-                (state.members.clone(), EventBody::MembersAdded { sessions: changed, by })
+            // delivery tells the members after an add, and before a removal
+            let body = if adding {
+                EventBody::MembersAdded { sessions: changed, by }
             } else {
-                (before, EventBody::MembersRemoved { sessions: changed, by })
+                EventBody::MembersRemoved { sessions: changed, by }
             };
-            self.event(position, app, conv, recipients, body);
+            self.event(position, app, conv, body);
         }
         Ok(Reply::Done)
     }

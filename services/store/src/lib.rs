@@ -13,8 +13,8 @@ pub mod testsuite;
 
 pub use error::StoreError;
 pub use model::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, LoginPolicy,
-    Org, Revocation, RevocationKind,
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, DEFAULT_MAX_MEMBERS, Fence,
+    FriendRequest, LoginPolicy, Org, Revocation, RevocationKind,
 };
 
 use async_trait::async_trait;

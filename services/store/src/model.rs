@@ -26,7 +26,12 @@ pub struct AppSettings {
     /// Token bucket per session: sustained sends per second (0 = unlimited, the default), and the burst.
     pub send_rate_per_sec: f64,
     pub send_burst: u32,
+    /// Most members of one conversation (create, invite and join beyond it: 413, code 10007).
+    pub max_members: u32,
 }
+
+/// The default of `AppSettings::max_members`.
+pub const DEFAULT_MAX_MEMBERS: u32 = 10_000;
 
 impl Default for AppSettings {
     fn default() -> Self {
@@ -37,6 +42,7 @@ impl Default for AppSettings {
             // off until the app sets a rate
             send_rate_per_sec: 0.0,
             send_burst: 40,
+            max_members: DEFAULT_MAX_MEMBERS,
         }
     }
 }

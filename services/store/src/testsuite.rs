@@ -137,6 +137,7 @@ async fn apps(store: &dyn Store, run: &str) {
         spam_unanswered_limit: 0,
         send_rate_per_sec: 2.5,
         send_burst: 3,
+        max_members: 250,
     };
     assert!(store.set_app_settings(&app.id, &kick).await.unwrap(), "apps: settings");
     assert_eq!(

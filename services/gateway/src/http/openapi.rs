@@ -201,6 +201,8 @@ pub struct SettingsData {
     send_rate_per_sec: f64,
     /// Burst of the send rate (default 40).
     send_burst: u32,
+    /// Most members of one conversation (default 10,000): create, invite and join beyond it get 413, code 10007.
+    max_members: u32,
 }
 
 struct Security;
@@ -281,6 +283,13 @@ impl Modify for Reference {
             (
                 "sessions per create request",
                 crate::conversations::MAX_CREATE_MEMBERS.to_string(),
+            ),
+            (
+                "members per conversation",
+                format!(
+                    "the app setting max_members, default {}: create, invite and join beyond it get 413 / 10007",
+                    herald_store::DEFAULT_MAX_MEMBERS
+                ),
             ),
             ("history page / range", format!("{} messages", herald_store::MAX_PAGE)),
             ("conversations per list", herald_store::MAX_CONVERSATIONS.to_string()),

@@ -5,6 +5,7 @@ mod actions;
 mod channels;
 mod crash;
 mod drain;
+mod large_groups;
 mod malformed;
 mod messaging;
 mod observability;

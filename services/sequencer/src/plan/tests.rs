@@ -228,7 +228,7 @@ fn a_kick_takes_effect_in_command_order() {
     assert_eq!(codes(&plan), vec![None, None, Some(ErrorCode::NotMember)]);
     let (_, removed) = &plan.events[1];
     assert!(
-        removed.recipients.contains(&sid("x")),
+        matches!(&removed.body, EventBody::MembersRemoved { sessions, .. } if sessions.contains(&sid("x"))),
         "the kicked session hears of its removal"
     );
     assert!(plan.changes.contains(&Change::RemoveMember {
@@ -309,7 +309,9 @@ fn read_cursors_only_rise_and_answer_unread() {
         ]
     );
     assert!(
-        plan.events.iter().all(|(_, e)| e.recipients == vec![sid("b")]),
+        plan.events
+            .iter()
+            .all(|(_, e)| e.body.audience() == herald_protocol::bus::Audience::Session(&sid("b"))),
         "read pushes go to the reader's devices only"
     );
 }
@@ -463,16 +465,18 @@ fn two_apps_with_one_conversation_id_stay_apart() {
         vec![("a", 5), ("b", 1)],
         "each app's conversation counts its own Seq"
     );
-    let recipients: Vec<(&str, Vec<SessionId>)> = plan
-        .events
-        .iter()
-        .map(|(_, event)| (event.app.as_str(), event.recipients.clone()))
-        .collect();
+    let apps: Vec<&str> = plan.events.iter().map(|(_, event)| event.app.as_str()).collect();
     assert_eq!(
-        recipients,
-        vec![("a", vec![sid("alice")]), ("b", vec![sid("bob")])],
-        "each app's recipients are its own"
+        apps,
+        vec!["a", "b"],
+        "each event names its app, whose members delivery reads"
     );
+    let members = |app: &str| {
+        states[&(AppId::parse(app).unwrap(), ConvId::parse("general").unwrap())]
+            .members
+            .clone()
+    };
+    assert_eq!((members("a"), members("b")), (vec![sid("alice")], vec![sid("bob")]));
 }
 
 #[test]
@@ -522,4 +526,79 @@ fn a_key_or_a_recalled_id_of_one_app_means_nothing_in_another() {
         "app a's message is not app b's to recall"
     );
     assert!(tombstones(&plan).is_empty());
+}
+
+#[test]
+fn an_event_of_a_large_group_stays_small_on_the_bus() {
+    let members: Vec<String> = (0..5_000).map(|i| format!("member-with-a-longish-name-{i}")).collect();
+    let names: Vec<&str> = members.iter().map(String::as_str).collect();
+    let mut states = HashMap::from([state("big", &names, 0, false)]);
+    let plan = plan_batch(
+        vec![send("big", &members[0], "k", 1)],
+        &mut states,
+        Known::default(),
+        counter(),
+        5,
+    );
+    let (_, event) = &plan.events[0];
+    let encoded = herald_protocol::codec::encode(event).unwrap();
+    assert!(
+        encoded.len() < 1024,
+        "a message event for 5,000 members is {} bytes on the bus",
+        encoded.len()
+    );
+}
+
+#[test]
+fn members_beyond_the_app_cap_are_refused() {
+    let mut states = HashMap::from([state("g", &["owner", "a"], 0, false)]);
+    let known = || Known {
+        settings: HashMap::from([(
+            AppId::parse("a").unwrap(),
+            AppSettings {
+                max_members: 4,
+                ..AppSettings::default()
+            },
+        )]),
+        ..Known::default()
+    };
+    let invite = |request, names: &[&str]| {
+        command(
+            "g",
+            request,
+            Action::Members(MembersCommand::Invite {
+                by: sid("owner"),
+                sessions: names.iter().map(|n| sid(n)).collect(),
+            }),
+        )
+    };
+    let join = |request, name: &str| {
+        command(
+            "g",
+            request,
+            Action::Members(MembersCommand::Join { session: sid(name) }),
+        )
+    };
+    let commands = vec![
+        invite(1, &["b", "c", "d"]),
+        invite(2, &["a", "b", "b", "b"]),
+        join(3, "c"),
+        join(4, "d"),
+    ];
+    let plan = plan_batch(commands, &mut states, known(), counter(), 5);
+    assert_eq!(
+        codes(&plan),
+        vec![Some(ErrorCode::TooLarge), None, None, Some(ErrorCode::TooLarge)],
+        "2 + 3 > 4; members and repeats do not count; the fourth member fits, the fifth does not"
+    );
+    assert_eq!(
+        states[&key("g")].members,
+        vec![sid("owner"), sid("a"), sid("b"), sid("c")]
+    );
+    let added = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::AddMember { .. }))
+        .count();
+    assert_eq!(added, 2, "a refused invite adds no one");
 }

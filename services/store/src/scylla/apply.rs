@@ -206,13 +206,13 @@ pub fn check_slots<'a>(changes: &'a [Change], mut stored: HashMap<Slot<'a>, MsgI
                     }
                 }
             }
-            Change::Tombstone(record) => {
-                if stored.get(&(&record.app, &record.conv, record.seq)) != Some(&record.msg_id) {
-                    return Err(format!(
-                        "tombstone of message {} at seq {} of {}/{}: no such message",
-                        record.msg_id, record.seq, record.app, record.conv
-                    ));
-                }
+            Change::Tombstone(record)
+                if stored.get(&(&record.app, &record.conv, record.seq)) != Some(&record.msg_id) =>
+            {
+                return Err(format!(
+                    "tombstone of message {} at seq {} of {}/{}: no such message",
+                    record.msg_id, record.seq, record.app, record.conv
+                ));
             }
             _ => {}
         }

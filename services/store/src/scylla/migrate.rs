@@ -35,6 +35,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "002_accounts",
         cql: include_str!("../../../../schema/cql/002_accounts.cql"),
     },
+    Migration {
+        version: 3,
+        name: "003_max_members",
+        cql: include_str!("../../../../schema/cql/003_max_members.cql"),
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -13,7 +13,7 @@ pub const MESSAGE_COLUMNS: &str =
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
 pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, \
-     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst";
+     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, max_members";
 
 /// A `messages` row as `MESSAGE_COLUMNS` reads it.
 pub type MessageRow = (String, String, i64, i64, String, i64, i32, i32, String, String, String);
@@ -63,6 +63,7 @@ pub type AppRow = (
     i64,
     f64,
     i64,
+    Option<i64>,
 );
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -139,7 +140,7 @@ pub fn conversation(row: ConversationRow) -> Result<Option<Conversation>, StoreE
 }
 
 pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
-    let (id, org, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam, rate, burst) =
+    let (id, org, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam, rate, burst, max) =
         row;
     Ok(AppRecord {
         id: app_id(id)?,
@@ -154,6 +155,7 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
             spam_unanswered_limit: u32::try_from(spam).unwrap_or(0),
             send_rate_per_sec: rate,
             send_burst: u32::try_from(burst).unwrap_or(0),
+            max_members: max.map_or(crate::DEFAULT_MAX_MEMBERS, |max| u32::try_from(max).unwrap_or(0)),
         },
     })
 }
@@ -172,17 +174,19 @@ pub fn app_values(app: &AppRecord) -> AppRow {
         i64::from(app.settings.spam_unanswered_limit),
         app.settings.send_rate_per_sec,
         i64::from(app.settings.send_burst),
+        Some(i64::from(app.settings.max_members)),
     )
 }
 
 /// The settings columns of `UPDATE apps SET ... WHERE app_id = ?`, in statement order.
-pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str, bool, i64, f64, i64, &'a str) {
+pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str, bool, i64, f64, i64, i64, &'a str) {
     (
         settings.login_policy.as_str(),
         settings.require_friendship,
         i64::from(settings.spam_unanswered_limit),
         settings.send_rate_per_sec,
         i64::from(settings.send_burst),
+        i64::from(settings.max_members),
         id.as_str(),
     )
 }
@@ -310,6 +314,7 @@ mod tests {
                 spam_unanswered_limit: 7,
                 send_rate_per_sec: 2.5,
                 send_burst: 11,
+                max_members: 12,
             },
         };
         assert_eq!(app(app_values(&original)).unwrap(), original);
@@ -320,6 +325,12 @@ mod tests {
         assert_eq!(read.settings.login_policy, LoginPolicy::Multi);
         assert_eq!(read.settings.spam_unanswered_limit, 0);
         let values = settings_values(&original.id, &original.settings);
-        assert_eq!(values, ("kick", true, 7, 2.5, 11, "default"));
+        assert_eq!(values, ("kick", true, 7, 2.5, 11, 12, "default"));
+        let mut before_the_setting = app_values(&original);
+        before_the_setting.11 = None;
+        assert_eq!(
+            app(before_the_setting).unwrap().settings.max_members,
+            crate::DEFAULT_MAX_MEMBERS
+        );
     }
 }

@@ -154,7 +154,7 @@ impl Statements {
         Ok(Self {
             app_insert: p
                 .lwt(&format!(
-                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
                 ))
                 .await?,
             app_select: p.read(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?")).await?,
@@ -162,7 +162,7 @@ impl Statements {
             app_set_settings: p
                 .lwt(
                     "UPDATE apps SET login_policy = ?, require_friendship = ?, spam_unanswered_limit = ?, \
-                     send_rate_per_sec = ?, send_burst = ? WHERE app_id = ? IF EXISTS",
+                     send_rate_per_sec = ?, send_burst = ?, max_members = ? WHERE app_id = ? IF EXISTS",
                 )
                 .await?,
             secret_insert: p.write("INSERT INTO apps_by_secret (secret_hash, app_id) VALUES (?, ?)").await?,

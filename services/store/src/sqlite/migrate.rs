@@ -5,6 +5,7 @@ use rusqlite::{Connection, TransactionBehavior};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../../../schema/sqlite/001_init.sql")),
     (2, include_str!("../../../../schema/sqlite/002_accounts.sql")),
+    (3, include_str!("../../../../schema/sqlite/003_max_members.sql")),
 ];
 
 /// Safe to run from several processes at once: each migration runs in an immediate transaction

@@ -266,11 +266,12 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT (app_id) DO NOTHING"),
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (app_id) DO NOTHING"),
                     params![
                         app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at,
                         app.settings.login_policy.as_str(), app.settings.require_friendship,
-                        app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst
+                        app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst,
+                        app.settings.max_members
                     ],
                 )
                 .map_err(map_err)?;
@@ -319,14 +320,15 @@ impl Store for SqliteStore {
             let changed = conn
                 .execute(
                     "UPDATE apps SET login_policy = ?2, require_friendship = ?3, spam_unanswered_limit = ?4, \
-                     send_rate_per_sec = ?5, send_burst = ?6 WHERE app_id = ?1",
+                     send_rate_per_sec = ?5, send_burst = ?6, max_members = ?7 WHERE app_id = ?1",
                     params![
                         id.as_str(),
                         settings.login_policy.as_str(),
                         settings.require_friendship,
                         settings.spam_unanswered_limit,
                         settings.send_rate_per_sec,
-                        settings.send_burst
+                        settings.send_burst,
+                        settings.max_members
                     ],
                 )
                 .map_err(map_err)?;
