@@ -2,9 +2,9 @@
 //! deliveries per gateway out. Each push is serialized once, whatever its audience.
 
 use herald_bus::RouteTable;
-use herald_protocol::GatewayId;
 use herald_protocol::bus::{Delivery, Event, EventBody, Push};
 use herald_protocol::ws::push;
+use herald_protocol::{GatewayId, SessionId};
 use serde_json::json;
 use std::collections::HashMap;
 
@@ -45,16 +45,21 @@ pub fn push_of(event: &Event) -> Push {
     }
 }
 
-/// `traces[i]` is the `traceparent` of the span delivering `events[i]` (empty: untraced).
+/// `recipients[i]` are the sessions `events[i]` is for; `traces[i]` is the `traceparent` of the
+/// span delivering it (empty: untraced).
 pub fn plan_fanout(
     events: &[Event],
+    recipients: &[Vec<SessionId>],
     traces: &[Option<String>],
     routes: &RouteTable,
 ) -> HashMap<GatewayId, Vec<Delivery>> {
     let mut plan: HashMap<GatewayId, Vec<Delivery>> = HashMap::new();
     for (index, event) in events.iter().enumerate() {
         let trace = traces.get(index).cloned().flatten();
-        let by_gateway = routes.plan(&event.app, &event.recipients);
+        let Some(sessions) = recipients.get(index) else {
+            continue;
+        };
+        let by_gateway = routes.plan(&event.app, sessions);
         if by_gateway.is_empty() {
             continue;
         }
@@ -112,11 +117,10 @@ mod tests {
             .map(|s| Event {
                 app: AppId::parse("a").unwrap(),
                 conv: ConvId::parse("c").unwrap(),
-                recipients: members.clone(),
                 body: EventBody::Message(record(s)),
             })
             .collect();
-        let plan = plan_fanout(&events, &[], &routes);
+        let plan = plan_fanout(&events, &vec![members; 3], &[], &routes);
         assert_eq!(plan.len(), 2);
         let ids = |g: &GatewayId| {
             plan[g]

@@ -1,16 +1,21 @@
 //! Delivery: consumes each partition's events in order and sends every gateway one batch with
 //! everything its connected recipients should get. Each partition is served by one delivery
-//! process at a time, so every receiver sees a conversation's messages in `Seq` order.
+//! process at a time, so every receiver sees a conversation's messages in `Seq` order. Events
+//! name no recipients: the worker reads a conversation's members from the store once and keeps
+//! them current with the membership events it delivers.
 
 mod fanout;
+mod members;
 
 pub use fanout::{plan_fanout, push_of};
+pub use members::MemberCache;
 
 use bytes::Bytes;
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bus, BusError, Log};
 use herald_protocol::bus::{Event, EventBody, GatewayMessage};
 use herald_protocol::{codec, timefmt};
+use herald_store::{Store, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -36,7 +41,15 @@ impl DeliveryConfig {
     }
 }
 
-pub async fn run(bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
+#[derive(Debug, thiserror::Error)]
+enum ServeError {
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
     let ownership_config = OwnershipConfig {
         role: ROLE,
         instance: config.instance.clone(),
@@ -46,21 +59,21 @@ pub async fn run(bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: Cancellati
     let max_batch = config.max_batch;
     let start_bus = bus.clone();
     ownership::run(bus, ownership_config, shutdown, move |grant| {
-        serve(start_bus.clone(), grant, max_batch)
+        serve(store.clone(), start_bus.clone(), grant, max_batch)
     })
     .await;
 }
 
-async fn serve(bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
-    serve_until_released(bus, &grant, max_batch).await;
+async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
+    serve_until_released(store.as_ref(), bus, &grant, max_batch).await;
     // a partition this process no longer serves has no lag of its own
     metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => grant.partition.to_string()).set(0.0);
 }
 
-async fn serve_until_released(bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
+async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
     let mut backoff = Duration::from_millis(100);
     while !grant.cancel.is_cancelled() {
-        match serve_once(bus.as_ref(), grant, max_batch).await {
+        match serve_once(store, bus.as_ref(), grant, max_batch).await {
             Ok(()) => return,
             Err(err) => {
                 tracing::warn!(partition = grant.partition, error = %err, "delivery loop failed; resuming from checkpoint");
@@ -74,8 +87,30 @@ async fn serve_until_released(bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize
     }
 }
 
-async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<(), BusError> {
+/// Reads the members of the conversations `events` need that the cache lacks.
+async fn load_members(store: &dyn Store, cache: &mut MemberCache, events: &[Event]) -> Result<(), StoreError> {
+    loop {
+        let mut loaded = Vec::new();
+        for (app, conv) in cache.missing(events) {
+            let members = store.members(&app, &conv).await?;
+            loaded.push(((app, conv), members));
+        }
+        let more: usize = loaded.iter().map(|(_, members)| members.len()).sum();
+        if !cache.fits(more) && !cache.is_empty() {
+            // bounded: start over rather than grow, and read what this batch needs again
+            cache.clear();
+            continue;
+        }
+        for (key, members) in loaded {
+            cache.insert(key, members);
+        }
+        return Ok(());
+    }
+}
+
+async fn serve_once(store: &dyn Store, bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<(), ServeError> {
     let partition = grant.partition;
+    let mut members = MemberCache::default();
     let routes = bus.route_table().await?;
     let checkpoint = ownership::load_checkpoint(bus, ROLE, partition).await?;
     let mut reader = bus.read(Log::Events, partition, checkpoint).await?;
@@ -115,7 +150,9 @@ async fn serve_once(bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<()
                 metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
             }
         }
-        let plan = plan_fanout(&events, &traces, &routes);
+        load_members(store, &mut members, &events).await?;
+        let recipients: Vec<_> = events.iter().map(|event| members.recipients(event)).collect();
+        let plan = plan_fanout(&events, &recipients, &traces, &routes);
         for (gateway, deliveries) in plan {
             let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
             metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);

@@ -4,8 +4,9 @@
 use crate::error::ApiError;
 use crate::{Identity, Shared};
 use herald_protocol::{ConvId, ConvKind, ErrorCode, MessageRecord, MsgData, SessionId, msg};
-use herald_store::{ConvSummary, Conversation, MAX_PAGE};
+use herald_store::{ConvSummary, Conversation, DEFAULT_MAX_MEMBERS, MAX_PAGE};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 
 /// Most sessions one create request may name.
 pub const MAX_CREATE_MEMBERS: usize = 10_000;
@@ -29,20 +30,44 @@ pub fn new_conv_id() -> ConvId {
 }
 
 pub fn parse_members(sessions: Vec<String>) -> Result<Vec<SessionId>, ApiError> {
+    parse_members_after(Vec::new(), sessions)
+}
+
+/// `first` (already parsed, distinct), then the parsed `sessions` not among them: in order,
+/// each once, in linear time.
+pub fn parse_members_after(first: Vec<SessionId>, sessions: Vec<String>) -> Result<Vec<SessionId>, ApiError> {
     if sessions.len() > MAX_CREATE_MEMBERS {
         return Err(ApiError::new(
             ErrorCode::TooLarge,
             format!("at most {MAX_CREATE_MEMBERS} sessions per request"),
         ));
     }
-    let mut members: Vec<SessionId> = Vec::with_capacity(sessions.len());
+    let mut seen: HashSet<SessionId> = first.iter().cloned().collect();
+    let mut members = first;
+    members.reserve(sessions.len());
     for session in sessions {
         let session = SessionId::parse(session)?;
-        if !members.contains(&session) {
+        if seen.insert(session.clone()) {
             members.push(session);
         }
     }
     Ok(members)
+}
+
+/// 413 / 10007 when a conversation of `members` would exceed the app's `max_members`.
+pub async fn check_member_cap(shared: &Shared, app: &herald_protocol::AppId, members: usize) -> Result<(), ApiError> {
+    let max = shared
+        .auth
+        .app(app)
+        .await?
+        .map_or(DEFAULT_MAX_MEMBERS, |app| app.settings.max_members);
+    if members > max as usize {
+        return Err(ApiError::new(
+            ErrorCode::TooLarge,
+            format!("a conversation has at most {max} members"),
+        ));
+    }
+    Ok(())
 }
 
 pub fn parse_kind(kind: Option<&str>) -> Result<ConvKind, ApiError> {
@@ -70,6 +95,7 @@ pub fn parse_conv_type(value: &Value) -> Result<i64, ApiError> {
 
 /// Creates a conversation; a `single` one between the same two sessions is returned as it is.
 pub async fn create(shared: &Shared, app: &herald_protocol::AppId, spec: CreateSpec) -> Result<ConvId, ApiError> {
+    check_member_cap(shared, app, spec.members.len()).await?;
     if spec.kind == ConvKind::Single && spec.members.len() != 2 {
         return Err(ApiError::new(
             ErrorCode::ConversationNeedsMembers,

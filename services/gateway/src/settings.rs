@@ -21,6 +21,8 @@ pub struct SettingsUpdate {
     send_burst: Option<u32>,
     /// Opens `/user/register` and `/user/login` (off by default, `default` included).
     end_user_accounts: Option<bool>,
+    /// Most members of one conversation (2-1000000; default 10000).
+    max_members: Option<u32>,
 }
 
 pub fn apply(settings: &mut AppSettings, update: SettingsUpdate) -> Result<(), ApiError> {
@@ -52,6 +54,12 @@ pub fn apply(settings: &mut AppSettings, update: SettingsUpdate) -> Result<(), A
     if let Some(open) = update.end_user_accounts {
         settings.end_user_accounts = open;
     }
+    if let Some(max) = update.max_members {
+        if !(2..=1_000_000).contains(&max) {
+            return Err(ApiError::bad_input("max_members must be 2 to 1000000"));
+        }
+        settings.max_members = max;
+    }
     Ok(())
 }
 
@@ -63,5 +71,6 @@ pub fn to_json(settings: &AppSettings) -> Value {
         "send_rate_per_sec": settings.send_rate_per_sec,
         "send_burst": settings.send_burst,
         "end_user_accounts": settings.end_user_accounts,
+        "max_members": settings.max_members,
     })
 }

@@ -184,7 +184,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     let lease_ttl = Duration::from_millis(settings.lease_ttl_ms);
     let runs = |r: Role| role == Role::Up || role == r;
 
-    let store = if runs(Role::Gateway) || runs(Role::Sequencer) {
+    let store = if runs(Role::Gateway) || runs(Role::Sequencer) || runs(Role::Delivery) {
         Some(open_store(&settings).await?)
     } else {
         None
@@ -205,6 +205,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         let mut config = DeliveryConfig::new(instance.clone());
         config.lease_ttl = lease_ttl;
         tasks.push(tokio::spawn(herald_delivery::run(
+            store.clone().expect("opened"),
             bus.clone(),
             config,
             shutdown.clone(),

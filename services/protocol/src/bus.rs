@@ -97,13 +97,24 @@ impl Command {
     }
 }
 
-/// Something that happened to a conversation, for the sessions in `recipients`.
+/// Something that happened to a conversation. It names no recipients, so it stays small
+/// whatever the group's size: delivery resolves them (`EventBody::audience`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     pub app: AppId,
     pub conv: ConvId,
-    pub recipients: Vec<SessionId>,
     pub body: EventBody,
+}
+
+/// Who an event is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience<'a> {
+    /// The conversation's members, after the event (members added hear of it).
+    Members,
+    /// The members before the event and the sessions it removes (they hear of their removal).
+    MembersAndRemoved(&'a [SessionId]),
+    /// One session (its read cursor moved).
+    Session(&'a SessionId),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -131,6 +142,16 @@ pub enum EventBody {
     Archived {
         archived: bool,
     },
+}
+
+impl EventBody {
+    pub fn audience(&self) -> Audience<'_> {
+        match self {
+            EventBody::Read { session, .. } => Audience::Session(session),
+            EventBody::MembersRemoved { sessions, .. } => Audience::MembersAndRemoved(sessions),
+            _ => Audience::Members,
+        }
+    }
 }
 
 impl Event {

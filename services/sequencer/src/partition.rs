@@ -1,7 +1,7 @@
 //! The loop that serves one owned partition: read commands, load what the batch needs, plan,
 //! append (fenced), answer, publish, checkpoint.
 
-use crate::plan::{ConvState, Known, plan_batch};
+use crate::plan::{ConvKey, ConvState, Known, plan_batch};
 use crate::{ROLE, SequencerConfig};
 use bytes::Bytes;
 use herald_bus::ownership::{self, Grant};
@@ -63,7 +63,7 @@ struct Partition<'a> {
     config: &'a SequencerConfig,
     grant: &'a Grant,
     fence: Fence,
-    states: HashMap<ConvId, ConvState>,
+    states: HashMap<ConvKey, ConvState>,
     settings: HashMap<AppId, (Instant, AppSettings)>,
     ids: snowflaked::Generator,
 }
@@ -123,6 +123,11 @@ async fn serve_once(
         ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
     }
     Ok(())
+}
+
+/// The conversation a command is for.
+fn key_of(command: &Command) -> ConvKey {
+    (command.app.clone(), command.conv.clone())
 }
 
 impl Partition<'_> {
@@ -229,10 +234,10 @@ impl Partition<'_> {
 
     /// Loads the state of every conversation the batch touches and the cache lacks.
     async fn load_states(&mut self, commands: &[(u64, Command)]) -> Result<(), StoreError> {
-        let mut missing: Vec<(&AppId, &ConvId)> = Vec::new();
+        let mut missing: HashSet<(&AppId, &ConvId)> = HashSet::new();
         for (_, command) in commands {
-            if !self.states.contains_key(&command.conv) && !missing.iter().any(|(_, c)| **c == command.conv) {
-                missing.push((&command.app, &command.conv));
+            if !self.states.contains_key(&key_of(command)) {
+                missing.insert((&command.app, &command.conv));
             }
         }
         if self.states.len() + missing.len() > self.config.max_cached_conversations {
@@ -254,7 +259,7 @@ impl Partition<'_> {
             Ok::<_, StoreError>(Some(state))
         });
         for state in futures::future::try_join_all(loads).await?.into_iter().flatten() {
-            self.states.insert(state.conv.id.clone(), state);
+            self.states.insert(state.key(), state);
         }
         Ok(())
     }
@@ -263,7 +268,7 @@ impl Partition<'_> {
     async fn load_cursors(&mut self, commands: &[(u64, Command)]) -> Result<(), StoreError> {
         for (_, command) in commands {
             if let Action::Read { session, .. } = &command.action
-                && let Some(state) = self.states.get_mut(&command.conv)
+                && let Some(state) = self.states.get_mut(&key_of(command))
                 && !state.read.contains_key(session)
             {
                 let cursor = self.store.read_cursor(&command.app, &command.conv, session).await?;
@@ -278,7 +283,7 @@ impl Partition<'_> {
         let mut keys: HashMap<(&AppId, &ConvId), Vec<(SessionId, String)>> = HashMap::new();
         for (_, command) in commands {
             if let Action::Send(send) = &command.action
-                && self.states.contains_key(&command.conv)
+                && self.states.contains_key(&key_of(command))
             {
                 keys.entry((&command.app, &command.conv))
                     .or_default()
@@ -333,7 +338,7 @@ impl Partition<'_> {
         &self,
         commands: &[(u64, Command)],
         settings: &HashMap<AppId, AppSettings>,
-    ) -> Result<HashSet<(SessionId, SessionId)>, StoreError> {
+    ) -> Result<HashSet<(AppId, SessionId, SessionId)>, StoreError> {
         let mut friends = HashSet::new();
         let mut asked = HashSet::new();
         for (_, command) in commands {
@@ -341,7 +346,7 @@ impl Partition<'_> {
             if !settings.get(&command.app).is_some_and(|s| s.require_friendship) {
                 continue;
             }
-            let Some(state) = self.states.get(&command.conv) else {
+            let Some(state) = self.states.get(&key_of(command)) else {
                 continue;
             };
             if state.conv.kind != herald_protocol::ConvKind::Single {
@@ -350,7 +355,7 @@ impl Partition<'_> {
             let Some(peer) = state.members.iter().find(|m| **m != send.from) else {
                 continue;
             };
-            let pair = (send.from.clone(), peer.clone());
+            let pair = (command.app.clone(), send.from.clone(), peer.clone());
             if asked.insert(pair.clone()) && self.store.are_friends(&command.app, &send.from, peer).await? {
                 friends.insert(pair);
             }
@@ -359,13 +364,16 @@ impl Partition<'_> {
     }
 
     /// The messages the batch recalls.
-    async fn find_recalled(&self, commands: &[(u64, Command)]) -> Result<HashMap<MsgId, MessageRecord>, StoreError> {
+    async fn find_recalled(
+        &self,
+        commands: &[(u64, Command)],
+    ) -> Result<HashMap<(ConvKey, MsgId), MessageRecord>, StoreError> {
         let mut found = HashMap::new();
         for (_, command) in commands {
             if let Action::Recall { msg_id, .. } = &command.action
                 && let Some(record) = self.store.message_by_id(&command.app, &command.conv, *msg_id).await?
             {
-                found.insert(*msg_id, record);
+                found.insert((key_of(command), *msg_id), record);
             }
         }
         Ok(found)

@@ -4,8 +4,11 @@
 use herald_protocol::bus::{Action, Command, Event, EventBody, MembersCommand, Reply, ReplyTo, SendCommand};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, SessionId, msg};
-use herald_store::{AppSettings, Change, Conversation};
+use herald_store::{AppSettings, Change, Conversation, DEFAULT_MAX_MEMBERS};
 use std::collections::{HashMap, HashSet};
+
+/// A conversation's key: its id is the app's own (a client may choose it), so never alone.
+pub type ConvKey = (AppId, ConvId);
 
 /// What the sequencer knows of one conversation while it owns its partition.
 #[derive(Debug, Clone)]
@@ -21,6 +24,11 @@ pub struct ConvState {
 }
 
 impl ConvState {
+    /// The key this state is cached under.
+    pub fn key(&self) -> ConvKey {
+        (self.conv.app.clone(), self.conv.id.clone())
+    }
+
     pub fn new(conv: Conversation, members: Vec<SessionId>, last_seq: u64) -> Self {
         let member_set = members.iter().cloned().collect();
         Self {
@@ -44,18 +52,21 @@ impl ConvState {
         self.member_set.contains(session)
     }
 
-    fn add(&mut self, session: &SessionId) -> bool {
-        let added = self.member_set.insert(session.clone());
-        if added {
-            self.members.push(session.clone());
+    /// Adds sessions that are not members yet (the caller dedupes).
+    fn add_all(&mut self, sessions: &[SessionId]) {
+        for session in sessions {
+            if self.member_set.insert(session.clone()) {
+                self.members.push(session.clone());
+            }
         }
-        added
     }
 
-    fn remove(&mut self, session: &SessionId) -> bool {
-        let removed = self.member_set.remove(session);
-        if removed {
-            self.members.retain(|m| m != session);
+    /// Removes the sessions that are members, in one pass; returns them.
+    fn remove_all(&mut self, sessions: Vec<SessionId>) -> Vec<SessionId> {
+        let removed: Vec<SessionId> = sessions.into_iter().filter(|s| self.member_set.remove(s)).collect();
+        if !removed.is_empty() {
+            let gone: HashSet<&SessionId> = removed.iter().collect();
+            self.members.retain(|m| !gone.contains(m));
         }
         removed
     }
@@ -84,20 +95,20 @@ pub const REEMIT_WINDOW_NANOS: i64 = 120 * 1_000_000_000;
 pub struct Known {
     /// Messages matching the batch's idempotency keys.
     pub originals: Vec<MessageRecord>,
-    /// Messages the batch recalls, by id.
-    pub by_id: HashMap<MsgId, MessageRecord>,
+    /// Messages the batch recalls, by conversation and id.
+    pub by_id: HashMap<(ConvKey, MsgId), MessageRecord>,
     /// The settings of the apps the batch touches (absent: defaults).
     pub settings: HashMap<AppId, AppSettings>,
-    /// Pairs (a, b) of 1:1 senders and peers who are friends, where an app requires friendship.
-    pub friends: HashSet<(SessionId, SessionId)>,
+    /// 1:1 senders and peers (app, a, b) who are friends, where an app requires friendship.
+    pub friends: HashSet<(AppId, SessionId, SessionId)>,
 }
 
 struct Planner<'a, F> {
-    states: &'a mut HashMap<ConvId, ConvState>,
-    originals: HashMap<(ConvId, SessionId, String), MessageRecord>,
-    by_id: HashMap<MsgId, MessageRecord>,
+    states: &'a mut HashMap<ConvKey, ConvState>,
+    originals: HashMap<(ConvKey, SessionId, String), MessageRecord>,
+    by_id: HashMap<(ConvKey, MsgId), MessageRecord>,
     settings: HashMap<AppId, AppSettings>,
-    friends: HashSet<(SessionId, SessionId)>,
+    friends: HashSet<(AppId, SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
     cursors: HashMap<(AppId, ConvId, SessionId), u64>,
     next_id: F,
@@ -113,7 +124,7 @@ fn err(code: ErrorCode, text: &str) -> WireError {
 /// exists (missing = unknown).
 pub fn plan_batch(
     commands: Vec<(u64, Command)>,
-    states: &mut HashMap<ConvId, ConvState>,
+    states: &mut HashMap<ConvKey, ConvState>,
     known: Known,
     next_id: impl FnMut() -> u64,
     now_nanos: i64,
@@ -123,7 +134,16 @@ pub fn plan_batch(
         originals: known
             .originals
             .into_iter()
-            .map(|r| ((r.conv.clone(), r.from.clone(), r.idempotency_key.clone()), r))
+            .map(|r| {
+                (
+                    (
+                        (r.app.clone(), r.conv.clone()),
+                        r.from.clone(),
+                        r.idempotency_key.clone(),
+                    ),
+                    r,
+                )
+            })
             .collect(),
         by_id: known.by_id,
         settings: known.settings,
@@ -157,10 +177,15 @@ pub fn plan_batch(
     planner.plan
 }
 
+/// The state of a conversation `Planner::one` found.
+fn state_of<'s>(states: &'s mut HashMap<ConvKey, ConvState>, app: &AppId, conv: &ConvId) -> &'s mut ConvState {
+    states.get_mut(&(app.clone(), conv.clone())).expect("checked by `one`")
+}
+
 impl<F: FnMut() -> u64> Planner<'_, F> {
     fn one(&mut self, position: u64, command: Command) -> Result<Reply, WireError> {
         let Command { app, conv, action, .. } = command;
-        if !self.states.contains_key(&conv) {
+        if !self.states.contains_key(&(app.clone(), conv.clone())) {
             return Err(err(ErrorCode::NotFound, "conversation not found"));
         }
         match action {
@@ -168,43 +193,37 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             Action::Read { session, seq } => self.read(position, app, conv, session, seq),
             Action::Members(change) => self.members(position, app, conv, change),
             Action::Archive { archived } => {
-                let state = self.states.get_mut(&conv).expect("checked");
+                let state = state_of(self.states, &app, &conv);
                 state.conv.archived = archived;
-                let recipients = state.members.clone();
                 self.plan.changes.push(Change::Archive {
                     app: app.clone(),
                     conv: conv.clone(),
                     archived,
                 });
-                self.event(position, app, conv, recipients, EventBody::Archived { archived });
+                self.event(position, app, conv, EventBody::Archived { archived });
                 Ok(Reply::Done)
             }
             Action::Recall { session, msg_id } => self.recall(position, app, conv, session, msg_id),
         }
     }
 
-    fn event(&mut self, position: u64, app: AppId, conv: ConvId, recipients: Vec<SessionId>, body: EventBody) {
-        self.plan.events.push((
-            position,
-            Event {
-                app,
-                conv,
-                recipients,
-                body,
-            },
-        ));
+    fn event(&mut self, position: u64, app: AppId, conv: ConvId, body: EventBody) {
+        self.plan.events.push((position, Event { app, conv, body }));
     }
 
     fn send(&mut self, position: u64, app: AppId, conv: ConvId, send: SendCommand) -> Result<Reply, WireError> {
-        let key = (conv.clone(), send.from.clone(), send.idempotency_key.clone());
-        let state = self.states.get_mut(&conv).expect("checked");
+        let key = (
+            (app.clone(), conv.clone()),
+            send.from.clone(),
+            send.idempotency_key.clone(),
+        );
+        let state = self.states.get_mut(&key.0).expect("checked");
         // a retry answers the original, whatever changed since
         if let Some(original) = self.originals.get(&key) {
             self.plan.duplicates += 1;
             let original = original.clone();
             if self.now - original.send_time < REEMIT_WINDOW_NANOS && self.reemitted.insert(original.msg_id) {
-                let recipients = state.members.clone();
-                self.event(position, app, conv, recipients, EventBody::Message(original.clone()));
+                self.event(position, app, conv, EventBody::Message(original.clone()));
             }
             return Ok(Reply::Message(original));
         }
@@ -217,7 +236,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         if let Some(peer) = state.peer_of(&send.from).cloned() {
             let defaults = AppSettings::default();
             let settings = self.settings.get(&app).unwrap_or(&defaults);
-            if settings.require_friendship && !self.friends.contains(&(send.from.clone(), peer.clone())) {
+            if settings.require_friendship && !self.friends.contains(&(app.clone(), send.from.clone(), peer.clone())) {
                 return Err(err(
                     ErrorCode::NotFriends,
                     "this app requires friendship for 1:1 messages",
@@ -248,14 +267,13 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         state.read.insert(record.from.clone(), record.seq);
         self.cursors
             .insert((app.clone(), conv.clone(), record.from.clone()), record.seq);
-        let recipients = state.members.clone();
         self.plan.accepted += 1;
         self.plan.changes.push(Change::Message(record.clone()));
-        self.originals.insert(key, record.clone());
         // its event is in this batch already
         self.reemitted.insert(record.msg_id);
-        self.by_id.insert(record.msg_id, record.clone());
-        self.event(position, app, conv, recipients, EventBody::Message(record.clone()));
+        self.by_id.insert((key.0.clone(), record.msg_id), record.clone());
+        self.originals.insert(key, record.clone());
+        self.event(position, app, conv, EventBody::Message(record.clone()));
         Ok(Reply::Message(record))
     }
 
@@ -267,7 +285,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         session: SessionId,
         seq: Option<u64>,
     ) -> Result<Reply, WireError> {
-        let state = self.states.get_mut(&conv).expect("checked");
+        let state = state_of(self.states, &app, &conv);
         if !state.is_member(&session) {
             return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
         }
@@ -281,7 +299,6 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             position,
             app,
             conv,
-            vec![session.clone()],
             EventBody::Read {
                 session,
                 seq: cursor,
@@ -299,14 +316,15 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         session: SessionId,
         msg_id: MsgId,
     ) -> Result<Reply, WireError> {
-        let state = self.states.get_mut(&conv).expect("checked");
+        let state = state_of(self.states, &app, &conv);
         if !state.is_member(&session) {
             return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
         }
+        let key = ((app.clone(), conv.clone()), msg_id);
         let target = self
             .by_id
-            .get(&msg_id)
-            .filter(|m| m.conv == conv)
+            .get(&key)
+            .filter(|m| m.app == app && m.conv == conv)
             .ok_or_else(|| err(ErrorCode::NotFound, "message not found"))?;
         if target.from != session && state.conv.owner != session {
             return Err(err(
@@ -320,17 +338,16 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         let mut tombstone = target.clone();
         tombstone.status = msg::status::RECALLED;
         tombstone.content.clear();
-        self.by_id.insert(msg_id, tombstone.clone());
-        let recipients = state.members.clone();
-        self.plan.changes.push(Change::Message(tombstone.clone()));
-        self.event(position, app, conv, recipients, EventBody::Recalled(tombstone));
+        self.by_id.insert(key, tombstone.clone());
+        self.plan.changes.push(Change::Tombstone(tombstone.clone()));
+        self.event(position, app, conv, EventBody::Recalled(tombstone));
         Ok(Reply::Done)
     }
 
     fn members(&mut self, position: u64, app: AppId, conv: ConvId, change: MembersCommand) -> Result<Reply, WireError> {
-        let state = self.states.get_mut(&conv).expect("checked");
+        let state = state_of(self.states, &app, &conv);
         let group = state.conv.kind == ConvKind::Group;
-        let (adding, sessions, by) = match change {
+        let (adding, mut sessions, by) = match change {
             MembersCommand::Join { session } => {
                 if state.is_member(&session) {
                     return Ok(Reply::Done);
@@ -370,41 +387,42 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             MembersCommand::AppJoin { sessions } => (true, sessions, None),
             MembersCommand::AppKick { sessions } => (false, sessions, None),
         };
-        // everyone concerned hears of it: the members after an add, before a removal
-        let before = state.members.clone();
-        let mut changed = Vec::new();
-        for session in sessions {
-            let did = if adding {
-                state.add(&session)
-            } else {
-                state.remove(&session)
-            };
-            if did {
-                let (app, conv) = (app.clone(), conv.clone());
-                self.plan.changes.push(if adding {
-                    Change::AddMember {
-                        app,
-                        conv,
-                        session: session.clone(),
-                        at: self.now,
-                    }
-                } else {
-                    Change::RemoveMember {
-                        app,
-                        conv,
-                        session: session.clone(),
-                    }
-                });
-                changed.push(session);
+        let changed = if adding {
+            let max = self.settings.get(&app).map_or(DEFAULT_MAX_MEMBERS, |s| s.max_members);
+            let mut fresh = HashSet::new();
+            sessions.retain(|s| !state.is_member(s) && fresh.insert(s.clone()));
+            if state.members.len().saturating_add(sessions.len()) > max as usize {
+                return Err(err(
+                    ErrorCode::TooLarge,
+                    &format!("a conversation has at most {max} members"),
+                ));
             }
+            state.add_all(&sessions);
+            sessions
+        } else {
+            state.remove_all(sessions)
+        };
+        for session in &changed {
+            let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
+            self.plan.changes.push(if adding {
+                Change::AddMember {
+                    app,
+                    conv,
+                    session,
+                    at: self.now,
+                }
+            } else {
+                Change::RemoveMember { app, conv, session }
+            });
         }
         if !changed.is_empty() {
-            let (recipients, body) = if adding {
-                (state.members.clone(), EventBody::MembersAdded { sessions: changed, by })
+            // delivery tells the members after an add, and before a removal
+            let body = if adding {
+                EventBody::MembersAdded { sessions: changed, by }
             } else {
-                (before, EventBody::MembersRemoved { sessions: changed, by })
+                EventBody::MembersRemoved { sessions: changed, by }
             };
-            self.event(position, app, conv, recipients, body);
+            self.event(position, app, conv, body);
         }
         Ok(Reply::Done)
     }

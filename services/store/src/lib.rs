@@ -1,8 +1,9 @@
 //! The store: the message log and the state beside it, behind one trait with several backends.
 //!
-//! Every write is an idempotent upsert keyed by its natural key (messages by (app, conv, seq)), so a
-//! redelivered command overwrites rather than duplicates, and no operation needs a multi-row
-//! transaction: the trait is implementable on ScyllaDB.
+//! Every write is idempotent and keyed by its natural key (messages by (app, conv, seq)), so a
+//! re-applied batch changes nothing, and no operation needs a multi-row transaction: the trait is
+//! implementable on ScyllaDB. A message is inserted, never overwritten by another: only its
+//! tombstone (a recall, matched by `msg_id`) changes a stored message.
 
 mod error;
 mod model;
@@ -12,8 +13,8 @@ pub mod testsuite;
 
 pub use error::StoreError;
 pub use model::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, LoginPolicy,
-    Org, Revocation, RevocationFeed, RevocationKind,
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, DEFAULT_MAX_MEMBERS, Fence,
+    FriendRequest, LoginPolicy, Org, Revocation, RevocationFeed, RevocationKind,
 };
 
 use async_trait::async_trait;
@@ -48,7 +49,8 @@ pub trait Store: Send + Sync + 'static {
     /// A sequencer claims before it reads any conversation head, so no older owner can write after.
     async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError>;
     /// Applies a sequenced batch in order, refused with `Fenced` once a higher epoch has claimed
-    /// the scope. Each change is an idempotent upsert. Durable when it returns.
+    /// the scope. Each change is idempotent; a message at a `Seq` another message holds, or a
+    /// tombstone of a message that is not stored, fails the batch (`Fatal`). Durable when it returns.
     async fn apply(&self, fence: &Fence, changes: &[Change]) -> Result<(), StoreError>;
     /// The highest `Seq` of the conversation, 0 when empty.
     async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError>;

@@ -28,7 +28,12 @@ pub struct AppSettings {
     pub send_burst: u32,
     /// `/user/register` and `/user/login` are open (contract §6); off by default for every app.
     pub end_user_accounts: bool,
+    /// Most members of one conversation (create, invite and join beyond it: 413, code 10007).
+    pub max_members: u32,
 }
+
+/// The default of `AppSettings::max_members`.
+pub const DEFAULT_MAX_MEMBERS: u32 = 10_000;
 
 impl Default for AppSettings {
     fn default() -> Self {
@@ -40,6 +45,7 @@ impl Default for AppSettings {
             send_rate_per_sec: 20.0,
             send_burst: 50,
             end_user_accounts: false,
+            max_members: DEFAULT_MAX_MEMBERS,
         }
     }
 }
@@ -126,8 +132,13 @@ impl ConvSummary {
 /// One write of a sequenced batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Change {
-    /// Upsert at (app, conv, seq): a new message, or a recalled one's tombstone.
+    /// A new message, inserted at (app, conv, seq). Writing the same message again (same
+    /// `msg_id`) is a no-op, so a batch can be re-applied; a different message at an occupied
+    /// `Seq` is refused and never overwrites it.
     Message(MessageRecord),
+    /// A recalled message's tombstone: replaces the status and content of the stored message
+    /// with this `msg_id` at (app, conv, seq); refused when no such message is stored.
+    Tombstone(MessageRecord),
     AddMember {
         app: AppId,
         conv: ConvId,

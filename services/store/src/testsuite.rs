@@ -16,6 +16,7 @@ pub async fn run(store: &dyn Store) {
     single_pairs(store, &run_id).await;
     append_and_read(store, &run_id).await;
     append_is_idempotent(store, &run_id).await;
+    append_never_overwrites(store, &run_id).await;
     idempotency_lookup(store, &run_id).await;
     fencing(store, &run_id).await;
     membership_and_archive(store, &run_id).await;
@@ -141,6 +142,7 @@ async fn apps(store: &dyn Store, run: &str) {
         send_rate_per_sec: 2.5,
         send_burst: 3,
         end_user_accounts: true,
+        max_members: 250,
     };
     assert!(store.set_app_settings(&app.id, &kick).await.unwrap(), "apps: settings");
     assert_eq!(
@@ -250,6 +252,60 @@ async fn append_is_idempotent(store: &dyn Store, run: &str) {
     let all = store.messages_in_range(&app, &conv_id, 0, u64::MAX, 100).await.unwrap();
     assert_eq!(all.len(), 10, "append: a replayed batch does not duplicate");
     assert_eq!(all, batch, "append: replay leaves the same rows");
+}
+
+async fn append_never_overwrites(store: &dyn Store, run: &str) {
+    let app = app_id(run, "occupied");
+    let conv_id = ConvId::parse("c").unwrap();
+    let f = fence(run, "occupied", 1);
+    let original = record(&app, &conv_id, 1, "alice");
+    store
+        .apply(&f, &messages(std::slice::from_ref(&original)))
+        .await
+        .unwrap();
+    let mut intruder = record(&app, &conv_id, 1, "mallory");
+    intruder.msg_id = MsgId(original.msg_id.0 + 1);
+    intruder.idempotency_key = "other".into();
+    intruder.content = "overwritten".into();
+    assert!(
+        store
+            .apply(&f, &messages(std::slice::from_ref(&intruder)))
+            .await
+            .is_err(),
+        "append: a different message at an occupied seq is refused"
+    );
+    let mut wrong_tombstone = intruder.clone();
+    wrong_tombstone.status = herald_protocol::msg::status::RECALLED;
+    assert!(
+        store.apply(&f, &[Change::Tombstone(wrong_tombstone)]).await.is_err(),
+        "append: a tombstone names the message it replaces"
+    );
+    let mut stray = record(&app, &conv_id, 2, "alice");
+    stray.status = herald_protocol::msg::status::RECALLED;
+    assert!(
+        store.apply(&f, &[Change::Tombstone(stray)]).await.is_err(),
+        "append: a tombstone of no stored message is refused"
+    );
+    assert_eq!(
+        store.messages_in_range(&app, &conv_id, 0, u64::MAX, 10).await.unwrap(),
+        vec![original.clone()],
+        "append: the acknowledged message is untouched"
+    );
+    let mut tombstone = original.clone();
+    tombstone.status = herald_protocol::msg::status::RECALLED;
+    tombstone.content.clear();
+    let batch = [Change::Tombstone(tombstone.clone())];
+    store.apply(&f, &batch).await.unwrap();
+    store.apply(&f, &batch).await.unwrap();
+    store
+        .apply(&f, &messages(std::slice::from_ref(&original)))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.messages_in_range(&app, &conv_id, 0, u64::MAX, 10).await.unwrap(),
+        vec![tombstone],
+        "recall: the tombstone replaces its message, and a replayed append does not undo it"
+    );
 }
 
 async fn idempotency_lookup(store: &dyn Store, run: &str) {
@@ -499,7 +555,7 @@ async fn lookups_and_hiding(store: &dyn Store, run: &str) {
     let mut recalled = batch[0].clone();
     recalled.status = herald_protocol::msg::status::RECALLED;
     recalled.content.clear();
-    store.apply(&f, &[Change::Message(recalled.clone())]).await.unwrap();
+    store.apply(&f, &[Change::Tombstone(recalled.clone())]).await.unwrap();
     assert_eq!(
         store.messages_in_range(&app, &conv_id, 1, 1, 1).await.unwrap(),
         vec![recalled],

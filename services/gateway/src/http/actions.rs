@@ -416,12 +416,7 @@ impl ConnCtx {
         }
         let p: ConvCreate = param(p)?;
         let kind = convs::parse_kind(p.conv_type.as_deref())?;
-        let mut members = vec![self.me.session.clone()];
-        for member in sessions(p.link_keys)? {
-            if !members.contains(&member) {
-                members.push(member);
-            }
-        }
+        let members = convs::parse_members_after(vec![self.me.session.clone()], p.link_keys)?;
         let spec = CreateSpec {
             kind,
             conv_type: convs::parse_conv_type(&p.conversation_type)?,

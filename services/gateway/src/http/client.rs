@@ -50,12 +50,7 @@ pub async fn create_conversation(
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
     let kind = convs::parse_kind(body.kind.as_deref())?;
-    let mut members = vec![me.session.clone()];
-    for member in convs::parse_members(body.sessions)? {
-        if !members.contains(&member) {
-            members.push(member);
-        }
-    }
+    let members = convs::parse_members_after(vec![me.session.clone()], body.sessions)?;
     let spec = CreateSpec {
         kind,
         conv_type: convs::parse_conv_type(&body.conversation_type)?,

@@ -204,6 +204,8 @@ pub struct SettingsData {
     /// `/user/register` and `/user/login` are open (default off, for every app: a user name is a
     /// session, so an app whose backend mints tokens must not let the public claim them).
     end_user_accounts: bool,
+    /// Most members of one conversation (default 10,000): create, invite and join beyond it get 413, code 10007.
+    max_members: u32,
 }
 
 struct Security;
@@ -284,6 +286,13 @@ impl Modify for Reference {
             (
                 "sessions per create request",
                 crate::conversations::MAX_CREATE_MEMBERS.to_string(),
+            ),
+            (
+                "members per conversation",
+                format!(
+                    "the app setting max_members, default {}: create, invite and join beyond it get 413 / 10007",
+                    herald_store::DEFAULT_MAX_MEMBERS
+                ),
             ),
             ("history page / range", format!("{} messages", herald_store::MAX_PAGE)),
             ("conversations per list", herald_store::MAX_CONVERSATIONS.to_string()),

@@ -56,12 +56,26 @@ impl Herald {
         Self::start_with(kind, &[]).await
     }
 
-    /// `herald up` with `extra` flags (e.g. `["--max-pending", "4"]`).
+    /// `start`, with this many partitions of the logs (default: the server's, 8 on NATS).
+    pub async fn start_with_partitions(kind: BusKind, partitions: Option<u32>) -> Self {
+        match partitions {
+            Some(partitions) => Self::start_with(kind, &["--partitions", &partitions.to_string()]).await,
+            None => Self::start_with(kind, &[]).await,
+        }
+    }
+
+    /// `herald up` with `extra` flags as (flag, value) pairs (e.g. `["--max-pending", "4"]`); a
+    /// flag the defaults already set takes the value given here.
     pub async fn start_with(kind: BusKind, extra: &[&str]) -> Self {
         let nats = (kind == BusKind::Nats).then(herald_testkit::NatsServer::start);
         let data_dir = tempfile::tempdir().unwrap();
         let mut args = settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str()));
-        args.extend(extra.iter().map(|s| s.to_string()));
+        for pair in extra.chunks(2) {
+            match (args.iter().position(|arg| arg == pair[0]), pair.get(1)) {
+                (Some(at), Some(value)) => args[at + 1] = value.to_string(),
+                _ => args.extend(pair.iter().map(|s| s.to_string())),
+            }
+        }
         let cli = Cli::parse_from(args);
         let running = herald::start(cli.role, cli.settings).await.expect("herald starts");
         let addr = running.addr;

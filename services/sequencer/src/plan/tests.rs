@@ -8,10 +8,19 @@ fn sid(s: &str) -> SessionId {
     SessionId::parse(s).unwrap()
 }
 
-fn state(conv: &str, members: &[&str], last_seq: u64, archived: bool) -> (ConvId, ConvState) {
+/// The key of conversation `conv` of app "a".
+fn key(conv: &str) -> ConvKey {
+    (AppId::parse("a").unwrap(), ConvId::parse(conv).unwrap())
+}
+
+fn state(conv: &str, members: &[&str], last_seq: u64, archived: bool) -> (ConvKey, ConvState) {
+    state_in("a", conv, members, last_seq, archived)
+}
+
+fn state_in(app: &str, conv: &str, members: &[&str], last_seq: u64, archived: bool) -> (ConvKey, ConvState) {
     let id = ConvId::parse(conv).unwrap();
     let conv = Conversation {
-        app: AppId::parse("a").unwrap(),
+        app: AppId::parse(app).unwrap(),
         id: id.clone(),
         kind: ConvKind::Group,
         conv_type: 0,
@@ -22,15 +31,17 @@ fn state(conv: &str, members: &[&str], last_seq: u64, archived: bool) -> (ConvId
         archived,
         created_at: 0,
     };
-    (
-        id,
-        ConvState::new(conv, members.iter().map(|m| sid(m)).collect(), last_seq),
-    )
+    let state = ConvState::new(conv, members.iter().map(|m| sid(m)).collect(), last_seq);
+    (state.key(), state)
 }
 
 fn command(conv: &str, request: u64, action: Action) -> (u64, Command) {
+    command_in("a", conv, request, action)
+}
+
+fn command_in(app: &str, conv: &str, request: u64, action: Action) -> (u64, Command) {
     let command = Command {
-        app: AppId::parse("a").unwrap(),
+        app: AppId::parse(app).unwrap(),
         conv: ConvId::parse(conv).unwrap(),
         reply_to: Some(ReplyTo {
             gateway: GatewayId::parse("g").unwrap(),
@@ -42,7 +53,12 @@ fn command(conv: &str, request: u64, action: Action) -> (u64, Command) {
 }
 
 fn send(conv: &str, from: &str, key: &str, request: u64) -> (u64, Command) {
-    command(
+    send_in("a", conv, from, key, request)
+}
+
+fn send_in(app: &str, conv: &str, from: &str, key: &str, request: u64) -> (u64, Command) {
+    command_in(
+        app,
         conv,
         request,
         Action::Send(SendCommand {
@@ -74,6 +90,16 @@ fn messages(plan: &Plan) -> Vec<&MessageRecord> {
         .collect()
 }
 
+fn tombstones(plan: &Plan) -> Vec<&MessageRecord> {
+    plan.changes
+        .iter()
+        .filter_map(|c| match c {
+            Change::Tombstone(m) => Some(m),
+            _ => None,
+        })
+        .collect()
+}
+
 fn codes(plan: &Plan) -> Vec<Option<ErrorCode>> {
     plan.replies
         .iter()
@@ -92,7 +118,7 @@ fn seqs_continue_from_state_without_gaps_per_conversation() {
     let plan = plan_batch(commands, &mut states, Known::default(), counter(), 5);
     let seqs: Vec<(String, u64)> = messages(&plan).iter().map(|r| (r.conv.to_string(), r.seq)).collect();
     assert_eq!(seqs, vec![("c1".into(), 42), ("c2".into(), 1), ("c1".into(), 43)]);
-    assert_eq!(states[&ConvId::parse("c1").unwrap()].last_seq, 43);
+    assert_eq!(states[&key("c1")].last_seq, 43);
     assert_eq!(plan.events.len(), 3);
     assert_eq!(plan.replies.len(), 3);
     let cursors = plan
@@ -155,7 +181,7 @@ fn a_stored_key_answers_the_original_and_assigns_nothing() {
         original.send_time + REEMIT_WINDOW_NANOS,
     );
     assert!(late.events.is_empty(), "an old replay does not");
-    assert_eq!(states[&ConvId::parse("c").unwrap()].last_seq, 7);
+    assert_eq!(states[&key("c")].last_seq, 7);
 }
 
 #[test]
@@ -202,7 +228,7 @@ fn a_kick_takes_effect_in_command_order() {
     assert_eq!(codes(&plan), vec![None, None, Some(ErrorCode::NotMember)]);
     let (_, removed) = &plan.events[1];
     assert!(
-        removed.recipients.contains(&sid("x")),
+        matches!(&removed.body, EventBody::MembersRemoved { sessions, .. } if sessions.contains(&sid("x"))),
         "the kicked session hears of its removal"
     );
     assert!(plan.changes.contains(&Change::RemoveMember {
@@ -258,7 +284,7 @@ fn joins_follow_the_open_flag_and_removal_is_owner_only() {
             Some(ErrorCode::NotMember)
         ]
     );
-    let open = &states[&ConvId::parse("open").unwrap()];
+    let open = &states[&key("open")];
     assert!(open.is_member(&sid("y")) && !open.is_member(&sid("z")));
 }
 
@@ -283,7 +309,9 @@ fn read_cursors_only_rise_and_answer_unread() {
         ]
     );
     assert!(
-        plan.events.iter().all(|(_, e)| e.recipients == vec![sid("b")]),
+        plan.events
+            .iter()
+            .all(|(_, e)| e.body.audience() == herald_protocol::bus::Audience::Session(&sid("b"))),
         "read pushes go to the reader's devices only"
     );
 }
@@ -312,7 +340,7 @@ fn recall_is_for_the_sender_or_owner_and_keeps_the_seq() {
         )
     };
     let known = || Known {
-        by_id: HashMap::from([(sent.msg_id, sent.clone())]),
+        by_id: HashMap::from([((key("c"), sent.msg_id), sent.clone())]),
         ..Known::default()
     };
     let plan = plan_batch(
@@ -323,7 +351,8 @@ fn recall_is_for_the_sender_or_owner_and_keeps_the_seq() {
         6,
     );
     assert_eq!(codes(&plan), vec![Some(ErrorCode::NotAllowed), None, None]);
-    let tombstones = messages(&plan);
+    assert!(messages(&plan).is_empty(), "a recall inserts no message");
+    let tombstones = tombstones(&plan);
     assert_eq!(tombstones.len(), 1, "a second recall changes nothing");
     assert_eq!(
         (tombstones[0].seq, tombstones[0].status, tombstones[0].content.as_str()),
@@ -331,7 +360,7 @@ fn recall_is_for_the_sender_or_owner_and_keeps_the_seq() {
     );
 }
 
-fn single(conv: &str, a: &str, b: &str) -> (ConvId, ConvState) {
+fn single(conv: &str, a: &str, b: &str) -> (ConvKey, ConvState) {
     let (id, mut state) = state(conv, &[a, b], 0, false);
     state.conv.kind = ConvKind::Single;
     (id, state)
@@ -390,7 +419,7 @@ fn required_friendship_refuses_strangers_in_one_to_one_only() {
     let known = |friends: bool| Known {
         settings: HashMap::from([(app.clone(), require.clone())]),
         friends: if friends {
-            HashSet::from([(sid("a"), sid("b"))])
+            HashSet::from([(AppId::parse("a").unwrap(), sid("a"), sid("b"))])
         } else {
             HashSet::new()
         },
@@ -410,4 +439,166 @@ fn required_friendship_refuses_strangers_in_one_to_one_only() {
     );
     let plan = plan_batch(vec![send("s", "a", "k3", 3)], &mut states, known(true), counter(), 5);
     assert_eq!(codes(&plan), vec![None]);
+}
+
+#[test]
+fn two_apps_with_one_conversation_id_stay_apart() {
+    let mut states = HashMap::from([
+        state_in("a", "general", &["alice"], 4, false),
+        state_in("b", "general", &["bob"], 0, false),
+    ]);
+    let commands = vec![
+        send_in("a", "general", "alice", "k", 1),
+        send_in("b", "general", "bob", "k", 2),
+        send_in("b", "general", "alice", "k2", 3),
+        send_in("a", "general", "bob", "k2", 4),
+    ];
+    let plan = plan_batch(commands, &mut states, Known::default(), counter(), 5);
+    assert_eq!(
+        codes(&plan),
+        vec![None, None, Some(ErrorCode::NotMember), Some(ErrorCode::NotMember)],
+        "each app's members are its own"
+    );
+    let seqs: Vec<(&str, u64)> = messages(&plan).iter().map(|r| (r.app.as_str(), r.seq)).collect();
+    assert_eq!(
+        seqs,
+        vec![("a", 5), ("b", 1)],
+        "each app's conversation counts its own Seq"
+    );
+    let apps: Vec<&str> = plan.events.iter().map(|(_, event)| event.app.as_str()).collect();
+    assert_eq!(
+        apps,
+        vec!["a", "b"],
+        "each event names its app, whose members delivery reads"
+    );
+    let members = |app: &str| {
+        states[&(AppId::parse(app).unwrap(), ConvId::parse("general").unwrap())]
+            .members
+            .clone()
+    };
+    assert_eq!((members("a"), members("b")), (vec![sid("alice")], vec![sid("bob")]));
+}
+
+#[test]
+fn a_key_or_a_recalled_id_of_one_app_means_nothing_in_another() {
+    let mut states = HashMap::from([
+        state_in("a", "general", &["alice"], 1, false),
+        state_in("b", "general", &["alice"], 0, false),
+    ]);
+    let original = herald_store::testsuite::record(
+        &AppId::parse("a").unwrap(),
+        &ConvId::parse("general").unwrap(),
+        1,
+        "alice",
+    );
+    let known = Known {
+        originals: vec![original.clone()],
+        by_id: HashMap::from([((key("general"), original.msg_id), original.clone())]),
+        ..Known::default()
+    };
+    let recall = command_in(
+        "b",
+        "general",
+        2,
+        Action::Recall {
+            session: sid("alice"),
+            msg_id: original.msg_id,
+        },
+    );
+    let plan = plan_batch(
+        vec![send_in("b", "general", "alice", "k1", 1), recall],
+        &mut states,
+        known,
+        counter(),
+        5,
+    );
+    let Ok(Reply::Message(sent)) = &plan.replies[0].1 else {
+        panic!("app b's send is a new message: {:?}", plan.replies[0].1)
+    };
+    assert_eq!(
+        (sent.app.as_str(), sent.seq),
+        ("b", 1),
+        "app a's key is not app b's retry"
+    );
+    assert_eq!(
+        codes(&plan)[1],
+        Some(ErrorCode::NotFound),
+        "app a's message is not app b's to recall"
+    );
+    assert!(tombstones(&plan).is_empty());
+}
+
+#[test]
+fn an_event_of_a_large_group_stays_small_on_the_bus() {
+    let members: Vec<String> = (0..5_000).map(|i| format!("member-with-a-longish-name-{i}")).collect();
+    let names: Vec<&str> = members.iter().map(String::as_str).collect();
+    let mut states = HashMap::from([state("big", &names, 0, false)]);
+    let plan = plan_batch(
+        vec![send("big", &members[0], "k", 1)],
+        &mut states,
+        Known::default(),
+        counter(),
+        5,
+    );
+    let (_, event) = &plan.events[0];
+    let encoded = herald_protocol::codec::encode(event).unwrap();
+    assert!(
+        encoded.len() < 1024,
+        "a message event for 5,000 members is {} bytes on the bus",
+        encoded.len()
+    );
+}
+
+#[test]
+fn members_beyond_the_app_cap_are_refused() {
+    let mut states = HashMap::from([state("g", &["owner", "a"], 0, false)]);
+    let known = || Known {
+        settings: HashMap::from([(
+            AppId::parse("a").unwrap(),
+            AppSettings {
+                max_members: 4,
+                ..AppSettings::default()
+            },
+        )]),
+        ..Known::default()
+    };
+    let invite = |request, names: &[&str]| {
+        command(
+            "g",
+            request,
+            Action::Members(MembersCommand::Invite {
+                by: sid("owner"),
+                sessions: names.iter().map(|n| sid(n)).collect(),
+            }),
+        )
+    };
+    let join = |request, name: &str| {
+        command(
+            "g",
+            request,
+            Action::Members(MembersCommand::Join { session: sid(name) }),
+        )
+    };
+    let commands = vec![
+        invite(1, &["b", "c", "d"]),
+        invite(2, &["a", "b", "b", "b"]),
+        join(3, "c"),
+        join(4, "d"),
+    ];
+    let plan = plan_batch(commands, &mut states, known(), counter(), 5);
+    assert_eq!(
+        codes(&plan),
+        vec![Some(ErrorCode::TooLarge), None, None, Some(ErrorCode::TooLarge)],
+        "2 + 3 > 4; members and repeats do not count; the fourth member fits, the fifth does not"
+    );
+    assert_eq!(
+        states[&key("g")].members,
+        vec![sid("owner"), sid("a"), sid("b"), sid("c")]
+    );
+    let added = plan
+        .changes
+        .iter()
+        .filter(|c| matches!(c, Change::AddMember { .. }))
+        .count();
+    assert_eq!(added, 2, "a refused invite adds no one");
 }

@@ -10,7 +10,7 @@ use super::store::ScyllaStore;
 use crate::{Change, Fence, StoreError};
 use futures::FutureExt;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// Attempts of a compare-and-set on a fence row before giving up (someone else keeps winning).
 const FENCE_ATTEMPTS: usize = 8;
@@ -72,7 +72,7 @@ async fn write_other(store: &ScyllaStore, change: &Change, timestamp: i64) -> Re
                 )
                 .await
         }
-        Change::Message(_) => Ok(()),
+        Change::Message(_) | Change::Tombstone(_) => Ok(()),
     }
 }
 
@@ -204,14 +204,35 @@ impl ScyllaStore {
             self.fences.fenced(&fence.scope, held);
             return Err(fenced(fence, held));
         }
+        let already = apply::check_slots(changes, self.stored_slots(changes).await?).map_err(StoreError::Fatal)?;
         let first = self.reserve_timestamps(fence, timestamps_needed(changes)).await?;
-        let plan = apply::plan(changes, first);
+        let plan = apply::plan(changes, first, &already);
         self.write_indexes_and_state(&plan).await?;
         self.write_logs(&plan).await?;
         self.recount_members(&plan.recount, plan.recount_timestamp).await?;
         // the commit point: still ours after every write landed, so a new owner will see them all
         let reserved = self.fences.next_reservation(&fence.scope, fence.epoch, now_micros());
         self.extend_fence(fence, reserved).await
+    }
+
+    /// The message ids stored at the slots the batch's messages and tombstones write.
+    async fn stored_slots<'a>(&self, changes: &'a [Change]) -> Result<HashMap<apply::Slot<'a>, MsgId>, StoreError> {
+        let mut stored = HashMap::new();
+        for (app, conv, bucket, low, high) in apply::slot_ranges(changes) {
+            let values = (
+                app.as_str(),
+                conv.as_str(),
+                bucket,
+                seq_to_cql(low),
+                seq_to_cql(high),
+                cql_limit(usize::try_from(high - low + 1).unwrap_or(usize::MAX)),
+            );
+            let rows: Vec<(i64, i64)> = self.rows(&self.st.slots_ascending, values).await?;
+            for (seq, msg_id) in rows {
+                stored.insert((app, conv, seq_from_cql(seq)), MsgId(msg_id as u64));
+            }
+        }
+        Ok(stored)
     }
 
     /// Phase 1: index rows and non-log changes, `concurrency` at a time.

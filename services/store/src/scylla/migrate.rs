@@ -40,6 +40,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "003_hardening",
         cql: include_str!("../../../../schema/cql/003_hardening.cql"),
     },
+    Migration {
+        version: 4,
+        name: "004_max_members",
+        cql: include_str!("../../../../schema/cql/004_max_members.cql"),
+    },
 ];
 
 const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

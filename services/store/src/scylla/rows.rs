@@ -13,7 +13,7 @@ pub const MESSAGE_COLUMNS: &str =
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
 pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, \
-     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts";
+     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members";
 
 /// A `messages` row as `MESSAGE_COLUMNS` reads it.
 pub type MessageRow = (String, String, i64, i64, String, i64, i32, i32, String, String, String);
@@ -65,6 +65,8 @@ pub type AppRow = (
     i64,
     // null in rows written before `003_hardening.cql`: off
     Option<bool>,
+    // null in rows written before `004_max_members.cql`: the default
+    Option<i64>,
 );
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -154,6 +156,7 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
         rate,
         burst,
         end_user_accounts,
+        max,
     ) = row;
     Ok(AppRecord {
         id: app_id(id)?,
@@ -169,6 +172,7 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
             send_rate_per_sec: rate,
             send_burst: u32::try_from(burst).unwrap_or(0),
             end_user_accounts: end_user_accounts.unwrap_or(false),
+            max_members: max.map_or(crate::DEFAULT_MAX_MEMBERS, |max| u32::try_from(max).unwrap_or(0)),
         },
     })
 }
@@ -188,11 +192,15 @@ pub fn app_values(app: &AppRecord) -> AppRow {
         app.settings.send_rate_per_sec,
         i64::from(app.settings.send_burst),
         Some(app.settings.end_user_accounts),
+        Some(i64::from(app.settings.max_members)),
     )
 }
 
 /// The settings columns of `UPDATE apps SET ... WHERE app_id = ?`, in statement order.
-pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str, bool, i64, f64, i64, bool, &'a str) {
+pub fn settings_values<'a>(
+    id: &'a AppId,
+    settings: &'a AppSettings,
+) -> (&'a str, bool, i64, f64, i64, bool, i64, &'a str) {
     (
         settings.login_policy.as_str(),
         settings.require_friendship,
@@ -200,6 +208,7 @@ pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> (&'a str
         settings.send_rate_per_sec,
         i64::from(settings.send_burst),
         settings.end_user_accounts,
+        i64::from(settings.max_members),
         id.as_str(),
     )
 }
@@ -328,6 +337,7 @@ mod tests {
                 send_rate_per_sec: 2.5,
                 send_burst: 11,
                 end_user_accounts: true,
+                max_members: 12,
             },
         };
         assert_eq!(app(app_values(&original)).unwrap(), original);
@@ -338,12 +348,19 @@ mod tests {
         assert_eq!(read.settings.login_policy, LoginPolicy::Multi);
         assert_eq!(read.settings.spam_unanswered_limit, 0);
         let values = settings_values(&original.id, &original.settings);
-        assert_eq!(values, ("kick", true, 7, 2.5, 11, true, "default"));
+        assert_eq!(values, ("kick", true, 7, 2.5, 11, true, 12, "default"));
         let mut before_accounts_setting = app_values(&original);
         before_accounts_setting.11 = None;
         assert!(
             !app(before_accounts_setting).unwrap().settings.end_user_accounts,
             "a row from before the setting has end-user accounts off"
+        );
+        let mut before_the_cap = app_values(&original);
+        before_the_cap.12 = None;
+        assert_eq!(
+            app(before_the_cap).unwrap().settings.max_members,
+            crate::DEFAULT_MAX_MEMBERS,
+            "a row from before the member cap has the default cap"
         );
     }
 }

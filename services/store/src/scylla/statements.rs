@@ -126,6 +126,8 @@ pub struct Statements {
     pub messages_ascending: PreparedStatement,
     pub messages_descending: PreparedStatement,
     pub seqs_ascending: PreparedStatement,
+    /// (seq, msg_id) of a range: what a batch's writes would land on.
+    pub slots_ascending: PreparedStatement,
     pub senders_ascending: PreparedStatement,
     pub head_set: PreparedStatement,
     pub head_select: PreparedStatement,
@@ -152,7 +154,7 @@ impl Statements {
         Ok(Self {
             app_insert: p
                 .lwt(&format!(
-                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
                 ))
                 .await?,
             app_select: p.read(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?")).await?,
@@ -160,7 +162,7 @@ impl Statements {
             app_set_settings: p
                 .lwt(
                     "UPDATE apps SET login_policy = ?, require_friendship = ?, spam_unanswered_limit = ?, \
-                     send_rate_per_sec = ?, send_burst = ?, end_user_accounts = ? WHERE app_id = ? IF EXISTS",
+                     send_rate_per_sec = ?, send_burst = ?, end_user_accounts = ?, max_members = ? WHERE app_id = ? IF EXISTS",
                 )
                 .await?,
             secret_insert: p.write("INSERT INTO apps_by_secret (secret_hash, app_id) VALUES (?, ?)").await?,
@@ -262,6 +264,9 @@ impl Statements {
                 .await?,
             seqs_ascending: p
                 .read(&format!("SELECT seq FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
+                .await?,
+            slots_ascending: p
+                .read(&format!("SELECT seq, msg_id FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
                 .await?,
             senders_ascending: p
                 .read(&format!("SELECT seq, sender FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))

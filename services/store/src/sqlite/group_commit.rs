@@ -30,7 +30,7 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
             let applied = raise_fence(&savepoint, &job.fence).and_then(|()| {
                 job.changes
                     .iter()
-                    .try_for_each(|change| apply_change(&savepoint, change).map_err(map_err))
+                    .try_for_each(|change| apply_change(&savepoint, change))
             });
             match applied {
                 Ok(()) => savepoint.commit().map_err(map_err)?,

@@ -137,20 +137,84 @@ fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
     }
 }
 
-fn apply_change(tx: &Connection, change: &Change) -> rusqlite::Result<()> {
+fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> {
     match change {
         Change::Message(r) => {
-            tx.prepare_cached(&format!(
-                "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                 ON CONFLICT (app_id, conv_id, seq) DO UPDATE SET msg_id = excluded.msg_id, sender = excluded.sender, \
-                 send_time = excluded.send_time, status = excluded.status, msg_type = excluded.msg_type, \
-                 content = excluded.content, idempotency_key = excluded.idempotency_key, client_msg_id = excluded.client_msg_id"
-            ))?
-            .execute(params![
-                r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(),
-                r.send_time, r.status, r.msg_type, r.content, r.idempotency_key, r.client_msg_id
-            ])?;
+            let inserted = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (app_id, conv_id, seq) DO NOTHING"
+                ))
+                .and_then(|mut insert| {
+                    insert.execute(params![
+                        r.app.as_str(),
+                        r.conv.as_str(),
+                        r.seq as i64,
+                        r.msg_id.0 as i64,
+                        r.from.as_str(),
+                        r.send_time,
+                        r.status,
+                        r.msg_type,
+                        r.content,
+                        r.idempotency_key,
+                        r.client_msg_id
+                    ])
+                })
+                .map_err(map_err)?;
+            if inserted == 0 {
+                // the Seq is taken: by this very message (a re-applied batch) or by another one
+                let stored: i64 = tx
+                    .prepare_cached("SELECT msg_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3")
+                    .and_then(|mut select| {
+                        select.query_row(params![r.app.as_str(), r.conv.as_str(), r.seq as i64], |row| row.get(0))
+                    })
+                    .map_err(map_err)?;
+                if stored as u64 != r.msg_id.0 {
+                    return Err(occupied(r, stored as u64));
+                }
+            }
         }
+        Change::Tombstone(r) => {
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE messages SET status = ?5, content = ?6 \
+                     WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND msg_id = ?4",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![
+                        r.app.as_str(),
+                        r.conv.as_str(),
+                        r.seq as i64,
+                        r.msg_id.0 as i64,
+                        r.status,
+                        r.content
+                    ])
+                })
+                .map_err(map_err)?;
+            if updated == 0 {
+                return Err(StoreError::Fatal(format!(
+                    "tombstone of message {} at seq {} of {}/{}: no such message",
+                    r.msg_id, r.seq, r.app, r.conv
+                )));
+            }
+        }
+        _ => apply_state_change(tx, change).map_err(map_err)?,
+    }
+    Ok(())
+}
+
+/// The refusal of a message whose `Seq` another message holds.
+fn occupied(record: &MessageRecord, stored: u64) -> StoreError {
+    StoreError::Fatal(format!(
+        "seq {} of {}/{} holds message {stored}: message {} refused",
+        record.seq, record.app, record.conv, record.msg_id
+    ))
+}
+
+/// Membership, archive and read-cursor changes: upserts.
+fn apply_state_change(tx: &Connection, change: &Change) -> rusqlite::Result<()> {
+    match change {
+        Change::Message(_) | Change::Tombstone(_) => {}
         Change::AddMember { app, conv, session, at } => {
             tx.prepare_cached("INSERT INTO members (app_id, conv_id, session, joined_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
                 .execute(params![app.as_str(), conv.as_str(), session.as_str(), at])?;
@@ -186,12 +250,12 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (app_id) DO NOTHING"),
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (app_id) DO NOTHING"),
                     params![
                         app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at,
                         app.settings.login_policy.as_str(), app.settings.require_friendship,
                         app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst,
-                        app.settings.end_user_accounts
+                        app.settings.end_user_accounts, app.settings.max_members
                     ],
                 )
                 .map_err(map_err)?;
@@ -240,7 +304,7 @@ impl Store for SqliteStore {
             let changed = conn
                 .execute(
                     "UPDATE apps SET login_policy = ?2, require_friendship = ?3, spam_unanswered_limit = ?4, \
-                     send_rate_per_sec = ?5, send_burst = ?6, end_user_accounts = ?7 WHERE app_id = ?1",
+                     send_rate_per_sec = ?5, send_burst = ?6, end_user_accounts = ?7, max_members = ?8 WHERE app_id = ?1",
                     params![
                         id.as_str(),
                         settings.login_policy.as_str(),
@@ -248,7 +312,8 @@ impl Store for SqliteStore {
                         settings.spam_unanswered_limit,
                         settings.send_rate_per_sec,
                         settings.send_burst,
-                        settings.end_user_accounts
+                        settings.end_user_accounts,
+                        settings.max_members
                     ],
                 )
                 .map_err(map_err)?;

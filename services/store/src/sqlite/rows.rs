@@ -8,7 +8,7 @@ pub const MESSAGE_COLUMNS: &str =
     "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
-pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts";
+pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members";
 
 fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
@@ -61,6 +61,7 @@ pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             send_rate_per_sec: row.get(9)?,
             send_burst: row.get(10)?,
             end_user_accounts: row.get(11)?,
+            max_members: row.get(12)?,
         },
     })
 }
