@@ -1,10 +1,11 @@
 //! Conversation and history reads and conversation creation, shared by the HTTP routes and the
 //! `/ws` actions. Reads go to the store directly; members only.
 
+use crate::budget::Budget;
 use crate::error::ApiError;
 use crate::{Identity, Shared};
 use herald_protocol::{ConvId, ConvKind, ErrorCode, MessageRecord, MsgData, SessionId, msg};
-use herald_store::{ConvSummary, Conversation, MAX_PAGE};
+use herald_store::{ConvSummary, Conversation, Creation, ListCursor, MAX_PAGE};
 use serde_json::{Value, json};
 
 /// Most sessions one create request may name.
@@ -69,21 +70,14 @@ pub fn parse_conv_type(value: &Value) -> Result<i64, ApiError> {
 }
 
 /// Creates a conversation; a `single` one between the same two sessions is returned as it is.
+/// A group whose requested id is taken is refused (409 / 10006) and nobody is added to it, unless
+/// the caller owns it (a retried creation gets its conversation back).
 pub async fn create(shared: &Shared, app: &herald_protocol::AppId, spec: CreateSpec) -> Result<ConvId, ApiError> {
     if spec.kind == ConvKind::Single && spec.members.len() != 2 {
         return Err(ApiError::new(
             ErrorCode::ConversationNeedsMembers,
             "a single conversation has exactly two sessions",
         ));
-    }
-    if let Some(id) = &spec.id
-        && let Some(existing) = shared.store.conversation(app, id).await?
-    {
-        return if shared.store.is_member(app, &existing.id, &spec.owner).await? {
-            Ok(existing.id)
-        } else {
-            Err(ApiError::new(ErrorCode::Conflict, "a conversation with this id exists"))
-        };
     }
     let conv = Conversation {
         app: app.clone(),
@@ -97,8 +91,17 @@ pub async fn create(shared: &Shared, app: &herald_protocol::AppId, spec: CreateS
         archived: false,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    metrics::counter!("herald_conversations_created_total").increment(1);
-    Ok(shared.store.create_conversation(&conv, &spec.members).await?)
+    match shared.store.create_conversation(&conv, &spec.members).await? {
+        Creation::Created(id) => {
+            metrics::counter!("herald_conversations_created_total").increment(1);
+            Ok(id)
+        }
+        Creation::PairExists(id) => Ok(id),
+        Creation::IdTaken => match shared.store.conversation(app, &conv.id).await? {
+            Some(existing) if existing.owner == conv.owner => Ok(existing.id),
+            _ => Err(ApiError::new(ErrorCode::Conflict, "a conversation with this id exists")),
+        },
+    }
 }
 
 /// 404 for an unknown conversation, 403 for a non-member.
@@ -138,29 +141,169 @@ pub async fn render(
         .collect())
 }
 
-/// `Seq` in `from..=to` (clamped to the page cap), oldest first, rendered for `me`.
+/// `Seq` in `from..=to`, at most `limit` (and the page cap), oldest first, rendered for `me`.
 pub async fn range(
     shared: &Shared,
     me: &Identity,
     conv: &ConvId,
     from: u64,
     to: u64,
+    limit: usize,
 ) -> Result<Vec<MsgData>, ApiError> {
-    if to < from {
+    if to < from || limit == 0 {
         return Ok(Vec::new());
     }
     let records = shared
         .store
-        .messages_in_range(&me.app, conv, from, to, MAX_PAGE)
+        .messages_in_range(&me.app, conv, from, to, limit.min(MAX_PAGE))
         .await?;
     render(shared, me, conv, records).await
 }
 
-/// The conversations `me` sees in its list (deleted ones stay hidden until a new message).
-pub async fn list(shared: &Shared, me: &Identity) -> Result<Vec<ConvSummary>, ApiError> {
-    let mut list = shared.store.conversations_of(&me.app, &me.session).await?;
+/// Messages read per store call while a page fills: a page of big messages stops after a few
+/// reads instead of loading a thousand messages it cannot carry.
+const READ_CHUNK: u64 = 64;
+
+/// A history page: what fitted, and whether the budget left some of the asked messages out.
+pub struct Page {
+    pub msgs: Vec<MsgData>,
+    pub cut: bool,
+}
+
+/// `Seq` in `from..=to`, oldest first, as many as `budget` admits: a contiguous run from `from`.
+pub async fn page_from_oldest(
+    shared: &Shared,
+    me: &Identity,
+    conv: &ConvId,
+    from: u64,
+    to: u64,
+    budget: &mut Budget,
+) -> Result<Page, ApiError> {
+    let mut msgs = Vec::new();
+    let mut next = from.max(1);
+    while next <= to {
+        if budget.is_full() {
+            return Ok(Page { msgs, cut: true });
+        }
+        let chunk_end = to.min(next.saturating_add(READ_CHUNK - 1));
+        let chunk = range(shared, me, conv, next, chunk_end, budget.items_left()).await?;
+        let complete = chunk.len() as u64 == chunk_end - next + 1;
+        if chunk.is_empty() {
+            break;
+        }
+        for msg in chunk {
+            if !budget.admit(&msg) {
+                return Ok(Page { msgs, cut: true });
+            }
+            next = msg.seq.saturating_add(1);
+            msgs.push(msg);
+        }
+        if !complete && !budget.is_full() {
+            // the log ends before `to`
+            break;
+        }
+        if chunk_end == u64::MAX {
+            break;
+        }
+    }
+    Ok(Page { msgs, cut: false })
+}
+
+/// `Seq` in `from..=to`, as many of the newest as `budget` admits: a contiguous run ending at `to`,
+/// oldest first.
+pub async fn page_from_newest(
+    shared: &Shared,
+    me: &Identity,
+    conv: &ConvId,
+    from: u64,
+    to: u64,
+    budget: &mut Budget,
+) -> Result<Page, ApiError> {
+    let from = from.max(1);
+    let mut newest_first = Vec::new();
+    let mut upper = to;
+    let mut cut = false;
+    'read: while upper >= from {
+        if budget.is_full() {
+            cut = true;
+            break;
+        }
+        let lower = from.max(upper.saturating_sub(READ_CHUNK - 1));
+        let chunk = range(shared, me, conv, lower, upper, MAX_PAGE).await?;
+        for msg in chunk.into_iter().rev() {
+            if !budget.admit(&msg) {
+                cut = true;
+                break 'read;
+            }
+            newest_first.push(msg);
+        }
+        if lower == from {
+            break;
+        }
+        upper = lower - 1;
+    }
+    newest_first.reverse();
+    Ok(Page {
+        msgs: newest_first,
+        cut,
+    })
+}
+
+/// Conversations shown per list page by default, and at most.
+pub const LIST_PAGE_DEFAULT: usize = 100;
+pub const LIST_PAGE_MAX: usize = herald_store::MAX_CONVERSATIONS;
+
+/// One page of the list `me` sees (deleted ones stay hidden until a new message), and where the
+/// next page starts when there may be one.
+pub async fn list(
+    shared: &Shared,
+    me: &Identity,
+    after: Option<&ListCursor>,
+    limit: usize,
+) -> Result<(Vec<ConvSummary>, Option<ListCursor>), ApiError> {
+    let limit = limit.clamp(1, LIST_PAGE_MAX);
+    let mut list = shared
+        .store
+        .conversations_of(&me.app, &me.session, after, limit)
+        .await?;
+    let next = (list.len() == limit)
+        .then(|| list.last().map(ConvSummary::cursor))
+        .flatten();
     list.retain(|summary| !summary.is_hidden());
-    Ok(list)
+    Ok((list, next))
+}
+
+/// Whether `me` deleted `conv` from its list (and no message came since); a conversation it is
+/// not in counts as hidden.
+pub async fn is_hidden(shared: &Shared, me: &Identity, conv: &ConvId) -> Result<bool, ApiError> {
+    let mut after = None;
+    loop {
+        let page = shared
+            .store
+            .conversations_of(&me.app, &me.session, after.as_ref(), LIST_PAGE_MAX)
+            .await?;
+        if let Some(found) = page.iter().find(|summary| summary.conv.id == *conv) {
+            return Ok(found.is_hidden());
+        }
+        match page.last() {
+            Some(last) if page.len() == LIST_PAGE_MAX => after = Some(last.cursor()),
+            _ => return Ok(true),
+        }
+    }
+}
+
+/// A list cursor as clients see it: opaque text.
+pub fn cursor_text(cursor: &ListCursor) -> String {
+    format!("{}:{}", cursor.joined_at, cursor.conv)
+}
+
+pub fn parse_cursor(text: &str) -> Result<ListCursor, ApiError> {
+    let invalid = || ApiError::bad_input("cursor is not one this server gave");
+    let (joined_at, conv) = text.split_once(':').ok_or_else(invalid)?;
+    Ok(ListCursor {
+        joined_at: joined_at.parse().map_err(|_| invalid())?,
+        conv: ConvId::parse(conv).map_err(|_| invalid())?,
+    })
 }
 
 pub fn conv_json(conv: &Conversation) -> Value {

@@ -2,6 +2,7 @@
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
 pub mod auth;
+mod budget;
 mod commands;
 mod conversations;
 mod error;
