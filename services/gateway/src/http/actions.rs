@@ -314,14 +314,10 @@ impl ConnCtx {
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let limit = p.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
+        let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
         let newest = match p.before_seq {
-            Some(before) => before.saturating_sub(1),
-            None => self
-                .shared
-                .store
-                .last_seq(&self.me.app, &conv)
-                .await?
-                .saturating_sub(p.offset.unwrap_or(0)),
+            Some(before) => before.saturating_sub(1).min(last),
+            None => last.saturating_sub(p.offset.unwrap_or(0)),
         };
         let mut budget = Budget::reply(limit as usize);
         let page = convs::page_from_newest(

@@ -2,6 +2,7 @@
 
 mod accounts;
 mod actions;
+mod bounds;
 mod channels;
 mod crash;
 mod drain;
@@ -9,6 +10,7 @@ mod malformed;
 mod messaging;
 mod observability;
 mod openapi;
+mod races;
 mod reconnect;
 mod routes;
 mod support;
