@@ -44,7 +44,7 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | `msg-listHistory` | `{convId, limit, offset}` or `{convId, limit, beforeSeq}` | `{convId, msgs, hasMore}`, newest first; deleted-for-me messages are tombstones (`Status` 1); `hasMore`: the reply budget (about 1 MiB) cut the page short, continue with `beforeSeq` = the oldest `Seq` received |
 | `msg-delete` | `{convId, msgId, forEveryone?}` | `{convId, ...}`; `forEveryone` recalls (sender or owner) and pushes `msg-delete` to members (`Status` 2 tombstone) |
 | `conv-create` | `{convType: single\|multi, convKey?, convName, convAvt, linkKeys}` | the conversation, with `linkKeys`; `single` between the same two sessions returns the existing one |
-| `conv-list` | `{}`, or `{cursor?, limit?}` (default 100, at most 1000 per page) | without `cursor`/`limit`: the first page, `[{convId, conv, links (at most 100), linkCount, lastMsg, unreadNum}]`; with either: `{convs: [...], next}`, `next` the opaque cursor of the following page (null at the end); newest membership first; a page stops early at about 1 MiB |
+| `conv-list` | `{}`, or `{cursor?, limit?}` (default 100, at most 1000 per page) | without `cursor`/`limit`: the first page, `[{convId, conv, links (at most 100), linkCount, lastMsg, unreadNum}]`; with either (`cursor` null or empty: the first page): `{convs: [...], next}`, `next` the opaque cursor of the following page (null at the end); newest membership first; a page stops early at about 1 MiB |
 | `conv-delete` | `{convId}` | hidden from the list until a new message |
 | `conv-join` / `conv-leave` | `{convId}` | `{convId}`; members get `conv-membersAdded` / `conv-membersRemoved` |
 | `conv-inviteLinks` / `conv-removeLinks` | `{convId, linkKeys}` | `{convId}`; remove is owner-only (10003) |
@@ -432,7 +432,7 @@ impl ConnCtx {
     }
 
     /// Without `cursor` or `limit` the first page as a bare array (the original shape); with
-    /// either, `{convs, next}`.
+    /// either (a null or empty `cursor` is the first page), `{convs, next}`.
     async fn conv_list(&self, p: Value) -> Result<Answer, ApiError> {
         #[derive(Deserialize)]
         struct ConvList {
@@ -441,8 +441,9 @@ impl ConnCtx {
             #[serde(default)]
             limit: Option<usize>,
         }
+        // a `cursor` key (null or "" for the first page) or a `limit` asks for the paged shape
+        let paged = p.get("cursor").is_some() || p.get("limit").is_some();
         let p: ConvList = param(p)?;
-        let paged = p.cursor.is_some() || p.limit.is_some();
         let after = p
             .cursor
             .as_deref()

@@ -310,3 +310,61 @@ async fn the_conversation_list_comes_in_pages() {
     assert_eq!((status, body["code"].as_u64()), (400, Some(10001)), "{body}");
     herald.stop().await;
 }
+
+/// A list whose entries carry big last messages stops at the budget and its cursor goes on from
+/// the last entry listed, on /ws and over HTTP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_list_of_big_last_messages_stops_at_the_budget() {
+    let herald = Herald::start(BusKind::Embedded).await;
+    let api = herald.api();
+    let token = api.token("lister", 1).await;
+    let mut created = Vec::new();
+    for i in 0..45 {
+        let conv = api.create_group(&token, &[]).await;
+        api.send_until_acked(&token, &conv, "big", &big_content(&conv, i)).await;
+        created.push(conv);
+    }
+    created.sort();
+    let mut ws = api.ws(&token).await;
+    let mut listed = Vec::new();
+    let mut cursor = Value::Null;
+    let mut pages = 0;
+    loop {
+        pages += 1;
+        assert!(pages < 10);
+        ws.send_frame(json!({"action": "conv-list", "reqId": pages, "param": {"cursor": cursor}}))
+            .await;
+        let Some(Message::Text(text)) = ws.next_raw().await else {
+            panic!("a text reply")
+        };
+        assert!(text.len() <= BUDGET + ENVELOPE, "{} bytes", text.len());
+        let reply: Value = serde_json::from_str(text.as_str()).unwrap();
+        let convs = reply["data"]["convs"].as_array().expect("{convs, next}");
+        listed.extend(convs.iter().map(|c| c["convId"].as_str().unwrap().to_owned()));
+        cursor = reply["data"]["next"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    assert!(pages > 1, "45 entries of 30 KiB do not fit one page");
+    listed.sort();
+    assert_eq!(listed, created, "/ws: every conversation once");
+    let mut listed = Vec::new();
+    let mut cursor = Value::Null;
+    for page in 0.. {
+        assert!(page < 10);
+        let (status, body, size) =
+            post_sized(&api, "/get_joined_conversation", &token, json!({"cursor": cursor})).await;
+        assert_eq!(status, 200);
+        assert!(size <= BUDGET + ENVELOPE, "{size} bytes");
+        let convs = body["data"]["Conversations"].as_array().unwrap();
+        listed.extend(convs.iter().map(|c| c["ConversationID"].as_str().unwrap().to_owned()));
+        cursor = body["data"]["Next"].clone();
+        if cursor.is_null() {
+            break;
+        }
+    }
+    listed.sort();
+    assert_eq!(listed, created, "HTTP: every conversation once");
+    herald.stop().await;
+}
