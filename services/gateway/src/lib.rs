@@ -7,6 +7,7 @@ mod commands;
 mod conversations;
 mod error;
 mod frames;
+mod history;
 mod http;
 pub mod hub;
 mod inbox;

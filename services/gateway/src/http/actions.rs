@@ -5,6 +5,7 @@ use crate::budget::{self, Budget};
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::ApiError;
+use crate::history;
 use crate::hub::{Conn, Outbound};
 use crate::pending::{Shape, Waiter};
 use crate::pushes::push_to_sessions;
@@ -320,7 +321,7 @@ impl ConnCtx {
             None => last.saturating_sub(p.offset.unwrap_or(0)),
         };
         let mut budget = Budget::reply(limit as usize);
-        let page = convs::page_from_newest(
+        let page = history::page_from_newest(
             &self.shared,
             &self.me,
             &conv,
@@ -668,7 +669,7 @@ impl ConnCtx {
         let mut out = serde_json::Map::new();
         for (conv, after) in asked {
             let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
-            let page = convs::page_from_oldest(
+            let page = history::page_from_oldest(
                 &self.shared,
                 &self.me,
                 &conv,

@@ -6,6 +6,7 @@ use crate::budget::Budget;
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
+use crate::history;
 use axum::extract::State;
 use herald_protocol::bus::{Action, MembersCommand, Reply};
 use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
@@ -304,7 +305,7 @@ pub struct Latest {
 }
 
 /// `{"Msg": [...], "HasMore": cut}`, oldest first unless `desc`.
-fn ordered(page: convs::Page, desc: bool) -> Value {
+fn ordered(page: history::Page, desc: bool) -> Value {
     let mut msgs = page.msgs;
     if desc {
         msgs.reverse();
@@ -318,7 +319,7 @@ async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64)
     let last = shared.store.last_seq(&me.app, &conv).await?;
     let mut budget = Budget::reply(count as usize);
     let from = last.saturating_sub(count.saturating_sub(1)).max(1);
-    let page = convs::page_from_newest(shared, me, &conv, from, last, &mut budget).await?;
+    let page = history::page_from_newest(shared, me, &conv, from, last, &mut budget).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -412,7 +413,7 @@ pub async fn by_range(
         ));
     }
     let mut budget = Budget::reply(MAX_PAGE);
-    let page = convs::page_from_oldest(&shared, &me, &conv, low, high, &mut budget).await?;
+    let page = history::page_from_oldest(&shared, &me, &conv, low, high, &mut budget).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -458,17 +459,17 @@ async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: 
         Around::Before => {
             let (from, to) = (seq.saturating_sub(PAGE_30).max(1), seq.saturating_sub(1));
             if to == 0 {
-                convs::Page {
+                history::Page {
                     msgs: Vec::new(),
                     cut: false,
                 }
             } else {
-                convs::page_from_newest(shared, me, &conv, from, to, &mut budget).await?
+                history::page_from_newest(shared, me, &conv, from, to, &mut budget).await?
             }
         }
         Around::After => {
             let (from, to) = (seq.saturating_add(1), seq.saturating_add(PAGE_30));
-            convs::page_from_oldest(shared, me, &conv, from, to, &mut budget).await?
+            history::page_from_oldest(shared, me, &conv, from, to, &mut budget).await?
         }
     };
     Ok(ok(ordered(page, body.desc)))
