@@ -1,10 +1,10 @@
-//! Conversation and history reads and conversation creation, shared by the HTTP routes and the
-//! `/ws` actions. Reads go to the store directly; members only.
+//! Conversations: creation, membership checks and the paged list, shared by the HTTP routes and
+//! the `/ws` actions. Reads go to the store directly; members only.
 
 use crate::error::ApiError;
 use crate::{Identity, Shared};
-use herald_protocol::{ConvId, ConvKind, ErrorCode, MessageRecord, MsgData, SessionId, msg};
-use herald_store::{ConvSummary, Conversation, DEFAULT_MAX_MEMBERS, MAX_PAGE};
+use herald_protocol::{ConvId, ConvKind, ErrorCode, SessionId};
+use herald_store::{ConvSummary, Conversation, Creation, DEFAULT_MAX_MEMBERS, ListCursor};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 
@@ -94,6 +94,8 @@ pub fn parse_conv_type(value: &Value) -> Result<i64, ApiError> {
 }
 
 /// Creates a conversation; a `single` one between the same two sessions is returned as it is.
+/// A group whose requested id is taken is refused (409 / 10006) and nobody is added to it, unless
+/// the caller owns it (a retried creation gets its conversation back).
 pub async fn create(shared: &Shared, app: &herald_protocol::AppId, spec: CreateSpec) -> Result<ConvId, ApiError> {
     check_member_cap(shared, app, spec.members.len()).await?;
     if spec.kind == ConvKind::Single && spec.members.len() != 2 {
@@ -101,15 +103,6 @@ pub async fn create(shared: &Shared, app: &herald_protocol::AppId, spec: CreateS
             ErrorCode::ConversationNeedsMembers,
             "a single conversation has exactly two sessions",
         ));
-    }
-    if let Some(id) = &spec.id
-        && let Some(existing) = shared.store.conversation(app, id).await?
-    {
-        return if shared.store.is_member(app, &existing.id, &spec.owner).await? {
-            Ok(existing.id)
-        } else {
-            Err(ApiError::new(ErrorCode::Conflict, "a conversation with this id exists"))
-        };
     }
     let conv = Conversation {
         app: app.clone(),
@@ -123,8 +116,17 @@ pub async fn create(shared: &Shared, app: &herald_protocol::AppId, spec: CreateS
         archived: false,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    metrics::counter!("herald_conversations_created_total").increment(1);
-    Ok(shared.store.create_conversation(&conv, &spec.members).await?)
+    match shared.store.create_conversation(&conv, &spec.members).await? {
+        Creation::Created(id) => {
+            metrics::counter!("herald_conversations_created_total").increment(1);
+            Ok(id)
+        }
+        Creation::PairExists(id) => Ok(id),
+        Creation::IdTaken => match shared.store.conversation(app, &conv.id).await? {
+            Some(existing) if existing.owner == conv.owner => Ok(existing.id),
+            _ => Err(ApiError::new(ErrorCode::Conflict, "a conversation with this id exists")),
+        },
+    }
 }
 
 /// 404 for an unknown conversation, 403 for a non-member.
@@ -140,53 +142,61 @@ pub async fn require_member(shared: &Shared, me: &Identity, conv: &ConvId) -> Re
     Ok(conversation)
 }
 
-/// Messages as `me` sees them: those it deleted for itself are tombstones (`Status` 1, no content).
-pub async fn render(
-    shared: &Shared,
-    me: &Identity,
-    conv: &ConvId,
-    records: Vec<MessageRecord>,
-) -> Result<Vec<MsgData>, ApiError> {
-    let (Some(low), Some(high)) = (records.iter().map(|r| r.seq).min(), records.iter().map(|r| r.seq).max()) else {
-        return Ok(Vec::new());
-    };
-    let hidden = shared.store.hidden_seqs(&me.app, &me.session, conv, low, high).await?;
-    Ok(records
-        .iter()
-        .map(|record| {
-            let mut wire = record.to_wire();
-            if hidden.contains(&record.seq) && wire.status == msg::status::NORMAL {
-                wire.status = msg::status::DELETED_FOR_ME;
-                wire.content.clear();
-            }
-            wire
-        })
-        .collect())
-}
+/// Conversations shown per list page by default, and at most.
+pub const LIST_PAGE_DEFAULT: usize = 100;
+pub const LIST_PAGE_MAX: usize = herald_store::MAX_CONVERSATIONS;
 
-/// `Seq` in `from..=to` (clamped to the page cap), oldest first, rendered for `me`.
-pub async fn range(
+/// One page of the list `me` sees (deleted ones stay hidden until a new message), and where the
+/// next page starts when there may be one.
+pub async fn list(
     shared: &Shared,
     me: &Identity,
-    conv: &ConvId,
-    from: u64,
-    to: u64,
-) -> Result<Vec<MsgData>, ApiError> {
-    if to < from {
-        return Ok(Vec::new());
-    }
-    let records = shared
+    after: Option<&ListCursor>,
+    limit: usize,
+) -> Result<(Vec<ConvSummary>, Option<ListCursor>), ApiError> {
+    let limit = limit.clamp(1, LIST_PAGE_MAX);
+    let mut list = shared
         .store
-        .messages_in_range(&me.app, conv, from, to, MAX_PAGE)
+        .conversations_of(&me.app, &me.session, after, limit)
         .await?;
-    render(shared, me, conv, records).await
+    let next = (list.len() == limit)
+        .then(|| list.last().map(ConvSummary::cursor))
+        .flatten();
+    list.retain(|summary| !summary.is_hidden());
+    Ok((list, next))
 }
 
-/// The conversations `me` sees in its list (deleted ones stay hidden until a new message).
-pub async fn list(shared: &Shared, me: &Identity) -> Result<Vec<ConvSummary>, ApiError> {
-    let mut list = shared.store.conversations_of(&me.app, &me.session).await?;
-    list.retain(|summary| !summary.is_hidden());
-    Ok(list)
+/// Whether `me` deleted `conv` from its list (and no message came since); a conversation it is
+/// not in counts as hidden.
+pub async fn is_hidden(shared: &Shared, me: &Identity, conv: &ConvId) -> Result<bool, ApiError> {
+    let mut after = None;
+    loop {
+        let page = shared
+            .store
+            .conversations_of(&me.app, &me.session, after.as_ref(), LIST_PAGE_MAX)
+            .await?;
+        if let Some(found) = page.iter().find(|summary| summary.conv.id == *conv) {
+            return Ok(found.is_hidden());
+        }
+        match page.last() {
+            Some(last) if page.len() == LIST_PAGE_MAX => after = Some(last.cursor()),
+            _ => return Ok(true),
+        }
+    }
+}
+
+/// A list cursor as clients see it: opaque text.
+pub fn cursor_text(cursor: &ListCursor) -> String {
+    format!("{}:{}", cursor.joined_at, cursor.conv)
+}
+
+pub fn parse_cursor(text: &str) -> Result<ListCursor, ApiError> {
+    let invalid = || ApiError::bad_input("cursor is not one this server gave");
+    let (joined_at, conv) = text.split_once(':').ok_or_else(invalid)?;
+    Ok(ListCursor {
+        joined_at: joined_at.parse().map_err(|_| invalid())?,
+        conv: ConvId::parse(conv).map_err(|_| invalid())?,
+    })
 }
 
 pub fn conv_json(conv: &Conversation) -> Value {

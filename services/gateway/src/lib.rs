@@ -2,10 +2,12 @@
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
 pub mod auth;
+mod budget;
 mod commands;
 mod conversations;
 mod error;
 mod frames;
+mod history;
 mod http;
 pub mod hub;
 mod inbox;

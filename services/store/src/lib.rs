@@ -13,8 +13,8 @@ pub mod testsuite;
 
 pub use error::StoreError;
 pub use model::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, DEFAULT_MAX_MEMBERS, Fence,
-    FriendRequest, LoginPolicy, Org, Revocation, RevocationFeed, RevocationKind,
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation, DEFAULT_MAX_MEMBERS,
+    Fence, FriendRequest, ListCursor, LoginPolicy, Org, Revocation, RevocationFeed, RevocationKind,
 };
 
 use async_trait::async_trait;
@@ -36,14 +36,24 @@ pub trait Store: Send + Sync + 'static {
     /// Replaces the app's settings; false when the app does not exist.
     async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError>;
 
-    /// Creates the conversation with its members. For a `single` conversation the pair is
-    /// deduplicated: when the two sessions already share one, its id is returned and nothing is written.
-    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<ConvId, StoreError>;
+    /// Creates the conversation with its members, atomically: the members are written only with a
+    /// conversation written now, never into one that exists (`IdTaken`). For a `single` conversation
+    /// the pair is deduplicated: when the two sessions already share one, its id is returned
+    /// (`PairExists`) and nothing is written.
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError>;
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError>;
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError>;
     async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError>;
-    /// The session's conversations (at most `MAX_CONVERSATIONS`), with what a list shows.
-    async fn conversations_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<ConvSummary>, StoreError>;
+    /// A page of the session's conversations, with what a list shows: newest membership first
+    /// (ties by conversation id, descending), those after `after`, at most `limit` (capped at
+    /// `MAX_CONVERSATIONS`).
+    async fn conversations_of(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError>;
 
     /// Raises the fence of `fence.scope` to `fence.epoch`; fails with `Fenced` if a higher epoch holds it.
     /// A sequencer claims before it reads any conversation head, so no older owner can write after.

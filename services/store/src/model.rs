@@ -103,10 +103,30 @@ pub struct Conversation {
     pub created_at: i64,
 }
 
+/// What `Store::create_conversation` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Creation {
+    /// The conversation was written, and its members with it.
+    Created(ConvId),
+    /// The two sessions of a `single` conversation already share this one: nothing was written.
+    PairExists(ConvId),
+    /// A conversation with the requested id exists: nothing was written, its members are unchanged.
+    IdTaken,
+}
+
+/// A position in a session's conversation list (newest membership first): the last entry of a page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCursor {
+    pub joined_at: i64,
+    pub conv: ConvId,
+}
+
 /// One conversation in a session's list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConvSummary {
     pub conv: Conversation,
+    /// When the session joined: with the id, the list's order and its cursor.
+    pub joined_at: i64,
     pub last: Option<MessageRecord>,
     pub read_seq: u64,
     /// Set when the session deleted the conversation from its list at this `Seq`.
@@ -115,6 +135,14 @@ pub struct ConvSummary {
 }
 
 impl ConvSummary {
+    /// Where the page after this entry starts.
+    pub fn cursor(&self) -> ListCursor {
+        ListCursor {
+            joined_at: self.joined_at,
+            conv: self.conv.id.clone(),
+        }
+    }
+
     pub fn last_seq(&self) -> u64 {
         self.last.as_ref().map(|m| m.seq).unwrap_or(0)
     }

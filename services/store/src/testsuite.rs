@@ -3,8 +3,8 @@
 //! Each run uses fresh app ids, so a shared instance is fine.
 
 use crate::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, Conversation, Fence, FriendRequest, LoginPolicy, Org,
-    Revocation, RevocationKind, Store, StoreError,
+    Account, AppRecord, AppSettings, Change, ConsoleUser, Conversation, Creation, Fence, FriendRequest, ListCursor,
+    LoginPolicy, Org, Revocation, RevocationKind, Store, StoreError,
 };
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 
@@ -21,6 +21,7 @@ pub async fn run(store: &dyn Store) {
     fencing(store, &run_id).await;
     membership_and_archive(store, &run_id).await;
     read_cursors_and_lists(store, &run_id).await;
+    list_pages(store, &run_id).await;
     lookups_and_hiding(store, &run_id).await;
     tenancy(store, &run_id).await;
     accounts_and_revocations(store, &run_id).await;
@@ -156,8 +157,13 @@ async fn conversations(store: &dyn Store, run: &str) {
     let app = app_id(run, "convs");
     let group = conv(&app, "g1", ConvKind::Group, "alice");
     let members = [session("alice"), session("bob"), session("carol")];
-    let id = store.create_conversation(&group, &members).await.unwrap();
-    assert_eq!(id, group.id, "conversations: group keeps its id");
+    let created = store.create_conversation(&group, &members).await.unwrap();
+    assert_eq!(
+        created,
+        Creation::Created(group.id.clone()),
+        "conversations: group keeps its id"
+    );
+    let id = group.id.clone();
     assert_eq!(
         store.conversation(&app, &id).await.unwrap(),
         Some(group.clone()),
@@ -181,33 +187,96 @@ async fn conversations(store: &dyn Store, run: &str) {
         !store.is_member(&other_app, &id, &session("bob")).await.unwrap(),
         "members: scoped to app"
     );
+    let mut taken = conv(&app, "g1", ConvKind::Group, "mallory");
+    taken.open = false;
+    assert_eq!(
+        store
+            .create_conversation(&taken, &[session("mallory"), session("dave")])
+            .await
+            .unwrap(),
+        Creation::IdTaken,
+        "conversations: a taken id is refused"
+    );
+    let mut unchanged = store.members(&app, &id).await.unwrap();
+    unchanged.sort();
+    assert_eq!(
+        (unchanged, store.conversation(&app, &id).await.unwrap()),
+        (members.to_vec(), Some(group.clone())),
+        "conversations: a refused creation writes no member and changes nothing"
+    );
+    racing_creations(store, run).await;
+}
+
+/// Two creations of one id at once: exactly one is written, with its members only.
+async fn racing_creations(store: &dyn Store, run: &str) {
+    let app = app_id(run, "race");
+    for round in 0..10 {
+        let id = format!("room-{round}");
+        let (ann, bob) = (
+            conv(&app, &id, ConvKind::Group, "ann"),
+            conv(&app, &id, ConvKind::Group, "bob"),
+        );
+        let (ann_members, bob_members) = ([session("ann")], [session("bob")]);
+        let (ann_created, bob_created) = tokio::join!(
+            store.create_conversation(&ann, &ann_members),
+            store.create_conversation(&bob, &bob_members)
+        );
+        let outcomes = [ann_created.unwrap(), bob_created.unwrap()];
+        let winners: Vec<usize> = (0..2)
+            .filter(|i| matches!(outcomes[*i], Creation::Created(_)))
+            .collect();
+        assert_eq!(winners.len(), 1, "race: exactly one creation wins: {outcomes:?}");
+        assert!(
+            outcomes.contains(&Creation::IdTaken),
+            "race: the other is told the id is taken"
+        );
+        let winner = ["ann", "bob"][winners[0]];
+        assert_eq!(
+            store.members(&app, &ann.id).await.unwrap(),
+            vec![session(winner)],
+            "race: only the winner's members"
+        );
+        assert_eq!(
+            store.conversation(&app, &ann.id).await.unwrap().map(|c| c.owner),
+            Some(session(winner)),
+            "race: the winner owns it"
+        );
+    }
 }
 
 async fn single_pairs(store: &dyn Store, run: &str) {
     let app = app_id(run, "pairs");
     let first = conv(&app, "s1", ConvKind::Single, "alice");
-    let id = store
+    let created = store
         .create_conversation(&first, &[session("alice"), session("bob")])
         .await
         .unwrap();
-    assert_eq!(id, first.id);
+    assert_eq!(created, Creation::Created(first.id.clone()));
     let again = conv(&app, "s2", ConvKind::Single, "bob");
-    let id2 = store
+    let existing = store
         .create_conversation(&again, &[session("bob"), session("alice")])
         .await
         .unwrap();
-    assert_eq!(id2, first.id, "single: the same pair gets the same conversation");
+    assert_eq!(
+        existing,
+        Creation::PairExists(first.id.clone()),
+        "single: the same pair gets the same conversation"
+    );
     assert_eq!(
         store.conversation(&app, &again.id).await.unwrap(),
         None,
         "single: no second conversation"
     );
     let third = conv(&app, "s3", ConvKind::Single, "alice");
-    let id3 = store
+    let third_created = store
         .create_conversation(&third, &[session("alice"), session("carol")])
         .await
         .unwrap();
-    assert_eq!(id3, third.id, "single: another pair gets its own");
+    assert_eq!(
+        third_created,
+        Creation::Created(third.id.clone()),
+        "single: another pair gets its own"
+    );
 }
 
 async fn append_and_read(store: &dyn Store, run: &str) {
@@ -479,7 +548,10 @@ async fn read_cursors_and_lists(store: &dyn Store, run: &str) {
         0,
         "cursor: default 0"
     );
-    let list = store.conversations_of(&app, &session("alice")).await.unwrap();
+    let list = store
+        .conversations_of(&app, &session("alice"), None, 100)
+        .await
+        .unwrap();
     assert_eq!(list.len(), 2, "list: every conversation of the session");
     let of_a = list.iter().find(|s| s.conv.id == a.id).unwrap();
     assert_eq!(of_a.last.as_ref().map(|m| m.seq), Some(5), "list: last message");
@@ -498,7 +570,10 @@ async fn read_cursors_and_lists(store: &dyn Store, run: &str) {
         .hide_conversation(&app, &session("alice"), &a.id, 5)
         .await
         .unwrap();
-    let hidden = store.conversations_of(&app, &session("alice")).await.unwrap();
+    let hidden = store
+        .conversations_of(&app, &session("alice"), None, 100)
+        .await
+        .unwrap();
     assert!(
         hidden.iter().find(|s| s.conv.id == a.id).unwrap().is_hidden(),
         "list: hidden after delete"
@@ -507,18 +582,54 @@ async fn read_cursors_and_lists(store: &dyn Store, run: &str) {
         .apply(&f, &messages(&[record(&app, &a.id, 6, "bob")]))
         .await
         .unwrap();
-    let back = store.conversations_of(&app, &session("alice")).await.unwrap();
+    let back = store
+        .conversations_of(&app, &session("alice"), None, 100)
+        .await
+        .unwrap();
     assert!(
         !back.iter().find(|s| s.conv.id == a.id).unwrap().is_hidden(),
         "list: back after a new message"
     );
     assert!(
         store
-            .conversations_of(&app_id(run, "other"), &session("alice"))
+            .conversations_of(&app_id(run, "other"), &session("alice"), None, 100)
             .await
             .unwrap()
             .is_empty(),
         "list: scoped to app"
+    );
+}
+
+/// A long list comes in pages: newest membership first, ties by id, each entry exactly once.
+async fn list_pages(store: &dyn Store, run: &str) {
+    let app = app_id(run, "pages");
+    let mut expected = Vec::new();
+    for i in 0..7 {
+        let mut group = conv(&app, &format!("p{i}"), ConvKind::Group, "alice");
+        // two share each joined_at: the id breaks the tie
+        group.created_at = 100 + i / 2;
+        store.create_conversation(&group, &[session("alice")]).await.unwrap();
+        expected.push((group.created_at, group.id));
+    }
+    expected.sort_by(|a, b| b.cmp(a));
+    let expected: Vec<ConvId> = expected.into_iter().map(|(_, id)| id).collect();
+    let mut seen = Vec::new();
+    let mut after: Option<ListCursor> = None;
+    loop {
+        let page = store
+            .conversations_of(&app, &session("alice"), after.as_ref(), 3)
+            .await
+            .unwrap();
+        assert!(page.len() <= 3, "pages: at most the limit");
+        let Some(last) = page.last() else { break };
+        after = Some(last.cursor());
+        seen.extend(page.iter().map(|s| s.conv.id.clone()));
+    }
+    assert_eq!(seen, expected, "pages: every conversation once, in list order");
+    assert_eq!(
+        store.conversations_of(&app, &session("alice"), None, 0).await.unwrap(),
+        Vec::new(),
+        "pages: limit 0"
     );
 }
 

@@ -1,9 +1,11 @@
 //! The `/ws` actions of contract §5: parse, dispatch, reply. Every request gets exactly one
 //! reply; a bad frame gets an error reply and the connection stays.
 
+use crate::budget::{self, Budget};
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::ApiError;
+use crate::history;
 use crate::hub::{Conn, MAX_IN_FLIGHT, Outbound};
 use crate::pending::{Shape, Waiter};
 use crate::pushes::push_to_sessions;
@@ -22,9 +24,10 @@ use std::sync::atomic::Ordering;
 /// Default and largest `limit` of `msg-listHistory`.
 pub const HISTORY_DEFAULT: u64 = 30;
 pub const HISTORY_MAX: u64 = 100;
-/// Conversations one `sync` may name, and messages it returns per conversation.
+/// Conversations one `sync` may name, and messages one reply carries at most (all conversations
+/// together; the reply budget may cut it sooner).
 pub const SYNC_MAX_CONVS: usize = 100;
-pub const SYNC_PAGE: u64 = 200;
+pub const SYNC_MAX_MSGS: usize = herald_store::MAX_PAGE;
 
 /// The `/ws` protocol's reference, for the OpenAPI description.
 pub const PROTOCOL_REFERENCE: &str = r#"
@@ -40,21 +43,21 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 |---|---|---|
 | `msg-im` | `{convId, msgKey?, msgType, msgContent}`; `msgType` an integer or text, image, video, audio, duration, location, others | the stored `MsgData` (a retried `msgKey` answers the original) |
 | `msg-read` | `{convId, seq?}` | `{convId, seq, unreadNum}`; the session's other devices get a `msg-read` push |
-| `msg-listHistory` | `{convId, limit, offset}` or `{convId, limit, beforeSeq}` | `{convId, msgs}`, newest first; deleted-for-me messages are tombstones (`Status` 1) |
+| `msg-listHistory` | `{convId, limit, offset}` or `{convId, limit, beforeSeq}` | `{convId, msgs, hasMore}`, newest first; deleted-for-me messages are tombstones (`Status` 1); `hasMore`: the reply budget (about 1 MiB) cut the page short, continue with `beforeSeq` = the oldest `Seq` received |
 | `msg-delete` | `{convId, msgId, forEveryone?}` | `{convId, ...}`; `forEveryone` recalls (sender or owner) and pushes `msg-delete` to members (`Status` 2 tombstone) |
 | `conv-create` | `{convType: single\|multi, convKey?, convName, convAvt, linkKeys}` | the conversation, with `linkKeys`; `single` between the same two sessions returns the existing one |
-| `conv-list` | — | `[{convId, conv, links (at most 100), linkCount, lastMsg, unreadNum}]` |
+| `conv-list` | `{}`, or `{cursor?, limit?}` (default 100, at most 1000 per page) | without `cursor`/`limit`: the first page, `[{convId, conv, links (at most 100), linkCount, lastMsg, unreadNum}]`; with either (`cursor` null or empty: the first page): `{convs: [...], next}`, `next` the opaque cursor of the following page (null at the end); newest membership first; a page stops early at about 1 MiB |
 | `conv-delete` | `{convId}` | hidden from the list until a new message |
 | `conv-join` / `conv-leave` | `{convId}` | `{convId}`; members get `conv-membersAdded` / `conv-membersRemoved` |
 | `conv-inviteLinks` / `conv-removeLinks` | `{convId, linkKeys}` | `{convId}`; remove is owner-only (10003) |
 | `chat-conv-join` / `chat-conv-leave` | `{convId}` | ephemeral room: live members only, nothing stored |
 | `chat-msg-im` | `{convId, msgKey}` + `data: {msgType, content}` | `{convId, msgKey}`; members get a `chat-msg-im` push |
-| `sync` | `{convs: {convId: lastSeq}}` | `{convs: {convId: {msgs, lastSeq, hasMore}}}` |
+| `sync` | `{convs: {convId: lastSeq}}` (at most 100) | `{convs: {convId: {msgs, lastSeq, hasMore}}}`: in conversation-id order, what follows each `lastSeq` in `Seq` order, at most 1000 messages and about 1 MiB in all; a conversation cut short (or not reached: `msgs` empty) has `hasMore: true`: ask again from the last `Seq` received |
 | `typing` | `{convId}` | `{convId}`; the other members get a `typing` push (at most one a second per session, bursts of 3: more are answered but not pushed) |
 | `ping` | — | `"pong"` |
 | `friend-request` | `{linkKey, information?}` | `{linkKey}`; that session gets push code 1000. At most 10 at once, then one every 6 s per session (error 10008, "retry in N s") |
 | `friend-respond` | `{linkKey, accept}` | `{linkKey, accept}`; the requester gets 1001 (accepted) or 1002 (rejected) |
-| `friend-list` / `friend-delete` | `{}` / `{linkKey}` | `{friends}` / `{linkKey}` |
+| `friend-list` / `friend-delete` | `{after?}` / `{linkKey}` | `{friends, hasMore}` in session order, about 1 MiB at most (`hasMore`: continue with `after` = the last one) / `{linkKey}` |
 | `presence-query` | `{linkKeys}` (at most 1000) | `{presence: {linkKey: online}}` |
 
 Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-delete` (recall), `conv-membersAdded`,
@@ -228,7 +231,7 @@ impl ConnCtx {
             "msg-listHistory" => self.list_history(p).await,
             "msg-delete" => self.msg_delete(p, req_id, msgpack).await,
             "conv-create" => self.conv_create(p).await,
-            "conv-list" => self.conv_list().await,
+            "conv-list" => self.conv_list(p).await,
             "conv-delete" => self.conv_delete(p).await,
             "conv-join" | "conv-leave" | "conv-inviteLinks" | "conv-removeLinks" => {
                 self.conv_members(&request.action, p, req_id, msgpack).await
@@ -240,7 +243,7 @@ impl ConnCtx {
             "typing" => self.typing(p).await,
             "friend-request" => self.friend_request(p).await,
             "friend-respond" => self.friend_respond(p).await,
-            "friend-list" => self.friend_list().await,
+            "friend-list" => self.friend_list(p).await,
             "friend-delete" => self.friend_delete(p).await,
             "presence-query" => self.presence_query(p).await,
             other => Err(ApiError::bad_input(format!("unknown action {other:?}"))),
@@ -327,29 +330,24 @@ impl ConnCtx {
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let limit = p.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
+        let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
         let newest = match p.before_seq {
-            Some(before) => before.saturating_sub(1),
-            None => self
-                .shared
-                .store
-                .last_seq(&self.me.app, &conv)
-                .await?
-                .saturating_sub(p.offset.unwrap_or(0)),
+            Some(before) => before.saturating_sub(1).min(last),
+            None => last.saturating_sub(p.offset.unwrap_or(0)),
         };
-        let mut msgs = if newest == 0 {
-            Vec::new()
-        } else {
-            convs::range(
-                &self.shared,
-                &self.me,
-                &conv,
-                newest.saturating_sub(limit - 1).max(1),
-                newest,
-            )
-            .await?
-        };
+        let mut budget = Budget::reply(limit as usize);
+        let page = history::page_from_newest(
+            &self.shared,
+            &self.me,
+            &conv,
+            newest.saturating_sub(limit - 1).max(1),
+            newest,
+            &mut budget,
+        )
+        .await?;
+        let mut msgs = page.msgs;
         msgs.reverse();
-        Ok(Answer::Now(json!({"convId": conv, "msgs": msgs})))
+        Ok(Answer::Now(json!({"convId": conv, "msgs": msgs, "hasMore": page.cut})))
     }
 
     async fn msg_delete(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
@@ -444,22 +442,54 @@ impl ConnCtx {
         Ok(Answer::Now(data))
     }
 
-    async fn conv_list(&self) -> Result<Answer, ApiError> {
-        let list = convs::list(&self.shared, &self.me).await?;
+    /// Without `cursor` or `limit` the first page as a bare array (the original shape); with
+    /// either (a null or empty `cursor` is the first page), `{convs, next}`.
+    async fn conv_list(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        struct ConvList {
+            #[serde(default)]
+            cursor: Option<String>,
+            #[serde(default)]
+            limit: Option<usize>,
+        }
+        // a `cursor` key (null or "" for the first page) or a `limit` asks for the paged shape
+        let paged = p.get("cursor").is_some() || p.get("limit").is_some();
+        let p: ConvList = param(p)?;
+        let after = p
+            .cursor
+            .as_deref()
+            .filter(|c| !c.is_empty())
+            .map(convs::parse_cursor)
+            .transpose()?;
+        let limit = p.limit.unwrap_or(convs::LIST_PAGE_DEFAULT);
+        let (list, mut next) = convs::list(&self.shared, &self.me, after.as_ref(), limit).await?;
+        let mut budget = Budget::reply(list.len());
         let mut out = Vec::with_capacity(list.len());
+        let mut last_listed = None;
         for summary in list {
             let mut links = self.shared.store.members(&self.me.app, &summary.conv.id).await?;
             links.truncate(convs::MAX_LISTED_LINKS);
-            out.push(json!({
+            let entry = json!({
                 "convId": summary.conv.id,
                 "conv": convs::conv_json(&summary.conv),
                 "links": links,
                 "linkCount": summary.member_count,
                 "lastMsg": summary.last.as_ref().map(|m| m.to_wire()),
                 "unreadNum": summary.unread(),
-            }));
+            });
+            if !budget.admit(&entry) {
+                // cut short by bytes: the next page starts after the last entry listed
+                next = last_listed;
+                break;
+            }
+            last_listed = Some(summary.cursor());
+            out.push(entry);
         }
-        Ok(Answer::Now(Value::Array(out)))
+        if !paged {
+            return Ok(Answer::Now(Value::Array(out)));
+        }
+        let next = next.as_ref().map(convs::cursor_text);
+        Ok(Answer::Now(json!({"convs": out, "next": next})))
     }
 
     async fn conv_delete(&self, p: Value) -> Result<Answer, ApiError> {
@@ -623,6 +653,9 @@ impl ConnCtx {
         }
     }
 
+    /// What follows each `lastSeq`, in pages (contract §5): conversations in id order, each
+    /// contiguous from its `lastSeq`, until `SYNC_MAX_MSGS` messages or the reply budget; a
+    /// conversation cut short (or not reached) says `hasMore` and continues from its last `Seq`.
     async fn sync(&self, p: Value) -> Result<Answer, ApiError> {
         #[derive(Deserialize)]
         struct Sync {
@@ -636,16 +669,29 @@ impl ConnCtx {
                 format!("at most {SYNC_MAX_CONVS} conversations per sync"),
             ));
         }
-        let mut out = serde_json::Map::new();
+        let mut asked = Vec::with_capacity(p.convs.len());
         for (conv, after) in p.convs {
             let conv = conv_id(conv)?;
             convs::require_member(&self.shared, &self.me, &conv).await?;
+            asked.push((conv, after));
+        }
+        let mut budget = Budget::reply(SYNC_MAX_MSGS);
+        let mut out = serde_json::Map::new();
+        for (conv, after) in asked {
             let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
-            let until = last.min(after.saturating_add(SYNC_PAGE));
-            let msgs = convs::range(&self.shared, &self.me, &conv, after + 1, until).await?;
+            let page = history::page_from_oldest(
+                &self.shared,
+                &self.me,
+                &conv,
+                after.saturating_add(1),
+                last,
+                &mut budget,
+            )
+            .await?;
+            let reached = page.msgs.last().map_or(after, |m| m.seq);
             out.insert(
                 conv.to_string(),
-                json!({"msgs": msgs, "lastSeq": last, "hasMore": until < last}),
+                json!({"msgs": page.msgs, "lastSeq": last, "hasMore": reached < last}),
             );
         }
         Ok(Answer::Now(json!({"convs": out})))
@@ -776,9 +822,23 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"linkKey": from, "accept": accept})))
     }
 
-    async fn friend_list(&self) -> Result<Answer, ApiError> {
-        let friends = self.shared.store.friends_of(&self.me.app, &self.me.session).await?;
-        Ok(Answer::Now(json!({"friends": friends})))
+    /// In session order; a list past the reply budget comes in pages: `hasMore`, and `after` (the
+    /// last session received) continues.
+    async fn friend_list(&self, p: Value) -> Result<Answer, ApiError> {
+        #[derive(Deserialize)]
+        struct FriendList {
+            #[serde(default)]
+            after: Option<String>,
+        }
+        let p: FriendList = param(p)?;
+        let mut friends = self.shared.store.friends_of(&self.me.app, &self.me.session).await?;
+        friends.sort();
+        if let Some(after) = p.after {
+            friends.retain(|friend| friend.as_str() > after.as_str());
+        }
+        let mut budget = Budget::reply(friends.len());
+        let has_more = budget::keep_first(&mut friends, &mut budget);
+        Ok(Answer::Now(json!({"friends": friends, "hasMore": has_more})))
     }
 
     async fn friend_delete(&self, p: Value) -> Result<Answer, ApiError> {

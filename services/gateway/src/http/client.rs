@@ -2,9 +2,11 @@
 
 use super::extract::{Client, JsonBody};
 use crate::Shared;
+use crate::budget::Budget;
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
+use crate::history;
 use axum::extract::State;
 use herald_protocol::bus::{Action, MembersCommand, Reply};
 use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
@@ -131,35 +133,64 @@ pub async fn check_joined(
     ))
 }
 
+#[derive(Deserialize, utoipa::ToSchema)]
+pub struct Joined {
+    /// `Next` of the previous page; absent (or empty) for the first page.
+    #[serde(default)]
+    cursor: Option<String>,
+    /// Conversations per page: default 100, at most 1000.
+    #[serde(default)]
+    limit: Option<usize>,
+}
+
 #[utoipa::path(
     post,
     path = "/get_joined_conversation",
     tag = "client",
-    request_body(content = Object, description = "`{}` (fields are ignored)"),
-    description = "the caller's conversations with last message and unread count (at most 1000)",
+    request_body = Joined,
+    description = "the caller's conversations with last message and unread count, newest membership first, in pages: `limit` (default 100, at most 1000) and a page stops early at about 1 MiB; `Next` is the `cursor` of the following page, null at the end",
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationsData), super::openapi::Errors),
     security(("client_token" = []))
 )]
-pub async fn joined(State(shared): State<Arc<Shared>>, Client(me): Client, JsonBody(_): JsonBody<Value>) -> ApiResult {
-    let list = convs::list(&shared, &me).await?;
-    let conversations: Vec<Value> = list
-        .iter()
-        .map(|s| {
-            json!({
-                "ConversationID": s.conv.id,
-                "ConversationType": s.conv.conv_type,
-                "Kind": s.conv.kind.as_str(),
-                "Name": s.conv.name,
-                "Avatar": s.conv.avatar,
-                "Owner": s.conv.owner,
-                "IsArchive": s.conv.archived,
-                "LastMsg": s.last.as_ref().map(|m| m.to_wire()),
-                "UnreadNum": s.unread(),
-                "MemberCount": s.member_count,
-            })
-        })
-        .collect();
-    Ok(ok(json!({"Conversations": conversations})))
+pub async fn joined(
+    State(shared): State<Arc<Shared>>,
+    Client(me): Client,
+    JsonBody(body): JsonBody<Joined>,
+) -> ApiResult {
+    let after = body
+        .cursor
+        .as_deref()
+        .filter(|c| !c.is_empty())
+        .map(convs::parse_cursor)
+        .transpose()?;
+    let limit = body.limit.unwrap_or(convs::LIST_PAGE_DEFAULT);
+    let (list, mut next) = convs::list(&shared, &me, after.as_ref(), limit).await?;
+    let mut budget = Budget::reply(list.len());
+    let mut conversations = Vec::with_capacity(list.len());
+    let mut last_listed = None;
+    for s in &list {
+        let entry = json!({
+            "ConversationID": s.conv.id,
+            "ConversationType": s.conv.conv_type,
+            "Kind": s.conv.kind.as_str(),
+            "Name": s.conv.name,
+            "Avatar": s.conv.avatar,
+            "Owner": s.conv.owner,
+            "IsArchive": s.conv.archived,
+            "LastMsg": s.last.as_ref().map(|m| m.to_wire()),
+            "UnreadNum": s.unread(),
+            "MemberCount": s.member_count,
+        });
+        if !budget.admit(&entry) {
+            // cut short by bytes: the next page starts after the last entry listed
+            next = last_listed;
+            break;
+        }
+        last_listed = Some(s.cursor());
+        conversations.push(entry);
+    }
+    let next = next.as_ref().map(convs::cursor_text);
+    Ok(ok(json!({"Conversations": conversations, "Next": next})))
 }
 
 #[utoipa::path(
@@ -179,7 +210,7 @@ pub async fn detail(
     let conv_id = ConvId::parse(body.conversation_id)?;
     let conv = convs::require_member(&shared, &me, &conv_id).await?;
     let last = shared.store.latest_messages(&me.app, &conv_id, 1).await?.pop();
-    let hidden = convs::list(&shared, &me).await?.iter().all(|s| s.conv.id != conv_id);
+    let hidden = convs::is_hidden(&shared, &me, &conv_id).await?;
     Ok(ok(json!({
         "ConversationID": conv.id,
         "LastMsgID": last.as_ref().map(|m| m.msg_id.to_string()).unwrap_or_default(),
@@ -268,19 +299,23 @@ pub struct Latest {
     desc: bool,
 }
 
-fn ordered(mut msgs: Vec<herald_protocol::MsgData>, desc: bool) -> Value {
+/// `{"Msg": [...], "HasMore": cut}`, oldest first unless `desc`.
+fn ordered(page: history::Page, desc: bool) -> Value {
+    let mut msgs = page.msgs;
     if desc {
         msgs.reverse();
     }
-    json!({"Msg": msgs})
+    json!({"Msg": msgs, "HasMore": page.cut})
 }
 
 async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     convs::require_member(shared, me, &conv).await?;
     let last = shared.store.last_seq(&me.app, &conv).await?;
-    let msgs = convs::range(shared, me, &conv, last.saturating_sub(count - 1).max(1), last).await?;
-    Ok(ok(ordered(msgs, body.desc)))
+    let mut budget = Budget::reply(count as usize);
+    let from = last.saturating_sub(count.saturating_sub(1)).max(1);
+    let page = history::page_from_newest(shared, me, &conv, from, last, &mut budget).await?;
+    Ok(ok(ordered(page, body.desc)))
 }
 
 #[utoipa::path(
@@ -288,7 +323,7 @@ async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64)
     path = "/get_conversation_last_30_msg",
     tag = "client",
     request_body = Latest,
-    description = "`desc: false` (default) means oldest first",
+    description = "`desc: false` (default) means oldest first; at most about 1 MiB: `HasMore` when the newest that fit are all",
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
     security(("client_token" = []))
 )]
@@ -352,7 +387,7 @@ pub struct ByRange {
     path = "/get_conversation_msg_by_range",
     tag = "client",
     request_body = ByRange,
-    description = "inclusive; at most 1000 messages (413 / 10007 beyond)",
+    description = "inclusive; at most 1000 messages (413 / 10007 beyond) and about 1 MiB: when the bytes cut it short the oldest that fit come, contiguous, with `HasMore`: ask again from the last one received",
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
     security(("client_token" = []))
 )]
@@ -372,8 +407,9 @@ pub async fn by_range(
             format!("a range holds at most {MAX_PAGE} messages"),
         ));
     }
-    let msgs = convs::range(&shared, &me, &conv, low, high).await?;
-    Ok(ok(ordered(msgs, body.desc)))
+    let mut budget = Budget::reply(MAX_PAGE);
+    let page = history::page_from_oldest(&shared, &me, &conv, low, high, &mut budget).await?;
+    Ok(ok(ordered(page, body.desc)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -390,7 +426,7 @@ pub struct AroundId {
     path = "/get_conversation_30msg_before_the_id",
     tag = "client",
     request_body = AroundId,
-    description = "the 30 before `msg_id`, excluding it",
+    description = "the 30 before `msg_id`, excluding it; at most about 1 MiB: `HasMore` when only the nearest fit",
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
     security(("client_token" = []))
 )]
@@ -399,17 +435,39 @@ pub async fn before_id(
     Client(me): Client,
     JsonBody(body): JsonBody<AroundId>,
 ) -> ApiResult {
-    around_id(&shared, &me, body, |seq| (seq.saturating_sub(PAGE_30).max(1), seq - 1)).await
+    around_id(&shared, &me, body, Around::Before).await
 }
 
-/// The messages around `msg_id` that `window(seq)` names, for the two "30 around" routes.
-async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, window: fn(u64) -> (u64, u64)) -> ApiResult {
+/// Which side of the message the two "30 around" routes read.
+enum Around {
+    Before,
+    After,
+}
+
+/// The 30 messages before or after `msg_id`; a page cut by bytes keeps those nearest to it.
+async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: Around) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     convs::require_member(shared, me, &conv).await?;
     let seq = seq_of(shared, me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
-    let (from, to) = window(seq);
-    let msgs = convs::range(shared, me, &conv, from, to).await?;
-    Ok(ok(ordered(msgs, body.desc)))
+    let mut budget = Budget::reply(PAGE_30 as usize);
+    let page = match side {
+        Around::Before => {
+            let (from, to) = (seq.saturating_sub(PAGE_30).max(1), seq.saturating_sub(1));
+            if to == 0 {
+                history::Page {
+                    msgs: Vec::new(),
+                    cut: false,
+                }
+            } else {
+                history::page_from_newest(shared, me, &conv, from, to, &mut budget).await?
+            }
+        }
+        Around::After => {
+            let (from, to) = (seq.saturating_add(1), seq.saturating_add(PAGE_30));
+            history::page_from_oldest(shared, me, &conv, from, to, &mut budget).await?
+        }
+    };
+    Ok(ok(ordered(page, body.desc)))
 }
 
 #[utoipa::path(
@@ -417,7 +475,7 @@ async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, window
     path = "/get_conversation_30msg_after_the_id",
     tag = "client",
     request_body = AroundId,
-    description = "the 30 after `msg_id`, excluding it",
+    description = "the 30 after `msg_id`, excluding it; at most about 1 MiB: `HasMore` when only the nearest fit",
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
     security(("client_token" = []))
 )]
@@ -426,5 +484,5 @@ pub async fn after_id(
     Client(me): Client,
     JsonBody(body): JsonBody<AroundId>,
 ) -> ApiResult {
-    around_id(&shared, &me, body, |seq| (seq + 1, seq + PAGE_30)).await
+    around_id(&shared, &me, body, Around::After).await
 }

@@ -148,10 +148,13 @@ pub struct ConversationSummary {
     MemberCount: u64,
 }
 
+/// One page of the list, newest membership first.
 #[derive(Serialize, ToSchema)]
 #[allow(non_snake_case)]
 pub struct ConversationsData {
     Conversations: Vec<ConversationSummary>,
+    /// The `cursor` of the following page; null when this is the last.
+    Next: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -178,6 +181,10 @@ pub struct LastMsgIdData {
 #[allow(non_snake_case)]
 pub struct MsgsData {
     Msg: Vec<MsgData>,
+    /// True when the byte budget (about 1 MiB) cut the answer short: it keeps the messages
+    /// nearest its anchor (the oldest of a range or of the 30 after an id, the newest of the
+    /// last 30 or of the 30 before an id), still contiguous; ask again from the last one received.
+    HasMore: bool,
 }
 
 /// The client token (a JWT).
@@ -294,8 +301,30 @@ impl Modify for Reference {
                     herald_store::DEFAULT_MAX_MEMBERS
                 ),
             ),
-            ("history page / range", format!("{} messages", herald_store::MAX_PAGE)),
-            ("conversations per list", herald_store::MAX_CONVERSATIONS.to_string()),
+            (
+                "history page / range",
+                format!(
+                    "{} messages and about {} KiB (`HasMore` / `hasMore` when the bytes cut it short)",
+                    herald_store::MAX_PAGE,
+                    crate::budget::REPLY_BUDGET_BYTES / 1024
+                ),
+            ),
+            (
+                "conversations per list page",
+                format!(
+                    "default {}, at most {}, and about {} KiB (then `Next` / `next`)",
+                    crate::conversations::LIST_PAGE_DEFAULT,
+                    crate::conversations::LIST_PAGE_MAX,
+                    crate::budget::REPLY_BUDGET_BYTES / 1024
+                ),
+            ),
+            (
+                "friend-list",
+                format!(
+                    "about {} KiB (then `hasMore`)",
+                    crate::budget::REPLY_BUDGET_BYTES / 1024
+                ),
+            ),
             (
                 "msg-listHistory limit",
                 format!(
@@ -307,9 +336,10 @@ impl Modify for Reference {
             (
                 "sync",
                 format!(
-                    "{} conversations per request, {} messages per conversation (then hasMore)",
+                    "{} conversations per request; one reply carries at most {} messages and about {} KiB in all (then hasMore)",
                     super::actions::SYNC_MAX_CONVS,
-                    super::actions::SYNC_PAGE
+                    super::actions::SYNC_MAX_MSGS,
+                    crate::budget::REPLY_BUDGET_BYTES / 1024
                 ),
             ),
             (

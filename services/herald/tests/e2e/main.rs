@@ -2,6 +2,7 @@
 
 mod accounts;
 mod actions;
+mod bounds;
 mod channels;
 mod connections;
 mod crash;
@@ -16,6 +17,7 @@ mod nats_access;
 mod observability;
 mod openapi;
 mod ops;
+mod races;
 mod reconnect;
 mod routes;
 mod support;

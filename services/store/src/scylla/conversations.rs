@@ -3,7 +3,7 @@
 use super::buckets::seq_from_cql;
 use super::rows::{self, ConversationRow};
 use super::store::ScyllaStore;
-use crate::{ConvSummary, Conversation, StoreError};
+use crate::{ConvSummary, Conversation, Creation, ListCursor, StoreError};
 use herald_protocol::{AppId, ConvId, ConvKind, SessionId};
 use std::collections::HashMap;
 
@@ -41,7 +41,7 @@ impl ScyllaStore {
         Ok(matches!(row, Some((Some(true),))))
     }
 
-    pub(super) async fn create(&self, conv: &Conversation, members: &[SessionId]) -> Result<ConvId, StoreError> {
+    pub(super) async fn create(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
         let mut conv = conv.clone();
         if conv.kind == ConvKind::Single {
             let mut pair: Vec<&str> = members.iter().map(SessionId::as_str).collect();
@@ -58,7 +58,7 @@ impl ScyllaStore {
                 let existing = rows::conv_id(outcome.text("conv_id").unwrap_or_default().to_owned())?;
                 if existing != conv.id {
                     if self.conversation_row(&conv.app, &existing).await?.is_some() {
-                        return Ok(existing);
+                        return Ok(Creation::PairExists(existing));
                     }
                     // an earlier creation of this pair stopped half-way: finish it under its id
                     conv.id = existing;
@@ -77,7 +77,13 @@ impl ScyllaStore {
             conv.open,
             conv.created_at,
         );
-        self.lwt(&self.st.conv_insert, values).await?;
+        let inserted = self.lwt(&self.st.conv_insert, values).await?;
+        // a group's id may be the client's choice: when it is taken, nothing more is written (the
+        // members go only with a conversation created here). A single's id is its pair's, so a
+        // racing creation of the same pair writes the same members and both may finish.
+        if !inserted.applied && conv.kind == ConvKind::Group {
+            return Ok(Creation::IdTaken);
+        }
         self.write(&self.st.conv_set_archived, (CREATION_TIMESTAMP, conv.archived, app, id))
             .await?;
         let at = conv.created_at;
@@ -94,13 +100,14 @@ impl ScyllaStore {
         self.all(writes).await?;
         self.recount_members(&[(&conv.app, &conv.id)], CREATION_TIMESTAMP)
             .await?;
-        Ok(conv.id)
+        Ok(Creation::Created(conv.id))
     }
 
     async fn summary(
         &self,
         app: &AppId,
         conv_id: String,
+        joined_at: i64,
         read_seq: u64,
         hidden_at: Option<u64>,
     ) -> Result<Option<ConvSummary>, StoreError> {
@@ -118,6 +125,7 @@ impl ScyllaStore {
         let member_count = count.and_then(|(count,)| count).map(seq_from_cql).unwrap_or(0);
         Ok(Some(ConvSummary {
             conv,
+            joined_at,
             last,
             read_seq,
             hidden_at,
@@ -125,7 +133,13 @@ impl ScyllaStore {
         }))
     }
 
-    pub(super) async fn list(&self, app: &AppId, session: &SessionId) -> Result<Vec<ConvSummary>, StoreError> {
+    pub(super) async fn list(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError> {
         let keys = (app.as_str(), session.as_str());
         let memberships: Vec<(String, Option<i64>, Option<bool>)> =
             self.rows(&self.st.memberships_select, keys).await?;
@@ -134,9 +148,12 @@ impl ScyllaStore {
             .filter(|(_, _, active)| *active == Some(true))
             .map(|(conv, joined_at, _)| (conv, joined_at.unwrap_or_default()))
             .collect();
-        // newest membership first, like SQLite's ORDER BY joined_at DESC
-        joined.sort_by_key(|(_, joined_at)| std::cmp::Reverse(*joined_at));
-        joined.truncate(crate::MAX_CONVERSATIONS);
+        // newest membership first, ties by id, like SQLite's ORDER BY joined_at DESC, conv_id DESC
+        joined.sort_by(|(a_conv, a_at), (b_conv, b_at)| (b_at, b_conv).cmp(&(a_at, a_conv)));
+        if let Some(after) = after {
+            joined.retain(|(conv, joined_at)| (*joined_at, conv.as_str()) < (after.joined_at, after.conv.as_str()));
+        }
+        joined.truncate(limit.min(crate::MAX_CONVERSATIONS));
         let cursors: HashMap<String, i64> = self
             .rows::<(String, Option<i64>)>(&self.st.cursors_of_session, keys)
             .await?
@@ -151,10 +168,10 @@ impl ScyllaStore {
             .collect();
         let summaries = joined
             .into_iter()
-            .map(|(conv_id, _)| {
+            .map(|(conv_id, joined_at)| {
                 let read_seq = cursors.get(&conv_id).copied().map(seq_from_cql).unwrap_or(0);
                 let hidden_at = hidden.get(&conv_id).copied().map(seq_from_cql);
-                self.summary(app, conv_id, read_seq, hidden_at)
+                self.summary(app, conv_id, joined_at, read_seq, hidden_at)
             })
             .collect();
         let summaries: Vec<Option<ConvSummary>> = self.in_order(summaries).await?;

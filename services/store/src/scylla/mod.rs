@@ -30,8 +30,8 @@ pub use migrate::{MIGRATIONS, Migration, drop_keyspace, migrate};
 pub use store::ScyllaStore;
 
 use crate::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, Org,
-    Revocation, RevocationFeed, Store, StoreError,
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation, Fence, FriendRequest,
+    ListCursor, Org, Revocation, RevocationFeed, Store, StoreError,
 };
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
@@ -58,7 +58,7 @@ impl Store for ScyllaStore {
         self.timed("write", self.update_settings(id, settings)).await
     }
 
-    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<ConvId, StoreError> {
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
         self.timed("write", self.create(conv, members)).await
     }
 
@@ -74,8 +74,14 @@ impl Store for ScyllaStore {
         self.timed("read", self.member(app, conv, session)).await
     }
 
-    async fn conversations_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<ConvSummary>, StoreError> {
-        self.timed("read", self.list(app, session)).await
+    async fn conversations_of(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError> {
+        self.timed("read", self.list(app, session, after, limit)).await
     }
 
     async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError> {

@@ -7,8 +7,8 @@ mod rows;
 mod threads;
 
 use crate::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Fence, FriendRequest, Org,
-    Revocation, RevocationFeed, Store, StoreError,
+    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation, Fence, FriendRequest,
+    ListCursor, Org, Revocation, RevocationFeed, Store, StoreError,
 };
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
@@ -108,6 +108,12 @@ impl SqliteStore {
         }
         result
     }
+}
+
+/// A `Seq` bound as SQLite's signed integer: a client's `u64::MAX` means "the end", never a
+/// negative number (which would match everything).
+fn sql_seq(seq: u64) -> i64 {
+    i64::try_from(seq).unwrap_or(i64::MAX)
 }
 
 /// Raises the fence inside `tx`; errs when a higher epoch holds it.
@@ -322,7 +328,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<ConvId, StoreError> {
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
         let conv = conv.clone();
         let members = members.to_vec();
         self.write(move |conn| {
@@ -345,7 +351,8 @@ impl Store for SqliteStore {
                     .optional()
                     .map_err(map_err)?;
                 if let Some(existing) = existing {
-                    return ConvId::parse(existing).map_err(|e| StoreError::Fatal(e.to_string()));
+                    let existing = ConvId::parse(existing).map_err(|e| StoreError::Fatal(e.to_string()))?;
+                    return Ok(Creation::PairExists(existing));
                 }
                 tx.execute(
                     "INSERT INTO single_pairs (app_id, session_a, session_b, conv_id) VALUES (?1, ?2, ?3, ?4)",
@@ -353,7 +360,7 @@ impl Store for SqliteStore {
                 )
                 .map_err(map_err)?;
             }
-            tx.execute(
+            let inserted = tx.execute(
                 &format!("INSERT INTO conversations ({CONVERSATION_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) ON CONFLICT DO NOTHING"),
                 params![
                     conv.app.as_str(), conv.id.as_str(), conv.kind.as_str(), conv.conv_type, conv.name,
@@ -361,6 +368,10 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(map_err)?;
+            if inserted == 0 {
+                // the id is taken: write nothing (dropping `tx` rolls back a pair written above)
+                return Ok(Creation::IdTaken);
+            }
             {
                 let mut insert = tx
                     .prepare_cached("INSERT INTO members (app_id, conv_id, session, joined_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")
@@ -372,7 +383,7 @@ impl Store for SqliteStore {
                 }
             }
             tx.commit().map_err(map_err)?;
-            Ok(conv.id)
+            Ok(Creation::Created(conv.id))
         })
         .await
     }
@@ -511,42 +522,68 @@ impl Store for SqliteStore {
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         let limit = limit.min(crate::MAX_PAGE) as i64;
-        let to = to.min(i64::MAX as u64) as i64;
+        let (from, to) = (sql_seq(from), sql_seq(to));
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
             ))?;
-            stmt.query_map(params![app.as_str(), conv.as_str(), from as i64, to, limit], rows::message)?
+            stmt.query_map(params![app.as_str(), conv.as_str(), from, to, limit], rows::message)?
                 .collect()
         })
         .await
     }
 
-    async fn conversations_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<ConvSummary>, StoreError> {
+    async fn conversations_of(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError> {
         let (app, session) = (app.clone(), session.clone());
+        let after = after.map(|cursor| (cursor.joined_at, cursor.conv.to_string()));
+        let limit = limit.min(crate::MAX_CONVERSATIONS) as i64;
         self.read(move |c| {
             let mut list = c.prepare_cached(&format!(
                 "SELECT {}, COALESCE(r.seq, 0), h.at_seq, \
-                   (SELECT COUNT(*) FROM members mm WHERE mm.app_id = m.app_id AND mm.conv_id = m.conv_id) \
+                   (SELECT COUNT(*) FROM members mm WHERE mm.app_id = m.app_id AND mm.conv_id = m.conv_id), m.joined_at \
                  FROM members m \
                  JOIN conversations c ON c.app_id = m.app_id AND c.conv_id = m.conv_id \
                  LEFT JOIN read_cursors r ON r.app_id = m.app_id AND r.conv_id = m.conv_id AND r.session = m.session \
                  LEFT JOIN hidden_conversations h ON h.app_id = m.app_id AND h.conv_id = m.conv_id AND h.session = m.session \
-                 WHERE m.app_id = ?1 AND m.session = ?2 ORDER BY m.joined_at DESC LIMIT ?3",
+                 WHERE m.app_id = ?1 AND m.session = ?2 AND (?3 IS NULL OR (m.joined_at, m.conv_id) < (?3, ?4)) \
+                 ORDER BY m.joined_at DESC, m.conv_id DESC LIMIT ?5",
                 CONVERSATION_COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ")
             ))?;
+            let (after_joined, after_conv) = match &after {
+                Some((joined_at, conv)) => (Some(*joined_at), Some(conv.as_str())),
+                None => (None, None),
+            };
             let rows = list
-                .query_map(params![app.as_str(), session.as_str(), crate::MAX_CONVERSATIONS as i64], |row| {
-                    Ok((rows::conversation(row)?, row.get::<_, i64>(10)? as u64, row.get::<_, Option<i64>>(11)?, row.get::<_, i64>(12)? as u64))
+                .query_map(params![app.as_str(), session.as_str(), after_joined, after_conv, limit], |row| {
+                    Ok((
+                        rows::conversation(row)?,
+                        row.get::<_, i64>(10)? as u64,
+                        row.get::<_, Option<i64>>(11)?,
+                        row.get::<_, i64>(12)? as u64,
+                        row.get::<_, i64>(13)?,
+                    ))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut last = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT 1"
             ))?;
             let mut summaries = Vec::with_capacity(rows.len());
-            for (conv, read_seq, hidden_at, member_count) in rows {
+            for (conv, read_seq, hidden_at, member_count, joined_at) in rows {
                 let last = last.query_row(params![app.as_str(), conv.id.as_str()], rows::message).optional()?;
-                summaries.push(ConvSummary { conv, last, read_seq, hidden_at: hidden_at.map(|s| s as u64), member_count });
+                summaries.push(ConvSummary {
+                    conv,
+                    joined_at,
+                    last,
+                    read_seq,
+                    hidden_at: hidden_at.map(|s| s as u64),
+                    member_count,
+                });
             }
             Ok(summaries)
         })
@@ -598,12 +635,12 @@ impl Store for SqliteStore {
         to: u64,
     ) -> Result<Vec<u64>, StoreError> {
         let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
-        let to = to.min(i64::MAX as u64) as i64;
+        let (from, to) = (sql_seq(from), sql_seq(to));
         self.read(move |c| {
             c.prepare_cached(
                 "SELECT seq FROM hidden_messages WHERE app_id = ?1 AND session = ?2 AND conv_id = ?3 AND seq >= ?4 AND seq <= ?5",
             )?
-            .query_map(params![app.as_str(), session.as_str(), conv.as_str(), from as i64, to], |r| {
+            .query_map(params![app.as_str(), session.as_str(), conv.as_str(), from, to], |r| {
                 r.get::<_, i64>(0).map(|s| s as u64)
             })?
             .collect()
