@@ -397,3 +397,59 @@ impl Partition<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_bus::inproc::InprocBus;
+    use herald_store::sqlite::SqliteStore;
+    use tokio_util::sync::CancellationToken;
+
+    /// Invariant 2 with the old owner alive (paused, not killed): the new owner raises the fence
+    /// before it reads any conversation head, so the old one's next append is refused even
+    /// while the new owner has read and written nothing. Without that claim the stale append
+    /// would land after the new owner read the head it is about to sequence from.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_new_owner_fences_the_old_one_out_before_reading_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InprocBus::new(1));
+        let stale = Fence {
+            scope: format!("{}/{ROLE}/0", bus.scope()),
+            epoch: 1,
+        };
+        // the old owner holds the partition and has written
+        store.claim_fence(&stale).await.unwrap();
+        store.apply(&stale, &[]).await.expect("the owner writes");
+
+        // the lease moves on (epoch 2) while the old owner is paused; the log is empty, so the
+        // new owner reads no head and writes nothing
+        let cancel = CancellationToken::new();
+        let grant = Grant::standalone(0, 2, cancel.clone());
+        let serving = tokio::spawn(serve(
+            store.clone(),
+            bus.clone(),
+            Arc::new(SequencerConfig::new("new-owner")),
+            grant,
+        ));
+        // the old owner wakes and appends: refused, as soon as the new owner started
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match store.apply(&stale, &[]).await {
+                Err(StoreError::Fenced { held, ours, .. }) => {
+                    assert_eq!((held, ours), (2, 1));
+                    break;
+                }
+                other => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "the stale owner can still append: {other:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+        cancel.cancel();
+        serving.await.unwrap();
+    }
+}

@@ -11,6 +11,8 @@ pub struct NatsServer {
     pub url: String,
     pub port: u16,
     child: Child,
+    /// The server's environment beyond the test's, kept for a restart.
+    env: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -60,23 +62,13 @@ impl NatsServer {
             "listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: {store:?} }}\nlog_file: {log:?}\n{config}\n"
         );
         std::fs::write(&file, text).expect("write nats-server.conf");
-        let child = Command::new(nats_server_binary())
-            .arg("-c")
-            .arg(&file)
-            .envs(env.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nats-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let child = spawn(&file, &env, port);
         NatsServer {
             url: format!("nats://127.0.0.1:{port}"),
             port,
             child,
+            env,
             _dir: dir,
         }
     }
@@ -85,40 +77,40 @@ impl NatsServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self._dir.path().join("nats-server.log")).unwrap_or_default()
     }
+
+    /// `kill -9`: no flush, no goodbye to clients (fault tests).
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the server again on its port, with its configuration and what it had stored.
+    pub fn restart(&mut self) {
+        self.child = spawn(&self._dir.path().join("nats-server.conf"), &self.env, self.port);
+    }
+}
+
+/// Runs `nats-server -c file` and waits until it listens on `port`.
+fn spawn(file: &Path, env: &[(String, String)], port: u16) -> Child {
+    let child = Command::new(nats_server_binary())
+        .arg("-c")
+        .arg(file)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nats-server");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-/// Crash and restart, for fault tests: the same port and the same JetStream store directory.
-impl NatsServer {
-    /// `kill -9`: no flush, no goodbye to clients.
-    pub fn kill9(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-
-    /// Starts the server again on its port, with what it had stored.
-    pub fn restart(&mut self) {
-        self.child = Command::new(nats_server_binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string(), "-js", "-sd"])
-            .arg(self._dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn nats-server");
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "nats-server did not listen again on {}",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
     }
 }

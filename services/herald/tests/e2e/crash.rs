@@ -402,6 +402,7 @@ async fn cluster_survives_kill9_of_a_delivery_worker_and_a_gateway() {
         wait_healthy(*addr).await;
     }
     let (doomed, survivor) = (Api::new(addrs[3]), Api::new(addrs[4]));
+    survivor.unlimited_sends().await;
     let alice = survivor.token("alice", 1).await;
     let conv = survivor.create_group(&alice, &["bob", "carol"]).await;
     let mut bob = survivor.ws(&survivor.token("bob", 1).await).await;
@@ -518,6 +519,7 @@ async fn cluster_survives_kill9_of_the_nats_server() {
     let _herald = Process::spawn("up-on-nats", "up", &env, dir.path());
     wait_healthy(addr).await;
     let api = Api::new(addr);
+    api.unlimited_sends().await;
     let alice = api.token("alice", 1).await;
     let conv = api.create_group(&alice, &["bob"]).await;
     let bob_token = api.token("bob", 1).await;
