@@ -302,11 +302,36 @@ pub async fn load_checkpoint(bus: &dyn Bus, role: &str, partition: u32) -> Resul
         .unwrap_or(0))
 }
 
+/// Moves a role's checkpoint of a partition forward to `position`, never back: compare-and-set on
+/// the stored revision, so a stale owner that wakes up late cannot rewind what the current owner
+/// recorded (which would replay deliveries), and two writers cannot cross.
 pub async fn store_checkpoint(bus: &dyn Bus, role: &str, partition: u32, position: u64) -> Result<(), BusError> {
     let key = checkpoint_key(bus, role, partition);
-    bus.kv_put(Bucket::Checkpoints, &key, Bytes::from(position.to_string()))
-        .await
-        .map(|_| ())
+    let value = Bytes::from(position.to_string());
+    // each lost compare-and-set means another writer moved it: with a handful of writers at
+    // most (an owner and a stale one), this ends long before the bound
+    for _ in 0..64 {
+        let written = match bus.kv_get(Bucket::Checkpoints, &key).await? {
+            None => bus.kv_create(Bucket::Checkpoints, &key, value.clone()).await?,
+            Some(current) => {
+                let stored: u64 = std::str::from_utf8(&current.value)
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                if stored >= position {
+                    return Ok(());
+                }
+                bus.kv_update(Bucket::Checkpoints, &key, value.clone(), current.revision)
+                    .await?
+            }
+        };
+        if written.is_some() {
+            return Ok(());
+        }
+    }
+    Err(BusError::unavailable(format!(
+        "checkpoint {key}: kept losing the compare-and-set"
+    )))
 }
 
 fn checkpoint_key(bus: &dyn Bus, role: &str, partition: u32) -> String {

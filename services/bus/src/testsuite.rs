@@ -28,7 +28,31 @@ pub async fn run(bus: Arc<dyn Bus>) {
     key_value(bus.as_ref(), &run).await;
     routes(bus.as_ref(), &run).await;
     rooms(bus.as_ref(), &run).await;
+    checkpoints_only_move_forward(bus.as_ref(), &run).await;
     ownership_moves_on_failure(bus.clone(), &run).await;
+}
+
+/// A stale owner that wakes up late cannot rewind a checkpoint, and concurrent writers end at
+/// the highest position any of them wrote.
+async fn checkpoints_only_move_forward(bus: &dyn Bus, run: &str) {
+    let role = format!("cp{run}");
+    assert_eq!(ownership::load_checkpoint(bus, &role, 0).await.unwrap(), 0);
+    ownership::store_checkpoint(bus, &role, 0, 10).await.unwrap();
+    ownership::store_checkpoint(bus, &role, 0, 5).await.unwrap();
+    assert_eq!(
+        ownership::load_checkpoint(bus, &role, 0).await.unwrap(),
+        10,
+        "checkpoints: an older position never rewinds a newer one"
+    );
+    let writers = (11..=18).map(|position| ownership::store_checkpoint(bus, &role, 0, position));
+    for written in futures::future::join_all(writers).await {
+        written.unwrap();
+    }
+    assert_eq!(
+        ownership::load_checkpoint(bus, &role, 0).await.unwrap(),
+        18,
+        "checkpoints: racing writers end at the highest position"
+    );
 }
 
 fn outgoing(partition: u32, id: String) -> Outgoing {

@@ -47,6 +47,8 @@ enum ServeError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("lease no longer valid")]
+    LeaseLost,
 }
 
 pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
@@ -75,6 +77,11 @@ async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Gran
     while !grant.cancel.is_cancelled() {
         match serve_once(store, bus.as_ref(), grant, max_batch).await {
             Ok(()) => return,
+            Err(ServeError::LeaseLost) => {
+                tracing::warn!(partition = grant.partition, "delivery lease lost; stopping");
+                grant.cancel.cancel();
+                return;
+            }
             Err(err) => {
                 tracing::warn!(partition = grant.partition, error = %err, "delivery loop failed; resuming from checkpoint");
                 tokio::select! {
@@ -153,6 +160,10 @@ async fn serve_once(store: &dyn Store, bus: &dyn Bus, grant: &Grant, max_batch: 
         load_members(store, &mut members, &events).await?;
         let recipients: Vec<_> = events.iter().map(|event| members.recipients(event)).collect();
         let plan = plan_fanout(&events, &recipients, &traces, &routes);
+        // fenced like the sequencer: a paused owner whose lease lapsed sends nothing more
+        if !grant.is_valid() {
+            return Err(ServeError::LeaseLost);
+        }
         for (gateway, deliveries) in plan {
             let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
             metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);
