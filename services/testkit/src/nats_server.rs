@@ -13,7 +13,7 @@ pub struct NatsServer {
     child: Child,
     /// The server's environment beyond the test's, kept for a restart.
     env: Vec<(String, String)>,
-    _dir: tempfile::TempDir,
+    dir: tempfile::TempDir,
 }
 
 fn version_of(binary: &Path) -> Option<(u32, u32)> {
@@ -69,13 +69,13 @@ impl NatsServer {
             port,
             child,
             env,
-            _dir: dir,
+            dir,
         }
     }
 
     /// What the server has logged so far (e.g. its permission violations).
     pub fn log(&self) -> String {
-        std::fs::read_to_string(self._dir.path().join("nats-server.log")).unwrap_or_default()
+        std::fs::read_to_string(self.dir.path().join("nats-server.log")).unwrap_or_default()
     }
 
     /// `kill -9`: no flush, no goodbye to clients (fault tests).
@@ -86,7 +86,7 @@ impl NatsServer {
 
     /// Starts the server again on its port, with its configuration and what it had stored.
     pub fn restart(&mut self) {
-        self.child = spawn(&self._dir.path().join("nats-server.conf"), &self.env, self.port);
+        self.child = spawn(&self.dir.path().join("nats-server.conf"), &self.env, self.port);
     }
 }
 

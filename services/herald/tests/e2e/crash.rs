@@ -3,7 +3,7 @@
 //! nothing acknowledged is lost or duplicated, pushes resume, and a retry after the crash
 //! answers the original message.
 
-use crate::support::{Api, Process, SECRET, free_addr, stored_log, wait_healthy};
+use crate::support::{Api, Process, SECRET, free_addr, send_until_acked_through, stored_log, wait_healthy};
 use herald_bus::nats::{NatsBus, NatsConfig};
 use herald_bus::{Bucket, Bus};
 use std::collections::{HashMap, HashSet};
@@ -39,40 +39,12 @@ fn start_sending(gateways: Vec<Api>, token: String, conv: String, acked: Acked) 
                         return;
                     }
                     let key = format!("key-{i}");
-                    let ack = send_through_any(&gateways, &token, &conv, &key, &format!("message {i}")).await;
+                    let ack = send_until_acked_through(&gateways, &token, &conv, &key, &format!("message {i}")).await;
                     acked.lock().unwrap().insert(key, ack);
                 }
             })
         })
         .collect()
-}
-
-async fn send_through_any(gateways: &[Api], token: &str, conv: &str, key: &str, content: &str) -> (String, u64) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    for attempt in 0.. {
-        let api = &gateways[attempt % gateways.len()];
-        let body = serde_json::json!({"conversation_id": conv, "type": 1, "content": content, "client_msg_id": key});
-        let sent = api
-            .http
-            .post(format!("{}/send_msg", api.base))
-            .bearer_auth(token)
-            .json(&body)
-            .timeout(Duration::from_secs(10))
-            .send()
-            .await;
-        if let Ok(response) = sent
-            && response.status().as_u16() == 200
-            && let Ok(body) = response.json::<serde_json::Value>().await
-        {
-            return (
-                body["data"]["MsgID"].as_str().unwrap().to_owned(),
-                body["data"]["Seq"].as_u64().unwrap(),
-            );
-        }
-        assert!(tokio::time::Instant::now() < deadline, "send {key} never acknowledged");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    unreachable!()
 }
 
 async fn wait_for_acks(acked: &Acked, count: usize) {
@@ -120,6 +92,45 @@ async fn verify(api: &Api, token: &str, conv: &str, data_dir: &Path, acked: &Ack
     );
 }
 
+/// Waits until two processes of `role` share the partitions; returns the owner of `conv`'s.
+async fn shared_by_two(nats_url: &str, partitions: u32, conv: &str, role: &str) -> String {
+    let what = format!("partitions shared by two processes of {role}");
+    herald_testkit::eventually(Duration::from_secs(20), &what, || async move {
+        let bus = NatsBus::connect(&NatsConfig::new(nats_url, partitions)).await.ok()?;
+        let owners: HashSet<String> = bus
+            .kv_scan(Bucket::Leases, &format!("lease.{role}."))
+            .await
+            .ok()?
+            .iter()
+            .filter_map(|(_, v)| {
+                serde_json::from_slice::<serde_json::Value>(v).ok()?["owner"]
+                    .as_str()
+                    .map(str::to_owned)
+            })
+            .collect();
+        (owners.len() == 2).then_some(())?;
+        Some(owner_in_role(nats_url, partitions, conv, role).await)
+    })
+    .await
+}
+
+/// The environment of one process of a NATS cluster test (lease 2 s, ack timeout 2.5 s).
+fn cluster_env<'a>(
+    nats_url: &str,
+    data_dir: &Path,
+    partitions: u32,
+    addr: std::net::SocketAddr,
+) -> Vec<(&'a str, String)> {
+    vec![
+        ("HERALD_NATS_URL", nats_url.to_owned()),
+        ("HERALD_DATA_DIR", data_dir.display().to_string()),
+        ("HERALD_PARTITIONS", partitions.to_string()),
+        ("HERALD_LEASE_TTL_MS", "2000".to_owned()),
+        ("HERALD_ACK_TIMEOUT_MS", "2500".to_owned()),
+        ("HERALD_HTTP_ADDR", addr.to_string()),
+    ]
+}
+
 async fn owner_of_partition(nats_url: &str, partitions: u32, conv: &str) -> String {
     owner_in_role(nats_url, partitions, conv, "sequencer").await
 }
@@ -144,16 +155,7 @@ async fn cluster_survives_kill9_of_the_owning_sequencer() {
     let nats = herald_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let env = |addr: std::net::SocketAddr| {
-        vec![
-            ("HERALD_NATS_URL", nats.url.clone()),
-            ("HERALD_DATA_DIR", data_dir.display().to_string()),
-            ("HERALD_PARTITIONS", "8".to_owned()),
-            ("HERALD_LEASE_TTL_MS", "2000".to_owned()),
-            ("HERALD_ACK_TIMEOUT_MS", "2500".to_owned()),
-            ("HERALD_HTTP_ADDR", addr.to_string()),
-        ]
-    };
+    let env = |addr| cluster_env(&nats.url, &data_dir, 8, addr);
     let addrs: Vec<_> = (0..4).map(|_| free_addr()).collect();
     let mut sequencers = HashMap::new();
     for (name, addr) in [("seq-a", addrs[0]), ("seq-b", addrs[1])] {
@@ -174,26 +176,7 @@ async fn cluster_survives_kill9_of_the_owning_sequencer() {
     let conv = api.create_group(&token, &["bob"]).await;
     let mut bob = api.ws(&api.token("bob", 1).await).await;
     // both sequencers share the partitions before the crash
-    let owner = herald_testkit::eventually(Duration::from_secs(20), "partitions shared by both sequencers", || {
-        let (url, conv) = (nats.url.clone(), conv.clone());
-        async move {
-            let bus = NatsBus::connect(&NatsConfig::new(&url, 8)).await.ok()?;
-            let owners: HashSet<String> = bus
-                .kv_scan(Bucket::Leases, "lease.sequencer.")
-                .await
-                .ok()?
-                .iter()
-                .filter_map(|(_, v)| {
-                    serde_json::from_slice::<serde_json::Value>(v).ok()?["owner"]
-                        .as_str()
-                        .map(str::to_owned)
-                })
-                .collect();
-            (owners.len() == 2).then_some(())?;
-            Some(owner_of_partition(&url, 8, &conv).await)
-        }
-    })
-    .await;
+    let owner = shared_by_two(&nats.url, 8, &conv, "sequencer").await;
 
     let acked: Acked = Arc::default();
     let senders = start_sending(vec![api.clone()], token.clone(), conv.clone(), acked.clone());
@@ -377,16 +360,7 @@ async fn cluster_survives_kill9_of_a_delivery_worker_and_a_gateway() {
     let nats = herald_testkit::NatsServer::start();
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
-    let env = |addr: std::net::SocketAddr| {
-        vec![
-            ("HERALD_NATS_URL", nats.url.clone()),
-            ("HERALD_DATA_DIR", data_dir.display().to_string()),
-            ("HERALD_PARTITIONS", "4".to_owned()),
-            ("HERALD_LEASE_TTL_MS", "2000".to_owned()),
-            ("HERALD_ACK_TIMEOUT_MS", "2500".to_owned()),
-            ("HERALD_HTTP_ADDR", addr.to_string()),
-        ]
-    };
+    let env = |addr| cluster_env(&nats.url, &data_dir, 4, addr);
     let addrs: Vec<_> = (0..5).map(|_| free_addr()).collect();
     let _sequencer = Process::spawn("seq", "sequencer", &env(addrs[0]), dir.path());
     let mut deliveries = HashMap::new();
@@ -409,30 +383,7 @@ async fn cluster_survives_kill9_of_a_delivery_worker_and_a_gateway() {
     let carol_token = survivor.token("carol", 1).await;
     let mut carol = doomed.ws(&carol_token).await;
     // both delivery workers hold partitions, so killing the conversation's owner moves it
-    let owner = herald_testkit::eventually(
-        Duration::from_secs(20),
-        "partitions shared by both delivery workers",
-        || {
-            let (url, conv) = (nats.url.clone(), conv.clone());
-            async move {
-                let bus = NatsBus::connect(&NatsConfig::new(&url, 4)).await.ok()?;
-                let owners: HashSet<String> = bus
-                    .kv_scan(Bucket::Leases, "lease.delivery.")
-                    .await
-                    .ok()?
-                    .iter()
-                    .filter_map(|(_, v)| {
-                        serde_json::from_slice::<serde_json::Value>(v).ok()?["owner"]
-                            .as_str()
-                            .map(str::to_owned)
-                    })
-                    .collect();
-                (owners.len() == 2).then_some(())?;
-                Some(owner_in_role(&url, 4, &conv, "delivery").await)
-            }
-        },
-    )
-    .await;
+    let owner = shared_by_two(&nats.url, 4, &conv, "delivery").await;
 
     // every member's route is visible to the delivery workers before the load
     let (status, _) = survivor
@@ -508,14 +459,7 @@ async fn cluster_survives_kill9_of_the_nats_server() {
     let dir = tempfile::tempdir().unwrap();
     let data_dir = dir.path().join("data");
     let addr = free_addr();
-    let env = vec![
-        ("HERALD_NATS_URL", nats.url.clone()),
-        ("HERALD_DATA_DIR", data_dir.display().to_string()),
-        ("HERALD_PARTITIONS", "4".to_owned()),
-        ("HERALD_LEASE_TTL_MS", "2000".to_owned()),
-        ("HERALD_ACK_TIMEOUT_MS", "2500".to_owned()),
-        ("HERALD_HTTP_ADDR", addr.to_string()),
-    ];
+    let env = cluster_env(&nats.url, &data_dir, 4, addr);
     let _herald = Process::spawn("up-on-nats", "up", &env, dir.path());
     wait_healthy(addr).await;
     let api = Api::new(addr);

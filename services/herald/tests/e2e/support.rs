@@ -195,29 +195,43 @@ impl Api {
 
     /// `/send_msg` with a client key, retried with the same key until acknowledged.
     pub async fn send_until_acked(&self, token: &str, conv: &str, key: &str, content: &str) -> (String, u64) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        loop {
-            let body = json!({"conversation_id": conv, "type": 1, "content": content, "client_msg_id": key});
-            let sent = self
-                .http
-                .post(format!("{}/send_msg", self.base))
-                .bearer_auth(token)
-                .json(&body)
-                .send()
-                .await;
-            if let Ok(response) = sent
-                && response.status().as_u16() == 200
-                && let Ok(body) = response.json::<Value>().await
-            {
-                return (
-                    body["data"]["MsgID"].as_str().unwrap().to_owned(),
-                    body["data"]["Seq"].as_u64().unwrap(),
-                );
-            }
-            assert!(tokio::time::Instant::now() < deadline, "send {key} never acknowledged");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        send_until_acked_through(std::slice::from_ref(self), token, conv, key, content).await
     }
+}
+
+/// Sends with `key` until acknowledged (60 s at most), through the gateways in turn: a dead
+/// gateway's turn fails, the next answers. Returns the acknowledged `MsgID` and `Seq`.
+pub async fn send_until_acked_through(
+    gateways: &[Api],
+    token: &str,
+    conv: &str,
+    key: &str,
+    content: &str,
+) -> (String, u64) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    for api in gateways.iter().cycle() {
+        let body = json!({"conversation_id": conv, "type": 1, "content": content, "client_msg_id": key});
+        let sent = api
+            .http
+            .post(format!("{}/send_msg", api.base))
+            .bearer_auth(token)
+            .json(&body)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await;
+        if let Ok(response) = sent
+            && response.status().as_u16() == 200
+            && let Ok(body) = response.json::<Value>().await
+        {
+            return (
+                body["data"]["MsgID"].as_str().unwrap().to_owned(),
+                body["data"]["Seq"].as_u64().unwrap(),
+            );
+        }
+        assert!(tokio::time::Instant::now() < deadline, "send {key} never acknowledged");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    unreachable!("at least one gateway")
 }
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
