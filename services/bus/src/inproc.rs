@@ -339,3 +339,45 @@ impl Bus for InprocBus {
         true
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(key: &str) -> Outgoing {
+        Outgoing {
+            partition: 0,
+            dedupe_id: key.to_owned(),
+            payload: Bytes::from_static(b"x"),
+            trace: None,
+        }
+    }
+
+    /// Invariant 5, the in-process rings: a full ring makes its writer wait (never drops, never
+    /// grows) until the reader *finishes* entries; reading them alone frees nothing.
+    #[tokio::test]
+    async fn a_full_ring_makes_its_writer_wait_until_the_reader_finishes() {
+        let bus = InprocBus::new(1);
+        let fill = (0..RING_CAPACITY).map(|i| message(&format!("m{i}"))).collect();
+        for outcome in bus.publish(Log::Commands, fill).await {
+            assert!(matches!(outcome, Ok(Published::Stored(_))), "{outcome:?}");
+        }
+        let mut reader = bus.read(Log::Commands, 0, 0).await.unwrap();
+        // unconstrained: tokio's cooperative budget must not pass for a full ring
+        let over = tokio::task::unconstrained(bus.publish(Log::Commands, vec![message("over")]));
+        tokio::pin!(over);
+        // polled, not timed: a full ring has no room until `done_through`, whatever the clock says
+        assert!(futures::poll!(&mut over).is_pending(), "a full ring accepted a write");
+        let read = reader.next_batch(8).await.unwrap();
+        assert!(
+            futures::poll!(&mut over).is_pending(),
+            "read but unfinished entries still hold the ring"
+        );
+        reader.done_through(read[0].position);
+        let outcome = over.await;
+        assert!(
+            matches!(outcome[..], [Ok(Published::Stored(p))] if p == RING_CAPACITY as u64 + 1),
+            "{outcome:?}"
+        );
+    }
+}

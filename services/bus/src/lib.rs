@@ -13,7 +13,7 @@ pub mod trace;
 
 pub use error::BusError;
 pub use log::{LogEntry, LogReader};
-pub use routes::{RouteKey, RouteTable};
+pub use routes::{PresenceChange, RouteKey, RouteTable};
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -1,23 +1,26 @@
-//! Presence: a session is online while any live gateway holds a connection of it. Gateways
-//! heartbeat; one gateway at a time (a singleton lease) tracks the routing table, pushes online
-//! (2001) and offline (2000) to the session's friends on each transition, and withdraws the
-//! routes of gateways that died without closing cleanly, so nobody stays online forever.
+//! Presence: a session is online while any live gateway holds a connection of it. One gateway
+//! at a time (a singleton lease) follows the routing table's change feed and pushes online
+//! (2001) when a session's first route appears anywhere and offline (2000) when its last one
+//! goes, however briefly it was held. Gateways heartbeat; the tracker withdraws the routes of
+//! gateways that died without closing cleanly, so nobody stays online forever.
 
 use crate::Shared;
 use crate::pushes::push_to_sessions;
 use bytes::Bytes;
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
-use herald_bus::{Bucket, RouteKey};
+use herald_bus::{Bucket, PresenceChange, RouteKey};
 use herald_protocol::ws::{self, code};
 use herald_protocol::{GatewayId, SessionId};
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::broadcast::error::RecvError;
 
 /// A gateway silent this long is dead: its sessions go offline, its routes are withdrawn.
 pub const GATEWAY_TTL: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How often the tracker looks for dead gateways (presence itself follows the change feed).
 const TRACK_EVERY: Duration = Duration::from_millis(500);
 /// How long a gateway must be missing from the heartbeat listing before a point read may
 /// confirm it dead: longer than two heartbeats, so one late or stale write never condemns it.
@@ -112,62 +115,96 @@ async fn heartbeat_expired(shared: &Shared, gateway: &GatewayId) -> bool {
 
 async fn serve(shared: Arc<Shared>, grant: Grant) {
     tracing::info!("tracking presence");
-    let mut previous: Option<HashSet<RouteKey>> = None;
+    // subscribe before the snapshot: a change then shows in both at worst, never in neither.
+    // On taking over, every session the table lists counts as online already; one whose gateway
+    // died meanwhile goes offline when its routes are withdrawn below.
+    let mut changes = shared.routes.subscribe();
+    let mut online: HashSet<RouteKey> = shared.routes.snapshot().into_keys().collect();
     // gateways missing from the heartbeat listing, since when: a gateway is taken for dead only
     // after it stayed missing for `DEAD_AFTER` and a point read confirms it
     let mut missing_since: HashMap<GatewayId, tokio::time::Instant> = HashMap::new();
     let mut tick = tokio::time::interval(TRACK_EVERY);
-    while !grant.cancel.is_cancelled() {
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
         tokio::select! {
             _ = grant.cancel.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        // the table first: a route in it belongs to a gateway whose heartbeat was already written
-        let snapshot = shared.routes.snapshot();
-        let live = match live_gateways(&shared).await {
-            Ok(live) => live,
-            Err(err) => {
-                tracing::warn!(error = %err, "presence: could not read gateway heartbeats");
-                continue;
-            }
-        };
-        let mut dead = HashSet::new();
-        let listed: HashSet<&GatewayId> = snapshot.values().flatten().collect();
-        missing_since.retain(|gateway, _| listed.contains(gateway) && !live.contains(gateway.as_str()));
-        for gateway in listed {
-            if live.contains(gateway.as_str()) {
-                continue;
-            }
-            let since = *missing_since
-                .entry(gateway.clone())
-                .or_insert_with(tokio::time::Instant::now);
-            if since.elapsed() >= DEAD_AFTER && heartbeat_expired(&shared, gateway).await {
-                dead.insert(gateway.clone());
-            }
-        }
-        let mut online = HashSet::with_capacity(snapshot.len());
-        for (key, gateways) in &snapshot {
-            for gateway in gateways {
-                if !dead.contains(gateway) {
-                    online.insert(key.clone());
-                } else if grant.is_valid() {
-                    tracing::warn!(%gateway, session = %key.session, "withdrawing the route of a dead gateway");
-                    metrics::counter!("herald_routes_withdrawn_total").increment(1);
-                    let _ = shared.bus.route_remove(&key.app, &key.session, gateway).await;
+            change = changes.recv() => match change {
+                Ok(PresenceChange { key, online: true }) => {
+                    if online.insert(key.clone()) {
+                        announce(&shared, &key, true).await;
+                    }
                 }
-            }
-        }
-        // on taking over, every session the table lists counts as online: one whose gateway
-        // died meanwhile is announced offline now rather than never
-        let previous_set = previous.get_or_insert_with(|| snapshot.keys().cloned().collect());
-        for key in online.difference(previous_set) {
-            announce(&shared, key, true).await;
-        }
-        for key in previous_set.difference(&online) {
-            announce(&shared, key, false).await;
+                Ok(PresenceChange { key, online: false }) => {
+                    if online.remove(&key) {
+                        announce(&shared, &key, false).await;
+                    }
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "presence: fell behind the routing table's changes; resynchronizing from a snapshot");
+                    metrics::counter!("herald_presence_resyncs_total").increment(1);
+                    resync(&shared, &mut online).await;
+                }
+                Err(RecvError::Closed) => return,
+            },
+            _ = tick.tick() => withdraw_dead_gateways(&shared, &grant, &mut missing_since).await,
         }
         metrics::gauge!("herald_sessions_online").set(online.len() as f64);
-        previous = Some(online);
+    }
+}
+
+/// Brings `online` to the table's current state, announcing every difference.
+async fn resync(shared: &Shared, online: &mut HashSet<RouteKey>) {
+    let now: HashSet<RouteKey> = shared.routes.snapshot().into_keys().collect();
+    for key in now.difference(online) {
+        announce(shared, key, true).await;
+    }
+    for key in online.difference(&now) {
+        announce(shared, key, false).await;
+    }
+    *online = now;
+}
+
+/// Withdraws the routes of gateways whose heartbeat stayed missing for `DEAD_AFTER` and whose
+/// expiry a point read confirms; the withdrawals come back through the feed as offline changes.
+async fn withdraw_dead_gateways(
+    shared: &Shared,
+    grant: &Grant,
+    missing_since: &mut HashMap<GatewayId, tokio::time::Instant>,
+) {
+    // the table first: a route in it belongs to a gateway whose heartbeat was already written
+    let snapshot = shared.routes.snapshot();
+    let live = match live_gateways(shared).await {
+        Ok(live) => live,
+        Err(err) => {
+            tracing::warn!(error = %err, "presence: could not read gateway heartbeats");
+            return;
+        }
+    };
+    let listed: HashSet<&GatewayId> = snapshot.values().flatten().collect();
+    missing_since.retain(|gateway, _| listed.contains(gateway) && !live.contains(gateway.as_str()));
+    let mut dead = HashSet::new();
+    for gateway in listed {
+        if live.contains(gateway.as_str()) {
+            continue;
+        }
+        let since = *missing_since
+            .entry(gateway.clone())
+            .or_insert_with(tokio::time::Instant::now);
+        if since.elapsed() >= DEAD_AFTER && heartbeat_expired(shared, gateway).await {
+            dead.insert(gateway.clone());
+        }
+    }
+    if dead.is_empty() || !grant.is_valid() {
+        return;
+    }
+    for (key, gateways) in &snapshot {
+        for gateway in gateways.iter().filter(|g| dead.contains(*g)) {
+            tracing::warn!(%gateway, session = %key.session, "withdrawing the route of a dead gateway");
+            metrics::counter!("herald_routes_withdrawn_total").increment(1);
+            if let Err(err) = shared.bus.route_remove(&key.app, &key.session, gateway).await {
+                tracing::warn!(%gateway, error = %err, "presence: could not withdraw a dead gateway's route");
+            }
+        }
     }
 }
 

@@ -118,3 +118,89 @@ async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, job: Jo
     }
     // the sweeper answers with a timeout
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_bus::inproc::{InprocBus, RING_CAPACITY};
+    use herald_protocol::{AppId, ConvId, SessionId};
+    use herald_store::sqlite::SqliteStore;
+
+    fn read_command() -> Command {
+        Command {
+            app: AppId::parse("a").unwrap(),
+            conv: ConvId::parse("c").unwrap(),
+            reply_to: None,
+            action: Action::Read {
+                session: SessionId::parse("s").unwrap(),
+                seq: None,
+            },
+        }
+    }
+
+    /// Invariant 5, the publish window: while the log takes nothing, the publisher holds one
+    /// batch in flight and a queue of `PUBLISH_QUEUE`, then its callers wait; nothing is
+    /// dropped, and once the log has room every command is published.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_wait_when_the_queue_and_the_batch_in_flight_are_full() {
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InprocBus::new(1));
+        // a full command log: the publisher's batch in flight cannot land
+        let fill = (0..RING_CAPACITY)
+            .map(|i| Outgoing {
+                partition: 0,
+                dedupe_id: format!("fill{i}"),
+                payload: Bytes::from_static(b"x"),
+                trace: None,
+            })
+            .collect();
+        bus.publish(Log::Commands, fill).await;
+        let publisher = Publisher::start(bus.clone(), store, Arc::new(Pending::new(16)), Duration::from_secs(5));
+
+        let bound = PUBLISH_QUEUE + PUBLISH_BATCH;
+        let mut accepted = 0;
+        let mut waiting = None;
+        for request in 0..=bound as u64 {
+            // polled, not timed: a bounded queue with a stuck consumer stays full (unconstrained:
+            // tokio's cooperative budget would otherwise report "pending" after 128 polls)
+            let mut publish = Box::pin(tokio::task::unconstrained(publisher.publish(
+                read_command(),
+                request,
+                None,
+            )));
+            match futures::poll!(&mut publish) {
+                std::task::Poll::Ready(result) => {
+                    result.unwrap();
+                    accepted += 1;
+                }
+                std::task::Poll::Pending => {
+                    waiting = Some(publish);
+                    break;
+                }
+            }
+        }
+        let waiting = waiting.unwrap_or_else(|| panic!("{accepted} commands accepted with the log full"));
+        assert!(
+            (PUBLISH_QUEUE..=bound).contains(&accepted),
+            "{accepted} accepted before the first wait; the bound is the queue ({PUBLISH_QUEUE}) plus one batch ({PUBLISH_BATCH})"
+        );
+
+        // the log drains: the waiting sender goes through and every command lands, in order
+        let mut reader = bus.read(Log::Commands, 0, 0).await.unwrap();
+        let mut published = 0;
+        let mut waiting = Some(waiting);
+        while published < accepted + 1 {
+            if let Some(mut publish) = waiting.take()
+                && futures::poll!(&mut publish).is_pending()
+            {
+                waiting = Some(publish);
+            }
+            let batch = reader.next_batch(4096).await.unwrap();
+            let last = batch.last().unwrap().position;
+            published += batch.iter().filter(|e| e.payload.as_ref() != b"x").count();
+            reader.done_through(last);
+        }
+        assert_eq!(published, accepted + 1, "every accepted command reaches the log");
+    }
+}

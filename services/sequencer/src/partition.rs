@@ -452,4 +452,114 @@ mod tests {
         cancel.cancel();
         serving.await.unwrap();
     }
+
+    /// Invariant 5, the conversation cache: a partition keeps at most `max_cached_conversations`
+    /// states, clears them rather than grow, and re-reads what it needs from the store, so `Seq`
+    /// goes on from the stored head with no gap and no reuse.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_conversation_cache_is_bounded_cleared_and_re_read() {
+        use herald_protocol::bus::SendCommand;
+        use herald_protocol::{ConvKind, GatewayId};
+        use herald_store::Conversation;
+
+        let dir = tempfile::tempdir().unwrap();
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+        let bus: Arc<dyn Bus> = Arc::new(InprocBus::new(1));
+        let app = AppId::parse("a").unwrap();
+        let sender = SessionId::parse("s").unwrap();
+        let convs: Vec<ConvId> = (0..3).map(|i| ConvId::parse(format!("c{i}")).unwrap()).collect();
+        for conv in &convs {
+            let conversation = Conversation {
+                app: app.clone(),
+                id: conv.clone(),
+                kind: ConvKind::Group,
+                conv_type: 0,
+                name: String::new(),
+                avatar: String::new(),
+                owner: sender.clone(),
+                open: false,
+                archived: false,
+                created_at: 0,
+            };
+            store
+                .create_conversation(&conversation, std::slice::from_ref(&sender))
+                .await
+                .unwrap();
+        }
+        let fence = Fence {
+            scope: format!("{}/{ROLE}/0", bus.scope()),
+            epoch: 1,
+        };
+        store.claim_fence(&fence).await.unwrap();
+        let mut config = SequencerConfig::new("cache-test");
+        config.max_cached_conversations = 2;
+        let grant = Grant::standalone(0, 1, CancellationToken::new());
+        let mut this = Partition {
+            store: store.as_ref(),
+            bus: bus.as_ref(),
+            config: &config,
+            grant: &grant,
+            fence,
+            states: HashMap::new(),
+            settings: HashMap::new(),
+            ids: snowflaked::Generator::new(0),
+        };
+        let mut reader = bus.read(Log::Commands, 0, 0).await.unwrap();
+        let rounds = 4;
+        for round in 0..rounds {
+            for conv in &convs {
+                let command = Command {
+                    app: app.clone(),
+                    conv: conv.clone(),
+                    reply_to: Some(ReplyTo {
+                        gateway: GatewayId::parse("g").unwrap(),
+                        request: round,
+                    }),
+                    action: Action::Send(SendCommand {
+                        from: sender.clone(),
+                        idempotency_key: format!("k{round}"),
+                        client_msg_id: Some(format!("k{round}")),
+                        msg_type: 1,
+                        status: 0,
+                        content: format!("{conv}:{round}"),
+                    }),
+                };
+                let published = bus
+                    .publish(
+                        Log::Commands,
+                        vec![Outgoing {
+                            partition: 0,
+                            dedupe_id: format!("{conv}:{round}"),
+                            payload: Bytes::from(codec::encode(&command).unwrap()),
+                            trace: None,
+                        }],
+                    )
+                    .await;
+                assert!(matches!(published[..], [Ok(_)]), "{published:?}");
+                let batch = reader.next_batch(16).await.unwrap();
+                this.process(&mut reader, batch).await.unwrap();
+                assert!(
+                    this.states.len() <= 2,
+                    "the cache holds {} conversations, over its bound of 2",
+                    this.states.len()
+                );
+            }
+        }
+        for conv in &convs {
+            let seqs: Vec<u64> = store
+                .latest_messages(&app, conv, 10)
+                .await
+                .unwrap()
+                .iter()
+                .map(|m| m.seq)
+                .collect();
+            let mut sorted = seqs.clone();
+            sorted.sort_unstable();
+            assert_eq!(
+                sorted,
+                (1..=rounds).collect::<Vec<_>>(),
+                "{conv}: gapless after every clear"
+            );
+        }
+    }
 }

@@ -392,6 +392,8 @@ async fn chat_rooms(kind: BusKind) {
         (push["data"]["content"].as_str(), push["data"]["fromSession"].as_str()),
         (Some("hello room"), Some("a"))
     );
+    // a fixed window: each room is forwarded by a task of its own, so no push to the outsider
+    // is ordered after this one and could serve as a barrier
     assert!(
         outsider.is_quiet(Duration::from_millis(300)).await,
         "non-members hear nothing"
@@ -408,6 +410,8 @@ async fn chat_rooms(kind: BusKind) {
             json!({"content": "after"}),
         )
         .await);
+    // a fixed window, for the reason above; b's leave was answered before "late" was sent,
+    // so a push of it would be a real fault, not a race
     assert!(b.is_quiet(Duration::from_millis(300)).await, "left: hears nothing");
     if let Some(second) = second {
         second.stop().await;

@@ -341,7 +341,10 @@ impl WsClient {
         }
     }
 
-    /// True when no push is waiting and no frame arrives within `quiet`.
+    /// True when no push is waiting and no frame arrives within `quiet`. A fixed window can
+    /// only miss a late push, never invent one: prefer a barrier (a push known to travel the same
+    /// ordered path after the one that must not come, as `actions.rs` does with friend
+    /// requests) and use this only where no such path exists; each caller says why.
     pub async fn is_quiet(&mut self, quiet: Duration) -> bool {
         if let Some(waiting) = self.pushes.front() {
             eprintln!("not quiet: {waiting}");
