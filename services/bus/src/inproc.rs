@@ -198,6 +198,10 @@ impl Bus for InprocBus {
         Ok(LogReader::new(rx, feeder.abort_handle(), Some(on_done)))
     }
 
+    fn max_payload(&self) -> usize {
+        usize::MAX
+    }
+
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
         let inbox = self
             .inboxes

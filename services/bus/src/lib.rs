@@ -17,6 +17,7 @@ pub use routes::{PresenceChange, RouteKey, RouteTable};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use herald_protocol::bus::GatewayMessage;
 use herald_protocol::{AppId, GatewayId, SessionId};
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -79,8 +80,12 @@ pub trait Bus: Send + Sync + 'static {
     /// Reads one partition of a log in order, starting after position `after`.
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError>;
 
-    /// Sends to one gateway's inbox (at most once; lost when the gateway is gone).
+    /// Sends to one gateway's inbox (at most once; lost when the gateway is gone). The payload
+    /// must fit `max_payload`; `send_gateway_message` splits a batch so that it does.
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError>;
+
+    /// The largest payload one message may carry (NATS: the server's `max_payload`).
+    fn max_payload(&self) -> usize;
 
     /// This gateway's inbox. Bounded: a gateway that does not keep up loses the oldest.
     async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError>;
@@ -133,3 +138,24 @@ impl Drop for Subscription {
 
 /// Messages a room subscription buffers before the oldest are lost.
 pub const ROOM_BUFFER: usize = 1024;
+
+/// Sends a batch of acks or deliveries to a gateway, split into as many messages as the bus's
+/// `max_payload` requires (a batch is capped by count upstream, its bytes only here). An item
+/// too large to send alone is dropped, counted in `herald_gateway_items_too_large_total` and
+/// logged at warn: its client recovers it from the store (history, or the retried send's answer).
+pub async fn send_gateway_message(bus: &dyn Bus, gateway: &GatewayId, message: GatewayMessage) -> Result<(), BusError> {
+    let encoded = message
+        .encode_within(bus.max_payload())
+        .map_err(|e| BusError::Unavailable(format!("encoding a gateway message: {e}")))?;
+    if encoded.too_large > 0 {
+        metrics::counter!("herald_gateway_items_too_large_total").increment(encoded.too_large as u64);
+        tracing::warn!(%gateway, items = encoded.too_large, max_payload = bus.max_payload(), "items too large for one bus message were not sent");
+    }
+    if encoded.payloads.len() > 1 {
+        metrics::counter!("herald_gateway_messages_split_total").increment(1);
+    }
+    for payload in encoded.payloads {
+        bus.send_to_gateway(gateway, Bytes::from(payload)).await?;
+    }
+    Ok(())
+}

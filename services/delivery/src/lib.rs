@@ -10,7 +10,6 @@ mod members;
 pub use fanout::{plan_fanout, push_of};
 pub use members::MemberCache;
 
-use bytes::Bytes;
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bus, BusError, Log};
 use herald_protocol::bus::{Event, EventBody, GatewayMessage};
@@ -168,8 +167,7 @@ async fn serve_once(store: &dyn Store, bus: &dyn Bus, grant: &Grant, max_batch: 
             let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
             metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);
             metrics::counter!("herald_deliveries_total").increment(recipients as u64);
-            let payload = Bytes::from(codec::encode(&GatewayMessage::Deliver(deliveries)).expect("deliveries encode"));
-            bus.send_to_gateway(&gateway, payload).await?;
+            herald_bus::send_gateway_message(bus, &gateway, GatewayMessage::Deliver(deliveries)).await?;
         }
         if let Some(last) = entries.last() {
             metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => partition.to_string())

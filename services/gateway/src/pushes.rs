@@ -2,9 +2,8 @@
 //! delivery batch per gateway, through the routing table.
 
 use crate::Shared;
-use bytes::Bytes;
 use herald_protocol::bus::{Delivery, GatewayMessage, Push};
-use herald_protocol::{AppId, SessionId, codec};
+use herald_protocol::{AppId, SessionId};
 
 /// Pushes the frame `json` to every connection of `sessions` (at most once, best effort).
 pub async fn push_to_sessions(shared: &Shared, app: &AppId, sessions: &[SessionId], json: String) {
@@ -26,8 +25,9 @@ pub async fn push_to_sessions(shared: &Shared, app: &AppId, sessions: &[SessionI
             push: push.clone(),
             trace: None,
         }];
-        let payload = Bytes::from(codec::encode(&GatewayMessage::Deliver(deliveries)).expect("deliveries encode"));
-        if let Err(err) = shared.bus.send_to_gateway(&gateway, payload).await {
+        if let Err(err) =
+            herald_bus::send_gateway_message(shared.bus.as_ref(), &gateway, GatewayMessage::Deliver(deliveries)).await
+        {
             tracing::debug!(%gateway, error = %err, "push not sent");
         }
     }

@@ -180,6 +180,46 @@ pub enum GatewayMessage {
     },
 }
 
+/// A gateway message encoded for a transport whose messages are at most some size.
+#[derive(Debug, Default)]
+pub struct Encoded {
+    pub payloads: Vec<Vec<u8>>,
+    /// Items (acks or deliveries) that do not fit even alone; they are not in `payloads`.
+    pub too_large: usize,
+}
+
+impl GatewayMessage {
+    /// Encodes into payloads of at most `max_bytes` each: a batch of acks or deliveries that
+    /// does not fit is split in halves until every part does (one encoding when it fits, the
+    /// common case). An item too large alone is counted in `too_large` and left out, so one
+    /// oversized item never blocks the rest of its batch.
+    pub fn encode_within(self, max_bytes: usize) -> Result<Encoded, crate::codec::CodecError> {
+        let mut encoded = Encoded::default();
+        let mut stack = vec![self];
+        while let Some(message) = stack.pop() {
+            let bytes = crate::codec::encode(&message)?;
+            if bytes.len() <= max_bytes {
+                encoded.payloads.push(bytes);
+                continue;
+            }
+            match message {
+                GatewayMessage::Acks(mut acks) if acks.len() > 1 => {
+                    let second = acks.split_off(acks.len() / 2);
+                    stack.push(GatewayMessage::Acks(second));
+                    stack.push(GatewayMessage::Acks(acks));
+                }
+                GatewayMessage::Deliver(mut deliveries) if deliveries.len() > 1 => {
+                    let second = deliveries.split_off(deliveries.len() / 2);
+                    stack.push(GatewayMessage::Deliver(second));
+                    stack.push(GatewayMessage::Deliver(deliveries));
+                }
+                _ => encoded.too_large += 1,
+            }
+        }
+        Ok(encoded)
+    }
+}
+
 /// The outcome of one command, for the request that is waiting for it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ack {
@@ -215,4 +255,50 @@ pub enum Push {
     Message { msg_id: MsgId, msg_data_json: String },
     /// Any other push: the whole frame, the same on `/ws` and `/notify`.
     Frame { json: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorCode;
+
+    fn ack(request: u64, text_bytes: usize) -> Ack {
+        Ack {
+            request,
+            outcome: Err(WireError::new(ErrorCode::Internal, "x".repeat(text_bytes))),
+        }
+    }
+
+    fn requests(payloads: &[Vec<u8>]) -> Vec<u64> {
+        payloads
+            .iter()
+            .flat_map(|p| match crate::codec::decode::<GatewayMessage>(p).unwrap() {
+                GatewayMessage::Acks(acks) => acks.into_iter().map(|a| a.request).collect::<Vec<_>>(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_batch_that_fits_is_one_payload() {
+        let message = GatewayMessage::Acks((0..10).map(|i| ack(i, 10)).collect());
+        let encoded = message.encode_within(1 << 20).unwrap();
+        assert_eq!((encoded.payloads.len(), encoded.too_large), (1, 0));
+        assert_eq!(requests(&encoded.payloads), (0..10).collect::<Vec<_>>());
+    }
+
+    /// A batch over the transport's limit (NATS's `max_payload`) is split, never refused as a
+    /// whole: every part fits, nothing is lost or reordered, and only an item too large on its
+    /// own is left out (and counted).
+    #[test]
+    fn a_batch_over_the_limit_is_split_in_order_and_an_oversized_item_is_counted() {
+        let mut acks: Vec<Ack> = (0..100).map(|i| ack(i, 1000)).collect();
+        acks[37] = ack(37, 10_000);
+        let encoded = GatewayMessage::Acks(acks).encode_within(8 * 1024).unwrap();
+        assert!(encoded.payloads.iter().all(|p| p.len() <= 8 * 1024));
+        assert!(encoded.payloads.len() >= 13, "{} payloads", encoded.payloads.len());
+        assert_eq!(encoded.too_large, 1);
+        let expected: Vec<u64> = (0..100).filter(|i| *i != 37).collect();
+        assert_eq!(requests(&encoded.payloads), expected);
+    }
 }

@@ -389,8 +389,7 @@ impl Partition<'_> {
             });
         }
         for (gateway, acks) in by_gateway {
-            let payload = Bytes::from(codec::encode(&GatewayMessage::Acks(acks)).expect("acks encode"));
-            if let Err(err) = self.bus.send_to_gateway(&gateway, payload).await {
+            if let Err(err) = herald_bus::send_gateway_message(self.bus, &gateway, GatewayMessage::Acks(acks)).await {
                 // the client retries with its key and gets the original answer
                 tracing::warn!(%gateway, error = %err, "could not answer gateway");
             }

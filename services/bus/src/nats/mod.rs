@@ -217,6 +217,10 @@ impl Bus for NatsBus {
         Ok(LogReader::new(rx, feeder.abort_handle(), None))
     }
 
+    fn max_payload(&self) -> usize {
+        self.client.server_info().max_payload
+    }
+
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
         self.client
             .publish(gateway_subject(gateway), payload)

@@ -39,3 +39,43 @@ async fn a_stale_heartbeat_never_costs_a_live_gateway_its_routes() {
     }
     herald.stop().await;
 }
+
+/// A batch of acks or deliveries is capped by count; its bytes can pass the NATS server's
+/// `max_payload`, which refuses the publish. Such a batch is split, never retried whole
+/// forever: with `max_payload` at 64 KiB, a burst of 30 KiB messages is acknowledged to its
+/// sender and pushed to the member in full, in `Seq` order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batches_past_the_nats_max_payload_are_split_not_stuck() {
+    let nats = herald_testkit::NatsServer::start_with_config("max_payload: 65536", &[]);
+    let herald = Herald::start_on(Some(nats), &[]).await;
+    let api = herald.api();
+    api.unlimited_sends().await;
+    let alice = api.token("alice", 1).await;
+    let conv = api.create_group(&alice, &["bob"]).await;
+    let mut bob = api.ws(&api.token("bob", 1).await).await;
+    let content = "m".repeat(30 * 1024);
+    let count = 24;
+    let sends = (0..count).map(|i| {
+        let (api, alice, conv, content) = (api.clone(), alice.clone(), conv.clone(), content.clone());
+        async move { api.send_until_acked(&alice, &conv, &format!("k{i}"), &content).await }
+    });
+    let mut acked: Vec<u64> = futures::future::join_all(sends)
+        .await
+        .into_iter()
+        .map(|(_, seq)| seq)
+        .collect();
+    acked.sort_unstable();
+    assert_eq!(acked, (1..=count).collect::<Vec<u64>>(), "every send acknowledged once");
+    let mut pushed = Vec::new();
+    while pushed.len() < count as usize {
+        let push = bob.next_message().await;
+        assert_eq!(push["Content"].as_str().map(str::len), Some(content.len()));
+        pushed.push(push["Seq"].as_u64().unwrap());
+    }
+    assert_eq!(
+        pushed,
+        (1..=count).collect::<Vec<u64>>(),
+        "every message pushed, in order"
+    );
+    herald.stop().await;
+}

@@ -67,7 +67,12 @@ impl Herald {
     /// `herald up` with `extra` flags as (flag, value) pairs (e.g. `["--max-pending", "4"]`); a
     /// flag the defaults already set takes the value given here.
     pub async fn start_with(kind: BusKind, extra: &[&str]) -> Self {
-        let nats = (kind == BusKind::Nats).then(herald_testkit::NatsServer::start);
+        Self::start_on((kind == BusKind::Nats).then(herald_testkit::NatsServer::start), extra).await
+    }
+
+    /// `start_with` on a NATS server of the test's own (e.g. one with a small `max_payload`),
+    /// or embedded when `nats` is `None`.
+    pub async fn start_on(nats: Option<herald_testkit::NatsServer>, extra: &[&str]) -> Self {
         let data_dir = tempfile::tempdir().unwrap();
         let mut args = settings_args(data_dir.path(), nats.as_ref().map(|n| n.url.as_str()));
         for pair in extra.chunks(2) {
