@@ -1,6 +1,9 @@
 //! `herald migrate`: creates the keyspace if missing and applies the numbered files of
 //! `schema/cql/` once each, recorded in `schema_migrations`.
 //!
+//! Run by every pod before it starts (an init container in k8s/ and helm/): when everything is
+//! applied it only reads (the cluster's features, the ledger) and changes nothing.
+//!
 //! Safe to run twice (applied versions are skipped; every statement is `IF NOT EXISTS`, and a
 //! statement interrupted after it took effect is recognised when run again) and safe with several
 //! replicas starting at once: one holds a lease in `schema_migrations_lock` (a lightweight
@@ -212,6 +215,15 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
         keyspace_tablets = ?tablets,
         "cluster inspected"
     );
+    // the common case (every pod's init container): all applied, nothing to change, reads only
+    if session.use_keyspace(config.keyspace.as_str(), false).await.is_ok()
+        && let Ok(done) = applied_versions(&session).await
+        && MIGRATIONS.iter().all(|m| done.contains_key(&m.version))
+    {
+        warn_on_edits(&done);
+        check_keyspace(&session, &config.keyspace, &server).await?;
+        return Ok(Vec::new());
+    }
     schema_change(&session, &keyspace_statement(config, tablets)).await?;
     check_keyspace(&session, &config.keyspace, &server).await?;
     session.use_keyspace(config.keyspace.as_str(), false).await?;
