@@ -50,3 +50,27 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "herald.claimName" -}}
 {{- default (printf "%s-data" (include "herald.fullname" .)) .Values.store.sqlite.existingClaim -}}
 {{- end -}}
+
+{{/* HERALD_SCYLLA_USERNAME and _PASSWORD from store.scylla.credentialsSecret (list items). */}}
+{{- define "herald.scyllaCredentialVars" -}}
+{{- with .Values.store.scylla.credentialsSecret }}
+- name: HERALD_SCYLLA_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: username
+- name: HERALD_SCYLLA_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: password
+{{- end }}
+{{- end -}}
+
+{{/* An `env:` block with the ScyllaDB credentials, or nothing. */}}
+{{- define "herald.scyllaCredentials" -}}
+{{- if .Values.store.scylla.credentialsSecret }}
+env:
+{{- include "herald.scyllaCredentialVars" . | nindent 2 }}
+{{- end }}
+{{- end -}}

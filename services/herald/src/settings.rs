@@ -78,8 +78,9 @@ pub struct Settings {
     #[arg(long, env = "HERALD_SCYLLA_REPLICATION", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9), global = true)]
     pub scylla_replication: u32,
 
-    /// Tablets for the keyspace `herald migrate` creates (true or false; unset: the cluster's default).
-    /// Set false on ScyllaDB before 2025.4, which has no lightweight transactions on tablets.
+    /// Tablets for the keyspace `herald migrate` creates (true or false; unset: decided from the
+    /// cluster). Where the cluster has no lightweight transactions on tablets (feature
+    /// LWT_WITH_TABLETS), migrate turns them off itself and refuses true.
     #[arg(long, env = "HERALD_SCYLLA_TABLETS", global = true)]
     pub scylla_tablets: Option<bool>,
 

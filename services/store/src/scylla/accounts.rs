@@ -1,12 +1,12 @@
 //! Accounts, tenancy, friends and token revocation (`002_accounts.cql`): console users, orgs,
 //! server keys, end-user accounts, friend requests and friendships, and the revocation feed.
 
+use super::cql::{self, Prepared};
 use super::statements::preparer;
 use super::store::ScyllaStore;
 use crate::{Account, ConsoleUser, FriendRequest, Org, Revocation, RevocationFeed, RevocationKind, StoreError};
 use herald_protocol::{AppId, SessionId};
 use scylla::client::session::Session;
-use scylla::statement::prepared::PreparedStatement;
 use std::time::Duration;
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
@@ -67,134 +67,66 @@ fn now_secs() -> i64 {
 
 /// The statements of `002_accounts.cql`.
 pub struct AccountStatements {
-    pub app_by_org_insert: PreparedStatement,
-    pub apps_by_org_select: PreparedStatement,
-    console_user_insert: PreparedStatement,
-    console_user_select: PreparedStatement,
-    org_insert: PreparedStatement,
-    org_select: PreparedStatement,
-    org_member_insert: PreparedStatement,
-    org_membership_insert: PreparedStatement,
-    org_member_select: PreparedStatement,
-    orgs_of_user: PreparedStatement,
-    server_key_insert: PreparedStatement,
-    server_key_select: PreparedStatement,
-    account_insert: PreparedStatement,
-    account_select: PreparedStatement,
-    account_set_password: PreparedStatement,
-    revocation_select: PreparedStatement,
-    revocation_upsert: PreparedStatement,
-    feed_insert: PreparedStatement,
-    feed_select: PreparedStatement,
-    day_raise: PreparedStatement,
-    days_select: PreparedStatement,
-    request_upsert: PreparedStatement,
-    request_select: PreparedStatement,
-    request_delete: PreparedStatement,
-    friend_set: PreparedStatement,
-    friend_select: PreparedStatement,
-    friends_select: PreparedStatement,
+    pub app_by_org_insert: Prepared<2>,
+    pub apps_by_org_select: Prepared<1>,
+    console_user_insert: Prepared<5>,
+    console_user_select: Prepared<1>,
+    org_insert: Prepared<5>,
+    org_select: Prepared<1>,
+    org_member_insert: Prepared<2>,
+    org_membership_insert: Prepared<2>,
+    org_member_select: Prepared<2>,
+    orgs_of_user: Prepared<1>,
+    server_key_insert: Prepared<2>,
+    server_key_select: Prepared<1>,
+    account_insert: Prepared<4>,
+    account_select: Prepared<2>,
+    account_set_password: Prepared<3>,
+    revocation_select: Prepared<3>,
+    revocation_upsert: Prepared<7>,
+    feed_insert: Prepared<8>,
+    feed_select: Prepared<2>,
+    day_raise: Prepared<5>,
+    days_select: Prepared<1>,
+    request_upsert: Prepared<5>,
+    request_select: Prepared<3>,
+    request_take: Prepared<3>,
+    friend_set: Prepared<5>,
+    friend_select: Prepared<3>,
+    friends_select: Prepared<2>,
 }
 
 impl AccountStatements {
     pub async fn prepare(session: &Session, timeout: Duration) -> Result<Self, StoreError> {
         let p = preparer(session, timeout);
         Ok(Self {
-            app_by_org_insert: p.write("INSERT INTO apps_by_org (org_id, app_id) VALUES (?, ?)").await?,
-            apps_by_org_select: p.read("SELECT app_id FROM apps_by_org WHERE org_id = ?").await?,
-            console_user_insert: p
-                .lwt(
-                    "INSERT INTO console_users (email, user_id, password_hash, nick, created_at) VALUES (?, ?, ?, ?, ?) \
-                     IF NOT EXISTS",
-                )
-                .await?,
-            console_user_select: p
-                .read("SELECT user_id, email, password_hash, nick, created_at FROM console_users WHERE email = ?")
-                .await?,
-            org_insert: p
-                .lwt(
-                    "INSERT INTO orgs (org_id, name, description, owner, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS",
-                )
-                .await?,
-            org_select: p
-                .read("SELECT org_id, name, description, owner, created_at FROM orgs WHERE org_id = ?")
-                .await?,
-            org_member_insert: p.write("INSERT INTO org_members (org_id, user_id) VALUES (?, ?)").await?,
-            org_membership_insert: p
-                .write("INSERT INTO org_members_by_user (user_id, org_id) VALUES (?, ?)")
-                .await?,
-            org_member_select: p
-                .read("SELECT user_id FROM org_members WHERE org_id = ? AND user_id = ?")
-                .await?,
-            orgs_of_user: p.read("SELECT org_id FROM org_members_by_user WHERE user_id = ?").await?,
-            server_key_insert: p
-                .lwt("INSERT INTO server_keys (name, key) VALUES (?, ?) IF NOT EXISTS")
-                .await?,
-            server_key_select: p.serial_read("SELECT key FROM server_keys WHERE name = ?").await?,
-            account_insert: p
-                .lwt(
-                    "INSERT INTO accounts (app_id, user_name, password_hash, created_at) VALUES (?, ?, ?, ?) IF NOT EXISTS",
-                )
-                .await?,
-            account_select: p
-                .read("SELECT password_hash, created_at FROM accounts WHERE app_id = ? AND user_name = ?")
-                .await?,
-            account_set_password: p
-                .lwt("UPDATE accounts SET password_hash = ? WHERE app_id = ? AND user_name = ? IF EXISTS")
-                .await?,
-            revocation_select: p
-                .read("SELECT not_before, expires_at FROM revocations WHERE app_id = ? AND kind = ? AND key = ?")
-                .await?,
-            revocation_upsert: p
-                .write(
-                    "INSERT INTO revocations (app_id, kind, key, not_before, expires_at, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?) USING TTL ?",
-                )
-                .await?,
-            feed_insert: p
-                .write(
-                    "INSERT INTO revocation_feed (day, created_at, app_id, kind, key, not_before, expires_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?) USING TTL ?",
-                )
-                .await?,
-            feed_select: p
-                .read(
-                    "SELECT created_at, app_id, kind, key, not_before, expires_at FROM revocation_feed \
-                     WHERE day = ? AND created_at > ?",
-                )
-                .await?,
-            day_raise: p
-                .write(
-                    "UPDATE revocation_days USING TIMESTAMP ? AND TTL ? SET max_expires_at = ? WHERE feed = ? AND day = ?",
-                )
-                .await?,
-            days_select: p
-                .read("SELECT day, max_expires_at FROM revocation_days WHERE feed = ?")
-                .await?,
-            request_upsert: p
-                .write(
-                    "INSERT INTO friend_requests (app_id, from_session, to_session, information, created_at) \
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .await?,
-            request_select: p
-                .read(
-                    "SELECT information, created_at FROM friend_requests \
-                     WHERE app_id = ? AND from_session = ? AND to_session = ?",
-                )
-                .await?,
-            request_delete: p
-                .write("DELETE FROM friend_requests WHERE app_id = ? AND from_session = ? AND to_session = ?")
-                .await?,
-            friend_set: p
-                .write("INSERT INTO friends (app_id, session, friend, since, active) VALUES (?, ?, ?, ?, ?)")
-                .await?,
-            friend_select: p
-                .read("SELECT active FROM friends WHERE app_id = ? AND session = ? AND friend = ?")
-                .await?,
-            friends_select: p
-                .read("SELECT friend, active FROM friends WHERE app_id = ? AND session = ?")
-                .await?,
+            app_by_org_insert: p.prepare(&cql::APP_BY_ORG_INSERT).await?,
+            apps_by_org_select: p.prepare(&cql::APPS_BY_ORG_SELECT).await?,
+            console_user_insert: p.prepare(&cql::CONSOLE_USER_INSERT).await?,
+            console_user_select: p.prepare(&cql::CONSOLE_USER_SELECT).await?,
+            org_insert: p.prepare(&cql::ORG_INSERT).await?,
+            org_select: p.prepare(&cql::ORG_SELECT).await?,
+            org_member_insert: p.prepare(&cql::ORG_MEMBER_INSERT).await?,
+            org_membership_insert: p.prepare(&cql::ORG_MEMBERSHIP_INSERT).await?,
+            org_member_select: p.prepare(&cql::ORG_MEMBER_SELECT).await?,
+            orgs_of_user: p.prepare(&cql::ORGS_OF_USER).await?,
+            server_key_insert: p.prepare(&cql::SERVER_KEY_INSERT).await?,
+            server_key_select: p.prepare(&cql::SERVER_KEY_SELECT).await?,
+            account_insert: p.prepare(&cql::ACCOUNT_INSERT).await?,
+            account_select: p.prepare(&cql::ACCOUNT_SELECT).await?,
+            account_set_password: p.prepare(&cql::ACCOUNT_SET_PASSWORD).await?,
+            revocation_select: p.prepare(&cql::REVOCATION_SELECT).await?,
+            revocation_upsert: p.prepare(&cql::REVOCATION_UPSERT).await?,
+            feed_insert: p.prepare(&cql::FEED_INSERT).await?,
+            feed_select: p.prepare(&cql::FEED_SELECT).await?,
+            day_raise: p.prepare(&cql::DAY_RAISE).await?,
+            days_select: p.prepare(&cql::DAYS_SELECT).await?,
+            request_upsert: p.prepare(&cql::REQUEST_UPSERT).await?,
+            request_select: p.prepare(&cql::REQUEST_SELECT).await?,
+            request_take: p.prepare(&cql::REQUEST_TAKE).await?,
+            friend_set: p.prepare(&cql::FRIEND_SET).await?,
+            friend_select: p.prepare(&cql::FRIEND_SELECT).await?,
+            friends_select: p.prepare(&cql::FRIENDS_SELECT).await?,
         })
     }
 }
@@ -404,8 +336,11 @@ impl ScyllaStore {
         self.write(&self.accounts.request_upsert, values).await
     }
 
-    /// Reads and deletes the request. Two concurrent takers may both get it: accepting twice
-    /// makes the same friendship twice, which is harmless.
+    /// Takes the request: a conditional delete, so of two racing takers exactly one gets it (the
+    /// other sees `[applied] = false` and gets `None`, as on SQLite). The row is read first
+    /// because Cassandra answers an applied conditional delete with `[applied]` alone; ScyllaDB
+    /// also returns the row it deleted, which is preferred (a request re-sent between the read
+    /// and the delete is what was taken).
     pub(super) async fn take_request(
         &self,
         app: &AppId,
@@ -413,17 +348,24 @@ impl ScyllaStore {
         to: &SessionId,
     ) -> Result<Option<FriendRequest>, StoreError> {
         let keys = (app.as_str(), from.as_str(), to.as_str());
-        let row: Option<(String, i64)> = self.first(&self.accounts.request_select, keys).await?;
+        let row: Option<(Option<String>, Option<i64>)> = self.first(&self.accounts.request_select, keys).await?;
         let Some((information, created_at)) = row else {
             return Ok(None);
         };
-        self.write(&self.accounts.request_delete, keys).await?;
+        let taken = self.lwt(&self.accounts.request_take, keys).await?;
+        if !taken.applied {
+            return Ok(None);
+        }
         Ok(Some(FriendRequest {
             app: app.clone(),
             from: from.clone(),
             to: to.clone(),
-            information,
-            created_at,
+            information: taken
+                .text("information")
+                .map(str::to_owned)
+                .or(information)
+                .unwrap_or_default(),
+            created_at: taken.bigint("created_at").or(created_at).unwrap_or_default(),
         }))
     }
 

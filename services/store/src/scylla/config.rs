@@ -24,9 +24,9 @@ pub struct ScyllaConfig {
     /// Replicas per datacenter when `herald migrate` creates the keyspace (3 in production, 1 on a
     /// single dev node). An existing keyspace is left as it is.
     pub replication_factor: u32,
-    /// `tablets = {'enabled': ...}` when `herald migrate` creates the keyspace; `None` keeps the
-    /// cluster's default. ScyllaDB before 2025.4 has no lightweight transactions on tablets: there,
-    /// set it to `false`.
+    /// `tablets = {'enabled': ...}` when `herald migrate` creates the keyspace; `None` lets the
+    /// cluster decide (see `tablets.rs`: a cluster without lightweight transactions on tablets gets
+    /// `false` whatever is configured here, and `true` there is refused).
     pub tablets: Option<bool>,
     /// The datacenter this process is in: queries go to its replicas (`LOCAL_QUORUM`).
     pub local_datacenter: Option<String>,

@@ -1,11 +1,9 @@
-//! Conversations, their members, and a session's conversation list.
+//! Conversations and their members (a session's conversation list: `list.rs`).
 
-use super::buckets::seq_from_cql;
 use super::rows::{self, ConversationRow};
 use super::store::ScyllaStore;
-use crate::{ConvSummary, Conversation, Creation, ListCursor, StoreError};
+use crate::{Conversation, Creation, StoreError};
 use herald_protocol::{AppId, ConvId, ConvKind, SessionId};
-use std::collections::HashMap;
 
 /// Timestamp of what `create_conversation` writes beside its conversation row (members, count,
 /// archive flag): below every fenced write, so whatever the sequencer changed later wins, and
@@ -39,6 +37,25 @@ impl ScyllaStore {
             .first(&self.st.member_select, (app.as_str(), conv.as_str(), session.as_str()))
             .await?;
         Ok(matches!(row, Some((Some(true),))))
+    }
+
+    /// Adds a member on both sides, by conversation and by session, as one logged batch: a
+    /// crash between the two cannot leave a member whose conversation list lacks it (or the
+    /// reverse).
+    pub(super) async fn add_member(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        session: &SessionId,
+        joined_at: i64,
+        timestamp: i64,
+    ) -> Result<(), StoreError> {
+        let (app, conv, session) = (app.as_str(), conv.as_str(), session.as_str());
+        self.logged_pair(
+            (&self.st.member_add, (app, conv, session, joined_at, timestamp)),
+            (&self.st.membership_add, (app, session, conv, joined_at, timestamp)),
+        )
+        .await
     }
 
     pub(super) async fn create(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
@@ -89,92 +106,11 @@ impl ScyllaStore {
         let at = conv.created_at;
         let writes = members
             .iter()
-            .map(|member| async move {
-                let session = member.as_str();
-                self.write(&self.st.member_add, (app, id, session, at, CREATION_TIMESTAMP))
-                    .await?;
-                self.write(&self.st.membership_add, (app, session, id, at, CREATION_TIMESTAMP))
-                    .await
-            })
+            .map(|member| self.add_member(&conv.app, &conv.id, member, at, CREATION_TIMESTAMP))
             .collect();
         self.all(writes).await?;
         self.recount_members(&[(&conv.app, &conv.id)], CREATION_TIMESTAMP)
             .await?;
         Ok(Creation::Created(conv.id))
-    }
-
-    async fn summary(
-        &self,
-        app: &AppId,
-        conv_id: String,
-        joined_at: i64,
-        read_seq: u64,
-        hidden_at: Option<u64>,
-    ) -> Result<Option<ConvSummary>, StoreError> {
-        let conv_id = rows::conv_id(conv_id)?;
-        let Some(conv) = self.conversation_row(app, &conv_id).await? else {
-            return Ok(None);
-        };
-        let last = match self.last_seq_of(app, &conv_id).await? {
-            0 => None,
-            seq => self.message_at(app, &conv_id, seq).await?,
-        };
-        let count: Option<(Option<i64>,)> = self
-            .first(&self.st.member_count_select, (app.as_str(), conv_id.as_str()))
-            .await?;
-        let member_count = count.and_then(|(count,)| count).map(seq_from_cql).unwrap_or(0);
-        Ok(Some(ConvSummary {
-            conv,
-            joined_at,
-            last,
-            read_seq,
-            hidden_at,
-            member_count,
-        }))
-    }
-
-    pub(super) async fn list(
-        &self,
-        app: &AppId,
-        session: &SessionId,
-        after: Option<&ListCursor>,
-        limit: usize,
-    ) -> Result<Vec<ConvSummary>, StoreError> {
-        let keys = (app.as_str(), session.as_str());
-        let memberships: Vec<(String, Option<i64>, Option<bool>)> =
-            self.rows(&self.st.memberships_select, keys).await?;
-        let mut joined: Vec<(String, i64)> = memberships
-            .into_iter()
-            .filter(|(_, _, active)| *active == Some(true))
-            .map(|(conv, joined_at, _)| (conv, joined_at.unwrap_or_default()))
-            .collect();
-        // newest membership first, ties by id, like SQLite's ORDER BY joined_at DESC, conv_id DESC
-        joined.sort_by(|(a_conv, a_at), (b_conv, b_at)| (b_at, b_conv).cmp(&(a_at, a_conv)));
-        if let Some(after) = after {
-            joined.retain(|(conv, joined_at)| (*joined_at, conv.as_str()) < (after.joined_at, after.conv.as_str()));
-        }
-        joined.truncate(limit.min(crate::MAX_CONVERSATIONS));
-        let cursors: HashMap<String, i64> = self
-            .rows::<(String, Option<i64>)>(&self.st.cursors_of_session, keys)
-            .await?
-            .into_iter()
-            .filter_map(|(conv, seq)| seq.map(|seq| (conv, seq)))
-            .collect();
-        let hidden: HashMap<String, i64> = self
-            .rows::<(String, Option<i64>)>(&self.st.hidden_conversations_of_session, keys)
-            .await?
-            .into_iter()
-            .filter_map(|(conv, at)| at.map(|at| (conv, at)))
-            .collect();
-        let summaries = joined
-            .into_iter()
-            .map(|(conv_id, joined_at)| {
-                let read_seq = cursors.get(&conv_id).copied().map(seq_from_cql).unwrap_or(0);
-                let hidden_at = hidden.get(&conv_id).copied().map(seq_from_cql);
-                self.summary(app, conv_id, joined_at, read_seq, hidden_at)
-            })
-            .collect();
-        let summaries: Vec<Option<ConvSummary>> = self.in_order(summaries).await?;
-        Ok(summaries.into_iter().flatten().collect())
     }
 }

@@ -33,20 +33,15 @@ fn epoch_to_cql(epoch: u64) -> Result<i64, StoreError> {
 async fn write_other(store: &ScyllaStore, change: &Change, timestamp: i64) -> Result<(), StoreError> {
     let st = &store.st;
     match change {
-        Change::AddMember { app, conv, session, at } => {
-            let (app, conv, session) = (app.as_str(), conv.as_str(), session.as_str());
-            store
-                .write(&st.member_add, (app, conv, session, *at, timestamp))
-                .await?;
-            store
-                .write(&st.membership_add, (app, session, conv, *at, timestamp))
-                .await
-        }
+        Change::AddMember { app, conv, session, at } => store.add_member(app, conv, session, *at, timestamp).await,
         Change::RemoveMember { app, conv, session } => {
+            // both sides of the membership at once (see `logged_pair`)
             let (app, conv, session) = (app.as_str(), conv.as_str(), session.as_str());
-            store.write(&st.member_remove, (timestamp, app, conv, session)).await?;
             store
-                .write(&st.membership_remove, (timestamp, app, session, conv))
+                .logged_pair(
+                    (&st.member_remove, (timestamp, app, conv, session)),
+                    (&st.membership_remove, (timestamp, app, session, conv)),
+                )
                 .await
         }
         Change::Archive { app, conv, archived } => {
@@ -396,7 +391,8 @@ impl ScyllaStore {
         key: &str,
     ) -> Result<Option<MessageRecord>, StoreError> {
         let values = (app.as_str(), conv.as_str(), sender.as_str(), key);
-        let Some((Some(seq),)) = self.first::<(Option<i64>,)>(&self.st.key_select, values).await? else {
+        let row: Option<(Option<i64>,)> = self.first(&self.st.key_select, values).await?;
+        let Some((Some(seq),)) = row else {
             return Ok(None);
         };
         let record = self.message_at(app, conv, seq_from_cql(seq)).await?;

@@ -1,13 +1,22 @@
 //! `herald migrate`: creates the keyspace if missing and applies the numbered files of
 //! `schema/cql/` once each, recorded in `schema_migrations`.
 //!
+//! Run by every pod before it starts (an init container in k8s/ and helm/): when everything is
+//! applied it only reads (the cluster's features, the ledger) and changes nothing.
+//!
 //! Safe to run twice (applied versions are skipped; every statement is `IF NOT EXISTS`, and a
 //! statement interrupted after it took effect is recognised when run again) and safe with several
 //! replicas starting at once: one holds a lease in `schema_migrations_lock` (a lightweight
 //! transaction with a TTL, so a crashed holder frees it) while the others wait, then find nothing
 //! left to do. Schema changes wait for schema agreement before the next one.
+//!
+//! The lock, like the rest of the store, is a lightweight transaction: before anything else the
+//! cluster is asked whether it has tablets and lightweight transactions on them, and the keyspace
+//! is created accordingly (`tablets.rs`).
 
 use super::config::{ScyllaConfig, connect};
+use super::cql;
+use super::tablets::{self, Server};
 use crate::StoreError;
 use scylla::client::session::Session;
 use scylla::errors::{DbError, ExecutionError, RequestAttemptError};
@@ -47,9 +56,9 @@ pub const MIGRATIONS: &[Migration] = &[
     },
 ];
 
-const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
+pub(super) const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \
      (version int PRIMARY KEY, name text, checksum text, applied_at timestamp)";
-const LOCK: &str = "CREATE TABLE IF NOT EXISTS schema_migrations_lock (name text PRIMARY KEY, holder text)";
+pub(super) const LOCK: &str = "CREATE TABLE IF NOT EXISTS schema_migrations_lock (name text PRIMARY KEY, holder text)";
 /// How long a migrating process holds the lease unless it releases it.
 const LOCK_TTL_SECS: i32 = 300;
 /// How long another process waits for it.
@@ -80,13 +89,14 @@ pub fn checksum(cql: &str) -> String {
     format!("{hash:016x}")
 }
 
-/// `CREATE KEYSPACE IF NOT EXISTS` with NetworkTopologyStrategy and the configured replication.
-pub fn keyspace_statement(config: &ScyllaConfig) -> String {
+/// `CREATE KEYSPACE IF NOT EXISTS` with NetworkTopologyStrategy, the configured replication, and
+/// the `tablets` option decided by `tablets::keyspace_tablets`.
+pub fn keyspace_statement(config: &ScyllaConfig, tablets: Option<bool>) -> String {
     let mut statement = format!(
         "CREATE KEYSPACE IF NOT EXISTS {} WITH replication = {{'class': 'NetworkTopologyStrategy', 'replication_factor': {}}}",
         config.keyspace, config.replication_factor
     );
-    if let Some(enabled) = config.tablets {
+    if let Some(enabled) = tablets {
         statement.push_str(&format!(" AND tablets = {{'enabled': {enabled}}}"));
     }
     statement
@@ -139,7 +149,7 @@ fn applied(result: scylla::response::query_result::QueryResult) -> Result<bool, 
 
 /// Applied versions and their checksums.
 async fn applied_versions(session: &Session) -> Result<BTreeMap<i32, String>, StoreError> {
-    let mut statement = Statement::new("SELECT version, checksum FROM schema_migrations");
+    let mut statement = Statement::new(cql::MIGRATIONS_SELECT.text);
     statement.set_page_size(1000);
     let result = session
         .query_unpaged(statement, ())
@@ -196,15 +206,33 @@ pub async fn check_applied(session: &Session) -> Result<(), StoreError> {
 /// this call applied (empty when there was nothing to do).
 pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
     let session = connect(config, None).await?;
-    schema_change(&session, &keyspace_statement(config)).await?;
+    let server = tablets::inspect(&session).await?;
+    let tablets = tablets::keyspace_tablets(config.tablets, &server)?;
+    tracing::info!(
+        release = server.release_version.as_deref().unwrap_or("unknown"),
+        tablets_feature = server.has_tablets(),
+        lwt_on_tablets = server.has_lwt_on_tablets(),
+        keyspace_tablets = ?tablets,
+        "cluster inspected"
+    );
+    // the common case (every pod's init container): all applied, nothing to change, reads only
+    if session.use_keyspace(config.keyspace.as_str(), false).await.is_ok()
+        && let Ok(done) = applied_versions(&session).await
+        && MIGRATIONS.iter().all(|m| done.contains_key(&m.version))
+    {
+        warn_on_edits(&done);
+        check_keyspace(&session, &config.keyspace, &server).await?;
+        return Ok(Vec::new());
+    }
+    schema_change(&session, &keyspace_statement(config, tablets)).await?;
+    check_keyspace(&session, &config.keyspace, &server).await?;
     session.use_keyspace(config.keyspace.as_str(), false).await?;
     schema_change(&session, LEDGER).await?;
     schema_change(&session, LOCK).await?;
 
     let holder = format!("{}-{:x}", std::process::id(), herald_protocol::timefmt::now_nanos());
-    let mut lock = Statement::new(
-        "INSERT INTO schema_migrations_lock (name, holder) VALUES ('migrations', ?) IF NOT EXISTS USING TTL ?",
-    );
+    let mut lock = Statement::new(cql::MIGRATION_LOCK.text);
+    lock.set_serial_consistency(Some(scylla::statement::SerialConsistency::LocalSerial));
     lock.set_request_timeout(Some(config.request_timeout * 2));
     let deadline = Instant::now() + LOCK_WAIT;
     let mut locked = false;
@@ -238,10 +266,7 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
                 for statement in statements(migration.cql) {
                     schema_change(&session, &statement).await?;
                 }
-                let mut record = Statement::new(
-                    "INSERT INTO schema_migrations (version, name, checksum, applied_at) \
-                     VALUES (?, ?, ?, toTimestamp(now()))",
-                );
+                let mut record = Statement::new(cql::MIGRATION_RECORD.text);
                 record.set_request_timeout(Some(config.request_timeout));
                 session
                     .query_unpaged(record, (migration.version, migration.name, checksum(migration.cql)))
@@ -258,13 +283,21 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
     }
     .await;
     if locked {
-        let mut release = Statement::new("DELETE FROM schema_migrations_lock WHERE name = 'migrations' IF holder = ?");
+        let mut release = Statement::new(cql::MIGRATION_UNLOCK.text);
+        release.set_serial_consistency(Some(scylla::statement::SerialConsistency::LocalSerial));
         release.set_request_timeout(Some(config.request_timeout * 2));
         if let Err(err) = session.query_unpaged(release, (holder.as_str(),)).await {
             tracing::warn!(error = %err, "could not release the migration lock: it expires by itself");
         }
     }
     outcome
+}
+
+/// Fails when an existing keyspace is on tablets that cannot run Herald's lightweight
+/// transactions (`CREATE KEYSPACE IF NOT EXISTS` leaves an existing keyspace as it is).
+async fn check_keyspace(session: &Session, keyspace: &str, server: &Server) -> Result<(), StoreError> {
+    let on_tablets = tablets::keyspace_on_tablets(session, keyspace, server).await?;
+    tablets::check_keyspace(keyspace, on_tablets, server)
 }
 
 /// Drops the whole keyspace. For tests, which run in a keyspace of their own.
@@ -330,11 +363,10 @@ mod tests {
         let mut config = ScyllaConfig::new(vec!["db".into()], "herald");
         config.replication_factor = 3;
         assert_eq!(
-            keyspace_statement(&config),
+            keyspace_statement(&config, None),
             "CREATE KEYSPACE IF NOT EXISTS herald WITH replication = \
              {'class': 'NetworkTopologyStrategy', 'replication_factor': 3}"
         );
-        config.tablets = Some(false);
-        assert!(keyspace_statement(&config).ends_with(" AND tablets = {'enabled': false}"));
+        assert!(keyspace_statement(&config, Some(false)).ends_with(" AND tablets = {'enabled': false}"));
     }
 }

@@ -11,10 +11,14 @@ mod accounts;
 mod apply;
 mod apps;
 mod buckets;
+#[cfg(test)]
+mod check;
 mod config;
 mod conversations;
+mod cql;
 mod error;
 mod fence;
+mod list;
 mod log;
 mod migrate;
 mod paging;
@@ -22,6 +26,7 @@ mod retry;
 mod rows;
 mod statements;
 mod store;
+mod tablets;
 
 pub use accounts::REVOCATION_OVERLAP_NANOS;
 pub use buckets::BUCKET_WIDTH;

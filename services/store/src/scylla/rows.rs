@@ -8,14 +8,7 @@ use super::buckets::{bucket_of, seq_from_cql, seq_to_cql};
 use crate::{AppRecord, AppSettings, Conversation, LoginPolicy, StoreError};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 
-pub const MESSAGE_COLUMNS: &str =
-    "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
-pub const CONVERSATION_COLUMNS: &str =
-    "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
-pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, \
-     require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members";
-
-/// A `messages` row as `MESSAGE_COLUMNS` reads it.
+/// A `messages` row as `cql::MESSAGE_SELECT` reads it.
 pub type MessageRow = (String, String, i64, i64, String, i64, i32, i32, String, String, String);
 
 /// The values of `INSERT INTO messages (app_id, conv_id, bucket, ...) USING TIMESTAMP ?`.
@@ -35,7 +28,7 @@ pub type MessageValues<'a> = (
     i64,
 );
 
-/// A `conversations` row as `CONVERSATION_COLUMNS` reads it. Only the creating insert sets `kind`;
+/// A `conversations` row as `cql::CONV_SELECT` reads it. Only the creating insert sets `kind`;
 /// an archive flag written for a conversation that was never created leaves a row without it.
 pub type ConversationRow = (
     String,
@@ -50,7 +43,7 @@ pub type ConversationRow = (
     Option<i64>,
 );
 
-/// An `apps` row as `APP_COLUMNS` reads it.
+/// An `apps` row as `cql::APP_SELECT` reads it.
 pub type AppRow = (
     String,
     String,
@@ -177,7 +170,7 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
     })
 }
 
-/// The values of the app insert, in `APP_COLUMNS` order.
+/// The values of the app insert, in `cql::APP_INSERT` order.
 pub fn app_values(app: &AppRecord) -> AppRow {
     (
         app.id.as_str().to_owned(),

@@ -1,32 +1,19 @@
 //! Every statement the store runs, prepared once at start: idempotence declared (so the driver may
 //! retry it), a timeout, a page size for reads, and `LOCAL_SERIAL` for lightweight transactions.
+//! The texts are in `cql.rs`.
 //!
 //! Fenced writes bind their own `USING TIMESTAMP` (see `fence.rs`); the max-registers
 //! (`conversation_heads`, `read_cursors`, `revocation_days`) bind the value itself as timestamp, so
 //! the highest value wins whatever the order of arrival.
 
-use super::rows::{APP_COLUMNS, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
+use super::cql::{self, Cql, Kind, Prepared};
 use crate::StoreError;
 use scylla::client::session::Session;
-use scylla::statement::prepared::PreparedStatement;
 use scylla::statement::{Consistency, SerialConsistency};
 use std::time::Duration;
 
 /// Rows per page of every read.
 pub const PAGE_SIZE: i32 = 1000;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// A read at `LOCAL_QUORUM`, paged.
-    Read,
-    /// A linearizable read (`LOCAL_SERIAL`) of rows written by lightweight transactions.
-    SerialRead,
-    /// An idempotent upsert: safe to retry.
-    Write,
-    /// A lightweight transaction: not retried by the driver (a retry could report "not applied"
-    /// for its own first attempt); the caller decides.
-    Lwt,
-}
 
 pub(crate) struct Preparer<'a> {
     session: &'a Session,
@@ -34,20 +21,21 @@ pub(crate) struct Preparer<'a> {
 }
 
 impl Preparer<'_> {
-    async fn prepare(&self, cql: &str, kind: Kind) -> Result<PreparedStatement, StoreError> {
+    pub(crate) async fn prepare<const N: usize>(&self, cql: &Cql<N>) -> Result<Prepared<N>, StoreError> {
         let mut statement = self
             .session
-            .prepare(cql)
+            .prepare(cql.text)
             .await
             .map_err(|err| match StoreError::from(err) {
                 StoreError::Fatal(message) => StoreError::Fatal(format!(
-                    "prepare `{cql}`: {message} (has `herald migrate` run on this keyspace?)"
+                    "prepare {} `{}`: {message} (has `herald migrate` run on this keyspace?)",
+                    cql.name, cql.text
                 )),
                 other => other,
             })?;
         statement.set_page_size(PAGE_SIZE);
-        match kind {
-            Kind::Read => {
+        match cql.kind {
+            Kind::Read | Kind::Write => {
                 statement.set_is_idempotent(true);
                 statement.set_request_timeout(Some(self.timeout));
             }
@@ -56,33 +44,16 @@ impl Preparer<'_> {
                 statement.set_consistency(Consistency::LocalSerial);
                 statement.set_request_timeout(Some(self.timeout * 2));
             }
-            Kind::Write => {
-                statement.set_is_idempotent(true);
-                statement.set_request_timeout(Some(self.timeout));
-            }
             Kind::Lwt => {
                 statement.set_is_idempotent(false);
                 statement.set_serial_consistency(Some(SerialConsistency::LocalSerial));
                 statement.set_request_timeout(Some(self.timeout * 2));
             }
         }
-        Ok(statement)
-    }
-
-    pub(crate) async fn read(&self, cql: &str) -> Result<PreparedStatement, StoreError> {
-        self.prepare(cql, Kind::Read).await
-    }
-
-    pub(crate) async fn serial_read(&self, cql: &str) -> Result<PreparedStatement, StoreError> {
-        self.prepare(cql, Kind::SerialRead).await
-    }
-
-    pub(crate) async fn write(&self, cql: &str) -> Result<PreparedStatement, StoreError> {
-        self.prepare(cql, Kind::Write).await
-    }
-
-    pub(crate) async fn lwt(&self, cql: &str) -> Result<PreparedStatement, StoreError> {
-        self.prepare(cql, Kind::Lwt).await
+        Ok(Prepared {
+            statement,
+            kind: cql.kind,
+        })
     }
 }
 
@@ -92,239 +63,116 @@ pub(crate) fn preparer(session: &Session, timeout: Duration) -> Preparer<'_> {
 
 /// The statements of the log, conversations and apps (`001_init.cql`).
 pub struct Statements {
-    pub app_insert: PreparedStatement,
-    pub app_select: PreparedStatement,
-    pub app_set_secret: PreparedStatement,
-    pub app_set_settings: PreparedStatement,
-    pub secret_insert: PreparedStatement,
-    pub secret_select: PreparedStatement,
-    pub secret_delete: PreparedStatement,
+    pub app_insert: Prepared<13>,
+    pub app_select: Prepared<1>,
+    pub app_set_secret: Prepared<2>,
+    pub app_set_settings: Prepared<8>,
+    pub secret_insert: Prepared<2>,
+    pub secret_select: Prepared<1>,
+    pub secret_delete: Prepared<1>,
 
-    pub conv_insert: PreparedStatement,
-    pub conv_select: PreparedStatement,
-    pub conv_set_archived: PreparedStatement,
-    pub pair_insert: PreparedStatement,
+    pub conv_insert: Prepared<9>,
+    pub conv_select: Prepared<2>,
+    pub convs_select: Prepared<2>,
+    pub conv_set_archived: Prepared<4>,
+    pub pair_insert: Prepared<4>,
 
-    pub member_add: PreparedStatement,
-    pub member_remove: PreparedStatement,
-    pub membership_add: PreparedStatement,
-    pub membership_remove: PreparedStatement,
-    pub member_count_set: PreparedStatement,
-    pub members_select: PreparedStatement,
-    pub member_select: PreparedStatement,
-    pub member_count_select: PreparedStatement,
-    pub memberships_select: PreparedStatement,
+    pub member_add: Prepared<5>,
+    pub member_remove: Prepared<4>,
+    pub membership_add: Prepared<5>,
+    pub membership_remove: Prepared<4>,
+    pub member_count_set: Prepared<4>,
+    pub members_select: Prepared<2>,
+    pub member_select: Prepared<3>,
+    pub member_counts_select: Prepared<2>,
+    pub memberships_select: Prepared<2>,
 
-    pub fence_select: PreparedStatement,
-    pub fence_select_serial: PreparedStatement,
-    pub fence_insert: PreparedStatement,
-    pub fence_raise: PreparedStatement,
-    pub fence_extend: PreparedStatement,
+    pub fence_select: Prepared<1>,
+    pub fence_select_serial: Prepared<1>,
+    pub fence_insert: Prepared<4>,
+    pub fence_raise: Prepared<6>,
+    pub fence_extend: Prepared<3>,
 
-    pub message_insert: PreparedStatement,
-    pub message_select: PreparedStatement,
-    pub messages_ascending: PreparedStatement,
-    pub messages_descending: PreparedStatement,
-    pub seqs_ascending: PreparedStatement,
+    pub message_insert: Prepared<13>,
+    pub message_select: Prepared<4>,
+    pub messages_ascending: Prepared<6>,
+    pub messages_descending: Prepared<6>,
+    pub seqs_ascending: Prepared<6>,
     /// (seq, msg_id) of a range: what a batch's writes would land on.
-    pub slots_ascending: PreparedStatement,
-    pub senders_ascending: PreparedStatement,
-    pub head_set: PreparedStatement,
-    pub head_select: PreparedStatement,
-    pub by_id_insert: PreparedStatement,
-    pub by_id_select: PreparedStatement,
-    pub key_insert: PreparedStatement,
-    pub key_select: PreparedStatement,
-    pub sender_counts_select: PreparedStatement,
-    pub sender_counts_set: PreparedStatement,
+    pub slots_ascending: Prepared<6>,
+    pub senders_ascending: Prepared<6>,
+    pub head_set: Prepared<4>,
+    pub head_select: Prepared<2>,
+    pub heads_select: Prepared<2>,
+    pub by_id_insert: Prepared<5>,
+    pub by_id_select: Prepared<2>,
+    pub key_insert: Prepared<6>,
+    pub key_select: Prepared<4>,
+    pub sender_counts_select: Prepared<2>,
+    pub sender_counts_set: Prepared<5>,
 
-    pub cursor_raise: PreparedStatement,
-    pub cursor_select: PreparedStatement,
-    pub cursors_of_session: PreparedStatement,
-    pub hidden_message_insert: PreparedStatement,
-    pub hidden_messages_select: PreparedStatement,
-    pub hidden_conversation_upsert: PreparedStatement,
-    pub hidden_conversations_of_session: PreparedStatement,
+    pub cursor_raise: Prepared<5>,
+    pub cursor_select: Prepared<3>,
+    pub cursors_of_session: Prepared<2>,
+    pub hidden_message_insert: Prepared<4>,
+    pub hidden_messages_select: Prepared<5>,
+    pub hidden_conversation_upsert: Prepared<4>,
+    pub hidden_conversations_of_session: Prepared<2>,
 }
 
 impl Statements {
     pub async fn prepare(session: &Session, timeout: Duration) -> Result<Self, StoreError> {
         let p = preparer(session, timeout);
-        let in_range = "app_id = ? AND conv_id = ? AND bucket = ? AND seq >= ? AND seq <= ?";
         Ok(Self {
-            app_insert: p
-                .lwt(&format!(
-                    "INSERT INTO apps ({APP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-                ))
-                .await?,
-            app_select: p.read(&format!("SELECT {APP_COLUMNS} FROM apps WHERE app_id = ?")).await?,
-            app_set_secret: p.lwt("UPDATE apps SET secret_hash = ? WHERE app_id = ? IF EXISTS").await?,
-            app_set_settings: p
-                .lwt(
-                    "UPDATE apps SET login_policy = ?, require_friendship = ?, spam_unanswered_limit = ?, \
-                     send_rate_per_sec = ?, send_burst = ?, end_user_accounts = ?, max_members = ? WHERE app_id = ? IF EXISTS",
-                )
-                .await?,
-            secret_insert: p.write("INSERT INTO apps_by_secret (secret_hash, app_id) VALUES (?, ?)").await?,
-            secret_select: p.read("SELECT app_id FROM apps_by_secret WHERE secret_hash = ?").await?,
-            secret_delete: p.write("DELETE FROM apps_by_secret WHERE secret_hash = ?").await?,
-
-            conv_insert: p
-                .lwt(
-                    "INSERT INTO conversations (app_id, conv_id, kind, conv_type, name, avatar, owner, open, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS",
-                )
-                .await?,
-            conv_select: p
-                .read(&format!(
-                    "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE app_id = ? AND conv_id = ?"
-                ))
-                .await?,
-            conv_set_archived: p
-                .write("UPDATE conversations USING TIMESTAMP ? SET archived = ? WHERE app_id = ? AND conv_id = ?")
-                .await?,
-            pair_insert: p
-                .lwt(
-                    "INSERT INTO single_pairs (app_id, session_a, session_b, conv_id) VALUES (?, ?, ?, ?) IF NOT EXISTS",
-                )
-                .await?,
-
-            member_add: p
-                .write(
-                    "INSERT INTO members (app_id, conv_id, session, joined_at, active) VALUES (?, ?, ?, ?, true) \
-                     USING TIMESTAMP ?",
-                )
-                .await?,
-            member_remove: p
-                .write(
-                    "UPDATE members USING TIMESTAMP ? SET active = false WHERE app_id = ? AND conv_id = ? AND session = ?",
-                )
-                .await?,
-            membership_add: p
-                .write(
-                    "INSERT INTO members_by_session (app_id, session, conv_id, joined_at, active) \
-                     VALUES (?, ?, ?, ?, true) USING TIMESTAMP ?",
-                )
-                .await?,
-            membership_remove: p
-                .write(
-                    "UPDATE members_by_session USING TIMESTAMP ? SET active = false \
-                     WHERE app_id = ? AND session = ? AND conv_id = ?",
-                )
-                .await?,
-            member_count_set: p
-                .write("UPDATE members USING TIMESTAMP ? SET member_count = ? WHERE app_id = ? AND conv_id = ?")
-                .await?,
-            members_select: p
-                .read("SELECT session, active FROM members WHERE app_id = ? AND conv_id = ?")
-                .await?,
-            member_select: p
-                .read("SELECT active FROM members WHERE app_id = ? AND conv_id = ? AND session = ?")
-                .await?,
-            member_count_select: p
-                .read("SELECT member_count FROM members WHERE app_id = ? AND conv_id = ? LIMIT 1")
-                .await?,
-            memberships_select: p
-                .read("SELECT conv_id, joined_at, active FROM members_by_session WHERE app_id = ? AND session = ?")
-                .await?,
-
-            fence_select: p.read("SELECT epoch, ts_reserved FROM fences WHERE scope = ?").await?,
-            fence_select_serial: p.serial_read("SELECT epoch, ts_reserved FROM fences WHERE scope = ?").await?,
-            fence_insert: p
-                .lwt("INSERT INTO fences (scope, epoch, ts_floor, ts_reserved) VALUES (?, ?, ?, ?) IF NOT EXISTS")
-                .await?,
-            fence_raise: p
-                .lwt(
-                    "UPDATE fences SET epoch = ?, ts_floor = ?, ts_reserved = ? WHERE scope = ? \
-                     IF epoch = ? AND ts_reserved = ?",
-                )
-                .await?,
-            fence_extend: p.lwt("UPDATE fences SET ts_reserved = ? WHERE scope = ? IF epoch = ?").await?,
-
-            message_insert: p
-                .write(
-                    "INSERT INTO messages (app_id, conv_id, bucket, seq, msg_id, sender, send_time, status, msg_type, \
-                     content, idempotency_key, client_msg_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?",
-                )
-                .await?,
-            message_select: p
-                .read(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ? AND conv_id = ? AND bucket = ? AND seq = ?"
-                ))
-                .await?,
-            messages_ascending: p
-                .read(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"
-                ))
-                .await?,
-            messages_descending: p
-                .read(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE {in_range} ORDER BY seq DESC LIMIT ?"
-                ))
-                .await?,
-            seqs_ascending: p
-                .read(&format!("SELECT seq FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
-                .await?,
-            slots_ascending: p
-                .read(&format!("SELECT seq, msg_id FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
-                .await?,
-            senders_ascending: p
-                .read(&format!("SELECT seq, sender FROM messages WHERE {in_range} ORDER BY seq ASC LIMIT ?"))
-                .await?,
-            head_set: p
-                .write("UPDATE conversation_heads USING TIMESTAMP ? SET seq = ? WHERE app_id = ? AND conv_id = ?")
-                .await?,
-            head_select: p
-                .read("SELECT seq FROM conversation_heads WHERE app_id = ? AND conv_id = ?")
-                .await?,
-            by_id_insert: p
-                .write("INSERT INTO messages_by_id (app_id, msg_id, conv_id, seq) VALUES (?, ?, ?, ?) USING TIMESTAMP ?")
-                .await?,
-            by_id_select: p
-                .read("SELECT conv_id, seq FROM messages_by_id WHERE app_id = ? AND msg_id = ?")
-                .await?,
-            key_insert: p
-                .write(
-                    "INSERT INTO idempotency_keys (app_id, conv_id, sender, idempotency_key, seq) VALUES (?, ?, ?, ?, ?) \
-                     USING TIMESTAMP ?",
-                )
-                .await?,
-            key_select: p
-                .read(
-                    "SELECT seq FROM idempotency_keys WHERE app_id = ? AND conv_id = ? AND sender = ? AND idempotency_key = ?",
-                )
-                .await?,
-            sender_counts_select: p
-                .read("SELECT counts, as_of FROM sender_counts WHERE app_id = ? AND conv_id = ?")
-                .await?,
-            sender_counts_set: p
-                .write("UPDATE sender_counts USING TIMESTAMP ? SET counts = ?, as_of = ? WHERE app_id = ? AND conv_id = ?")
-                .await?,
-
-            cursor_raise: p
-                .write("UPDATE read_cursors USING TIMESTAMP ? SET seq = ? WHERE app_id = ? AND session = ? AND conv_id = ?")
-                .await?,
-            cursor_select: p
-                .read("SELECT seq FROM read_cursors WHERE app_id = ? AND session = ? AND conv_id = ?")
-                .await?,
-            cursors_of_session: p
-                .read("SELECT conv_id, seq FROM read_cursors WHERE app_id = ? AND session = ?")
-                .await?,
-            hidden_message_insert: p
-                .write("INSERT INTO hidden_messages (app_id, session, conv_id, seq) VALUES (?, ?, ?, ?)")
-                .await?,
-            hidden_messages_select: p
-                .read(
-                    "SELECT seq FROM hidden_messages WHERE app_id = ? AND session = ? AND conv_id = ? \
-                     AND seq >= ? AND seq <= ?",
-                )
-                .await?,
-            hidden_conversation_upsert: p
-                .write("INSERT INTO hidden_conversations (app_id, session, conv_id, at_seq) VALUES (?, ?, ?, ?)")
-                .await?,
-            hidden_conversations_of_session: p
-                .read("SELECT conv_id, at_seq FROM hidden_conversations WHERE app_id = ? AND session = ?")
-                .await?,
+            app_insert: p.prepare(&cql::APP_INSERT).await?,
+            app_select: p.prepare(&cql::APP_SELECT).await?,
+            app_set_secret: p.prepare(&cql::APP_SET_SECRET).await?,
+            app_set_settings: p.prepare(&cql::APP_SET_SETTINGS).await?,
+            secret_insert: p.prepare(&cql::SECRET_INSERT).await?,
+            secret_select: p.prepare(&cql::SECRET_SELECT).await?,
+            secret_delete: p.prepare(&cql::SECRET_DELETE).await?,
+            conv_insert: p.prepare(&cql::CONV_INSERT).await?,
+            conv_select: p.prepare(&cql::CONV_SELECT).await?,
+            convs_select: p.prepare(&cql::CONVS_SELECT).await?,
+            conv_set_archived: p.prepare(&cql::CONV_SET_ARCHIVED).await?,
+            pair_insert: p.prepare(&cql::PAIR_INSERT).await?,
+            member_add: p.prepare(&cql::MEMBER_ADD).await?,
+            member_remove: p.prepare(&cql::MEMBER_REMOVE).await?,
+            membership_add: p.prepare(&cql::MEMBERSHIP_ADD).await?,
+            membership_remove: p.prepare(&cql::MEMBERSHIP_REMOVE).await?,
+            member_count_set: p.prepare(&cql::MEMBER_COUNT_SET).await?,
+            members_select: p.prepare(&cql::MEMBERS_SELECT).await?,
+            member_select: p.prepare(&cql::MEMBER_SELECT).await?,
+            member_counts_select: p.prepare(&cql::MEMBER_COUNTS_SELECT).await?,
+            memberships_select: p.prepare(&cql::MEMBERSHIPS_SELECT).await?,
+            fence_select: p.prepare(&cql::FENCE_SELECT).await?,
+            fence_select_serial: p.prepare(&cql::FENCE_SELECT_SERIAL).await?,
+            fence_insert: p.prepare(&cql::FENCE_INSERT).await?,
+            fence_raise: p.prepare(&cql::FENCE_RAISE).await?,
+            fence_extend: p.prepare(&cql::FENCE_EXTEND).await?,
+            message_insert: p.prepare(&cql::MESSAGE_INSERT).await?,
+            message_select: p.prepare(&cql::MESSAGE_SELECT).await?,
+            messages_ascending: p.prepare(&cql::MESSAGES_ASCENDING).await?,
+            messages_descending: p.prepare(&cql::MESSAGES_DESCENDING).await?,
+            seqs_ascending: p.prepare(&cql::SEQS_ASCENDING).await?,
+            slots_ascending: p.prepare(&cql::SLOTS_ASCENDING).await?,
+            senders_ascending: p.prepare(&cql::SENDERS_ASCENDING).await?,
+            head_set: p.prepare(&cql::HEAD_SET).await?,
+            head_select: p.prepare(&cql::HEAD_SELECT).await?,
+            heads_select: p.prepare(&cql::HEADS_SELECT).await?,
+            by_id_insert: p.prepare(&cql::BY_ID_INSERT).await?,
+            by_id_select: p.prepare(&cql::BY_ID_SELECT).await?,
+            key_insert: p.prepare(&cql::KEY_INSERT).await?,
+            key_select: p.prepare(&cql::KEY_SELECT).await?,
+            sender_counts_select: p.prepare(&cql::SENDER_COUNTS_SELECT).await?,
+            sender_counts_set: p.prepare(&cql::SENDER_COUNTS_SET).await?,
+            cursor_raise: p.prepare(&cql::CURSOR_RAISE).await?,
+            cursor_select: p.prepare(&cql::CURSOR_SELECT).await?,
+            cursors_of_session: p.prepare(&cql::CURSORS_OF_SESSION).await?,
+            hidden_message_insert: p.prepare(&cql::HIDDEN_MESSAGE_INSERT).await?,
+            hidden_messages_select: p.prepare(&cql::HIDDEN_MESSAGES_SELECT).await?,
+            hidden_conversation_upsert: p.prepare(&cql::HIDDEN_CONVERSATION_UPSERT).await?,
+            hidden_conversations_of_session: p.prepare(&cql::HIDDEN_CONVERSATIONS_OF_SESSION).await?,
         })
     }
 }

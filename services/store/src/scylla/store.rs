@@ -3,6 +3,7 @@
 
 use super::accounts::AccountStatements;
 use super::config::{ScyllaConfig, connect};
+use super::cql::{Kind, Prepared, Values};
 use super::fence::FenceBook;
 use super::migrate;
 use super::statements::Statements;
@@ -11,9 +12,7 @@ use futures::{StreamExt, TryStreamExt, stream};
 use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::response::PagingState;
-use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
-use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 use std::collections::HashMap;
 use std::future::Future;
@@ -126,15 +125,15 @@ impl ScyllaStore {
     }
 
     /// Every row of a read, page by page.
-    pub(super) async fn rows<R>(
+    pub(super) async fn rows<R, const N: usize>(
         &self,
-        statement: &PreparedStatement,
-        values: impl SerializeRow,
+        statement: &Prepared<N>,
+        values: impl Values<N>,
     ) -> Result<Vec<R>, StoreError>
     where
         R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
     {
-        let pager = self.session.execute_iter(statement.clone(), values).await?;
+        let pager = self.session.execute_iter(statement.statement.clone(), values).await?;
         let mut stream = pager.rows_stream::<R>()?;
         let mut rows = Vec::new();
         while let Some(row) = stream.next().await {
@@ -145,45 +144,47 @@ impl ScyllaStore {
 
     /// The first row of a point read (one page: the statement names a whole primary key or asks
     /// for `LIMIT 1`).
-    pub(super) async fn first<R>(
+    pub(super) async fn first<R, const N: usize>(
         &self,
-        statement: &PreparedStatement,
-        values: impl SerializeRow,
+        statement: &Prepared<N>,
+        values: impl Values<N>,
     ) -> Result<Option<R>, StoreError>
     where
         R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
     {
         let (result, _) = self
             .session
-            .execute_single_page(statement, values, PagingState::start())
+            .execute_single_page(&statement.statement, values, PagingState::start())
             .await?;
         let rows = result.into_rows_result()?;
         Ok(rows.maybe_first_row::<R>()?)
     }
 
     /// An idempotent write.
-    pub(super) async fn write(
+    pub(super) async fn write<const N: usize>(
         &self,
-        statement: &PreparedStatement,
-        values: impl SerializeRow,
+        statement: &Prepared<N>,
+        values: impl Values<N>,
     ) -> Result<(), StoreError> {
-        self.session.execute_unpaged(statement, values).await?;
+        debug_assert_eq!(statement.kind, Kind::Write, "a plain write");
+        self.session.execute_unpaged(&statement.statement, values).await?;
         Ok(())
     }
 
     /// One statement several times as a single-partition unlogged batch: applied atomically and
     /// in isolation by each replica (every row shares the partition key).
-    pub(super) async fn batch<V: SerializeRow>(
+    pub(super) async fn batch<V: Values<N>, const N: usize>(
         &self,
-        statement: &PreparedStatement,
+        statement: &Prepared<N>,
         values: Vec<V>,
     ) -> Result<(), StoreError> {
+        debug_assert_eq!(statement.kind, Kind::Write, "a batch of plain writes");
         if values.is_empty() {
             return Ok(());
         }
         let mut batch = Batch::new(BatchType::Unlogged);
         for _ in &values {
-            batch.append_statement(statement.clone());
+            batch.append_statement(statement.statement.clone());
         }
         batch.set_is_idempotent(true);
         batch.set_request_timeout(Some(self.request_timeout));
@@ -191,13 +192,35 @@ impl ScyllaStore {
         Ok(())
     }
 
-    /// A lightweight transaction.
-    pub(super) async fn lwt(
+    /// Two writes to two tables as one logged batch: once the coordinator has written the batch
+    /// log, both are applied eventually, even if it dies half-way (a row in one table and not in
+    /// the other cannot last). Not isolated: a reader may see one before the other.
+    pub(super) async fn logged_pair<const A: usize, const B: usize>(
         &self,
-        statement: &PreparedStatement,
-        values: impl SerializeRow,
+        (first, first_values): (&Prepared<A>, impl Values<A>),
+        (second, second_values): (&Prepared<B>, impl Values<B>),
+    ) -> Result<(), StoreError> {
+        debug_assert!(
+            first.kind == Kind::Write && second.kind == Kind::Write,
+            "a logged batch of plain writes"
+        );
+        let mut batch = Batch::new(BatchType::Logged);
+        batch.append_statement(first.statement.clone());
+        batch.append_statement(second.statement.clone());
+        batch.set_is_idempotent(true);
+        batch.set_request_timeout(Some(self.request_timeout));
+        self.session.batch(&batch, (first_values, second_values)).await?;
+        Ok(())
+    }
+
+    /// A lightweight transaction.
+    pub(super) async fn lwt<const N: usize>(
+        &self,
+        statement: &Prepared<N>,
+        values: impl Values<N>,
     ) -> Result<LwtOutcome, StoreError> {
-        let result = self.session.execute_unpaged(statement, values).await?;
+        debug_assert_eq!(statement.kind, Kind::Lwt, "a conditional statement");
+        let result = self.session.execute_unpaged(&statement.statement, values).await?;
         let rows = result.into_rows_result()?;
         let names: Vec<String> = rows.column_specs().iter().map(|spec| spec.name().to_owned()).collect();
         let row = rows

@@ -75,6 +75,7 @@ async fn scylla_passes_the_suite_when_a_node_is_named() {
         let store = ScyllaStore::open(&config).await.expect("open the store");
         herald_store::testsuite::run(&store).await;
         a_batch_cut_short_is_recovered_without_a_gap(&store).await;
+        the_list_shows_the_last_message_a_cut_short_batch_left(&store).await;
     })
     .catch_unwind()
     .await;
@@ -102,17 +103,7 @@ async fn a_batch_cut_short_is_recovered_without_a_gap(store: &ScyllaStore) {
         .map(|s| herald_store::Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
         .collect();
     store.apply(&fence, &batch).await.unwrap();
-    for seq in [4_i64, 5, 7] {
-        store
-            .session()
-            .query_unpaged(
-                "INSERT INTO messages (app_id, conv_id, bucket, seq, msg_id, sender, send_time, status, msg_type, \
-                 content, idempotency_key, client_msg_id) VALUES (?, ?, 0, ?, ?, 'x', 0, 0, 1, 'left over', ?, '')",
-                (app.as_str(), conv.as_str(), seq, 1_000_000 + seq, format!("k{seq}")),
-            )
-            .await
-            .unwrap();
-    }
+    leave_rows(store, &app, &conv, &[4, 5, 7]).await;
     assert_eq!(
         store.last_seq(&app, &conv).await.unwrap(),
         5,
@@ -140,6 +131,78 @@ async fn a_batch_cut_short_is_recovered_without_a_gap(store: &ScyllaStore) {
         "crash: the next owner's write replaces the leftover"
     );
     assert_eq!(store.last_seq(&app, &conv).await.unwrap(), 7);
+}
+
+/// Rows a crashed batch left above the head, for `a_batch_cut_short...` and the list test.
+async fn leave_rows(store: &ScyllaStore, app: &herald_protocol::AppId, conv: &herald_protocol::ConvId, seqs: &[i64]) {
+    for seq in seqs {
+        store
+            .session()
+            .query_unpaged(
+                "INSERT INTO messages (app_id, conv_id, bucket, seq, msg_id, sender, send_time, status, msg_type, \
+                 content, idempotency_key, client_msg_id) VALUES (?, ?, 0, ?, ?, 'x', 0, 0, 1, ?, ?, '')",
+                (
+                    app.as_str(),
+                    conv.as_str(),
+                    *seq,
+                    1_000_000 + *seq,
+                    format!("left over {seq}"),
+                    format!("k{seq}"),
+                ),
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// The conversation list reads the head's bucket from the head on instead of walking the log: its
+/// last message must still be the one `last_seq` finds, with a few rows above the head (read in
+/// the same query) and with more than that query reads (the list walks on).
+async fn the_list_shows_the_last_message_a_cut_short_batch_left(store: &ScyllaStore) {
+    use herald_store::{Change, Conversation, Fence};
+    let app = herald_protocol::AppId::parse(format!("list-{}", store.keyspace())).unwrap();
+    let alice = herald_protocol::SessionId::parse("alice").unwrap();
+    let fence = Fence {
+        scope: format!("list-{}", store.keyspace()),
+        epoch: 1,
+    };
+    for (name, left, last) in [
+        ("few", (4..=6).collect::<Vec<i64>>(), 6),
+        ("many", (4..=40).collect(), 40),
+    ] {
+        let conv = herald_protocol::ConvId::parse(name).unwrap();
+        let group = Conversation {
+            app: app.clone(),
+            id: conv.clone(),
+            kind: herald_protocol::ConvKind::Group,
+            conv_type: 0,
+            name: name.into(),
+            avatar: String::new(),
+            owner: alice.clone(),
+            open: false,
+            archived: false,
+            created_at: 1,
+        };
+        store
+            .create_conversation(&group, std::slice::from_ref(&alice))
+            .await
+            .unwrap();
+        let batch: Vec<_> = (1..=3)
+            .map(|s| Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
+            .collect();
+        store.apply(&fence, &batch).await.unwrap();
+        leave_rows(store, &app, &conv, &left).await;
+        assert_eq!(store.last_seq(&app, &conv).await.unwrap(), last);
+        let list = store.conversations_of(&app, &alice, None, 10).await.unwrap();
+        let summary = list.iter().find(|s| s.conv.id == conv).expect("listed");
+        let shown = summary.last.as_ref().expect("a last message");
+        assert_eq!(
+            (shown.seq, shown.content.as_str()),
+            (last, format!("left over {last}").as_str()),
+            "list ({name}): the last message is the recovered head's"
+        );
+        assert_eq!(summary.member_count, 1, "list ({name}): the member count");
+    }
 }
 
 /// Straight to stderr: a passing test's captured output would hide it.
