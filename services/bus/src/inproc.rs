@@ -194,8 +194,9 @@ impl Bus for InprocBus {
                 }
             }
         });
+        let replay_through = ring.state.lock().unwrap_or_else(|p| p.into_inner()).last_position;
         let on_done = Box::new(move |position| ring.done_through(position));
-        Ok(LogReader::new(rx, feeder.abort_handle(), Some(on_done)))
+        Ok(LogReader::new(rx, feeder.abort_handle(), Some(on_done), replay_through))
     }
 
     fn max_payload(&self) -> usize {

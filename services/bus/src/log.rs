@@ -22,6 +22,7 @@ pub struct LogReader {
     rx: mpsc::Receiver<Result<LogEntry, crate::BusError>>,
     feeder: AbortHandle,
     on_done: Option<Box<dyn Fn(u64) + Send + Sync>>,
+    replay_through: u64,
 }
 
 impl LogReader {
@@ -29,8 +30,21 @@ impl LogReader {
         rx: mpsc::Receiver<Result<LogEntry, crate::BusError>>,
         feeder: AbortHandle,
         on_done: Option<Box<dyn Fn(u64) + Send + Sync>>,
+        replay_through: u64,
     ) -> Self {
-        Self { rx, feeder, on_done }
+        Self {
+            rx,
+            feeder,
+            on_done,
+            replay_through,
+        }
+    }
+
+    /// The log's last position when this reader started: an earlier reader (a previous owner
+    /// that crashed, or this process before a restart) may have handled entries up to here
+    /// without recording it, so an entry at or before it may be a replay.
+    pub fn replay_through(&self) -> u64 {
+        self.replay_through
     }
 
     /// Waits for at least one entry, then takes what is ready, up to `max`. An error ends the reader.

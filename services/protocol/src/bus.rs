@@ -156,7 +156,8 @@ impl EventBody {
 
 impl Event {
     /// Message events dedupe on their id (a re-published original is dropped); others on the
-    /// position of the command that caused them, which a replay reproduces.
+    /// position of the command that caused them and their `index` among that command's events,
+    /// which a replay reproduces whatever the batch around it.
     pub fn dedupe_id(&self, position: u64, index: usize) -> String {
         match &self.body {
             EventBody::Message(record) => format!("msg:{}", record.msg_id),

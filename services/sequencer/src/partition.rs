@@ -125,6 +125,22 @@ async fn serve_once(
     Ok(())
 }
 
+/// Each event's dedupe id: its command's position and its index among that command's events,
+/// which a replay reproduces whatever batch the command lands in (an index within the batch
+/// would not, and a replayed event would then be published twice).
+fn event_dedupe_ids(events: &[(u64, herald_protocol::bus::Event)]) -> Vec<String> {
+    let mut index = 0;
+    let mut previous = None;
+    events
+        .iter()
+        .map(|(position, event)| {
+            index = if previous == Some(*position) { index + 1 } else { 0 };
+            previous = Some(*position);
+            event.dedupe_id(*position, index)
+        })
+        .collect()
+}
+
 /// The conversation a command is for.
 fn key_of(command: &Command) -> ConvKey {
     (command.app.clone(), command.conv.clone())
@@ -168,6 +184,7 @@ impl Partition<'_> {
             by_id: self.find_recalled(&commands).await?,
             settings,
             friends,
+            replay_through: reader.replay_through(),
         };
         let ids = &mut self.ids;
         let plan = plan_batch(
@@ -211,13 +228,14 @@ impl Partition<'_> {
         }
 
         self.reply(plan.replies).await;
+        let ids = event_dedupe_ids(&plan.events);
         let events: Vec<Outgoing> = plan
             .events
             .iter()
-            .enumerate()
-            .map(|(index, (position, event))| Outgoing {
+            .zip(ids)
+            .map(|((position, event), dedupe_id)| Outgoing {
                 partition: self.grant.partition,
-                dedupe_id: event.dedupe_id(*position, index),
+                dedupe_id,
                 payload: Bytes::from(codec::encode(event).expect("events encode")),
                 trace: spans.get(position).and_then(herald_bus::trace::traceparent_of),
             })
@@ -560,5 +578,20 @@ mod tests {
                 "{conv}: gapless after every clear"
             );
         }
+    }
+
+    /// A replay may cut the log into other batches: an event's dedupe id stays the same.
+    #[test]
+    fn an_event_s_dedupe_id_does_not_depend_on_its_batch() {
+        use herald_protocol::bus::{Event, EventBody};
+        let event = |conv: &str| Event {
+            app: AppId::parse("a").unwrap(),
+            conv: ConvId::parse(conv).unwrap(),
+            body: EventBody::Archived { archived: true },
+        };
+        let first = event_dedupe_ids(&[(1, event("x")), (2, event("y")), (2, event("y"))]);
+        let replayed = event_dedupe_ids(&[(2, event("y")), (2, event("y"))]);
+        assert_eq!(first[1..], replayed[..]);
+        assert_ne!(replayed[0], replayed[1], "two events of one command stay apart");
     }
 }

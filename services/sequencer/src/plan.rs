@@ -86,8 +86,9 @@ pub struct Plan {
     pub rejected: usize,
 }
 
-/// Re-publish the event of a replayed message sent this recently (the event log's dedupe
-/// window drops it if the first publish happened).
+/// Re-publish the event of a retried message sent this recently (the event log's dedupe
+/// window drops it if the first publish happened). A command that may be a replay re-publishes
+/// whatever its age: see `Known::replay_through`.
 pub const REEMIT_WINDOW_NANOS: i64 = 120 * 1_000_000_000;
 
 /// What the store already holds that the batch refers to.
@@ -101,6 +102,14 @@ pub struct Known {
     pub settings: HashMap<AppId, AppSettings>,
     /// 1:1 senders and peers (app, a, b) who are friends, where an app requires friendship.
     pub friends: HashSet<(AppId, SessionId, SessionId)>,
+    /// Commands at or before this log position may have been sequenced already, by an owner
+    /// that crashed between the store append and the event publish. Such a command finds its
+    /// effect in place (a stored message, a member already added or gone, a message already
+    /// recalled) and publishes its event again: at least once, never lost. The event log
+    /// dedupes a re-publish inside its window, and clients drop a push they already have. A
+    /// command in that range that really was a no-op (a second join) publishes an event that
+    /// restates the state; that is the price of never losing one.
+    pub replay_through: u64,
 }
 
 struct Planner<'a, F> {
@@ -110,6 +119,7 @@ struct Planner<'a, F> {
     settings: HashMap<AppId, AppSettings>,
     friends: HashSet<(AppId, SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
+    replay_through: u64,
     cursors: HashMap<(AppId, ConvId, SessionId), u64>,
     next_id: F,
     now: i64,
@@ -149,6 +159,7 @@ pub fn plan_batch(
         settings: known.settings,
         friends: known.friends,
         reemitted: HashSet::new(),
+        replay_through: known.replay_through,
         cursors: HashMap::new(),
         next_id,
         now: now_nanos,
@@ -222,7 +233,8 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         if let Some(original) = self.originals.get(&key) {
             self.plan.duplicates += 1;
             let original = original.clone();
-            if self.now - original.send_time < REEMIT_WINDOW_NANOS && self.reemitted.insert(original.msg_id) {
+            let replayed = position <= self.replay_through;
+            if (replayed || self.now - original.send_time < REEMIT_WINDOW_NANOS) && self.reemitted.insert(original.msg_id) {
                 self.event(position, app, conv, EventBody::Message(original.clone()));
             }
             return Ok(Reply::Message(original));
@@ -333,6 +345,10 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             ));
         }
         if target.status == msg::status::RECALLED {
+            if position <= self.replay_through {
+                let tombstone = target.clone();
+                self.event(position, app, conv, EventBody::Recalled(tombstone));
+            }
             return Ok(Reply::Done);
         }
         let mut tombstone = target.clone();
@@ -345,11 +361,19 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
     }
 
     fn members(&mut self, position: u64, app: AppId, conv: ConvId, change: MembersCommand) -> Result<Reply, WireError> {
+        let replayed = position <= self.replay_through;
         let state = state_of(self.states, &app, &conv);
         let group = state.conv.kind == ConvKind::Group;
         let (adding, mut sessions, by) = match change {
             MembersCommand::Join { session } => {
                 if state.is_member(&session) {
+                    if replayed {
+                        let body = EventBody::MembersAdded {
+                            sessions: vec![session.clone()],
+                            by: Some(session),
+                        };
+                        self.event(position, app, conv, body);
+                    }
                     return Ok(Reply::Done);
                 }
                 if !group || !state.conv.open {
@@ -362,6 +386,14 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             }
             MembersCommand::Leave { session } => {
                 if !state.is_member(&session) {
+                    if replayed {
+                        let body = EventBody::MembersRemoved {
+                            sessions: vec![session.clone()],
+                            by: Some(session),
+                        };
+                        self.event(position, app, conv, body);
+                        return Ok(Reply::Done);
+                    }
                     return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
                 }
                 (false, vec![session.clone()], Some(session))
@@ -387,6 +419,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             MembersCommand::AppJoin { sessions } => (true, sessions, None),
             MembersCommand::AppKick { sessions } => (false, sessions, None),
         };
+        let requested = if replayed { sessions.clone() } else { Vec::new() };
         let changed = if adding {
             let max = self.settings.get(&app).map_or(DEFAULT_MAX_MEMBERS, |s| s.max_members);
             let mut fresh = HashSet::new();
@@ -415,6 +448,17 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
                 Change::RemoveMember { app, conv, session }
             });
         }
+        let changed = if changed.is_empty() && replayed {
+            // a replay finds its own effect in place: tell of it again
+            let state = state_of(self.states, &app, &conv);
+            let mut seen = HashSet::new();
+            requested
+                .into_iter()
+                .filter(|s| state.is_member(s) == adding && seen.insert(s.clone()))
+                .collect()
+        } else {
+            changed
+        };
         if !changed.is_empty() {
             // delivery tells the members after an add, and before a removal
             let body = if adding {

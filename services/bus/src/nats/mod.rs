@@ -214,7 +214,7 @@ impl Bus for NatsBus {
             }
             let _ = tx.send(Err(BusError::unavailable("log consumer ended"))).await;
         });
-        Ok(LogReader::new(rx, feeder.abort_handle(), None))
+        Ok(LogReader::new(rx, feeder.abort_handle(), None, last))
     }
 
     fn max_payload(&self) -> usize {
