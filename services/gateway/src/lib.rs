@@ -37,6 +37,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
+/// This start's gateway id: the process's name (anything but letters, digits, `-` and `_`
+/// replaced) and a nonce drawn at start. A restarted gateway (the same pod name) is a new
+/// gateway: replies addressed to its previous life go to an inbox nobody reads, so a lagging
+/// sequencer can never complete a new request with an old answer, and the routes the previous
+/// life held are withdrawn as a dead gateway's instead of staying online for ever.
+pub fn instance_id(name: &str) -> Result<GatewayId, herald_protocol::IdError> {
+    let name = name.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_");
+    GatewayId::parse(format!("{name}-{:08x}", rand::random::<u32>()))
+}
+
 /// Limits and timings of a gateway; every one is a documented setting of `herald`.
 #[derive(Debug, Clone)]
 pub struct GatewayConfig {

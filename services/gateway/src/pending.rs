@@ -62,7 +62,8 @@ pub struct Pending {
 impl Pending {
     pub fn new(max: usize) -> Self {
         Self {
-            next: AtomicU64::new(1),
+            // the high half is drawn at start: request numbers of two lives never meet
+            next: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
             max,
             waiting: Mutex::new(HashMap::new()),
         }

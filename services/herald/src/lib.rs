@@ -14,7 +14,6 @@ use herald_bus::inproc::InprocBus;
 use herald_bus::nats::{NatsAuth, NatsBus, NatsConfig, NatsTls, redact_url};
 use herald_delivery::DeliveryConfig;
 use herald_gateway::{Gateway, GatewayConfig};
-use herald_protocol::GatewayId;
 use herald_sequencer::SequencerConfig;
 use herald_store::Store;
 use herald_store::scylla::{ScyllaConfig, ScyllaStore};
@@ -215,9 +214,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     let gateway = if runs(Role::Gateway) {
         let store = store.clone().expect("opened");
         generated_secret = bootstrap::default_app(store.as_ref(), settings.app_secret.as_deref()).await?;
-        let mut config = GatewayConfig::new(GatewayId::parse(
-            instance.replace(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_', "_"),
-        )?);
+        let mut config = GatewayConfig::new(herald_gateway::instance_id(&instance)?);
         config.token_ttl = Duration::from_secs(settings.token_ttl_secs);
         config.ack_timeout = Duration::from_millis(settings.ack_timeout_ms);
         config.max_pending = settings.max_pending;

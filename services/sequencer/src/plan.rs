@@ -234,7 +234,9 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
             self.plan.duplicates += 1;
             let original = original.clone();
             let replayed = position <= self.replay_through;
-            if (replayed || self.now - original.send_time < REEMIT_WINDOW_NANOS) && self.reemitted.insert(original.msg_id) {
+            if (replayed || self.now - original.send_time < REEMIT_WINDOW_NANOS)
+                && self.reemitted.insert(original.msg_id)
+            {
                 self.event(position, app, conv, EventBody::Message(original.clone()));
             }
             return Ok(Reply::Message(original));

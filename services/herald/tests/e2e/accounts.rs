@@ -630,6 +630,61 @@ async fn presence_survives_a_killed_gateway() {
     herald.stop().await;
 }
 
+/// A gateway restarted under the same name (a pod keeps its name) is a new gateway: the
+/// sessions its previous life held go offline, and a client that reconnects to it is online
+/// and served again (issue 11 item 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
+    let herald = Herald::start(BusKind::Nats).await;
+    let api = herald.api();
+    let addr = free_addr();
+    let env = vec![
+        ("HERALD_NATS_URL", herald.nats_url().to_owned()),
+        ("HERALD_DATA_DIR", herald.data_dir.path().display().to_string()),
+        ("HERALD_PARTITIONS", "8".to_owned()),
+        ("HERALD_HTTP_ADDR", addr.to_string()),
+    ];
+    let mut pod = Process::spawn("pod-0", "gateway", &env, herald.data_dir.path());
+    wait_healthy(addr).await;
+    let restarting = Api::new(addr);
+    let mut watcher = api.ws(&api.token("watcher", 1).await).await;
+    let mut lonely = restarting.ws(&restarting.token("lonely", 1).await).await;
+    watcher.request("friend-request", json!({"linkKey": "lonely"})).await;
+    lonely.next_push("friend-request").await;
+    lonely
+        .request("friend-respond", json!({"linkKey": "watcher", "accept": true}))
+        .await;
+    watcher.next_push("friend-accepted").await;
+    let conv = api.create_group(&api.token("watcher", 1).await, &["lonely"]).await;
+
+    pod.kill9();
+    drop(lonely);
+    let _pod = Process::spawn("pod-0", "gateway", &env, herald.data_dir.path());
+    wait_healthy(addr).await;
+    let offline = watcher.next_push("presence").await;
+    assert_eq!(
+        (offline["code"].as_u64(), offline["data"]["linkKey"].as_str()),
+        (Some(2000), Some("lonely")),
+        "the previous life's session goes offline: {offline}"
+    );
+    let mut lonely = restarting.ws(&restarting.token("lonely", 1).await).await;
+    let online = watcher.next_push("presence").await;
+    assert_eq!(
+        (online["code"].as_u64(), online["data"]["linkKey"].as_str()),
+        (Some(2001), Some("lonely")),
+        "{online}"
+    );
+    let (_, seq) = api
+        .send_until_acked(&api.token("watcher", 1).await, &conv, "after-restart", "welcome back")
+        .await;
+    let pushed = lonely.next_message().await;
+    assert_eq!(
+        (pushed["Seq"].as_u64(), pushed["Content"].as_str()),
+        (Some(seq), Some("welcome back"))
+    );
+    herald.stop().await;
+}
+
 async fn anti_spam_and_rate_limit_count_exactly(kind: BusKind) {
     let herald = Herald::start(kind).await;
     let api = herald.api();

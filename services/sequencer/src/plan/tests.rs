@@ -657,8 +657,16 @@ fn replayed_commands_publish_their_events_again() {
 
     let mut states = HashMap::from([state("c", &["owner", "a", "b"], 7, false)]);
     let replay = plan_batch(commands(), &mut states, known(6), counter(), now);
-    assert!(replay.changes.is_empty(), "a replay writes nothing: {:?}", replay.changes);
-    assert_eq!(codes(&replay), vec![None; 6], "every replayed command answers as it did");
+    assert!(
+        replay.changes.is_empty(),
+        "a replay writes nothing: {:?}",
+        replay.changes
+    );
+    assert_eq!(
+        codes(&replay),
+        vec![None; 6],
+        "every replayed command answers as it did"
+    );
     let events: Vec<(u64, String)> = replay
         .events
         .iter()
