@@ -61,6 +61,10 @@ pub fn plan_fanout(
         };
         let by_gateway = routes.plan(&event.app, sessions);
         if by_gateway.is_empty() {
+            // every recipient offline (or the routing table wrong): the store still has it
+            if !sessions.is_empty() {
+                metrics::counter!("herald_events_unrouted_total").increment(1);
+            }
             continue;
         }
         let push = push_of(event);
