@@ -90,7 +90,8 @@ pub fn metrics_handle() -> PrometheusHandle {
             ];
             // delivery lag also needs minutes: the events stream drops what waits past an hour
             let lag_buckets = [
-                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 900.0, 1800.0, 3600.0,
+                0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 60.0, 300.0, 900.0, 1800.0,
+                3600.0,
             ];
             let handle = PrometheusBuilder::new()
                 .set_buckets(&buckets)
