@@ -147,6 +147,12 @@ pub const CATALOGUE: &[Metric] = &[
         "Sessions going online or offline.",
     ),
     metric(
+        "herald_presence_resyncs_total",
+        Counter,
+        &[],
+        "Times the presence tracker fell behind the routing table's change feed and resynchronized from a snapshot (each also logged at warn).",
+    ),
+    metric(
         "herald_routes_reasserted_total",
         Counter,
         &[],
@@ -163,6 +169,18 @@ pub const CATALOGUE: &[Metric] = &[
         Gauge,
         &[],
         "Seconds since this process's routing-table replica was last seen current with its bucket (NATS).",
+    ),
+    metric(
+        "herald_gateway_messages_split_total",
+        Counter,
+        &[],
+        "Batches of acks or deliveries split to fit the bus's `max_payload`.",
+    ),
+    metric(
+        "herald_gateway_items_too_large_total",
+        Counter,
+        &[],
+        "Acks or deliveries too large for one bus message alone, not sent (logged at warn; recovered from the store).",
     ),
     metric(
         "herald_route_watch_restarts_total",
@@ -225,6 +243,12 @@ pub const CATALOGUE: &[Metric] = &[
         Counter,
         &[],
         "Message pushes routed to gateways, counted per recipient session.",
+    ),
+    metric(
+        "herald_events_unrouted_total",
+        Counter,
+        &[],
+        "Events with recipients none of whom had a route (all offline): a rise while clients are connected means a wrong routing table.",
     ),
     metric(
         "herald_delivery_batch_size",
