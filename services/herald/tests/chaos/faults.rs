@@ -90,19 +90,23 @@ pub enum Heal {
 /// A killed process is restarted at the latest this long after the kill, recovered or not.
 pub const RESTART_AT_LATEST: Duration = Duration::from_secs(30);
 
-/// Injects `fault` against the process or node it targets; `conv` picks the partition owner
-/// and `gateway_load` is how many receivers each gateway holds (by process index).
+/// Injects `fault` against the process or node it targets; `conv` picks the partition owner,
+/// `gateway_load` is how many receivers each gateway holds (by process index), and `pick`
+/// breaks a tie between gateways holding as many.
 pub async fn inject(
     cluster: &mut Cluster,
     fault: Fault,
     conv: &str,
     gateway_load: &[(usize, usize)],
+    pick: usize,
 ) -> anyhow::Result<(String, Heal)> {
-    let busiest_gateway = gateway_load
+    let most = gateway_load.iter().map(|(_, load)| *load).max().expect("gateways");
+    let busiest: Vec<usize> = gateway_load
         .iter()
-        .max_by_key(|(_, load)| *load)
+        .filter(|(_, load)| *load == most)
         .map(|(i, _)| *i)
-        .expect("gateways");
+        .collect();
+    let busiest_gateway = busiest[pick % busiest.len()];
     Ok(match fault {
         Fault::KillNatsCommandLeader => {
             let leader = stream_leader(cluster, herald_bus::nats::COMMANDS_STREAM).await?;

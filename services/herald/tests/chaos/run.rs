@@ -193,7 +193,7 @@ impl Run {
             problems: Vec::new(),
         };
         let load = self.gateway_load();
-        let heal = match faults::inject(&mut self.cluster, fault, &conv, &load).await {
+        let heal = match faults::inject(&mut self.cluster, fault, &conv, &load, pick / self.convs.len()).await {
             Ok((target, heal)) => {
                 record.target = target;
                 heal
