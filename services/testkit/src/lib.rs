@@ -1,7 +1,10 @@
-//! Test support (dev-only): a `nats-server` on a free port, free ports, and polling helpers.
+//! Test support (dev-only): a `nats-server` on a free port, a cluster of them, free ports,
+//! signals and polling helpers.
 
+mod nats_cluster;
 mod nats_server;
 
+pub use nats_cluster::NatsCluster;
 pub use nats_server::{NatsServer, nats_server_binary};
 
 use std::net::TcpListener;
@@ -13,6 +16,17 @@ pub fn free_port() -> u16 {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// Sends `signal` (`STOP`, `CONT`, …) to process `pid` with kill(1): pausing a process keeps
+/// its sockets open while it answers nothing, which a kill cannot imitate.
+pub fn signal(pid: u32, signal: &str) {
+    let status = std::process::Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, or panics after `within`.

@@ -91,7 +91,7 @@ impl NatsServer {
 }
 
 /// Runs `nats-server -c file` and waits until it listens on `port`.
-fn spawn(file: &Path, env: &[(String, String)], port: u16) -> Child {
+pub(crate) fn spawn(file: &Path, env: &[(String, String)], port: u16) -> Child {
     let child = Command::new(nats_server_binary())
         .arg("-c")
         .arg(file)
