@@ -2,6 +2,7 @@
 //! in-process ring), gateways have an inbox each, and a small key-value space holds leases,
 //! checkpoints and the routing table (session → gateways). Two backends, one conformance suite.
 
+pub mod backoff;
 mod error;
 pub mod inproc;
 mod log;

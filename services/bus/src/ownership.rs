@@ -134,6 +134,38 @@ where
         .await;
 }
 
+/// Renews a held lease by compare-and-set on its last known revision; `Ok(None)` when another
+/// process holds it now. A mismatch may also be our own earlier renewal, written although its
+/// answer never came (a timeout): a lease that still names this process is ours, at its
+/// current revision.
+async fn renew(
+    bus: &dyn Bus,
+    config: &OwnershipConfig,
+    key: &str,
+    value: Bytes,
+    revision: u64,
+) -> Result<Option<u64>, BusError> {
+    if let Some(revision) = bus.kv_update(Bucket::Leases, key, value.clone(), revision).await? {
+        return Ok(Some(revision));
+    }
+    let Some(current) = bus.kv_get(Bucket::Leases, key).await? else {
+        return Ok(None);
+    };
+    let ours = serde_json::from_slice::<LeaseValue>(&current.value)
+        .is_ok_and(|v| v.owner == config.instance && v.expires_ms > now_ms());
+    if !ours {
+        return Ok(None);
+    }
+    bus.kv_update(Bucket::Leases, key, value, current.revision).await
+}
+
+/// `call`, or an error once `limit` has passed.
+async fn bounded<T>(limit: Duration, call: impl Future<Output = Result<T, BusError>>) -> Result<T, BusError> {
+    tokio::time::timeout(limit, call)
+        .await
+        .unwrap_or_else(|_| Err(BusError::unavailable("timed out")))
+}
+
 async fn release(bus: &dyn Bus, config: &OwnershipConfig, partition: u32, lease: Held) {
     lease.grant.cancel.cancel();
     let _ = tokio::time::timeout(config.lease_ttl, lease.task).await;
@@ -141,15 +173,19 @@ async fn release(bus: &dyn Bus, config: &OwnershipConfig, partition: u32, lease:
         owner: config.instance.clone(),
         expires_ms: 0,
     });
-    match bus
-        .kv_update(
+    // bounded like a renewal: a release only hands the partition over early, and a slow bucket
+    // must not hold the round (and the renewal of every other lease) behind it
+    let released = bounded(
+        config.renew_every(),
+        bus.kv_update(
             Bucket::Leases,
             &lease_key(config.role, partition),
             value,
             lease.revision,
-        )
-        .await
-    {
+        ),
+    )
+    .await;
+    match released {
         Ok(_) => tracing::info!(role = config.role, partition, "released partition"),
         Err(err) => {
             tracing::warn!(role = config.role, partition, error = %err, "release failed; the lease will expire")
@@ -172,28 +208,33 @@ where
     // 1. renew what we hold first, independently of the bookkeeping below: a failing
     //    membership write or scan must not let every lease lapse; drop what we lost or what
     //    stopped by itself
-    let partitions: Vec<u32> = held.keys().copied().collect();
-    for partition in partitions {
-        let lease = held.get_mut(&partition).expect("held");
-        if lease.task.is_finished() {
-            let lease = held.remove(&partition).expect("held");
-            tracing::warn!(role = config.role, partition, "partition task stopped; releasing");
-            release(bus, config, partition, lease).await;
-            continue;
-        }
+    let stopped: Vec<u32> = held
+        .iter()
+        .filter(|(_, lease)| lease.task.is_finished())
+        .map(|(partition, _)| *partition)
+        .collect();
+    for partition in stopped {
+        let lease = held.remove(&partition).expect("held");
+        tracing::warn!(role = config.role, partition, "partition task stopped; releasing");
+        release(bus, config, partition, lease).await;
+    }
+    // all at once, each bounded by one renewal period: a slow or leaderless bucket (a NATS
+    // election) must not hold one round for a request timeout per partition
+    let renewals = held.iter().map(|(partition, lease)| {
         let value = encode(&LeaseValue {
             owner: config.instance.clone(),
             expires_ms: now + ttl_ms,
         });
-        match bus
-            .kv_update(
-                Bucket::Leases,
-                &lease_key(config.role, partition),
-                value,
-                lease.revision,
-            )
-            .await
-        {
+        let key = lease_key(config.role, *partition);
+        let (partition, revision) = (*partition, lease.revision);
+        async move {
+            let outcome = bounded(config.renew_every(), renew(bus, config, &key, value, revision)).await;
+            (partition, outcome)
+        }
+    });
+    for (partition, outcome) in futures::future::join_all(renewals).await {
+        let lease = held.get_mut(&partition).expect("held");
+        match outcome {
             Ok(Some(revision)) => {
                 lease.revision = revision;
                 // stop writing a third of a TTL before anyone else may take over
@@ -223,13 +264,19 @@ where
         owner: config.instance.clone(),
         expires_ms: now + ttl_ms,
     };
-    bus.kv_put(
-        Bucket::Leases,
-        &format!("{}{}", member_prefix(config.role), config.instance),
-        encode(&me),
+    // each bookkeeping call is bounded by half a renewal period and the first failure ends the
+    // bookkeeping for this round, so a slow bucket delays the next renewal by little
+    let limit = config.renew_every() / 2;
+    bounded(
+        limit,
+        bus.kv_put(
+            Bucket::Leases,
+            &format!("{}{}", member_prefix(config.role), config.instance),
+            encode(&me),
+        ),
     )
     .await?;
-    let listed = bus.kv_scan(Bucket::Leases, &member_prefix(config.role)).await?;
+    let listed = bounded(limit, bus.kv_scan(Bucket::Leases, &member_prefix(config.role))).await?;
     let members = listed
         .iter()
         .filter_map(|(_, v)| serde_json::from_slice::<LeaseValue>(v).ok())
@@ -263,14 +310,14 @@ where
             owner: config.instance.clone(),
             expires_ms: now + ttl_ms,
         });
-        let acquired = match bus.kv_get(Bucket::Leases, &key).await? {
-            None => bus.kv_create(Bucket::Leases, &key, value).await?,
+        let acquired = match bounded(limit, bus.kv_get(Bucket::Leases, &key)).await? {
+            None => bounded(limit, bus.kv_create(Bucket::Leases, &key, value)).await?,
             Some(current) => {
                 let expired = serde_json::from_slice::<LeaseValue>(&current.value)
                     .map(|v| v.expires_ms <= now)
                     .unwrap_or(true);
                 if expired {
-                    bus.kv_update(Bucket::Leases, &key, value, current.revision).await?
+                    bounded(limit, bus.kv_update(Bucket::Leases, &key, value, current.revision)).await?
                 } else {
                     None
                 }

@@ -72,8 +72,9 @@ async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, max_batch
 }
 
 async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = herald_bus::backoff::Backoff::default();
     while !grant.cancel.is_cancelled() {
+        let started = Instant::now();
         match serve_once(store, bus.as_ref(), grant, max_batch).await {
             Ok(()) => return,
             Err(ServeError::LeaseLost) => {
@@ -85,9 +86,8 @@ async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Gran
                 tracing::warn!(partition = grant.partition, error = %err, "delivery loop failed; resuming from checkpoint");
                 tokio::select! {
                     _ = grant.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.after_failure(started.elapsed())) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }

@@ -35,8 +35,9 @@ pub async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<Sequenc
 }
 
 async fn serve_until_released(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: &Grant) {
-    let mut backoff = Duration::from_millis(100);
+    let mut backoff = herald_bus::backoff::Backoff::default();
     while !grant.cancel.is_cancelled() {
+        let started = Instant::now();
         match serve_once(&store, &bus, &config, grant).await {
             Ok(()) => return,
             Err(ServeError::Store(StoreError::Fenced { .. }) | ServeError::LeaseLost) => {
@@ -49,9 +50,8 @@ async fn serve_until_released(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: 
                 tracing::warn!(partition = grant.partition, error = %err, "partition loop failed; resuming from checkpoint");
                 tokio::select! {
                     _ = grant.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff) => {}
+                    _ = tokio::time::sleep(backoff.after_failure(started.elapsed())) => {}
                 }
-                backoff = (backoff * 2).min(Duration::from_secs(5));
             }
         }
     }
@@ -227,7 +227,6 @@ impl Partition<'_> {
             metrics::histogram!("herald_append_batch_size").record(plan.changes.len() as f64);
         }
 
-        self.reply(plan.replies).await;
         let ids = event_dedupe_ids(&plan.events);
         let events: Vec<Outgoing> = plan
             .events
@@ -245,6 +244,10 @@ impl Partition<'_> {
             outcome?;
         }
         metrics::counter!("herald_events_published_total").increment(published);
+        // answered only once the events are in the log: an acknowledged message is stored and
+        // on its way to every member, and while the events log is unavailable nothing is
+        // acknowledged (the senders retry with their keys and get the original answer)
+        self.reply(plan.replies).await;
         reader.done_through(last_position);
         metrics::histogram!("herald_sequence_batch_seconds").record(started.elapsed().as_secs_f64());
         Ok(last_position)

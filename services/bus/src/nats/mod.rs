@@ -10,6 +10,8 @@ pub use setup::{NatsAuth, NatsConfig, NatsTls, StreamLimits, redact_url};
 /// Idle heartbeat a log reader asks the server for; two missed end the reader (and the
 /// partition loop reads again from its checkpoint).
 const READER_HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(1);
+/// How long opening a log reader (stream info, consumer creation) may take before it is retried.
+const READER_SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Lifetime of one pull request of a log reader.
 const READER_PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
 /// The server removes a reader's consumer this long after its reader went away.
@@ -89,44 +91,8 @@ impl NatsBus {
     }
 }
 
-#[async_trait]
-impl Bus for NatsBus {
-    fn partitions(&self) -> u32 {
-        self.partitions
-    }
-
-    fn scope(&self) -> &str {
-        &self.scope
-    }
-
-    async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
-        // send everything first, then collect the acks: one round trip for the batch
-        let mut pending = Vec::with_capacity(batch.len());
-        for message in batch {
-            let mut publish = jetstream::message::PublishMessage::build()
-                .payload(message.payload)
-                .message_id(&message.dedupe_id);
-            if let Some(trace) = &message.trace {
-                publish = publish.header(crate::trace::HEADER, trace.as_str());
-            }
-            pending.push(self.js.send_publish(subject(log, message.partition), publish).await);
-        }
-        // the acks are awaited together: each one's timeout starts when it is awaited, so acks
-        // lost with a crashed server would otherwise time out one after another
-        futures::future::join_all(pending.into_iter().map(|sent| async move {
-            match sent {
-                Ok(ack) => match ack.await {
-                    Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
-                    Ok(ack) => Ok(Published::Stored(ack.sequence)),
-                    Err(err) => Err(BusError::unavailable(err)),
-                },
-                Err(err) => Err(BusError::unavailable(err)),
-            }
-        }))
-        .await
-    }
-
-    async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+impl NatsBus {
+    async fn open_reader(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
         // a checkpoint past the stream's end means the stream lost its tail (a power loss of
         // its quorum before an fsync): resume at the end, or new messages would be skipped
         let last = self
@@ -215,6 +181,52 @@ impl Bus for NatsBus {
             let _ = tx.send(Err(BusError::unavailable("log consumer ended"))).await;
         });
         Ok(LogReader::new(rx, feeder.abort_handle(), None, last))
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    fn partitions(&self) -> u32 {
+        self.partitions
+    }
+
+    fn scope(&self) -> &str {
+        &self.scope
+    }
+
+    async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
+        // send everything first, then collect the acks: one round trip for the batch
+        let mut pending = Vec::with_capacity(batch.len());
+        for message in batch {
+            let mut publish = jetstream::message::PublishMessage::build()
+                .payload(message.payload)
+                .message_id(&message.dedupe_id);
+            if let Some(trace) = &message.trace {
+                publish = publish.header(crate::trace::HEADER, trace.as_str());
+            }
+            pending.push(self.js.send_publish(subject(log, message.partition), publish).await);
+        }
+        // the acks are awaited together: each one's timeout starts when it is awaited, so acks
+        // lost with a crashed server would otherwise time out one after another
+        futures::future::join_all(pending.into_iter().map(|sent| async move {
+            match sent {
+                Ok(ack) => match ack.await {
+                    Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
+                    Ok(ack) => Ok(Published::Stored(ack.sequence)),
+                    Err(err) => Err(BusError::unavailable(err)),
+                },
+                Err(err) => Err(BusError::unavailable(err)),
+            }
+        }))
+        .await
+    }
+
+    async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+        // bounded well under the request timeout: while a stream has no leader (an election
+        // after a node died) the caller retries every second instead of waiting 5 s per try
+        tokio::time::timeout(READER_SETUP_TIMEOUT, self.open_reader(log, partition, after))
+            .await
+            .map_err(|_| BusError::unavailable("log reader setup timed out (no stream leader?)"))?
     }
 
     fn max_payload(&self) -> usize {

@@ -241,6 +241,9 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         .await?
         .name(&config.name)
         .connection_timeout(Duration::from_secs(5))
+        // a hung server (paused, partitioned) is left after two unanswered pings: 4 to 6 s,
+        // not the 2 to 3 minutes of the client's 60 s default, so the process moves to a live node
+        .ping_interval(Duration::from_secs(2))
         .event_callback(|event| async move {
             let kind = match &event {
                 async_nats::Event::Connected => "connected",

@@ -43,6 +43,14 @@ impl Fault {
         Fault::PauseGateway,
     ];
 
+    /// The short run of `.ci/test`: every fault but the paused NATS node, which still stalls
+    /// pushes for more than 10 s in about half the runs (the resumed node deposes the leaders
+    /// elected without it; see `loadtest/CHAOS.md`). `HERALD_CHAOS_FAULTS` or a long run
+    /// includes it.
+    pub fn short_run() -> Vec<Fault> {
+        Fault::ALL.into_iter().filter(|f| *f != Fault::PauseNatsNode).collect()
+    }
+
     /// The short name `HERALD_CHAOS_FAULTS` takes.
     pub fn id(self) -> &'static str {
         match self {
