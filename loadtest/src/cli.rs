@@ -128,6 +128,13 @@ pub struct Common {
     /// No progress bar.
     #[arg(long, global = true)]
     pub quiet: bool,
+
+    /// With a target rate, start every sender at the same instant, so the load arrives in
+    /// synchronized bursts (one message from every sender at once, every interval). Default:
+    /// each sender starts at a random phase within its first interval, so arrivals are spread
+    /// evenly and a rate means a rate.
+    #[arg(long, global = true)]
+    pub burst: bool,
 }
 
 /// The sending side shared by `chat`, `group`, `history` and `baseline`.

@@ -62,10 +62,12 @@ pub struct Run {
     pub stop_reading: CancellationToken,
     /// Bytes of message content.
     pub content_size: usize,
+    /// Senders with a rate start together (`--burst`) rather than at random phases.
+    pub burst: bool,
 }
 
 impl Run {
-    pub fn new(content_size: usize) -> Arc<Self> {
+    pub fn new(content_size: usize, burst: bool) -> Arc<Self> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap_or_default()
@@ -78,6 +80,7 @@ impl Run {
             recorder: Arc::new(Recorder::default()),
             stop_sending: CancellationToken::new(),
             stop_reading: CancellationToken::new(),
+            burst,
             content_size,
         })
     }

@@ -14,6 +14,13 @@ use tokio_tungstenite::tungstenite::Message;
 
 pub type Sink = SplitSink<Socket, Message>;
 
+/// A random number in [0, 1): std's per-instance random hash keys, no generator crate needed.
+fn random_fraction() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
+    (bits >> 11) as f64 / (1u64 << 53) as f64
+}
+
 /// What a connection sends.
 #[derive(Debug, Clone)]
 pub enum Work {
@@ -72,7 +79,13 @@ pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work:
         _ = run.started.cancelled() => {}
         _ = stop.cancelled() => return sink,
     }
-    let start = tokio::time::Instant::now();
+    // with a rate, each sender starts at a random point of its first interval (unless --burst):
+    // otherwise "1,000 msg/s from 400 senders" is 400 messages at once every 400 ms
+    let phase = match pace.rate {
+        Some(rate) if !run.burst && rate > 0.0 => Duration::from_secs_f64(random_fraction() / rate),
+        _ => Duration::ZERO,
+    };
+    let start = tokio::time::Instant::now() + phase;
     let mut local = run.recorder.local();
     let mut n: u64 = 0;
     'sending: loop {

@@ -19,7 +19,7 @@ enum Stream {
 }
 
 pub async fn run(common: &Common, args: &ChatArgs, target: &mut Target, scenario: &str) -> anyhow::Result<Report> {
-    let run = Run::new(common.size as usize);
+    let run = Run::new(common.size as usize, common.burst);
     let pairs = pairs::create(&target.api, &run, args.pairs, common.quiet).await?;
     let per_session =
         u64::from(args.ws_per_session + args.notify_ws_per_session + args.sse_per_session + args.poll_per_session);

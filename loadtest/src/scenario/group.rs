@@ -13,7 +13,7 @@ use crate::target::Target;
 pub async fn run(common: &Common, args: &GroupArgs, target: &mut Target) -> anyhow::Result<Report> {
     anyhow::ensure!(args.online <= args.members, "--online must not exceed --members");
     anyhow::ensure!(args.senders <= args.online, "--senders must not exceed --online");
-    let run = Run::new(common.size as usize);
+    let run = Run::new(common.size as usize, common.burst);
     let members: Vec<String> = (0..args.members).map(|i| format!("{}-m{i}", run.id)).collect();
     let online = &members[..args.online as usize];
     let tokens = super::tokens(&target.api, online, common.quiet).await?;

@@ -16,7 +16,7 @@ pub async fn run(common: &Common, args: &HistoryArgs, target: &mut Target) -> an
         "the relay stores nothing: compare `history` with the `chat` baseline"
     );
     anyhow::ensure!(args.readers <= args.pairs, "--readers must not exceed --pairs");
-    let run = Run::new(common.size as usize);
+    let run = Run::new(common.size as usize, common.burst);
     let pairs = pairs::create(&target.api, &run, args.pairs, common.quiet).await?;
     let writers = 2 * pairs.len() as u64;
     let receivers = writers + u64::from(args.readers);

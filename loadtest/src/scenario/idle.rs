@@ -30,7 +30,7 @@ pub async fn run(common: &Common, args: &IdleArgs, target: &mut Target) -> anyho
     );
     let probe_members = args.probe_members.min(args.connections) as usize;
     anyhow::ensure!(probe_members >= 2, "the probe needs two connections at least");
-    let run = Run::new(common.size as usize);
+    let run = Run::new(common.size as usize, common.burst);
     let sessions: Vec<String> = (0..args.connections).map(|i| format!("{}-i{i}", run.id)).collect();
     let tokens = super::tokens(&target.api, &sessions, common.quiet).await?;
     let step = sessions.len() / probe_members;

@@ -649,6 +649,8 @@ async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
     let restarting = Api::new(addr);
     let mut watcher = api.ws(&api.token("watcher", 1).await).await;
     let mut lonely = restarting.ws(&restarting.token("lonely", 1).await).await;
+    // a push crosses gateways once the route of lonely's connection reached the other one
+    lonely_routed(&api).await;
     watcher.request("friend-request", json!({"linkKey": "lonely"})).await;
     lonely.next_push("friend-request").await;
     lonely
@@ -668,6 +670,7 @@ async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
         "the previous life's session goes offline: {offline}"
     );
     let mut lonely = restarting.ws(&restarting.token("lonely", 1).await).await;
+    lonely_routed(&api).await;
     let online = watcher.next_push("presence").await;
     assert_eq!(
         (online["code"].as_u64(), online["data"]["linkKey"].as_str()),
@@ -683,6 +686,21 @@ async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
         (Some(seq), Some("welcome back"))
     );
     herald.stop().await;
+}
+
+/// Waits until the gateway behind `api` routes to a connection of "lonely" (it answers
+/// presence queries from its replica of the routing table).
+async fn lonely_routed(api: &Api) {
+    herald_testkit::eventually(
+        Duration::from_secs(10),
+        "lonely's route reaches the other gateway",
+        || async {
+            let mut probe = api.ws(&api.token("probe", 1).await).await;
+            let reply = probe.request("presence-query", json!({"linkKeys": ["lonely"]})).await;
+            (reply["data"]["presence"]["lonely"] == true).then_some(())
+        },
+    )
+    .await;
 }
 
 async fn anti_spam_and_rate_limit_count_exactly(kind: BusKind) {
