@@ -3,6 +3,12 @@
 use clap::Parser;
 use herald::{Cli, Role};
 
+/// mimalloc rather than glibc's allocator: the message path allocates per frame and per
+/// record on many threads, and glibc's malloc/free was a fifth of the server's profile
+/// (`loadtest/RESULTS.md`, "Where the time goes").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
