@@ -36,6 +36,8 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4002;
 /// Longest one write to a client may take (the client's TCP window stays shut: it does not
 /// read). Past it the connection is closed and its socket, tasks and queue are freed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Frames written between two flushes when they are queued together.
+const WRITE_BATCH: usize = 64;
 
 #[utoipa::path(
     get,
@@ -241,8 +243,7 @@ impl Writer {
                 }
                 WriterEvent::Frame(None) => break,
                 WriterEvent::Frame(Some(frame)) => {
-                    let closing = matches!(frame, Outbound::Close { .. });
-                    if !self.write_or_give_up(to_message(frame)).await || closing {
+                    if !self.write_queued(frame).await {
                         break;
                     }
                 }
@@ -284,12 +285,46 @@ impl Writer {
         match self.write(message, Instant::now() + WRITE_TIMEOUT).await {
             Written::Sent => true,
             Written::Failed => false,
-            Written::TimedOut => {
-                metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
-                tracing::info!("closing a connection that does not read: a write timed out");
-                false
+            Written::TimedOut => self.timed_out(),
+        }
+    }
+
+    /// Writes `first` and whatever else is queued behind it (up to `WRITE_BATCH` frames), then
+    /// flushes once: one system call for a burst of pushes rather than one per frame. The whole
+    /// batch must be taken within `WRITE_TIMEOUT`. False when the connection is done (a write
+    /// failed or timed out, or a close frame was written).
+    async fn write_queued(&mut self, first: Outbound) -> bool {
+        let deadline = Instant::now() + WRITE_TIMEOUT;
+        let mut next = Some(first);
+        let mut written = 0;
+        let mut open = true;
+        while let Some(frame) = next.take() {
+            let closing = matches!(frame, Outbound::Close { .. });
+            match tokio::time::timeout_at(deadline, self.sink.feed(to_message(frame))).await {
+                Ok(Ok(())) => {}
+                Ok(Err(_)) => return false,
+                Err(_) => return self.timed_out(),
+            }
+            written += 1;
+            if closing {
+                open = false;
+                break;
+            }
+            if written < WRITE_BATCH {
+                next = self.rx.try_recv();
             }
         }
+        match tokio::time::timeout_at(deadline, self.sink.flush()).await {
+            Ok(Ok(())) => open,
+            Ok(Err(_)) => false,
+            Err(_) => self.timed_out(),
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
+        tracing::info!("closing a connection that does not read: a write timed out");
+        false
     }
 
     async fn write(&mut self, message: Message, deadline: Instant) -> Written {
