@@ -18,6 +18,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod sender;
+pub mod stages;
 pub mod target;
 pub mod tracker;
 pub mod ws;

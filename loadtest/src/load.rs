@@ -142,6 +142,7 @@ pub async fn measure(
     let rss_start = target.server_pid.and_then(procfs::rss_bytes);
     // routes reach delivery workers asynchronously (over NATS, a key-value watch)
     tokio::time::sleep(Duration::from_millis(common.settle_ms)).await;
+    let stages_before = crate::stages::Scrape::take(&target.api).await;
     let progress = Progress::start(run.clone(), seconds, common.quiet);
     let sampler = Sampler::start(run.clone(), target.server_pid);
     run.go();
@@ -184,6 +185,13 @@ pub async fn measure(
         );
     }
 
+    let stages = match stages_before {
+        Some(before) => crate::stages::Scrape::take(&target.api)
+            .await
+            .map(|after| after.since(&before))
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
     let mut acked: HashMap<String, AckedRange> = HashMap::new();
     for outcome in &outcomes {
         for (conv, range) in &outcome.acked {
@@ -237,6 +245,7 @@ pub async fn measure(
         history: None,
         idle: None,
         jetstream: None,
+        stages,
         timeline: report::timeline(&recorded, &rss),
         distribution: report::distribution(&recorded.delivery),
     };

@@ -157,6 +157,8 @@ pub struct Report {
     pub history: Option<HistoryFigures>,
     pub idle: Option<IdleFigures>,
     pub jetstream: Option<JetStreamFigures>,
+    /// Where the time went: the server's stage histograms over this run (empty on the relay).
+    pub stages: Vec<crate::stages::Stage>,
     pub timeline: Vec<Point>,
     /// (percentile, ms) of the delivery latency.
     pub distribution: Vec<(f64, f64)>,
@@ -236,6 +238,7 @@ impl Report {
         for sample in self.error_samples.iter().chain(&self.disconnect_samples).take(5) {
             lines.push(format!("  e.g. {sample}"));
         }
+        lines.extend(crate::stages::lines(&self.stages));
         lines
     }
 
