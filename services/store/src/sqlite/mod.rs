@@ -49,6 +49,9 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // every statement of the hot paths stays prepared (the default keeps 16, fewer than the
     // store uses, so some were parsed again and again)
     conn.set_prepared_statement_cache_capacity(128);
+    // no connection checkpoints inside its own commits: the checkpointer thread does it beside
+    // the writer (threads.rs), so copying the WAL back never holds a group commit
+    conn.pragma_update(None, "wal_autocheckpoint", 0)?;
     Ok(conn)
 }
 
@@ -65,7 +68,8 @@ impl SqliteStore {
                 .map(|_| open_connection(&path))
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
-            let threads = threads::start(writer, readers)
+            let checkpointer = open_connection(&path).map_err(map_err)?;
+            let threads = threads::start(writer, readers, checkpointer)
                 .map_err(|e| StoreError::Fatal(format!("start the sqlite threads: {e}")))?;
             Ok(SqliteStore { path, threads })
         })

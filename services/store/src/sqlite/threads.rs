@@ -1,6 +1,6 @@
 //! The SQLite connections' own threads: one writer thread (group commits and every other write,
-//! in arrival order) and a few reader threads, each owning its connection and fed by a bounded
-//! queue. Store I/O never waits for tokio's blocking pool, so work there (password hashing, say)
+//! in arrival order), a few reader threads, each owning its connection and fed by a bounded
+//! queue, and a checkpointer that copies the WAL back into the database beside the writer. Store I/O never waits for tokio's blocking pool, so work there (password hashing, say)
 //! cannot starve it; a full queue makes callers wait (async), it never grows.
 
 use super::group_commit::{self, MAX_GROUP};
@@ -29,14 +29,22 @@ pub enum WriterJob {
 pub struct Threads {
     pub writer: mpsc::Sender<WriterJob>,
     pub readers: mpsc::Sender<ReadWork>,
+    /// Dropped with the store: the checkpointer notices and stops.
+    _checkpointer: std::sync::mpsc::Sender<()>,
 }
+
+/// How often the checkpointer copies committed WAL frames back into the database.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+/// WAL frames (pages) past which a passive checkpoint that could not finish is followed by a
+/// blocking one, so the WAL cannot grow without bound behind long reads (4 KiB pages: 256 MiB).
+const WAL_FRAMES_LIMIT: i64 = 65_536;
 
 pub fn stopped() -> StoreError {
     StoreError::Fatal("the sqlite threads stopped".into())
 }
 
 /// Starts the writer thread on `writer` and one reader thread per connection of `readers`.
-pub fn start(writer: Connection, readers: Vec<Connection>) -> std::io::Result<Threads> {
+pub fn start(writer: Connection, readers: Vec<Connection>, checkpointer: Connection) -> std::io::Result<Threads> {
     let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("herald-sqlite-writer".into())
@@ -49,9 +57,14 @@ pub fn start(writer: Connection, readers: Vec<Connection>) -> std::io::Result<Th
             .name(format!("herald-sqlite-reader-{index}"))
             .spawn(move || read_loop(conn, read_rx))?;
     }
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("herald-sqlite-checkpoint".into())
+        .spawn(move || checkpoint_loop(checkpointer, stop_rx))?;
     Ok(Threads {
         writer: write_tx,
         readers: read_tx,
+        _checkpointer: stop_tx,
     })
 }
 
@@ -87,6 +100,39 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>) {
             }
         }
     }
+}
+
+/// Checkpoints the WAL every `CHECKPOINT_EVERY` while the store lives. Passive checkpoints
+/// never wait for the writer or the readers, so the writer's commits (each still one fsync of
+/// the WAL) no longer stop to copy pages back: with automatic checkpoints inside commits, that
+/// copy was the largest part of an append at full load (`loadtest/RESULTS.md`).
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        let started = std::time::Instant::now();
+        let outcome = checkpoint(&conn, "PASSIVE").and_then(|(log, done)| {
+            if log > WAL_FRAMES_LIMIT && done < log {
+                tracing::warn!(
+                    frames = log,
+                    "the WAL is large and a passive checkpoint could not finish; checkpointing with writers held"
+                );
+                checkpoint(&conn, "RESTART")
+            } else {
+                Ok((log, done))
+            }
+        });
+        metrics::histogram!("herald_store_seconds", "op" => "checkpoint").record(started.elapsed().as_secs_f64());
+        if let Err(err) = outcome {
+            metrics::counter!("herald_store_errors_total", "op" => "checkpoint").increment(1);
+            tracing::warn!(error = %err, "WAL checkpoint failed; retrying");
+        }
+    }
+}
+
+/// Runs one checkpoint of `mode`; returns the WAL's frames and how many are checkpointed.
+fn checkpoint(conn: &Connection, mode: &str) -> rusqlite::Result<(i64, i64)> {
+    conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |row| {
+        Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+    })
 }
 
 fn read_loop(conn: Connection, jobs: Arc<Mutex<mpsc::Receiver<ReadWork>>>) {
