@@ -230,7 +230,12 @@ impl Bus for NatsBus {
     }
 
     fn max_payload(&self) -> usize {
-        self.client.server_info().max_payload
+        // before the server's INFO (never after a successful connect, but cheap to rule out)
+        // the field is 0, which would refuse every item: NATS's default then
+        match self.client.server_info().max_payload {
+            0 => 1024 * 1024,
+            announced => announced,
+        }
     }
 
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {

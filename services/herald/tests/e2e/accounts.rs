@@ -229,13 +229,7 @@ async fn end_user_accounts_and_revocation_across_gateway_processes() {
     let api = herald.api();
     // a second gateway, as its own process, on the same bus and store
     let addr = free_addr();
-    let nats_url = herald.nats_url().to_owned();
-    let env = vec![
-        ("HERALD_NATS_URL", nats_url),
-        ("HERALD_DATA_DIR", herald.data_dir.path().display().to_string()),
-        ("HERALD_PARTITIONS", "8".to_owned()),
-        ("HERALD_HTTP_ADDR", addr.to_string()),
-    ];
+    let env = herald.process_env(addr);
     let _gateway = Process::spawn("gateway-2", "gateway", &env, herald.data_dir.path());
     wait_healthy(addr).await;
     let other = Api::new(addr);
@@ -564,23 +558,14 @@ async fn presence_survives_a_killed_gateway() {
     let herald = Herald::start(BusKind::Nats).await;
     let api = herald.api();
     let addr = free_addr();
-    let env = vec![
-        ("HERALD_NATS_URL", herald.nats_url().to_owned()),
-        ("HERALD_DATA_DIR", herald.data_dir.path().display().to_string()),
-        ("HERALD_PARTITIONS", "8".to_owned()),
-        ("HERALD_HTTP_ADDR", addr.to_string()),
-    ];
+    let env = herald.process_env(addr);
     let mut doomed = Process::spawn("gateway-doomed", "gateway", &env, herald.data_dir.path());
     wait_healthy(addr).await;
     let other = Api::new(addr);
     let mut watcher = api.ws(&api.token("watcher", 1).await).await;
     for friend in ["dual", "lonely"] {
         let mut f = api.ws(&api.token(friend, 1).await).await;
-        watcher.request("friend-request", json!({"linkKey": friend})).await;
-        f.next_push("friend-request").await;
-        f.request("friend-respond", json!({"linkKey": "watcher", "accept": true}))
-            .await;
-        watcher.next_push("friend-accepted").await;
+        befriend(&mut watcher, &mut f, friend).await;
     }
     let dual_here = api.ws(&api.token("dual", 3).await).await;
     let _dual_there = other.ws(&other.token("dual", 4).await).await;
@@ -638,12 +623,7 @@ async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
     let herald = Herald::start(BusKind::Nats).await;
     let api = herald.api();
     let addr = free_addr();
-    let env = vec![
-        ("HERALD_NATS_URL", herald.nats_url().to_owned()),
-        ("HERALD_DATA_DIR", herald.data_dir.path().display().to_string()),
-        ("HERALD_PARTITIONS", "8".to_owned()),
-        ("HERALD_HTTP_ADDR", addr.to_string()),
-    ];
+    let env = herald.process_env(addr);
     let mut pod = Process::spawn("pod-0", "gateway", &env, herald.data_dir.path());
     wait_healthy(addr).await;
     let restarting = Api::new(addr);
@@ -651,12 +631,7 @@ async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
     let mut lonely = restarting.ws(&restarting.token("lonely", 1).await).await;
     // a push crosses gateways once the route of lonely's connection reached the other one
     lonely_routed(&api).await;
-    watcher.request("friend-request", json!({"linkKey": "lonely"})).await;
-    lonely.next_push("friend-request").await;
-    lonely
-        .request("friend-respond", json!({"linkKey": "watcher", "accept": true}))
-        .await;
-    watcher.next_push("friend-accepted").await;
+    befriend(&mut watcher, &mut lonely, "lonely").await;
     let conv = api.create_group(&api.token("watcher", 1).await, &["lonely"]).await;
 
     pod.kill9();
@@ -686,6 +661,16 @@ async fn a_gateway_restarted_under_its_name_is_a_new_gateway() {
         (Some(seq), Some("welcome back"))
     );
     herald.stop().await;
+}
+
+/// `watcher` asks `friend` (whose session is `name`) for friendship, and `friend` accepts.
+async fn befriend(watcher: &mut crate::support::WsClient, friend: &mut crate::support::WsClient, name: &str) {
+    watcher.request("friend-request", json!({"linkKey": name})).await;
+    friend.next_push("friend-request").await;
+    friend
+        .request("friend-respond", json!({"linkKey": "watcher", "accept": true}))
+        .await;
+    watcher.next_push("friend-accepted").await;
 }
 
 /// Waits until the gateway behind `api` routes to a connection of "lonely" (it answers

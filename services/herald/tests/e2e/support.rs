@@ -104,6 +104,17 @@ impl Herald {
         &self._nats.as_ref().expect("started with NATS").url
     }
 
+    /// The environment of one more role process on this Herald's NATS and store (8 partitions,
+    /// as `up` has), listening on `addr`.
+    pub fn process_env(&self, addr: std::net::SocketAddr) -> Vec<(&'static str, String)> {
+        vec![
+            ("HERALD_NATS_URL", self.nats_url().to_owned()),
+            ("HERALD_DATA_DIR", self.data_dir.path().display().to_string()),
+            ("HERALD_PARTITIONS", "8".to_owned()),
+            ("HERALD_HTTP_ADDR", addr.to_string()),
+        ]
+    }
+
     /// A second in-process server on the same bus and store (NATS only): another gateway.
     pub async fn second_gateway(&self) -> Running {
         let nats = self._nats.as_ref().expect("a second gateway needs NATS");
