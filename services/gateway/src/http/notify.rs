@@ -77,7 +77,7 @@ pub async fn notify(
     };
     let result = match protoc.as_str() {
         "ws" => match upgrade {
-            Ok(upgrade) => Ok(super::ws::accept(shared, me, upgrade, ConnKind::NotifyWs)),
+            Ok(upgrade) => Ok(super::ws::accept(shared, me, upgrade, ConnKind::NotifyWs).await),
             Err(_) => Err(ApiError::bad_input("protoc=ws needs a WebSocket upgrade request")),
         },
         "sse" => sse(shared, me).await,

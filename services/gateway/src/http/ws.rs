@@ -49,20 +49,51 @@ const WRITE_BATCH: usize = 64;
     security(("client_token" = []))
 )]
 pub async fn upgrade(State(shared): State<Arc<Shared>>, Client(me): Client, upgrade: WebSocketUpgrade) -> Response {
-    accept(shared, me, upgrade, ConnKind::Native)
+    accept(shared, me, upgrade, ConnKind::Native).await
 }
 
-pub fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade, kind: ConnKind) -> Response {
+/// Registers the connection, then completes the handshake. Registered first: once a client's
+/// handshake completes it counts as connected (a close of its other connection right after is
+/// not its last, and sends no offline), and a refusal (too many connections) is an HTTP error
+/// with its code instead of a socket opened only to be closed.
+pub async fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade, kind: ConnKind) -> Response {
     if shared.draining.load(Ordering::SeqCst) {
         return ApiError::new(ErrorCode::Unavailable, "draining, connect elsewhere").into_response();
     }
+    let registered = match register(&shared, &me, kind).await {
+        Ok((conn, rx)) => Registered {
+            shared,
+            me,
+            kind,
+            conn: Some((conn, rx)),
+        },
+        Err(err) => return err.into_response(),
+    };
     upgrade
         .max_frame_size(HARD_FRAME_BYTES)
         .max_message_size(HARD_FRAME_BYTES)
         // tungstenite's default read buffer (128 KiB per connection, allocated up front) would
         // dominate an idle connection's memory; it grows when a large frame needs it
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(shared, socket, me, kind))
+        .on_upgrade(move |socket| serve(registered, socket))
+}
+
+/// A connection registered before its handshake: unregistered if the handshake never
+/// completes (the client left, the upgrade failed), so no route outlives it.
+struct Registered {
+    shared: Arc<Shared>,
+    me: Identity,
+    kind: ConnKind,
+    conn: Option<(Conn, OutboundRx)>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Some((conn, _)) = self.conn.take() {
+            let (shared, me, kind) = (self.shared.clone(), self.me.clone(), self.kind);
+            tokio::spawn(async move { shared.hub.unregister(&me.app, &me.session, conn.id, kind).await });
+        }
+    }
 }
 
 /// Registers a new queue-backed connection, applying the app's login policy.
@@ -105,20 +136,12 @@ pub fn token_expiry(me: &Identity) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
 }
 
-#[tracing::instrument(skip_all, fields(app = %me.app, session = %me.session, platform = me.platform, kind = kind.label()))]
-async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnKind) {
-    let (mut sink, mut stream) = socket.split();
-    let (conn, rx) = match register(&shared, &me, kind).await {
-        Ok(registered) => registered,
-        Err(err) => {
-            let reason = err.message.chars().take(100).collect::<String>();
-            let refusal = Message::Close(Some(CloseFrame {
-                code: 1013,
-                reason: reason.into(),
-            }));
-            let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(refusal)).await;
-            return;
-        }
+#[tracing::instrument(skip_all, fields(app = %registered.me.app, session = %registered.me.session, platform = registered.me.platform, kind = registered.kind.label()))]
+async fn serve(mut registered: Registered, socket: WebSocket) {
+    let (sink, mut stream) = socket.split();
+    let (shared, me, kind) = (registered.shared.clone(), registered.me.clone(), registered.kind);
+    let Some((conn, rx)) = registered.conn.take() else {
+        return;
     };
     let close = conn.close.clone();
     let (peer_closed_tx, peer_closed_rx) = oneshot::channel();

@@ -70,6 +70,37 @@ async fn a_client_close_is_answered_with_its_code() {
     herald.stop().await;
 }
 
+/// A session holds at most 16 connections per gateway (README limits): the 17th WebSocket is
+/// refused before its handshake with HTTP 429 and code 10008, on /ws and /notify alike, and a
+/// freed slot can be taken again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_past_its_connection_limit_is_refused_with_429() {
+    let herald = Herald::start(BusKind::Embedded).await;
+    let api = herald.api();
+    let token = api.token("alice", 1).await;
+    let mut open = Vec::new();
+    for i in 0..16 {
+        let path = if i % 2 == 0 { "/ws?" } else { "/notify?protoc=ws&" };
+        open.push(connect(&api, &format!("{path}token={token}")).await);
+    }
+    for path in ["/ws?", "/notify?protoc=ws&"] {
+        let url = format!("{}{path}token={token}", api.base.replace("http://", "ws://"));
+        match tokio_tungstenite::connect_async(url).await {
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), 429, "{path}");
+                let body: Value =
+                    serde_json::from_slice(response.body().as_deref().unwrap_or_default()).expect("an error envelope");
+                assert_eq!(body["code"], 10008, "{path}: {body}");
+            }
+            other => panic!("{path}: the 17th connection was not refused: {:?}", other.map(|_| ())),
+        }
+    }
+    drop(open.pop());
+    connections_drop_to(&herald, 15, "the closed connection unregistered").await;
+    let _again = connect(&api, &format!("/ws?token={token}")).await;
+    herald.stop().await;
+}
+
 /// A connection lives no longer than its token: at expiry it is closed with 4002 (an SSE
 /// stream ends).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
