@@ -3,6 +3,7 @@
 //! checkpoints and the routing table (session → gateways). Two backends, one conformance suite.
 
 pub mod backoff;
+pub mod consumer;
 mod error;
 pub mod inproc;
 mod log;

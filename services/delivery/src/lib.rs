@@ -10,17 +10,17 @@ mod members;
 pub use fanout::{plan_fanout, push_of};
 pub use members::MemberCache;
 
+use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
-use herald_bus::{Bus, BusError, Log};
+use herald_bus::{Bus, Log, LogEntry, LogReader, RouteTable};
 use herald_protocol::bus::{Event, EventBody, GatewayMessage};
 use herald_protocol::{codec, timefmt};
 use herald_store::{Store, StoreError};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 pub const ROLE: &str = "delivery";
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, Clone)]
 pub struct DeliveryConfig {
@@ -40,16 +40,6 @@ impl DeliveryConfig {
     }
 }
 
-#[derive(Debug, thiserror::Error)]
-enum ServeError {
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("lease no longer valid")]
-    LeaseLost,
-}
-
 pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
     let ownership_config = OwnershipConfig {
         role: ROLE,
@@ -57,40 +47,95 @@ pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfi
         lease_ttl: config.lease_ttl,
         partitions: bus.partitions(),
     };
-    let max_batch = config.max_batch;
+    let spec = ConsumerSpec {
+        role: ROLE,
+        log: Log::Events,
+        max_batch: config.max_batch,
+    };
     let start_bus = bus.clone();
     ownership::run(bus, ownership_config, shutdown, move |grant| {
-        serve(store.clone(), start_bus.clone(), grant, max_batch)
+        serve(store.clone(), start_bus.clone(), grant, spec)
     })
     .await;
 }
 
-async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
-    serve_until_released(store.as_ref(), bus, &grant, max_batch).await;
-    // a partition this process no longer serves has no lag of its own
-    metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => grant.partition.to_string()).set(0.0);
+async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, spec: ConsumerSpec) {
+    let mut partition = Partition {
+        store: store.as_ref(),
+        bus: bus.as_ref(),
+        grant: &grant,
+        members: MemberCache::default(),
+        routes: None,
+    };
+    consumer::consume(bus.as_ref(), spec, &grant, &mut partition).await;
 }
 
-async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
-    let mut backoff = herald_bus::backoff::Backoff::default();
-    while !grant.cancel.is_cancelled() {
-        let started = Instant::now();
-        match serve_once(store, bus.as_ref(), grant, max_batch).await {
-            Ok(()) => return,
-            Err(ServeError::LeaseLost) => {
-                tracing::warn!(partition = grant.partition, "delivery lease lost; stopping");
-                grant.cancel.cancel();
-                return;
+/// One partition's fan-out: the members of its conversations and the routing table.
+struct Partition<'a> {
+    store: &'a dyn Store,
+    bus: &'a dyn Bus,
+    grant: &'a Grant,
+    members: MemberCache,
+    routes: Option<Arc<RouteTable>>,
+}
+
+impl PartitionConsumer for Partition<'_> {
+    async fn begin(&mut self) -> Result<(), Interrupted> {
+        self.members = MemberCache::default();
+        self.routes = Some(self.bus.route_table().await?);
+        Ok(())
+    }
+
+    async fn handle(&mut self, _reader: &LogReader, entries: Vec<LogEntry>) -> Result<(), Interrupted> {
+        let partition = self.grant.partition;
+        let (events, traces) = decode(partition, &entries);
+        let now = timefmt::now_nanos();
+        for event in &events {
+            if let EventBody::Message(record) = &event.body {
+                metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
+            }
+        }
+        load_members(self.store, &mut self.members, &events)
+            .await
+            .map_err(|e| Interrupted::Failed(e.to_string()))?;
+        let recipients: Vec<_> = events.iter().map(|event| self.members.recipients(event)).collect();
+        let routes = self.routes.as_ref().expect("begun");
+        let plan = plan_fanout(&events, &recipients, &traces, routes);
+        // fenced like the sequencer: a paused owner whose lease lapsed sends nothing more
+        if !self.grant.is_valid() {
+            return Err(Interrupted::Fenced("delivery lease no longer valid".into()));
+        }
+        for (gateway, deliveries) in plan {
+            let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
+            metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);
+            metrics::counter!("herald_deliveries_total").increment(recipients as u64);
+            herald_bus::send_gateway_message(self.bus, &gateway, GatewayMessage::Deliver(deliveries)).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The batch's events, each with the `traceparent` of its fan-out span; what does not decode
+/// is logged and skipped.
+fn decode(partition: u32, entries: &[LogEntry]) -> (Vec<Event>, Vec<Option<String>>) {
+    let mut events = Vec::with_capacity(entries.len());
+    let mut traces = Vec::with_capacity(entries.len());
+    for entry in entries {
+        match codec::decode::<Event>(&entry.payload) {
+            Ok(event) => {
+                events.push(event);
+                traces.push(entry.trace.as_deref().and_then(|parent| {
+                    let span = tracing::info_span!("delivery.fanout", partition);
+                    herald_bus::trace::continue_trace(&span, Some(parent));
+                    herald_bus::trace::traceparent_of(&span)
+                }));
             }
             Err(err) => {
-                tracing::warn!(partition = grant.partition, error = %err, "delivery loop failed; resuming from checkpoint");
-                tokio::select! {
-                    _ = grant.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff.after_failure(started.elapsed())) => {}
-                }
+                tracing::error!(partition, position = entry.position, error = %err, "undecodable event skipped")
             }
         }
     }
+    (events, traces)
 }
 
 /// Reads the members of the conversations `events` need that the cache lacks.
@@ -112,76 +157,4 @@ async fn load_members(store: &dyn Store, cache: &mut MemberCache, events: &[Even
         }
         return Ok(());
     }
-}
-
-async fn serve_once(store: &dyn Store, bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<(), ServeError> {
-    let partition = grant.partition;
-    let mut members = MemberCache::default();
-    let routes = bus.route_table().await?;
-    let checkpoint = ownership::load_checkpoint(bus, ROLE, partition).await?;
-    let mut reader = bus.read(Log::Events, partition, checkpoint).await?;
-    tracing::info!(partition, checkpoint, "delivering partition");
-    let (mut saved, mut finished, mut last_save) = (checkpoint, checkpoint, Instant::now());
-    loop {
-        let entries = tokio::select! {
-            biased;
-            _ = grant.cancel.cancelled() => break,
-            entries = reader.next_batch(max_batch) => entries?,
-            _ = tokio::time::sleep(CHECKPOINT_EVERY), if finished > saved => {
-                ownership::store_checkpoint(bus, ROLE, partition, finished).await?;
-                (saved, last_save) = (finished, Instant::now());
-                continue;
-            }
-        };
-        let mut events = Vec::with_capacity(entries.len());
-        let mut traces = Vec::with_capacity(entries.len());
-        for entry in &entries {
-            match codec::decode::<Event>(&entry.payload) {
-                Ok(event) => {
-                    events.push(event);
-                    traces.push(entry.trace.as_deref().and_then(|parent| {
-                        let span = tracing::info_span!("delivery.fanout", partition);
-                        herald_bus::trace::continue_trace(&span, Some(parent));
-                        herald_bus::trace::traceparent_of(&span)
-                    }));
-                }
-                Err(err) => {
-                    tracing::error!(partition, position = entry.position, error = %err, "undecodable event skipped")
-                }
-            }
-        }
-        let now = timefmt::now_nanos();
-        for event in &events {
-            if let EventBody::Message(record) = &event.body {
-                metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
-            }
-        }
-        load_members(store, &mut members, &events).await?;
-        let recipients: Vec<_> = events.iter().map(|event| members.recipients(event)).collect();
-        let plan = plan_fanout(&events, &recipients, &traces, &routes);
-        // fenced like the sequencer: a paused owner whose lease lapsed sends nothing more
-        if !grant.is_valid() {
-            return Err(ServeError::LeaseLost);
-        }
-        for (gateway, deliveries) in plan {
-            let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
-            metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);
-            metrics::counter!("herald_deliveries_total").increment(recipients as u64);
-            herald_bus::send_gateway_message(bus, &gateway, GatewayMessage::Deliver(deliveries)).await?;
-        }
-        if let Some(last) = entries.last() {
-            metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => partition.to_string())
-                .set(last.pending as f64);
-        }
-        finished = entries.last().map(|e| e.position).unwrap_or(finished);
-        reader.done_through(finished);
-        if last_save.elapsed() >= CHECKPOINT_EVERY {
-            ownership::store_checkpoint(bus, ROLE, partition, finished).await?;
-            (saved, last_save) = (finished, Instant::now());
-        }
-    }
-    if finished > saved {
-        ownership::store_checkpoint(bus, ROLE, partition, finished).await?;
-    }
-    Ok(())
 }

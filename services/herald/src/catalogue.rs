@@ -231,12 +231,6 @@ pub const CATALOGUE: &[Metric] = &[
         &[],
         "Events published to the events log.",
     ),
-    metric(
-        "herald_sequencer_restarts_total",
-        Counter,
-        &[],
-        "Partition loops restarted after an error.",
-    ),
     // delivery
     metric(
         "herald_deliveries_total",
@@ -274,6 +268,12 @@ pub const CATALOGUE: &[Metric] = &[
         Counter,
         &["role"],
         "Partition leases acquired (failovers and rebalancing), by role.",
+    ),
+    metric(
+        "herald_consumer_restarts_total",
+        Counter,
+        &["role"],
+        "Partition loops (sequencer or delivery) restarted from their checkpoint after an error.",
     ),
     metric(
         "herald_consumer_pending",

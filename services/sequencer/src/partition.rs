@@ -4,7 +4,8 @@
 use crate::plan::{ConvKey, ConvState, Known, plan_batch};
 use crate::{ROLE, SequencerConfig};
 use bytes::Bytes;
-use herald_bus::ownership::{self, Grant};
+use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
+use herald_bus::ownership::Grant;
 use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing};
 use herald_protocol::bus::{Ack, Action, Command, GatewayMessage, Reply, ReplyTo};
 use herald_protocol::error_code::WireError;
@@ -14,9 +15,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-
-/// How often a partition's finished position is saved while it is busy.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 
 #[derive(Debug, thiserror::Error)]
 enum ServeError {
@@ -28,33 +26,25 @@ enum ServeError {
     LeaseLost,
 }
 
-pub async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: Grant) {
-    serve_until_released(store, bus, config, &grant).await;
-    // a partition this process no longer serves has no lag of its own
-    metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => grant.partition.to_string()).set(0.0);
-}
-
-async fn serve_until_released(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: &Grant) {
-    let mut backoff = herald_bus::backoff::Backoff::default();
-    while !grant.cancel.is_cancelled() {
-        let started = Instant::now();
-        match serve_once(&store, &bus, &config, grant).await {
-            Ok(()) => return,
-            Err(ServeError::Store(StoreError::Fenced { .. }) | ServeError::LeaseLost) => {
-                tracing::warn!(partition = grant.partition, epoch = grant.epoch, "fenced out; stopping");
-                grant.cancel.cancel();
-                return;
+impl From<ServeError> for Interrupted {
+    fn from(err: ServeError) -> Self {
+        match err {
+            ServeError::Store(StoreError::Fenced { .. }) | ServeError::LeaseLost => {
+                Interrupted::Fenced(err.to_string())
             }
-            Err(err) => {
-                metrics::counter!("herald_sequencer_restarts_total").increment(1);
-                tracing::warn!(partition = grant.partition, error = %err, "partition loop failed; resuming from checkpoint");
-                tokio::select! {
-                    _ = grant.cancel.cancelled() => return,
-                    _ = tokio::time::sleep(backoff.after_failure(started.elapsed())) => {}
-                }
-            }
+            other => Interrupted::Failed(other.to_string()),
         }
     }
+}
+
+pub async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: Arc<SequencerConfig>, grant: Grant) {
+    let spec = ConsumerSpec {
+        role: ROLE,
+        log: Log::Commands,
+        max_batch: config.max_batch,
+    };
+    let mut partition = Partition::new(store.as_ref(), bus.as_ref(), &config, &grant);
+    consumer::consume(bus.as_ref(), spec, &grant, &mut partition).await;
 }
 
 struct Partition<'a> {
@@ -71,58 +61,19 @@ struct Partition<'a> {
 /// App settings (anti-spam, friendship) are re-read this often.
 const SETTINGS_TTL: Duration = Duration::from_secs(2);
 
-async fn serve_once(
-    store: &Arc<dyn Store>,
-    bus: &Arc<dyn Bus>,
-    config: &SequencerConfig,
-    grant: &Grant,
-) -> Result<(), ServeError> {
-    let partition = grant.partition;
-    let fence = Fence {
-        scope: format!("{}/{ROLE}/{partition}", bus.scope()),
-        epoch: grant.epoch,
-    };
-    // claim before reading any head: from here on, an older owner cannot append
-    store.claim_fence(&fence).await?;
-    let checkpoint = ownership::load_checkpoint(bus.as_ref(), ROLE, partition).await?;
-    let mut reader = bus.read(Log::Commands, partition, checkpoint).await?;
-    tracing::info!(partition, epoch = grant.epoch, checkpoint, "serving partition");
-    let mut this = Partition {
-        store: store.as_ref(),
-        bus: bus.as_ref(),
-        config,
-        grant,
-        fence,
-        states: HashMap::new(),
-        settings: HashMap::new(),
-        ids: snowflaked::Generator::new(partition as u16),
-    };
-    let mut saved = checkpoint;
-    let mut finished = checkpoint;
-    let mut last_save = Instant::now();
-    loop {
-        let batch = tokio::select! {
-            biased;
-            _ = grant.cancel.cancelled() => break,
-            batch = reader.next_batch(config.max_batch) => batch?,
-            _ = tokio::time::sleep(CHECKPOINT_EVERY), if finished > saved => {
-                ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
-                saved = finished;
-                last_save = Instant::now();
-                continue;
-            }
-        };
-        finished = this.process(&mut reader, batch).await?;
-        if last_save.elapsed() >= CHECKPOINT_EVERY {
-            ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
-            saved = finished;
-            last_save = Instant::now();
-        }
+impl PartitionConsumer for Partition<'_> {
+    async fn begin(&mut self) -> Result<(), Interrupted> {
+        // what an earlier attempt cached may be ahead of the store (a failed append)
+        self.states.clear();
+        self.settings.clear();
+        // claim before reading any head: from here on, an older owner cannot append
+        self.store.claim_fence(&self.fence).await.map_err(ServeError::from)?;
+        Ok(())
     }
-    if finished > saved {
-        ownership::store_checkpoint(bus.as_ref(), ROLE, partition, finished).await?;
+
+    async fn handle(&mut self, reader: &LogReader, batch: Vec<LogEntry>) -> Result<(), Interrupted> {
+        Ok(self.process(reader, batch).await?)
     }
-    Ok(())
 }
 
 /// Each event's dedupe id: its command's position and its index among that command's events,
@@ -146,15 +97,26 @@ fn key_of(command: &Command) -> ConvKey {
     (command.app.clone(), command.conv.clone())
 }
 
-impl Partition<'_> {
-    /// Sequences one batch end to end; returns the last position it finished.
-    async fn process(&mut self, reader: &mut LogReader, entries: Vec<LogEntry>) -> Result<u64, ServeError> {
-        let started = Instant::now();
-        let last_position = entries.last().map(|e| e.position).unwrap_or(0);
-        if let Some(last) = entries.last() {
-            metrics::gauge!("herald_consumer_pending", "role" => crate::ROLE, "partition" => self.grant.partition.to_string())
-                .set(last.pending as f64);
+impl<'a> Partition<'a> {
+    fn new(store: &'a dyn Store, bus: &'a dyn Bus, config: &'a SequencerConfig, grant: &'a Grant) -> Self {
+        Self {
+            store,
+            bus,
+            config,
+            grant,
+            fence: Fence {
+                scope: format!("{}/{ROLE}/{}", bus.scope(), grant.partition),
+                epoch: grant.epoch,
+            },
+            states: HashMap::new(),
+            settings: HashMap::new(),
+            ids: snowflaked::Generator::new(grant.partition as u16),
         }
+    }
+
+    /// Sequences one batch end to end.
+    async fn process(&mut self, reader: &LogReader, entries: Vec<LogEntry>) -> Result<(), ServeError> {
+        let started = Instant::now();
         let mut commands = Vec::with_capacity(entries.len());
         // a span per traced command, continuing the gateway's trace
         let mut spans: HashMap<u64, tracing::Span> = HashMap::new();
@@ -248,9 +210,8 @@ impl Partition<'_> {
         // on its way to every member, and while the events log is unavailable nothing is
         // acknowledged (the senders retry with their keys and get the original answer)
         self.reply(plan.replies).await;
-        reader.done_through(last_position);
         metrics::histogram!("herald_sequence_batch_seconds").record(started.elapsed().as_secs_f64());
-        Ok(last_position)
+        Ok(())
     }
 
     /// Loads the state of every conversation the batch touches and the cache lacks.
@@ -506,24 +467,11 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let fence = Fence {
-            scope: format!("{}/{ROLE}/0", bus.scope()),
-            epoch: 1,
-        };
-        store.claim_fence(&fence).await.unwrap();
         let mut config = SequencerConfig::new("cache-test");
         config.max_cached_conversations = 2;
         let grant = Grant::standalone(0, 1, CancellationToken::new());
-        let mut this = Partition {
-            store: store.as_ref(),
-            bus: bus.as_ref(),
-            config: &config,
-            grant: &grant,
-            fence,
-            states: HashMap::new(),
-            settings: HashMap::new(),
-            ids: snowflaked::Generator::new(0),
-        };
+        let mut this = Partition::new(store.as_ref(), bus.as_ref(), &config, &grant);
+        this.begin().await.unwrap();
         let mut reader = bus.read(Log::Commands, 0, 0).await.unwrap();
         let rounds = 4;
         for round in 0..rounds {
@@ -557,7 +505,7 @@ mod tests {
                     .await;
                 assert!(matches!(published[..], [Ok(_)]), "{published:?}");
                 let batch = reader.next_batch(16).await.unwrap();
-                this.process(&mut reader, batch).await.unwrap();
+                this.process(&reader, batch).await.unwrap();
                 assert!(
                     this.states.len() <= 2,
                     "the cache holds {} conversations, over its bound of 2",
