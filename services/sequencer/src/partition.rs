@@ -1,7 +1,7 @@
 //! The loop that serves one owned partition: read commands, load what the batch needs, plan,
 //! append (fenced), answer, publish, checkpoint.
 
-use crate::plan::{ConvKey, ConvState, Known, plan_batch};
+use crate::plan::{ConvKey, ConvState, Known, key_of, plan_batch};
 use crate::{ROLE, SequencerConfig};
 use bytes::Bytes;
 use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
@@ -90,11 +90,6 @@ fn event_dedupe_ids(events: &[(u64, herald_protocol::bus::Event)]) -> Vec<String
             event.dedupe_id(*position, index)
         })
         .collect()
-}
-
-/// The conversation a command is for.
-fn key_of(command: &Command) -> ConvKey {
-    (command.app.clone(), command.conv.clone())
 }
 
 impl<'a> Partition<'a> {

@@ -112,8 +112,7 @@ pub struct Known {
     pub replay_through: u64,
 }
 
-struct Planner<'a, F> {
-    states: &'a mut HashMap<ConvKey, ConvState>,
+struct Planner<F> {
     originals: HashMap<(ConvKey, SessionId, String), MessageRecord>,
     by_id: HashMap<(ConvKey, MsgId), MessageRecord>,
     settings: HashMap<AppId, AppSettings>,
@@ -140,7 +139,6 @@ pub fn plan_batch(
     now_nanos: i64,
 ) -> Plan {
     let mut planner = Planner {
-        states,
         originals: known
             .originals
             .into_iter()
@@ -167,10 +165,12 @@ pub fn plan_batch(
     };
     for (position, command) in commands {
         let reply_to = command.reply_to.clone();
-        let outcome = planner.one(position, command);
-        match &outcome {
-            Ok(_) => {}
-            Err(_) => planner.plan.rejected += 1,
+        let outcome = match states.get_mut(&key_of(&command)) {
+            Some(state) => planner.one(state, position, command),
+            None => Err(err(ErrorCode::NotFound, "conversation not found")),
+        };
+        if outcome.is_err() {
+            planner.plan.rejected += 1;
         }
         if let Some(reply_to) = reply_to {
             planner.plan.replies.push((reply_to, outcome));
@@ -188,23 +188,88 @@ pub fn plan_batch(
     planner.plan
 }
 
-/// The state of a conversation `Planner::one` found.
-fn state_of<'s>(states: &'s mut HashMap<ConvKey, ConvState>, app: &AppId, conv: &ConvId) -> &'s mut ConvState {
-    states.get_mut(&(app.clone(), conv.clone())).expect("checked by `one`")
+/// The conversation a command is for.
+pub(crate) fn key_of(command: &Command) -> ConvKey {
+    (command.app.clone(), command.conv.clone())
 }
 
-impl<F: FnMut() -> u64> Planner<'_, F> {
-    fn one(&mut self, position: u64, command: Command) -> Result<Reply, WireError> {
-        let Command { app, conv, action, .. } = command;
-        if !self.states.contains_key(&(app.clone(), conv.clone())) {
-            return Err(err(ErrorCode::NotFound, "conversation not found"));
+/// A membership command checked against its conversation.
+enum Checked {
+    /// Sessions to add (or remove), and by whom.
+    Change {
+        adding: bool,
+        sessions: Vec<SessionId>,
+        by: Option<SessionId>,
+    },
+    /// Nothing to change (a second join, a leave of a non-member): a replayed command restates
+    /// the state it finds with this event.
+    InPlace(Option<EventBody>),
+}
+
+/// Checks a membership command against the conversation's state.
+fn check_members(state: &ConvState, change: MembersCommand, replayed: bool) -> Result<Checked, WireError> {
+    let group = state.conv.kind == ConvKind::Group;
+    let not_member = || err(ErrorCode::NotMember, "not a member of this conversation");
+    let (adding, sessions, by) = match change {
+        MembersCommand::Join { session } if state.is_member(&session) => {
+            let restated = EventBody::MembersAdded {
+                sessions: vec![session.clone()],
+                by: Some(session),
+            };
+            return Ok(Checked::InPlace(replayed.then_some(restated)));
         }
+        MembersCommand::Join { session } => {
+            if !group || !state.conv.open {
+                return Err(err(
+                    ErrorCode::NotMember,
+                    "this conversation is closed: ask to be invited",
+                ));
+            }
+            (true, vec![session.clone()], Some(session))
+        }
+        MembersCommand::Leave { session } if !state.is_member(&session) => {
+            if !replayed {
+                return Err(not_member());
+            }
+            let restated = EventBody::MembersRemoved {
+                sessions: vec![session.clone()],
+                by: Some(session),
+            };
+            return Ok(Checked::InPlace(Some(restated)));
+        }
+        MembersCommand::Leave { session } => (false, vec![session.clone()], Some(session)),
+        MembersCommand::Invite { by, sessions } => {
+            if !state.is_member(&by) {
+                return Err(not_member());
+            }
+            if !group {
+                return Err(err(
+                    ErrorCode::NotAllowed,
+                    "a single conversation has exactly two members",
+                ));
+            }
+            (true, sessions, Some(by))
+        }
+        MembersCommand::Remove { by, sessions } => {
+            if state.conv.owner != by {
+                return Err(err(ErrorCode::NotAllowed, "only the owner may remove members"));
+            }
+            (false, sessions, Some(by))
+        }
+        MembersCommand::AppJoin { sessions } => (true, sessions, None),
+        MembersCommand::AppKick { sessions } => (false, sessions, None),
+    };
+    Ok(Checked::Change { adding, sessions, by })
+}
+
+impl<F: FnMut() -> u64> Planner<F> {
+    fn one(&mut self, state: &mut ConvState, position: u64, command: Command) -> Result<Reply, WireError> {
+        let Command { app, conv, action, .. } = command;
         match action {
-            Action::Send(send) => self.send(position, app, conv, send),
-            Action::Read { session, seq } => self.read(position, app, conv, session, seq),
-            Action::Members(change) => self.members(position, app, conv, change),
+            Action::Send(send) => self.send(state, position, app, conv, send),
+            Action::Read { session, seq } => self.read(state, position, app, conv, session, seq),
+            Action::Members(change) => self.members(state, position, app, conv, change),
             Action::Archive { archived } => {
-                let state = state_of(self.states, &app, &conv);
                 state.conv.archived = archived;
                 self.plan.changes.push(Change::Archive {
                     app: app.clone(),
@@ -214,7 +279,7 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
                 self.event(position, app, conv, EventBody::Archived { archived });
                 Ok(Reply::Done)
             }
-            Action::Recall { session, msg_id } => self.recall(position, app, conv, session, msg_id),
+            Action::Recall { session, msg_id } => self.recall(state, position, app, conv, session, msg_id),
         }
     }
 
@@ -222,13 +287,19 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         self.plan.events.push((position, Event { app, conv, body }));
     }
 
-    fn send(&mut self, position: u64, app: AppId, conv: ConvId, send: SendCommand) -> Result<Reply, WireError> {
+    fn send(
+        &mut self,
+        state: &mut ConvState,
+        position: u64,
+        app: AppId,
+        conv: ConvId,
+        send: SendCommand,
+    ) -> Result<Reply, WireError> {
         let key = (
             (app.clone(), conv.clone()),
             send.from.clone(),
             send.idempotency_key.clone(),
         );
-        let state = self.states.get_mut(&key.0).expect("checked");
         // a retry answers the original, whatever changed since
         if let Some(original) = self.originals.get(&key) {
             self.plan.duplicates += 1;
@@ -293,13 +364,13 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
 
     fn read(
         &mut self,
+        state: &mut ConvState,
         position: u64,
         app: AppId,
         conv: ConvId,
         session: SessionId,
         seq: Option<u64>,
     ) -> Result<Reply, WireError> {
-        let state = state_of(self.states, &app, &conv);
         if !state.is_member(&session) {
             return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
         }
@@ -324,13 +395,13 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
 
     fn recall(
         &mut self,
+        state: &ConvState,
         position: u64,
         app: AppId,
         conv: ConvId,
         session: SessionId,
         msg_id: MsgId,
     ) -> Result<Reply, WireError> {
-        let state = state_of(self.states, &app, &conv);
         if !state.is_member(&session) {
             return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
         }
@@ -362,64 +433,23 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         Ok(Reply::Done)
     }
 
-    fn members(&mut self, position: u64, app: AppId, conv: ConvId, change: MembersCommand) -> Result<Reply, WireError> {
+    fn members(
+        &mut self,
+        state: &mut ConvState,
+        position: u64,
+        app: AppId,
+        conv: ConvId,
+        change: MembersCommand,
+    ) -> Result<Reply, WireError> {
         let replayed = position <= self.replay_through;
-        let state = state_of(self.states, &app, &conv);
-        let group = state.conv.kind == ConvKind::Group;
-        let (adding, mut sessions, by) = match change {
-            MembersCommand::Join { session } => {
-                if state.is_member(&session) {
-                    if replayed {
-                        let body = EventBody::MembersAdded {
-                            sessions: vec![session.clone()],
-                            by: Some(session),
-                        };
-                        self.event(position, app, conv, body);
-                    }
-                    return Ok(Reply::Done);
+        let (adding, mut sessions, by) = match check_members(state, change, replayed)? {
+            Checked::Change { adding, sessions, by } => (adding, sessions, by),
+            Checked::InPlace(restated) => {
+                if let Some(body) = restated {
+                    self.event(position, app, conv, body);
                 }
-                if !group || !state.conv.open {
-                    return Err(err(
-                        ErrorCode::NotMember,
-                        "this conversation is closed: ask to be invited",
-                    ));
-                }
-                (true, vec![session.clone()], Some(session))
+                return Ok(Reply::Done);
             }
-            MembersCommand::Leave { session } => {
-                if !state.is_member(&session) {
-                    if replayed {
-                        let body = EventBody::MembersRemoved {
-                            sessions: vec![session.clone()],
-                            by: Some(session),
-                        };
-                        self.event(position, app, conv, body);
-                        return Ok(Reply::Done);
-                    }
-                    return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
-                }
-                (false, vec![session.clone()], Some(session))
-            }
-            MembersCommand::Invite { by, sessions } => {
-                if !state.is_member(&by) {
-                    return Err(err(ErrorCode::NotMember, "not a member of this conversation"));
-                }
-                if !group {
-                    return Err(err(
-                        ErrorCode::NotAllowed,
-                        "a single conversation has exactly two members",
-                    ));
-                }
-                (true, sessions, Some(by))
-            }
-            MembersCommand::Remove { by, sessions } => {
-                if state.conv.owner != by {
-                    return Err(err(ErrorCode::NotAllowed, "only the owner may remove members"));
-                }
-                (false, sessions, Some(by))
-            }
-            MembersCommand::AppJoin { sessions } => (true, sessions, None),
-            MembersCommand::AppKick { sessions } => (false, sessions, None),
         };
         let requested = if replayed { sessions.clone() } else { Vec::new() };
         let changed = if adding {
@@ -452,7 +482,6 @@ impl<F: FnMut() -> u64> Planner<'_, F> {
         }
         let changed = if changed.is_empty() && replayed {
             // a replay finds its own effect in place: tell of it again
-            let state = state_of(self.states, &app, &conv);
             let mut seen = HashSet::new();
             requested
                 .into_iter()
