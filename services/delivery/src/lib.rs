@@ -14,7 +14,7 @@ use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bus, BusError, Log};
 use herald_protocol::bus::{Event, EventBody, GatewayMessage};
 use herald_protocol::{codec, timefmt};
-use herald_store::{Store, StoreError};
+use herald_store::{DirectoryStore, StoreError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_util::sync::CancellationToken;
@@ -50,7 +50,12 @@ enum ServeError {
     LeaseLost,
 }
 
-pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
+pub async fn run(
+    store: Arc<dyn DirectoryStore>,
+    bus: Arc<dyn Bus>,
+    config: DeliveryConfig,
+    shutdown: CancellationToken,
+) {
     let ownership_config = OwnershipConfig {
         role: ROLE,
         instance: config.instance.clone(),
@@ -65,13 +70,13 @@ pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfi
     .await;
 }
 
-async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
+async fn serve(store: Arc<dyn DirectoryStore>, bus: Arc<dyn Bus>, grant: Grant, max_batch: usize) {
     serve_until_released(store.as_ref(), bus, &grant, max_batch).await;
     // a partition this process no longer serves has no lag of its own
     metrics::gauge!("herald_consumer_pending", "role" => ROLE, "partition" => grant.partition.to_string()).set(0.0);
 }
 
-async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
+async fn serve_until_released(store: &dyn DirectoryStore, bus: Arc<dyn Bus>, grant: &Grant, max_batch: usize) {
     let mut backoff = herald_bus::backoff::Backoff::default();
     while !grant.cancel.is_cancelled() {
         let started = Instant::now();
@@ -94,7 +99,7 @@ async fn serve_until_released(store: &dyn Store, bus: Arc<dyn Bus>, grant: &Gran
 }
 
 /// Reads the members of the conversations `events` need that the cache lacks.
-async fn load_members(store: &dyn Store, cache: &mut MemberCache, events: &[Event]) -> Result<(), StoreError> {
+async fn load_members(store: &dyn DirectoryStore, cache: &mut MemberCache, events: &[Event]) -> Result<(), StoreError> {
     loop {
         let mut loaded = Vec::new();
         for (app, conv) in cache.missing(events) {
@@ -114,7 +119,12 @@ async fn load_members(store: &dyn Store, cache: &mut MemberCache, events: &[Even
     }
 }
 
-async fn serve_once(store: &dyn Store, bus: &dyn Bus, grant: &Grant, max_batch: usize) -> Result<(), ServeError> {
+async fn serve_once(
+    store: &dyn DirectoryStore,
+    bus: &dyn Bus,
+    grant: &Grant,
+    max_batch: usize,
+) -> Result<(), ServeError> {
     let partition = grant.partition;
     let mut members = MemberCache::default();
     let routes = bus.route_table().await?;

@@ -7,8 +7,9 @@ mod rows;
 mod threads;
 
 use crate::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation, Fence, FriendRequest,
-    ListCursor, Org, Revocation, RevocationFeed, Store, StoreError,
+    Account, AccountStore, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation,
+    DirectoryStore, Fence, FriendRequest, ListCursor, LogStore, Org, QueryStore, Revocation, RevocationFeed,
+    SocialStore, StoreError,
 };
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
@@ -260,7 +261,266 @@ fn apply_state_change(tx: &Connection, change: &Change) -> rusqlite::Result<()> 
 }
 
 #[async_trait]
-impl Store for SqliteStore {
+impl LogStore for SqliteStore {
+    async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError> {
+        let fence = fence.clone();
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            raise_fence(&tx, &fence)?;
+            tx.commit().map_err(map_err)
+        })
+        .await
+    }
+
+    async fn apply(&self, fence: &Fence, changes: &[Change]) -> Result<(), StoreError> {
+        let (done, result) = tokio::sync::oneshot::channel();
+        let job = group_commit::Job {
+            fence: fence.clone(),
+            changes: changes.to_vec(),
+            done,
+        };
+        self.threads
+            .writer
+            .send(threads::WriterJob::Apply(job))
+            .await
+            .map_err(|_| threads::stopped())?;
+        result.await.map_err(|_| threads::stopped())?
+    }
+
+    async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE app_id = ?1 AND conv_id = ?2")?
+                .query_row([app.as_str(), conv.as_str()], |r| r.get::<_, i64>(0))
+                .map(|s| s as u64)
+        })
+        .await
+    }
+
+    async fn find_idempotent(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        keys: &[(SessionId, String)],
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let (app, conv, keys) = (app.clone(), conv.clone(), keys.to_vec());
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND sender = ?3 AND idempotency_key = ?4"
+            ))?;
+            let mut found = Vec::new();
+            for (sender, key) in &keys {
+                if let Some(record) = stmt
+                    .query_row(params![app.as_str(), conv.as_str(), sender.as_str(), key], rows::message)
+                    .optional()?
+                {
+                    found.push(record);
+                }
+            }
+            Ok(found)
+        })
+        .await
+    }
+
+    async fn message_by_id(&self, app: &AppId, conv: &ConvId, id: MsgId) -> Result<Option<MessageRecord>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND msg_id = ?3"
+            ))?
+            .query_row(params![app.as_str(), conv.as_str(), id.0 as i64], rows::message)
+            .optional()
+        })
+        .await
+    }
+
+    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError> {
+        let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
+        self.read(move |c| {
+            c.prepare_cached("SELECT seq FROM read_cursors WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3")?
+                .query_row([app.as_str(), conv.as_str(), session.as_str()], |r| r.get::<_, i64>(0))
+                .optional()
+                .map(|s| s.unwrap_or(0) as u64)
+        })
+        .await
+    }
+
+    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT sender, COUNT(*) FROM messages WHERE app_id = ?1 AND conv_id = ?2 GROUP BY sender",
+            )?
+            .query_map([app.as_str(), conv.as_str()], |r| {
+                Ok((rows::session(r, 0)?, r.get::<_, i64>(1)? as u64))
+            })?
+            .collect()
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl QueryStore for SqliteStore {
+    async fn latest_messages(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        let limit = limit.min(crate::MAX_PAGE) as i64;
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT ?3"
+            ))?;
+            stmt.query_map(params![app.as_str(), conv.as_str(), limit], rows::message)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn messages_in_range(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        from: u64,
+        to: u64,
+        limit: usize,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let (app, conv) = (app.clone(), conv.clone());
+        let limit = limit.min(crate::MAX_PAGE) as i64;
+        let (from, to) = (sql_seq(from), sql_seq(to));
+        self.read(move |c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
+            ))?;
+            stmt.query_map(params![app.as_str(), conv.as_str(), from, to, limit], rows::message)?
+                .collect()
+        })
+        .await
+    }
+
+    async fn conversations_of(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError> {
+        let (app, session) = (app.clone(), session.clone());
+        let after = after.map(|cursor| (cursor.joined_at, cursor.conv.to_string()));
+        let limit = limit.min(crate::MAX_CONVERSATIONS) as i64;
+        self.read(move |c| {
+            let mut list = c.prepare_cached(&format!(
+                "SELECT {}, COALESCE(r.seq, 0), h.at_seq, \
+                   (SELECT COUNT(*) FROM members mm WHERE mm.app_id = m.app_id AND mm.conv_id = m.conv_id), m.joined_at \
+                 FROM members m \
+                 JOIN conversations c ON c.app_id = m.app_id AND c.conv_id = m.conv_id \
+                 LEFT JOIN read_cursors r ON r.app_id = m.app_id AND r.conv_id = m.conv_id AND r.session = m.session \
+                 LEFT JOIN hidden_conversations h ON h.app_id = m.app_id AND h.conv_id = m.conv_id AND h.session = m.session \
+                 WHERE m.app_id = ?1 AND m.session = ?2 AND (?3 IS NULL OR (m.joined_at, m.conv_id) < (?3, ?4)) \
+                 ORDER BY m.joined_at DESC, m.conv_id DESC LIMIT ?5",
+                CONVERSATION_COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ")
+            ))?;
+            let (after_joined, after_conv) = match &after {
+                Some((joined_at, conv)) => (Some(*joined_at), Some(conv.as_str())),
+                None => (None, None),
+            };
+            let rows = list
+                .query_map(params![app.as_str(), session.as_str(), after_joined, after_conv, limit], |row| {
+                    Ok((
+                        rows::conversation(row)?,
+                        row.get::<_, i64>(10)? as u64,
+                        row.get::<_, Option<i64>>(11)?,
+                        row.get::<_, i64>(12)? as u64,
+                        row.get::<_, i64>(13)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut last = c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT 1"
+            ))?;
+            let mut summaries = Vec::with_capacity(rows.len());
+            for (conv, read_seq, hidden_at, member_count, joined_at) in rows {
+                let last = last.query_row(params![app.as_str(), conv.id.as_str()], rows::message).optional()?;
+                summaries.push(ConvSummary {
+                    conv,
+                    joined_at,
+                    last,
+                    read_seq,
+                    hidden_at: hidden_at.map(|s| s as u64),
+                    member_count,
+                });
+            }
+            Ok(summaries)
+        })
+        .await
+    }
+
+    async fn hide_message(&self, app: &AppId, session: &SessionId, conv: &ConvId, seq: u64) -> Result<(), StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO hidden_messages (app_id, session, conv_id, seq) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+                params![app.as_str(), session.as_str(), conv.as_str(), seq as i64],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn hidden_seqs(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        conv: &ConvId,
+        from: u64,
+        to: u64,
+    ) -> Result<Vec<u64>, StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        let (from, to) = (sql_seq(from), sql_seq(to));
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq FROM hidden_messages WHERE app_id = ?1 AND session = ?2 AND conv_id = ?3 AND seq >= ?4 AND seq <= ?5",
+            )?
+            .query_map(params![app.as_str(), session.as_str(), conv.as_str(), from, to], |r| {
+                r.get::<_, i64>(0).map(|s| s as u64)
+            })?
+            .collect()
+        })
+        .await
+    }
+
+    async fn hide_conversation(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        conv: &ConvId,
+        at_seq: u64,
+    ) -> Result<(), StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        self.write(move |c| {
+            c.execute(
+                "INSERT INTO hidden_conversations (app_id, session, conv_id, at_seq) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (app_id, session, conv_id) DO UPDATE SET at_seq = excluded.at_seq",
+                params![app.as_str(), session.as_str(), conv.as_str(), at_seq as i64],
+            )
+            .map(|_| ())
+            .map_err(map_err)
+        })
+        .await
+    }
+}
+
+#[async_trait]
+impl DirectoryStore for SqliteStore {
     async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError> {
         let app = app.clone();
         self.write(move |conn| {
@@ -438,260 +698,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
-    async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError> {
-        let fence = fence.clone();
-        self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
-            raise_fence(&tx, &fence)?;
-            tx.commit().map_err(map_err)
-        })
-        .await
-    }
-
-    async fn apply(&self, fence: &Fence, changes: &[Change]) -> Result<(), StoreError> {
-        let (done, result) = tokio::sync::oneshot::channel();
-        let job = group_commit::Job {
-            fence: fence.clone(),
-            changes: changes.to_vec(),
-            done,
-        };
-        self.threads
-            .writer
-            .send(threads::WriterJob::Apply(job))
-            .await
-            .map_err(|_| threads::stopped())?;
-        result.await.map_err(|_| threads::stopped())?
-    }
-
-    async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {
-        let (app, conv) = (app.clone(), conv.clone());
-        self.read(move |c| {
-            c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE app_id = ?1 AND conv_id = ?2")?
-                .query_row([app.as_str(), conv.as_str()], |r| r.get::<_, i64>(0))
-                .map(|s| s as u64)
-        })
-        .await
-    }
-
-    async fn find_idempotent(
-        &self,
-        app: &AppId,
-        conv: &ConvId,
-        keys: &[(SessionId, String)],
-    ) -> Result<Vec<MessageRecord>, StoreError> {
-        if keys.is_empty() {
-            return Ok(Vec::new());
-        }
-        let (app, conv, keys) = (app.clone(), conv.clone(), keys.to_vec());
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND sender = ?3 AND idempotency_key = ?4"
-            ))?;
-            let mut found = Vec::new();
-            for (sender, key) in &keys {
-                if let Some(record) = stmt
-                    .query_row(params![app.as_str(), conv.as_str(), sender.as_str(), key], rows::message)
-                    .optional()?
-                {
-                    found.push(record);
-                }
-            }
-            Ok(found)
-        })
-        .await
-    }
-
-    async fn latest_messages(
-        &self,
-        app: &AppId,
-        conv: &ConvId,
-        limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError> {
-        let (app, conv) = (app.clone(), conv.clone());
-        let limit = limit.min(crate::MAX_PAGE) as i64;
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT ?3"
-            ))?;
-            stmt.query_map(params![app.as_str(), conv.as_str(), limit], rows::message)?
-                .collect()
-        })
-        .await
-    }
-
-    async fn messages_in_range(
-        &self,
-        app: &AppId,
-        conv: &ConvId,
-        from: u64,
-        to: u64,
-        limit: usize,
-    ) -> Result<Vec<MessageRecord>, StoreError> {
-        let (app, conv) = (app.clone(), conv.clone());
-        let limit = limit.min(crate::MAX_PAGE) as i64;
-        let (from, to) = (sql_seq(from), sql_seq(to));
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
-            ))?;
-            stmt.query_map(params![app.as_str(), conv.as_str(), from, to, limit], rows::message)?
-                .collect()
-        })
-        .await
-    }
-
-    async fn conversations_of(
-        &self,
-        app: &AppId,
-        session: &SessionId,
-        after: Option<&ListCursor>,
-        limit: usize,
-    ) -> Result<Vec<ConvSummary>, StoreError> {
-        let (app, session) = (app.clone(), session.clone());
-        let after = after.map(|cursor| (cursor.joined_at, cursor.conv.to_string()));
-        let limit = limit.min(crate::MAX_CONVERSATIONS) as i64;
-        self.read(move |c| {
-            let mut list = c.prepare_cached(&format!(
-                "SELECT {}, COALESCE(r.seq, 0), h.at_seq, \
-                   (SELECT COUNT(*) FROM members mm WHERE mm.app_id = m.app_id AND mm.conv_id = m.conv_id), m.joined_at \
-                 FROM members m \
-                 JOIN conversations c ON c.app_id = m.app_id AND c.conv_id = m.conv_id \
-                 LEFT JOIN read_cursors r ON r.app_id = m.app_id AND r.conv_id = m.conv_id AND r.session = m.session \
-                 LEFT JOIN hidden_conversations h ON h.app_id = m.app_id AND h.conv_id = m.conv_id AND h.session = m.session \
-                 WHERE m.app_id = ?1 AND m.session = ?2 AND (?3 IS NULL OR (m.joined_at, m.conv_id) < (?3, ?4)) \
-                 ORDER BY m.joined_at DESC, m.conv_id DESC LIMIT ?5",
-                CONVERSATION_COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ")
-            ))?;
-            let (after_joined, after_conv) = match &after {
-                Some((joined_at, conv)) => (Some(*joined_at), Some(conv.as_str())),
-                None => (None, None),
-            };
-            let rows = list
-                .query_map(params![app.as_str(), session.as_str(), after_joined, after_conv, limit], |row| {
-                    Ok((
-                        rows::conversation(row)?,
-                        row.get::<_, i64>(10)? as u64,
-                        row.get::<_, Option<i64>>(11)?,
-                        row.get::<_, i64>(12)? as u64,
-                        row.get::<_, i64>(13)?,
-                    ))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut last = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT 1"
-            ))?;
-            let mut summaries = Vec::with_capacity(rows.len());
-            for (conv, read_seq, hidden_at, member_count, joined_at) in rows {
-                let last = last.query_row(params![app.as_str(), conv.id.as_str()], rows::message).optional()?;
-                summaries.push(ConvSummary {
-                    conv,
-                    joined_at,
-                    last,
-                    read_seq,
-                    hidden_at: hidden_at.map(|s| s as u64),
-                    member_count,
-                });
-            }
-            Ok(summaries)
-        })
-        .await
-    }
-
-    async fn message_by_id(&self, app: &AppId, conv: &ConvId, id: MsgId) -> Result<Option<MessageRecord>, StoreError> {
-        let (app, conv) = (app.clone(), conv.clone());
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND msg_id = ?3"
-            ))?
-            .query_row(params![app.as_str(), conv.as_str(), id.0 as i64], rows::message)
-            .optional()
-        })
-        .await
-    }
-
-    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError> {
-        let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
-        self.read(move |c| {
-            c.prepare_cached("SELECT seq FROM read_cursors WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3")?
-                .query_row([app.as_str(), conv.as_str(), session.as_str()], |r| r.get::<_, i64>(0))
-                .optional()
-                .map(|s| s.unwrap_or(0) as u64)
-        })
-        .await
-    }
-
-    async fn hide_message(&self, app: &AppId, session: &SessionId, conv: &ConvId, seq: u64) -> Result<(), StoreError> {
-        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO hidden_messages (app_id, session, conv_id, seq) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-                params![app.as_str(), session.as_str(), conv.as_str(), seq as i64],
-            )
-            .map(|_| ())
-            .map_err(map_err)
-        })
-        .await
-    }
-
-    async fn hidden_seqs(
-        &self,
-        app: &AppId,
-        session: &SessionId,
-        conv: &ConvId,
-        from: u64,
-        to: u64,
-    ) -> Result<Vec<u64>, StoreError> {
-        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
-        let (from, to) = (sql_seq(from), sql_seq(to));
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT seq FROM hidden_messages WHERE app_id = ?1 AND session = ?2 AND conv_id = ?3 AND seq >= ?4 AND seq <= ?5",
-            )?
-            .query_map(params![app.as_str(), session.as_str(), conv.as_str(), from, to], |r| {
-                r.get::<_, i64>(0).map(|s| s as u64)
-            })?
-            .collect()
-        })
-        .await
-    }
-
-    async fn hide_conversation(
-        &self,
-        app: &AppId,
-        session: &SessionId,
-        conv: &ConvId,
-        at_seq: u64,
-    ) -> Result<(), StoreError> {
-        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
-        self.write(move |c| {
-            c.execute(
-                "INSERT INTO hidden_conversations (app_id, session, conv_id, at_seq) VALUES (?1, ?2, ?3, ?4) \
-                 ON CONFLICT (app_id, session, conv_id) DO UPDATE SET at_seq = excluded.at_seq",
-                params![app.as_str(), session.as_str(), conv.as_str(), at_seq as i64],
-            )
-            .map(|_| ())
-            .map_err(map_err)
-        })
-        .await
-    }
-
-    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        let (app, conv) = (app.clone(), conv.clone());
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT sender, COUNT(*) FROM messages WHERE app_id = ?1 AND conv_id = ?2 GROUP BY sender",
-            )?
-            .query_map([app.as_str(), conv.as_str()], |r| {
-                Ok((rows::session(r, 0)?, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect()
-        })
-        .await
-    }
-
+#[async_trait]
+impl AccountStore for SqliteStore {
     async fn create_console_user(&self, user: &ConsoleUser) -> Result<bool, StoreError> {
         let user = user.clone();
         self.write(move |c| {
@@ -881,7 +891,10 @@ impl Store for SqliteStore {
         })
         .await
     }
+}
 
+#[async_trait]
+impl SocialStore for SqliteStore {
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError> {
         let r = request.clone();
         self.write(move |c| {
