@@ -11,6 +11,7 @@ mod error;
 mod model;
 pub mod scylla;
 pub mod sqlite;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
 pub use error::StoreError;
