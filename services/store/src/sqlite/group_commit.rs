@@ -2,7 +2,8 @@
 //! transaction (one WAL fsync), each inside its own savepoint, so a fenced-out batch rolls back
 //! alone. Sixteen partitions then cost one commit, not sixteen queued ones.
 
-use super::{apply_change, map_err, raise_fence};
+use super::apply::{apply_change, raise_fence};
+use super::map_err;
 use crate::{Change, Fence, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
