@@ -9,8 +9,8 @@
 //! three shared by up to `IN_GROUP` conversations. What a page returns is unchanged, and equal
 //! to SQLite's (the conformance suite).
 
-use super::buckets::{bucket_bounds, bucket_of, seq_from_cql, seq_to_cql};
-use super::paging::{contiguous_run, cql_limit};
+use super::buckets::{bucket_bounds, bucket_of, seq_from_cql};
+use super::paging::{Slice, contiguous_run, slice_values};
 use super::rows::{self, ConversationRow, MessageRow};
 use super::store::ScyllaStore;
 use crate::{ConvSummary, ListCursor, StoreError};
@@ -51,15 +51,15 @@ impl ScyllaStore {
         let from = head.max(1);
         let bucket = bucket_of(from);
         let (_, bucket_end) = bucket_bounds(bucket);
-        let values = (
-            app.as_str(),
-            conv.as_str(),
+        let slice = Slice {
             bucket,
-            seq_to_cql(from),
-            seq_to_cql(bucket_end),
-            cql_limit(TAIL_PEEK),
-        );
-        let peek: Vec<MessageRow> = self.rows(&self.st.messages_ascending, values).await?;
+            from,
+            to: bucket_end,
+            limit: TAIL_PEEK,
+        };
+        let peek: Vec<MessageRow> = self
+            .rows(&self.st.messages_ascending, slice_values(app, conv, &slice))
+            .await?;
         let seqs: Vec<u64> = peek.iter().map(|row| seq_from_cql(row.2)).collect();
         match tail_of(head, &seqs, bucket_end, TAIL_PEEK) {
             Tail::Last(0) => Ok(None),
