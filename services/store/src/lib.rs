@@ -9,6 +9,7 @@
 
 mod error;
 mod model;
+mod observe;
 pub mod scylla;
 pub mod sqlite;
 #[cfg(any(test, feature = "testsuite"))]

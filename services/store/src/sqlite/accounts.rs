@@ -78,7 +78,7 @@ impl AccountStore for SqliteStore {
     async fn orgs_of(&self, user_id: &str) -> Result<Vec<Org>, StoreError> {
         let user_id = user_id.to_owned();
         self.read(move |c| {
-            let columns = ORG_COLUMNS.split(", ").map(|col| format!("o.{col}")).collect::<Vec<_>>().join(", ");
+            let columns = rows::qualified(ORG_COLUMNS, "o");
             c.prepare_cached(&format!(
                 "SELECT {columns} FROM org_members m JOIN orgs o ON o.org_id = m.org_id WHERE m.user_id = ?1 ORDER BY o.created_at"
             ))?

@@ -162,17 +162,9 @@ impl DirectoryStore for SqliteStore {
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| {
-            let mut stmt =
-                c.prepare_cached("SELECT session FROM members WHERE app_id = ?1 AND conv_id = ?2 ORDER BY session")?;
-            let rows = stmt.query_map([app.as_str(), conv.as_str()], |r| r.get::<_, String>(0))?;
-            rows.map(|r| {
-                r.and_then(|s| {
-                    SessionId::parse(s).map_err(|e| {
-                        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
-                    })
-                })
-            })
-            .collect()
+            c.prepare_cached("SELECT session FROM members WHERE app_id = ?1 AND conv_id = ?2 ORDER BY session")?
+                .query_map([app.as_str(), conv.as_str()], |r| rows::session(r, 0))?
+                .collect()
         })
         .await
     }

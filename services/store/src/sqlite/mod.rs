@@ -101,10 +101,7 @@ impl SqliteStore {
         }));
         self.threads.writer.send(job).await.map_err(|_| threads::stopped())?;
         let result = answer.await.map_err(|_| threads::stopped())?;
-        metrics::histogram!("herald_store_seconds", "op" => "write").record(started.elapsed().as_secs_f64());
-        if result.is_err() {
-            metrics::counter!("herald_store_errors_total", "op" => "write").increment(1);
-        }
+        crate::observe::call("write", started, result.is_err());
         result
     }
 
@@ -120,10 +117,7 @@ impl SqliteStore {
         });
         self.threads.readers.send(job).await.map_err(|_| threads::stopped())?;
         let result = answer.await.map_err(|_| threads::stopped())?;
-        metrics::histogram!("herald_store_seconds", "op" => "read").record(started.elapsed().as_secs_f64());
-        if result.is_err() {
-            metrics::counter!("herald_store_errors_total", "op" => "read").increment(1);
-        }
+        crate::observe::call("read", started, result.is_err());
         result
     }
 }

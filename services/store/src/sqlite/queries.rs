@@ -68,7 +68,7 @@ impl QueryStore for SqliteStore {
                  LEFT JOIN hidden_conversations h ON h.app_id = m.app_id AND h.conv_id = m.conv_id AND h.session = m.session \
                  WHERE m.app_id = ?1 AND m.session = ?2 AND (?3 IS NULL OR (m.joined_at, m.conv_id) < (?3, ?4)) \
                  ORDER BY m.joined_at DESC, m.conv_id DESC LIMIT ?5",
-                CONVERSATION_COLUMNS.split(", ").map(|col| format!("c.{col}")).collect::<Vec<_>>().join(", ")
+                rows::qualified(CONVERSATION_COLUMNS, "c")
             ))?;
             let (after_joined, after_conv) = match &after {
                 Some((joined_at, conv)) => (Some(*joined_at), Some(conv.as_str())),

@@ -252,34 +252,14 @@ async fn membership_and_archive(store: &dyn Store, run: &str) {
         vec![session("alice"), session("carol"), session("dave")],
         "members: changes apply in order, idempotently"
     );
-    store
-        .apply(
-            &f,
-            &[Change::Archive {
-                app: app.clone(),
-                conv: group.id.clone(),
-                archived: true,
-            }],
-        )
-        .await
-        .unwrap();
-    assert!(
-        store.conversation(&app, &group.id).await.unwrap().unwrap().archived,
-        "archive: set"
-    );
-    store
-        .apply(
-            &f,
-            &[Change::Archive {
-                app: app.clone(),
-                conv: group.id.clone(),
-                archived: false,
-            }],
-        )
-        .await
-        .unwrap();
-    assert!(
-        !store.conversation(&app, &group.id).await.unwrap().unwrap().archived,
-        "archive: cleared"
-    );
+    for (archived, promise) in [(true, "archive: set"), (false, "archive: cleared")] {
+        let change = Change::Archive {
+            app: app.clone(),
+            conv: group.id.clone(),
+            archived,
+        };
+        store.apply(&f, &[change]).await.unwrap();
+        let stored = store.conversation(&app, &group.id).await.unwrap().unwrap();
+        assert_eq!(stored.archived, archived, "{promise}");
+    }
 }
