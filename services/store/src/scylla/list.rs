@@ -96,6 +96,20 @@ impl ScyllaStore {
         })
     }
 
+    /// Rows, heads and member counts of the page's conversations, `IN_GROUP` at a time.
+    async fn page_groups(&self, app: &AppId, ids: &[&str]) -> Result<PageGroup, StoreError> {
+        let groups: Vec<PageGroup> = self
+            .in_order(ids.chunks(IN_GROUP).map(|group| self.page_group(app, group)).collect())
+            .await?;
+        let mut page = PageGroup::default();
+        for group in groups {
+            page.convs.extend(group.convs);
+            page.heads.extend(group.heads);
+            page.counts.extend(group.counts);
+        }
+        Ok(page)
+    }
+
     pub(super) async fn list(
         &self,
         app: &AppId,
@@ -130,15 +144,7 @@ impl ScyllaStore {
             .collect();
 
         let ids: Vec<&str> = joined.iter().map(|(conv, _)| conv.as_str()).collect();
-        let groups: Vec<PageGroup> = self
-            .in_order(ids.chunks(IN_GROUP).map(|group| self.page_group(app, group)).collect())
-            .await?;
-        let mut page = PageGroup::default();
-        for group in groups {
-            page.convs.extend(group.convs);
-            page.heads.extend(group.heads);
-            page.counts.extend(group.counts);
-        }
+        let mut page = self.page_groups(app, &ids).await?;
 
         // the conversations that exist, in list order (a membership may outlive a creation cut short)
         let mut found = Vec::new();
