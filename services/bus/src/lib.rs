@@ -10,6 +10,7 @@ mod log;
 pub mod nats;
 pub mod ownership;
 mod routes;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 pub mod trace;
 

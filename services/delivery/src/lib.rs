@@ -15,7 +15,7 @@ use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bus, Log, LogEntry, LogReader, RouteTable};
 use herald_protocol::bus::{Event, EventBody, GatewayMessage};
 use herald_protocol::{codec, timefmt};
-use herald_store::{Store, StoreError};
+use herald_store::{DirectoryStore, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -40,7 +40,12 @@ impl DeliveryConfig {
     }
 }
 
-pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfig, shutdown: CancellationToken) {
+pub async fn run(
+    store: Arc<dyn DirectoryStore>,
+    bus: Arc<dyn Bus>,
+    config: DeliveryConfig,
+    shutdown: CancellationToken,
+) {
     let ownership_config = OwnershipConfig {
         role: ROLE,
         instance: config.instance.clone(),
@@ -59,7 +64,7 @@ pub async fn run(store: Arc<dyn Store>, bus: Arc<dyn Bus>, config: DeliveryConfi
     .await;
 }
 
-async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, spec: ConsumerSpec) {
+async fn serve(store: Arc<dyn DirectoryStore>, bus: Arc<dyn Bus>, grant: Grant, spec: ConsumerSpec) {
     let mut partition = Partition {
         store: store.as_ref(),
         bus: bus.as_ref(),
@@ -72,7 +77,7 @@ async fn serve(store: Arc<dyn Store>, bus: Arc<dyn Bus>, grant: Grant, spec: Con
 
 /// One partition's fan-out: the members of its conversations and the routing table.
 struct Partition<'a> {
-    store: &'a dyn Store,
+    store: &'a dyn DirectoryStore,
     bus: &'a dyn Bus,
     grant: &'a Grant,
     members: MemberCache,
@@ -139,7 +144,7 @@ fn decode(partition: u32, entries: &[LogEntry]) -> (Vec<Event>, Vec<Option<Strin
 }
 
 /// Reads the members of the conversations `events` need that the cache lacks.
-async fn load_members(store: &dyn Store, cache: &mut MemberCache, events: &[Event]) -> Result<(), StoreError> {
+async fn load_members(store: &dyn DirectoryStore, cache: &mut MemberCache, events: &[Event]) -> Result<(), StoreError> {
     loop {
         let mut loaded = Vec::new();
         for (app, conv) in cache.missing(events) {

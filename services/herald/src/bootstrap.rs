@@ -2,13 +2,13 @@
 
 use herald_gateway::{generate_secret, generate_signing_key, hash_secret};
 use herald_protocol::AppId;
-use herald_store::{AppRecord, AppSettings, Store};
+use herald_store::{AppRecord, AppSettings, DirectoryStore};
 
 pub const DEFAULT_APP: &str = "default";
 
 /// Creates app `default` if missing. Returns the secret when it was generated here (to print
 /// once); a given secret replaces the stored one.
-pub async fn default_app(store: &dyn Store, given_secret: Option<&str>) -> anyhow::Result<Option<String>> {
+pub async fn default_app(store: &dyn DirectoryStore, given_secret: Option<&str>) -> anyhow::Result<Option<String>> {
     let id = AppId::parse(DEFAULT_APP)?;
     if let Some(given) = given_secret
         && given.len() < 16

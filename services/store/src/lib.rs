@@ -1,14 +1,18 @@
-//! The store: the message log and the state beside it, behind one trait with several backends.
+//! The store: the message log and the state beside it, behind a few traits cut by their users
+//! (`LogStore`, `QueryStore`, `DirectoryStore`, `AccountStore`, `SocialStore`; `Store` is all of
+//! them) with two backends (`sqlite`, `scylla`) that pass one conformance suite (`testsuite`).
 //!
 //! Every write is idempotent and keyed by its natural key (messages by (app, conv, seq)), so a
-//! re-applied batch changes nothing, and no operation needs a multi-row transaction: the trait is
+//! re-applied batch changes nothing, and no operation needs a multi-row transaction: the traits are
 //! implementable on ScyllaDB. A message is inserted, never overwritten by another: only its
 //! tombstone (a recall, matched by `msg_id`) changes a stored message.
 
 mod error;
 mod model;
+mod observe;
 pub mod scylla;
 pub mod sqlite;
+#[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
 pub use error::StoreError;
@@ -25,36 +29,18 @@ pub const MAX_PAGE: usize = 1000;
 /// Most conversations one list returns.
 pub const MAX_CONVERSATIONS: usize = 1000;
 
+/// The whole store: every part. For what needs several parts (the gateway, the sequencer, the
+/// conformance suite); a part that needs one takes that trait. Every type with all the parts is one.
+pub trait Store: LogStore + QueryStore + DirectoryStore + AccountStore + SocialStore {}
+
+impl<T: LogStore + QueryStore + DirectoryStore + AccountStore + SocialStore + ?Sized> Store for T {}
+
+/// The message log and what the sequencer reads back to plan against it: the fence, the sequenced
+/// batches, the head of a conversation, the lookups a new batch is checked with. Users: the
+/// sequencer (all of it); the gateway for the answers it gives from the log (a deduplicated send,
+/// the head of a sync, a message named by id).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Inserts the app unless one with its id exists; true when inserted.
-    async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError>;
-    async fn app(&self, id: &AppId) -> Result<Option<AppRecord>, StoreError>;
-    async fn app_by_secret_hash(&self, secret_hash: &[u8]) -> Result<Option<AppRecord>, StoreError>;
-    /// Replaces the app's secret hash (rotation); false when the app does not exist.
-    async fn set_app_secret_hash(&self, id: &AppId, secret_hash: &[u8]) -> Result<bool, StoreError>;
-    /// Replaces the app's settings; false when the app does not exist.
-    async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError>;
-
-    /// Creates the conversation with its members, atomically: the members are written only with a
-    /// conversation written now, never into one that exists (`IdTaken`). For a `single` conversation
-    /// the pair is deduplicated: when the two sessions already share one, its id is returned
-    /// (`PairExists`) and nothing is written.
-    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError>;
-    async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError>;
-    async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError>;
-    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError>;
-    /// A page of the session's conversations, with what a list shows: newest membership first
-    /// (ties by conversation id, descending), those after `after`, at most `limit` (capped at
-    /// `MAX_CONVERSATIONS`).
-    async fn conversations_of(
-        &self,
-        app: &AppId,
-        session: &SessionId,
-        after: Option<&ListCursor>,
-        limit: usize,
-    ) -> Result<Vec<ConvSummary>, StoreError>;
-
+pub trait LogStore: Send + Sync + 'static {
     /// Raises the fence of `fence.scope` to `fence.epoch`; fails with `Fenced` if a higher epoch holds it.
     /// A sequencer claims before it reads any conversation head, so no older owner can write after.
     async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError>;
@@ -72,6 +58,16 @@ pub trait Store: Send + Sync + 'static {
         keys: &[(SessionId, String)],
     ) -> Result<Vec<MessageRecord>, StoreError>;
     async fn message_by_id(&self, app: &AppId, conv: &ConvId, id: MsgId) -> Result<Option<MessageRecord>, StoreError>;
+    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError>;
+    /// Per sender, how many messages of the conversation it sent (for the anti-spam rule of 1:1s).
+    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError>;
+}
+
+/// What a client's history, sync and conversation list read, and the per-session hiding they
+/// honour (a message or conversation deleted for one session only). Users: the gateway's history,
+/// sync and list operations, and its "delete for me" actions.
+#[async_trait]
+pub trait QueryStore: Send + Sync + 'static {
     /// The newest `limit` messages, newest first.
     async fn latest_messages(&self, app: &AppId, conv: &ConvId, limit: usize)
     -> Result<Vec<MessageRecord>, StoreError>;
@@ -84,8 +80,16 @@ pub trait Store: Send + Sync + 'static {
         to: u64,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError>;
-    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError>;
-
+    /// A page of the session's conversations, with what a list shows: newest membership first
+    /// (ties by conversation id, descending), those after `after`, at most `limit` (capped at
+    /// `MAX_CONVERSATIONS`).
+    async fn conversations_of(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError>;
     /// Deletes a message for one session only.
     async fn hide_message(&self, app: &AppId, session: &SessionId, conv: &ConvId, seq: u64) -> Result<(), StoreError>;
     /// The `Seq`s in `from..=to` the session deleted for itself.
@@ -105,10 +109,36 @@ pub trait Store: Send + Sync + 'static {
         conv: &ConvId,
         at_seq: u64,
     ) -> Result<(), StoreError>;
+}
 
-    /// Per sender, how many messages of the conversation it sent (for the anti-spam rule of 1:1s).
-    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError>;
+/// Who is where: apps with their secrets and settings, conversations and their members. Users:
+/// the delivery worker (members), the sequencer (a conversation, its members, its app's
+/// settings), the gateway's authentication and conversation routes, and `herald`'s bootstrap.
+#[async_trait]
+pub trait DirectoryStore: Send + Sync + 'static {
+    /// Inserts the app unless one with its id exists; true when inserted.
+    async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError>;
+    async fn app(&self, id: &AppId) -> Result<Option<AppRecord>, StoreError>;
+    async fn app_by_secret_hash(&self, secret_hash: &[u8]) -> Result<Option<AppRecord>, StoreError>;
+    /// Replaces the app's secret hash (rotation); false when the app does not exist.
+    async fn set_app_secret_hash(&self, id: &AppId, secret_hash: &[u8]) -> Result<bool, StoreError>;
+    /// Replaces the app's settings; false when the app does not exist.
+    async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError>;
+    /// Creates the conversation with its members, atomically: the members are written only with a
+    /// conversation written now, never into one that exists (`IdTaken`). For a `single` conversation
+    /// the pair is deduplicated: when the two sessions already share one, its id is returned
+    /// (`PairExists`) and nothing is written.
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError>;
+    async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError>;
+    async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError>;
+    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError>;
+}
 
+/// Who may sign in and what is revoked: console users and their orgs (with the org's apps),
+/// end-user accounts, server-wide keys, and the revocation feed. Users: the gateway's console,
+/// account and login routes and its revocation poller.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
     /// Console users: false when the email is taken.
     async fn create_console_user(&self, user: &ConsoleUser) -> Result<bool, StoreError>;
     async fn console_user_by_email(&self, email: &str) -> Result<Option<ConsoleUser>, StoreError>;
@@ -120,12 +150,10 @@ pub trait Store: Send + Sync + 'static {
     async fn apps_of_org(&self, org: &str) -> Result<Vec<AppRecord>, StoreError>;
     /// A server-wide key: `fresh` is stored if none exists; the stored one is returned.
     async fn server_key(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError>;
-
     /// End-user accounts: false when the user name is taken in the app.
     async fn create_account(&self, account: &Account) -> Result<bool, StoreError>;
     async fn account(&self, app: &AppId, user_name: &SessionId) -> Result<Option<Account>, StoreError>;
     async fn set_account_password(&self, app: &AppId, user_name: &SessionId, hash: &str) -> Result<bool, StoreError>;
-
     /// Records a revocation (an upsert: the latest `not_before` wins).
     async fn revoke(&self, revocation: &Revocation) -> Result<(), StoreError>;
     /// The revocation feed: revocations written after `cursor` (0: from the start) that have not
@@ -134,7 +162,12 @@ pub trait Store: Send + Sync + 'static {
     /// overlap window of creation times (`scylla::REVOCATION_OVERLAP_NANOS`), so it may return an entry
     /// again: applying one twice must be harmless (it is: revocations only ever add).
     async fn revocations_since(&self, cursor: i64, now_secs: i64) -> Result<RevocationFeed, StoreError>;
+}
 
+/// Friend requests and friendships. Users: the gateway's friend actions and presence, and the
+/// sequencer (sends that require friendship).
+#[async_trait]
+pub trait SocialStore: Send + Sync + 'static {
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError>;
     /// Removes and returns the pending request from `from` to `to`.
     async fn take_friend_request(

@@ -3,7 +3,7 @@
 //! revocations seen whatever the clock of the process that wrote them.
 
 use crate::support::{Api, BusKind, Herald, SECRET};
-use herald_store::Store;
+use herald_store::AccountStore;
 use serde_json::{Value, json};
 use std::time::Duration;
 

@@ -487,7 +487,7 @@ pub fn free_addr() -> SocketAddr {
 
 /// Reads a conversation's whole log from the store on disk.
 pub async fn stored_log(data_dir: &Path, conv: &str) -> Vec<herald_protocol::MessageRecord> {
-    use herald_store::Store;
+    use herald_store::QueryStore;
     let store = herald_store::sqlite::SqliteStore::open(PathBuf::from(data_dir))
         .await
         .unwrap();

@@ -9,8 +9,8 @@
 //! three shared by up to `IN_GROUP` conversations. What a page returns is unchanged, and equal
 //! to SQLite's (the conformance suite).
 
-use super::buckets::{bucket_bounds, bucket_of, seq_from_cql, seq_to_cql};
-use super::paging::{contiguous_run, cql_limit};
+use super::buckets::{bucket_bounds, bucket_of, seq_from_cql};
+use super::paging::{Slice, contiguous_run, slice_values};
 use super::rows::{self, ConversationRow, MessageRow};
 use super::store::ScyllaStore;
 use crate::{ConvSummary, ListCursor, StoreError};
@@ -51,15 +51,15 @@ impl ScyllaStore {
         let from = head.max(1);
         let bucket = bucket_of(from);
         let (_, bucket_end) = bucket_bounds(bucket);
-        let values = (
-            app.as_str(),
-            conv.as_str(),
+        let slice = Slice {
             bucket,
-            seq_to_cql(from),
-            seq_to_cql(bucket_end),
-            cql_limit(TAIL_PEEK),
-        );
-        let peek: Vec<MessageRow> = self.rows(&self.st.messages_ascending, values).await?;
+            from,
+            to: bucket_end,
+            limit: TAIL_PEEK,
+        };
+        let peek: Vec<MessageRow> = self
+            .rows(&self.st.messages_ascending, slice_values(app, conv, &slice))
+            .await?;
         let seqs: Vec<u64> = peek.iter().map(|row| seq_from_cql(row.2)).collect();
         match tail_of(head, &seqs, bucket_end, TAIL_PEEK) {
             Tail::Last(0) => Ok(None),
@@ -96,6 +96,20 @@ impl ScyllaStore {
         })
     }
 
+    /// Rows, heads and member counts of the page's conversations, `IN_GROUP` at a time.
+    async fn page_groups(&self, app: &AppId, ids: &[&str]) -> Result<PageGroup, StoreError> {
+        let groups: Vec<PageGroup> = self
+            .in_order(ids.chunks(IN_GROUP).map(|group| self.page_group(app, group)).collect())
+            .await?;
+        let mut page = PageGroup::default();
+        for group in groups {
+            page.convs.extend(group.convs);
+            page.heads.extend(group.heads);
+            page.counts.extend(group.counts);
+        }
+        Ok(page)
+    }
+
     pub(super) async fn list(
         &self,
         app: &AppId,
@@ -130,15 +144,7 @@ impl ScyllaStore {
             .collect();
 
         let ids: Vec<&str> = joined.iter().map(|(conv, _)| conv.as_str()).collect();
-        let groups: Vec<PageGroup> = self
-            .in_order(ids.chunks(IN_GROUP).map(|group| self.page_group(app, group)).collect())
-            .await?;
-        let mut page = PageGroup::default();
-        for group in groups {
-            page.convs.extend(group.convs);
-            page.heads.extend(group.heads);
-            page.counts.extend(group.counts);
-        }
+        let mut page = self.page_groups(app, &ids).await?;
 
         // the conversations that exist, in list order (a membership may outlive a creation cut short)
         let mut found = Vec::new();

@@ -3,13 +3,15 @@
 
 use super::apply::{self, ConversationLog, WritePlan, timestamps_needed};
 use super::buckets::{bucket_of, seq_from_cql, seq_to_cql};
+use super::cql::Prepared;
 use super::fence::{FenceState, Needed, RESERVATION_MICROS, claim_floor, now_micros};
-use super::paging::{SeqCursor, contiguous_run, cql_limit};
+use super::paging::{SeqCursor, Slice, slice_values};
 use super::rows::{self, MessageRow, message_values};
 use super::store::ScyllaStore;
 use crate::{Change, Fence, StoreError};
 use futures::FutureExt;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
+use scylla::deserialize::row::DeserializeRow;
 use std::collections::{BTreeMap, HashMap};
 
 /// Attempts of a compare-and-set on a fence row before giving up (someone else keeps winning).
@@ -214,14 +216,13 @@ impl ScyllaStore {
     async fn stored_slots<'a>(&self, changes: &'a [Change]) -> Result<HashMap<apply::Slot<'a>, MsgId>, StoreError> {
         let mut stored = HashMap::new();
         for (app, conv, bucket, low, high) in apply::slot_ranges(changes) {
-            let values = (
-                app.as_str(),
-                conv.as_str(),
+            let slice = Slice {
                 bucket,
-                seq_to_cql(low),
-                seq_to_cql(high),
-                cql_limit(usize::try_from(high - low + 1).unwrap_or(usize::MAX)),
-            );
+                from: low,
+                to: high,
+                limit: usize::try_from(high - low + 1).unwrap_or(usize::MAX),
+            };
+            let values = slice_values(app, conv, &slice);
             let rows: Vec<(i64, i64)> = self.rows(&self.st.slots_ascending, values).await?;
             for (seq, msg_id) in rows {
                 stored.insert((app, conv, seq_from_cql(seq)), MsgId(msg_id as u64));
@@ -285,27 +286,47 @@ impl ScyllaStore {
         .await
     }
 
+    /// Walks one conversation's log with `cursor`, bucket by bucket, reading each slice with
+    /// `statement` (bound to `slice_values`) and handing `page` the rows the cursor keeps
+    /// (`SeqCursor::keep`), slice by slice, in the walk's order. The one paging loop of the log.
+    pub(super) async fn walk_log<R>(
+        &self,
+        (app, conv): (&AppId, &ConvId),
+        mut cursor: SeqCursor,
+        statement: &Prepared<6>,
+        seq_of: fn(&R) -> i64,
+        mut page: impl FnMut(Vec<R>) -> Result<(), StoreError> + Send,
+    ) -> Result<(), StoreError>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata> + Send,
+    {
+        while let Some(slice) = cursor.next_slice() {
+            let mut rows: Vec<R> = self.rows(statement, slice_values(app, conv, &slice)).await?;
+            let kept = cursor.keep(&slice, rows.iter().map(|row| seq_from_cql(seq_of(row))));
+            rows.truncate(kept);
+            page(rows)?;
+        }
+        Ok(())
+    }
+
     /// The conversation's last `Seq`: its head, plus the rows a batch cut short by a crash left
     /// just above it without a gap (they are stored, only their head write is missing).
     pub(super) async fn last_seq_of(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {
         let head: Option<(Option<i64>,)> = self.first(&self.st.head_select, (app.as_str(), conv.as_str())).await?;
         let head = head.and_then(|(seq,)| seq).map(seq_from_cql).unwrap_or(0);
         let mut last = head;
-        let mut cursor = SeqCursor::ascending(head + 1, u64::MAX, MAX_TAIL);
-        while let Some(slice) = cursor.next_slice() {
-            let values = (
-                app.as_str(),
-                conv.as_str(),
-                slice.bucket,
-                seq_to_cql(slice.from),
-                seq_to_cql(slice.to),
-                cql_limit(slice.limit),
-            );
-            let seqs: Vec<(i64,)> = self.rows(&self.st.seqs_ascending, values).await?;
-            let run = contiguous_run(last + 1, seqs.iter().map(|(seq,)| seq_from_cql(*seq)));
-            last += run as u64;
-            cursor.advance(&slice, run);
-        }
+        let cursor = SeqCursor::ascending(head + 1, u64::MAX, MAX_TAIL);
+        self.walk_log(
+            (app, conv),
+            cursor,
+            &self.st.seqs_ascending,
+            |(seq,): &(i64,)| *seq,
+            |seqs| {
+                last += seqs.len() as u64;
+                Ok(())
+            },
+        )
+        .await?;
         if last > head {
             tracing::debug!(app = %app, conv = %conv, head, last, "rows above the head: a batch was cut short");
         }
@@ -323,6 +344,31 @@ impl ScyllaStore {
         row.map(rows::message).transpose()
     }
 
+    /// Messages along `cursor`, in its order.
+    async fn messages_along(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        cursor: SeqCursor,
+        statement: &Prepared<6>,
+    ) -> Result<Vec<MessageRecord>, StoreError> {
+        let mut records = Vec::new();
+        self.walk_log(
+            (app, conv),
+            cursor,
+            statement,
+            |row: &MessageRow| row.2,
+            |page| {
+                for row in page {
+                    records.push(rows::message(row)?);
+                }
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(records)
+    }
+
     pub(super) async fn latest(
         &self,
         app: &AppId,
@@ -330,25 +376,9 @@ impl ScyllaStore {
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let last = self.last_seq_of(app, conv).await?;
-        let mut cursor = SeqCursor::descending(1, last, limit.min(crate::MAX_PAGE));
-        let mut records = Vec::new();
-        while let Some(slice) = cursor.next_slice() {
-            let values = (
-                app.as_str(),
-                conv.as_str(),
-                slice.bucket,
-                seq_to_cql(slice.from),
-                seq_to_cql(slice.to),
-                cql_limit(slice.limit),
-            );
-            let rows: Vec<MessageRow> = self.rows(&self.st.messages_descending, values).await?;
-            let read = rows.len();
-            for row in rows {
-                records.push(rows::message(row)?);
-            }
-            cursor.advance(&slice, read);
-        }
-        Ok(records)
+        let cursor = SeqCursor::descending(1, last, limit.min(crate::MAX_PAGE));
+        self.messages_along(app, conv, cursor, &self.st.messages_descending)
+            .await
     }
 
     pub(super) async fn range(
@@ -359,27 +389,9 @@ impl ScyllaStore {
         to: u64,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        let mut cursor = SeqCursor::ascending(from, to, limit.min(crate::MAX_PAGE));
-        let mut expected = from.max(1);
-        let mut records = Vec::new();
-        while let Some(slice) = cursor.next_slice() {
-            let values = (
-                app.as_str(),
-                conv.as_str(),
-                slice.bucket,
-                seq_to_cql(slice.from),
-                seq_to_cql(slice.to),
-                cql_limit(slice.limit),
-            );
-            let rows: Vec<MessageRow> = self.rows(&self.st.messages_ascending, values).await?;
-            let page = rows.into_iter().map(rows::message).collect::<Result<Vec<_>, _>>()?;
-            // only what continues the log: rows past a gap are a cut-short batch's leftovers
-            let run = contiguous_run(expected, page.iter().map(|r| r.seq));
-            expected += run as u64;
-            records.extend(page.into_iter().take(run));
-            cursor.advance(&slice, run);
-        }
-        Ok(records)
+        let cursor = SeqCursor::ascending(from, to, limit.min(crate::MAX_PAGE));
+        self.messages_along(app, conv, cursor, &self.st.messages_ascending)
+            .await
     }
 
     /// The message a (sender, key) pair names, if the key is still kept and the message is stored.
@@ -444,27 +456,25 @@ impl ScyllaStore {
         let as_of = as_of.map(seq_from_cql).unwrap_or(0);
         let last = self.last_seq_of(app, conv).await?;
         if last > as_of {
-            let mut cursor = SeqCursor::ascending(as_of + 1, last, usize::MAX);
-            let mut expected = as_of + 1;
-            while let Some(slice) = cursor.next_slice() {
-                let values = (
-                    app.as_str(),
-                    conv.as_str(),
-                    slice.bucket,
-                    seq_to_cql(slice.from),
-                    seq_to_cql(slice.to),
-                    cql_limit(slice.limit),
-                );
-                let rows: Vec<(i64, String)> = self.rows(&self.st.senders_ascending, values).await?;
-                let run = contiguous_run(expected, rows.iter().map(|(seq, _)| seq_from_cql(*seq)));
-                for (_, sender) in rows.into_iter().take(run) {
-                    *counts.entry(sender).or_default() += 1;
-                }
-                expected += run as u64;
-                cursor.advance(&slice, run);
-            }
-            let counted = seq_to_cql(expected - 1);
-            if expected - 1 > as_of {
+            let mut counted = 0;
+            let cursor = SeqCursor::ascending(as_of + 1, last, usize::MAX);
+            let statement = &self.st.senders_ascending;
+            self.walk_log(
+                (app, conv),
+                cursor,
+                statement,
+                |(seq, _): &(i64, String)| *seq,
+                |page| {
+                    counted += page.len() as u64;
+                    for (_, sender) in page {
+                        *counts.entry(sender).or_default() += 1;
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+            if counted > 0 {
+                let counted = seq_to_cql(as_of + counted);
                 let values = (counted, &counts, counted, app.as_str(), conv.as_str());
                 self.write(&self.st.sender_counts_set, values).await?;
             }

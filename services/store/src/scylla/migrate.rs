@@ -261,24 +261,7 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
                 // locked or not, look again: the other process may have finished
                 continue;
             }
-            let mut done = Vec::new();
-            for migration in pending {
-                for statement in statements(migration.cql) {
-                    schema_change(&session, &statement).await?;
-                }
-                let mut record = Statement::new(cql::MIGRATION_RECORD.text);
-                record.set_request_timeout(Some(config.request_timeout));
-                session
-                    .query_unpaged(record, (migration.version, migration.name, checksum(migration.cql)))
-                    .await?;
-                tracing::info!(
-                    version = migration.version,
-                    name = migration.name,
-                    "applied cql migration"
-                );
-                done.push(migration.version);
-            }
-            return Ok(done);
+            return apply_pending(&session, pending, config.request_timeout).await;
         }
     }
     .await;
@@ -291,6 +274,33 @@ pub async fn migrate(config: &ScyllaConfig) -> Result<Vec<i32>, StoreError> {
         }
     }
     outcome
+}
+
+/// Applies `pending` in order, recording each in the ledger once its statements ran (under the
+/// migration lock); returns their versions.
+async fn apply_pending(
+    session: &Session,
+    pending: Vec<&Migration>,
+    request_timeout: Duration,
+) -> Result<Vec<i32>, StoreError> {
+    let mut done = Vec::new();
+    for migration in pending {
+        for statement in statements(migration.cql) {
+            schema_change(session, &statement).await?;
+        }
+        let mut record = Statement::new(cql::MIGRATION_RECORD.text);
+        record.set_request_timeout(Some(request_timeout));
+        session
+            .query_unpaged(record, (migration.version, migration.name, checksum(migration.cql)))
+            .await?;
+        tracing::info!(
+            version = migration.version,
+            name = migration.name,
+            "applied cql migration"
+        );
+        done.push(migration.version);
+    }
+    Ok(done)
 }
 
 /// Fails when an existing keyspace is on tablets that cannot run Herald's lightweight

@@ -35,60 +35,15 @@ pub use migrate::{MIGRATIONS, Migration, drop_keyspace, migrate};
 pub use store::ScyllaStore;
 
 use crate::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation, Fence, FriendRequest,
-    ListCursor, Org, Revocation, RevocationFeed, Store, StoreError,
+    Account, AccountStore, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation,
+    DirectoryStore, Fence, FriendRequest, ListCursor, LogStore, Org, QueryStore, Revocation, RevocationFeed,
+    SocialStore, StoreError,
 };
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
 
 #[async_trait]
-impl Store for ScyllaStore {
-    async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError> {
-        self.timed("write", self.create_app(app)).await
-    }
-
-    async fn app(&self, id: &AppId) -> Result<Option<AppRecord>, StoreError> {
-        self.timed("read", self.app_row(id)).await
-    }
-
-    async fn app_by_secret_hash(&self, secret_hash: &[u8]) -> Result<Option<AppRecord>, StoreError> {
-        self.timed("read", self.app_by_hash(secret_hash)).await
-    }
-
-    async fn set_app_secret_hash(&self, id: &AppId, secret_hash: &[u8]) -> Result<bool, StoreError> {
-        self.timed("write", self.rotate_secret(id, secret_hash)).await
-    }
-
-    async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError> {
-        self.timed("write", self.update_settings(id, settings)).await
-    }
-
-    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
-        self.timed("write", self.create(conv, members)).await
-    }
-
-    async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError> {
-        self.timed("read", self.conversation_row(app, conv)).await
-    }
-
-    async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError> {
-        self.timed("read", self.members_of(app, conv)).await
-    }
-
-    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError> {
-        self.timed("read", self.member(app, conv, session)).await
-    }
-
-    async fn conversations_of(
-        &self,
-        app: &AppId,
-        session: &SessionId,
-        after: Option<&ListCursor>,
-        limit: usize,
-    ) -> Result<Vec<ConvSummary>, StoreError> {
-        self.timed("read", self.list(app, session, after, limit)).await
-    }
-
+impl LogStore for ScyllaStore {
     async fn claim_fence(&self, fence: &Fence) -> Result<(), StoreError> {
         self.timed("write", async { self.raise_fence(fence).await.map(|_| ()) })
             .await
@@ -118,6 +73,22 @@ impl Store for ScyllaStore {
         self.timed("read", self.by_id(app, conv, id)).await
     }
 
+    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError> {
+        self.timed("read", async {
+            let values = (app.as_str(), session.as_str(), conv.as_str());
+            let row: Option<(Option<i64>,)> = self.first(&self.st.cursor_select, values).await?;
+            Ok(row.and_then(|(seq,)| seq).map(buckets::seq_from_cql).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError> {
+        self.timed("read", self.senders(app, conv)).await
+    }
+}
+
+#[async_trait]
+impl QueryStore for ScyllaStore {
     async fn latest_messages(
         &self,
         app: &AppId,
@@ -138,13 +109,14 @@ impl Store for ScyllaStore {
         self.timed("read", self.range(app, conv, from, to, limit)).await
     }
 
-    async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError> {
-        self.timed("read", async {
-            let values = (app.as_str(), session.as_str(), conv.as_str());
-            let row: Option<(Option<i64>,)> = self.first(&self.st.cursor_select, values).await?;
-            Ok(row.and_then(|(seq,)| seq).map(buckets::seq_from_cql).unwrap_or(0))
-        })
-        .await
+    async fn conversations_of(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        after: Option<&ListCursor>,
+        limit: usize,
+    ) -> Result<Vec<ConvSummary>, StoreError> {
+        self.timed("read", self.list(app, session, after, limit)).await
     }
 
     async fn hide_message(&self, app: &AppId, session: &SessionId, conv: &ConvId, seq: u64) -> Result<(), StoreError> {
@@ -195,11 +167,49 @@ impl Store for ScyllaStore {
         })
         .await
     }
+}
 
-    async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError> {
-        self.timed("read", self.senders(app, conv)).await
+#[async_trait]
+impl DirectoryStore for ScyllaStore {
+    async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError> {
+        self.timed("write", self.create_app(app)).await
     }
 
+    async fn app(&self, id: &AppId) -> Result<Option<AppRecord>, StoreError> {
+        self.timed("read", self.app_row(id)).await
+    }
+
+    async fn app_by_secret_hash(&self, secret_hash: &[u8]) -> Result<Option<AppRecord>, StoreError> {
+        self.timed("read", self.app_by_hash(secret_hash)).await
+    }
+
+    async fn set_app_secret_hash(&self, id: &AppId, secret_hash: &[u8]) -> Result<bool, StoreError> {
+        self.timed("write", self.rotate_secret(id, secret_hash)).await
+    }
+
+    async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError> {
+        self.timed("write", self.update_settings(id, settings)).await
+    }
+
+    async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
+        self.timed("write", self.create(conv, members)).await
+    }
+
+    async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError> {
+        self.timed("read", self.conversation_row(app, conv)).await
+    }
+
+    async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError> {
+        self.timed("read", self.members_of(app, conv)).await
+    }
+
+    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError> {
+        self.timed("read", self.member(app, conv, session)).await
+    }
+}
+
+#[async_trait]
+impl AccountStore for ScyllaStore {
     async fn create_console_user(&self, user: &ConsoleUser) -> Result<bool, StoreError> {
         self.timed("write", self.new_console_user(user)).await
     }
@@ -251,7 +261,10 @@ impl Store for ScyllaStore {
     async fn revocations_since(&self, cursor: i64, now_secs: i64) -> Result<RevocationFeed, StoreError> {
         self.timed("read", self.revocations_after(cursor, now_secs)).await
     }
+}
 
+#[async_trait]
+impl SocialStore for ScyllaStore {
     async fn put_friend_request(&self, request: &FriendRequest) -> Result<(), StoreError> {
         self.timed("write", self.put_request(request)).await
     }

@@ -5,7 +5,8 @@
 //! `Seq`s are dense (no gaps below the head), so an ascending slice that comes back short means the
 //! log ends there and no later bucket is asked.
 
-use super::buckets::{bucket_bounds, bucket_of};
+use super::buckets::{bucket_bounds, bucket_of, seq_to_cql};
+use herald_protocol::{AppId, ConvId};
 
 /// One query: `Seq`s `from..=to`, all in `bucket`, at most `limit` rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,6 +101,18 @@ impl SeqCursor {
         }
     }
 
+    /// Of a slice's rows (their `Seq`s, in the walk's order), how many to keep: on an ascending
+    /// walk, those that continue the log from the slice's start without a gap (rows past a gap
+    /// are what a batch cut short by a crash left); on a descending one, all. Advances the walk.
+    pub fn keep(&mut self, slice: &Slice, seqs: impl IntoIterator<Item = u64>) -> usize {
+        let kept = match self.direction {
+            Direction::Ascending => contiguous_run(slice.from, seqs),
+            Direction::Descending => seqs.into_iter().count(),
+        };
+        self.advance(slice, kept);
+        kept
+    }
+
     #[cfg(test)]
     pub fn is_done(&self) -> bool {
         self.done
@@ -112,6 +125,18 @@ pub fn contiguous_run(expected: u64, seqs: impl IntoIterator<Item = u64>) -> usi
         .zip(expected..)
         .take_while(|(seq, wanted)| seq == wanted)
         .count()
+}
+
+/// The values of a log read of one slice: `(app_id, conv_id, bucket, from, to, limit)`.
+pub fn slice_values<'a>(app: &'a AppId, conv: &'a ConvId, slice: &Slice) -> (&'a str, &'a str, i64, i64, i64, i32) {
+    (
+        app.as_str(),
+        conv.as_str(),
+        slice.bucket,
+        seq_to_cql(slice.from),
+        seq_to_cql(slice.to),
+        cql_limit(slice.limit),
+    )
 }
 
 /// A row count as a CQL `LIMIT`.
@@ -194,6 +219,17 @@ mod tests {
         assert_eq!(asked, vec![slice(2, 2000, 2005, 6), slice(1, 1000, 1999, 24)]);
         let all = walk(SeqCursor::descending(0, 1500, 5000), 1500);
         assert_eq!(all, vec![slice(1, 1000, 1500, 501), slice(0, 1, 999, 999)]);
+    }
+
+    #[test]
+    fn an_ascending_walk_keeps_rows_up_to_a_gap_and_a_descending_one_keeps_all() {
+        let mut ascending = SeqCursor::ascending(5, u64::MAX, 100);
+        let slice = ascending.next_slice().unwrap();
+        assert_eq!(ascending.keep(&slice, [5, 6, 8]), 2);
+        assert!(ascending.is_done(), "nothing is read past the gap");
+        let mut descending = SeqCursor::descending(1, 10, 100);
+        let slice = descending.next_slice().unwrap();
+        assert_eq!(descending.keep(&slice, [10, 9, 7]), 3);
     }
 
     #[test]

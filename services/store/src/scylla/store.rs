@@ -94,9 +94,8 @@ impl ScyllaStore {
     ) -> Result<T, StoreError> {
         let started = Instant::now();
         let result = work.await;
-        metrics::histogram!("herald_store_seconds", "op" => op).record(started.elapsed().as_secs_f64());
+        crate::observe::call(op, started, result.is_err());
         if let Err(err) = &result {
-            metrics::counter!("herald_store_errors_total", "op" => op).increment(1);
             tracing::debug!(op, error = %err, "scylla store call failed");
         }
         result

@@ -2,7 +2,8 @@
 //! transaction (one WAL fsync), each inside its own savepoint, so a fenced-out batch rolls back
 //! alone. Sixteen partitions then cost one commit, not sixteen queued ones.
 
-use super::{apply_change, map_err, raise_fence};
+use super::apply::{apply_change, raise_fence};
+use super::map_err;
 use crate::{Change, Fence, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -41,7 +42,7 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
         tx.commit().map_err(map_err)?;
         Ok::<_, StoreError>(results)
     })();
-    metrics::histogram!("herald_store_seconds", "op" => "write").record(started.elapsed().as_secs_f64());
+    crate::observe::call("write", started, outcome.is_err());
     metrics::histogram!("herald_store_group_size").record(jobs.len() as f64);
     match outcome {
         Ok(results) => {
@@ -50,7 +51,6 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
             }
         }
         Err(err) => {
-            metrics::counter!("herald_store_errors_total", "op" => "write").increment(1);
             for job in jobs {
                 let _ = job.done.send(Err(match &err {
                     StoreError::Unavailable(text) => StoreError::Unavailable(text.clone()),

@@ -16,11 +16,11 @@ fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> ru
 
 pub fn message(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     Ok(MessageRecord {
-        app: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
-        conv: ConvId::parse(row.get::<_, String>(1)?).map_err(|e| bad(1, e))?,
+        app: app_id(row, 0)?,
+        conv: conv_id(row, 1)?,
         seq: row.get::<_, i64>(2)? as u64,
         msg_id: MsgId(row.get::<_, i64>(3)? as u64),
-        from: SessionId::parse(row.get::<_, String>(4)?).map_err(|e| bad(4, e))?,
+        from: session(row, 4)?,
         send_time: row.get(5)?,
         status: row.get(6)?,
         msg_type: row.get(7)?,
@@ -33,13 +33,13 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
 pub fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
     let kind: String = row.get(2)?;
     Ok(Conversation {
-        app: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
-        id: ConvId::parse(row.get::<_, String>(1)?).map_err(|e| bad(1, e))?,
+        app: app_id(row, 0)?,
+        id: conv_id(row, 1)?,
         kind: ConvKind::parse(&kind).unwrap_or(ConvKind::Group),
         conv_type: row.get(3)?,
         name: row.get(4)?,
         avatar: row.get(5)?,
-        owner: SessionId::parse(row.get::<_, String>(6)?).map_err(|e| bad(6, e))?,
+        owner: session(row, 6)?,
         open: row.get(7)?,
         archived: row.get(8)?,
         created_at: row.get(9)?,
@@ -48,7 +48,7 @@ pub fn conversation(row: &Row<'_>) -> rusqlite::Result<Conversation> {
 
 pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
     Ok(AppRecord {
-        id: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
+        id: app_id(row, 0)?,
         org: row.get(1)?,
         name: row.get(2)?,
         secret_hash: row.get(3)?,
@@ -78,8 +78,25 @@ pub fn org(row: &Row<'_>) -> rusqlite::Result<crate::Org> {
     })
 }
 
+/// `columns` (a `*_COLUMNS` list) as columns of the table named `alias` in a join.
+pub fn qualified(columns: &str, alias: &str) -> String {
+    columns
+        .split(", ")
+        .map(|column| format!("{alias}.{column}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub fn session(row: &Row<'_>, column: usize) -> rusqlite::Result<SessionId> {
     SessionId::parse(row.get::<_, String>(column)?).map_err(|e| bad(column, e))
+}
+
+fn app_id(row: &Row<'_>, column: usize) -> rusqlite::Result<AppId> {
+    AppId::parse(row.get::<_, String>(column)?).map_err(|e| bad(column, e))
+}
+
+fn conv_id(row: &Row<'_>, column: usize) -> rusqlite::Result<ConvId> {
+    ConvId::parse(row.get::<_, String>(column)?).map_err(|e| bad(column, e))
 }
 
 pub fn revocation(row: &Row<'_>) -> rusqlite::Result<crate::Revocation> {
@@ -88,7 +105,7 @@ pub fn revocation(row: &Row<'_>) -> rusqlite::Result<crate::Revocation> {
         _ => crate::RevocationKind::Token,
     };
     Ok(crate::Revocation {
-        app: AppId::parse(row.get::<_, String>(0)?).map_err(|e| bad(0, e))?,
+        app: app_id(row, 0)?,
         kind,
         key: row.get(2)?,
         not_before: row.get(3)?,

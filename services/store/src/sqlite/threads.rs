@@ -120,9 +120,8 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
                 Ok((log, done))
             }
         });
-        metrics::histogram!("herald_store_seconds", "op" => "checkpoint").record(started.elapsed().as_secs_f64());
+        crate::observe::call("checkpoint", started, outcome.is_err());
         if let Err(err) = outcome {
-            metrics::counter!("herald_store_errors_total", "op" => "checkpoint").increment(1);
             tracing::warn!(error = %err, "WAL checkpoint failed; retrying");
         }
     }

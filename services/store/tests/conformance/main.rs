@@ -2,9 +2,9 @@
 //! `HERALD_TEST_SCYLLA` names a node.
 
 use futures::FutureExt;
-use herald_store::Store;
 use herald_store::scylla::{self, ScyllaConfig, ScyllaStore};
 use herald_store::sqlite::SqliteStore;
+use herald_store::{DirectoryStore, LogStore, QueryStore};
 use std::io::Write;
 use std::panic::AssertUnwindSafe;
 

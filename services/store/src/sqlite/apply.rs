@@ -1,0 +1,141 @@
+//! Applying a sequenced batch inside the writer's transaction: the fence first, then each change
+//! (messages inserted never over another, tombstones matched by id, state changes as upserts).
+
+use super::map_err;
+use super::rows::MESSAGE_COLUMNS;
+use crate::{Change, Fence, StoreError};
+use herald_protocol::MessageRecord;
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Raises the fence inside `tx`; errs when a higher epoch holds it.
+pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
+    let held: Option<i64> = tx
+        .query_row("SELECT epoch FROM fences WHERE scope = ?1", [&fence.scope], |r| {
+            r.get(0)
+        })
+        .optional()
+        .map_err(map_err)?;
+    let ours = fence.epoch as i64;
+    match held {
+        Some(held) if held > ours => Err(StoreError::Fenced {
+            scope: fence.scope.clone(),
+            held: held as u64,
+            ours: fence.epoch,
+        }),
+        Some(held) if held == ours => Ok(()),
+        _ => {
+            tx.execute(
+                "INSERT INTO fences (scope, epoch) VALUES (?1, ?2) ON CONFLICT (scope) DO UPDATE SET epoch = excluded.epoch",
+                params![fence.scope, ours],
+            )
+            .map_err(map_err)?;
+            Ok(())
+        }
+    }
+}
+
+pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> {
+    match change {
+        Change::Message(r) => {
+            let inserted = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (app_id, conv_id, seq) DO NOTHING"
+                ))
+                .and_then(|mut insert| {
+                    insert.execute(params![
+                        r.app.as_str(),
+                        r.conv.as_str(),
+                        r.seq as i64,
+                        r.msg_id.0 as i64,
+                        r.from.as_str(),
+                        r.send_time,
+                        r.status,
+                        r.msg_type,
+                        r.content,
+                        r.idempotency_key,
+                        r.client_msg_id
+                    ])
+                })
+                .map_err(map_err)?;
+            if inserted == 0 {
+                // the Seq is taken: by this very message (a re-applied batch) or by another one
+                let stored: i64 = tx
+                    .prepare_cached("SELECT msg_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3")
+                    .and_then(|mut select| {
+                        select.query_row(params![r.app.as_str(), r.conv.as_str(), r.seq as i64], |row| row.get(0))
+                    })
+                    .map_err(map_err)?;
+                if stored as u64 != r.msg_id.0 {
+                    return Err(occupied(r, stored as u64));
+                }
+            }
+        }
+        Change::Tombstone(r) => {
+            let updated = tx
+                .prepare_cached(
+                    "UPDATE messages SET status = ?5, content = ?6 \
+                     WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND msg_id = ?4",
+                )
+                .and_then(|mut update| {
+                    update.execute(params![
+                        r.app.as_str(),
+                        r.conv.as_str(),
+                        r.seq as i64,
+                        r.msg_id.0 as i64,
+                        r.status,
+                        r.content
+                    ])
+                })
+                .map_err(map_err)?;
+            if updated == 0 {
+                return Err(StoreError::Fatal(format!(
+                    "tombstone of message {} at seq {} of {}/{}: no such message",
+                    r.msg_id, r.seq, r.app, r.conv
+                )));
+            }
+        }
+        _ => apply_state_change(tx, change).map_err(map_err)?,
+    }
+    Ok(())
+}
+
+/// The refusal of a message whose `Seq` another message holds.
+fn occupied(record: &MessageRecord, stored: u64) -> StoreError {
+    StoreError::Fatal(format!(
+        "seq {} of {}/{} holds message {stored}: message {} refused",
+        record.seq, record.app, record.conv, record.msg_id
+    ))
+}
+
+/// Membership, archive and read-cursor changes: upserts.
+fn apply_state_change(tx: &Connection, change: &Change) -> rusqlite::Result<()> {
+    match change {
+        Change::Message(_) | Change::Tombstone(_) => {}
+        Change::AddMember { app, conv, session, at } => {
+            tx.prepare_cached("INSERT INTO members (app_id, conv_id, session, joined_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
+                .execute(params![app.as_str(), conv.as_str(), session.as_str(), at])?;
+        }
+        Change::RemoveMember { app, conv, session } => {
+            tx.prepare_cached("DELETE FROM members WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3")?
+                .execute(params![app.as_str(), conv.as_str(), session.as_str()])?;
+        }
+        Change::Archive { app, conv, archived } => {
+            tx.prepare_cached("UPDATE conversations SET archived = ?3 WHERE app_id = ?1 AND conv_id = ?2")?
+                .execute(params![app.as_str(), conv.as_str(), archived])?;
+        }
+        Change::ReadCursor {
+            app,
+            conv,
+            session,
+            seq,
+        } => {
+            tx.prepare_cached(
+                "INSERT INTO read_cursors (app_id, conv_id, session, seq) VALUES (?1, ?2, ?3, ?4) \
+                 ON CONFLICT (app_id, conv_id, session) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            )?
+            .execute(params![app.as_str(), conv.as_str(), session.as_str(), *seq as i64])?;
+        }
+    }
+    Ok(())
+}
