@@ -1,22 +1,22 @@
-//! Turning reply and push text into outbound frames, JSON or MessagePack.
+//! Turning encoded replies and push text into outbound frames, JSON or MessagePack.
 
 use crate::hub::Outbound;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use herald_protocol::ws::{self, Encoded};
 
-/// A reply for a client: JSON text, or the same document as MessagePack for binary clients.
-pub fn reply(json: String, msgpack: bool) -> Outbound {
-    if msgpack {
-        Outbound::Binary(to_msgpack(&json))
-    } else {
-        Outbound::Text {
+/// A reply, already encoded in the client's format.
+pub fn reply(encoded: Encoded) -> Outbound {
+    match encoded {
+        Encoded::Text(json) => Outbound::Text {
             json: Utf8Bytes::from(json),
             id: None,
-        }
+        },
+        Encoded::Binary(bytes) => Outbound::Binary(Bytes::from(bytes)),
     }
 }
 
+/// A push (JSON text, as pushes travel) for a MessagePack client.
 pub fn to_msgpack(json: &str) -> Bytes {
-    let value: serde_json::Value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
-    Bytes::from(rmp_serde::to_vec_named(&value).unwrap_or_default())
+    Bytes::from(ws::push_to_msgpack(json))
 }

@@ -12,12 +12,10 @@ use crate::pushes::push_to_sessions;
 use crate::ratelimit::{FRIEND_REQUEST_RATE, TYPING_RATE, Throttled};
 use crate::{Identity, Shared, frames, rooms};
 use herald_protocol::bus::{Action, MembersCommand};
-use herald_protocol::ws::{self as wire, Request};
-use herald_protocol::{ConvId, ConvKind, ErrorCode, MsgId, SessionId, timefmt};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
+use herald_protocol::ws::{self as wire, Envelope, Format, Request};
+use herald_protocol::{ConvId, ConvKind, ErrorCode, SessionId, timefmt};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -80,15 +78,25 @@ pub struct ConnCtx {
     rooms: std::sync::Mutex<HashSet<String>>,
 }
 
+/// Where the reply to a request that waits for the sequencer goes.
+#[derive(Clone, Copy)]
+struct Later<'a> {
+    envelope: &'a Envelope,
+    format: Format,
+}
+
+/// The membership changes a session asks for itself.
+enum Membership {
+    Join,
+    Leave,
+    Invite,
+    Remove,
+}
+
 /// What an action answers: data now, or later (a command's reply comes from the sequencer).
 enum Answer {
     Now(Value),
     Later,
-}
-
-fn param<T: DeserializeOwned>(value: Value) -> Result<T, ApiError> {
-    let value = if value.is_null() { json!({}) } else { value };
-    serde_json::from_value(value).map_err(|e| ApiError::bad_input(format!("invalid param: {e}")))
 }
 
 fn conv_id(text: String) -> Result<ConvId, ApiError> {
@@ -109,32 +117,32 @@ impl ConnCtx {
         }
     }
 
-    fn msgpack(&self) -> bool {
-        self.conn.msgpack.load(Ordering::Relaxed)
+    fn format(&self) -> Format {
+        if self.conn.msgpack.load(Ordering::Relaxed) {
+            Format::MsgPack
+        } else {
+            Format::Json
+        }
     }
 
-    fn reply(&self, json: String, msgpack: bool) {
-        self.conn.offer(frames::reply(json, msgpack));
+    fn reply_error(&self, format: Format, action: &str, req_id: &Value, code: ErrorCode, text: &str) {
+        self.conn
+            .offer(frames::reply(format.error_reply(action, req_id, code, text)));
     }
 
     /// A frame over `MAX_FRAME_BYTES`: an error; the connection stays.
-    pub fn too_large(&self, len: usize, msgpack: bool) {
+    pub fn too_large(&self, len: usize, format: Format) {
         let text = format!(
             "frame of {len} bytes is larger than the limit of {} bytes",
             wire::MAX_FRAME_BYTES
         );
-        self.reply(wire::error_reply("", &Value::Null, ErrorCode::TooLarge, &text), msgpack);
+        self.reply_error(format, "", &Value::Null, ErrorCode::TooLarge, &text);
     }
 
     /// A frame the WebSocket layer could not read (past the hard size limit): an error, then a close.
     pub fn protocol_error(&self, error: &str) {
-        let text = wire::error_reply(
-            "",
-            &Value::Null,
-            ErrorCode::InvalidParameter,
-            &format!("bad frame: {error}"),
-        );
-        self.reply(text, self.msgpack());
+        let text = format!("bad frame: {error}");
+        self.reply_error(self.format(), "", &Value::Null, ErrorCode::InvalidParameter, &text);
         let code = if error.contains("too long") || error.contains("too big") {
             1009
         } else {
@@ -146,58 +154,23 @@ impl ConnCtx {
         });
     }
 
-    /// A JSON frame: replies and pushes are JSON from now on.
-    pub async fn on_text(&self, text: &str) {
-        self.conn.msgpack.store(false, Ordering::Relaxed);
-        match serde_json::from_str::<Value>(text) {
-            Ok(value) => self.handle(value, false).await,
-            Err(err) => self.reply(
-                wire::error_reply(
-                    "",
-                    &Value::Null,
-                    ErrorCode::InvalidParameter,
-                    &format!("malformed JSON: {err}"),
-                ),
-                false,
-            ),
-        }
-    }
-
-    /// A MessagePack frame: replies and pushes are MessagePack from now on.
-    pub async fn on_binary(&self, bytes: &[u8]) {
-        self.conn.msgpack.store(true, Ordering::Relaxed);
-        match rmp_serde::from_slice::<Value>(bytes) {
-            Ok(value) => self.handle(value, true).await,
-            Err(err) => self.reply(
-                wire::error_reply(
-                    "",
-                    &Value::Null,
-                    ErrorCode::InvalidParameter,
-                    &format!("malformed MessagePack: {err}"),
-                ),
-                true,
-            ),
-        }
-    }
-
-    async fn handle(&self, value: Value, msgpack: bool) {
-        let req_id = value.get("reqId").cloned().unwrap_or(Value::Null);
-        let action = value.get("action").and_then(Value::as_str).unwrap_or("").to_owned();
-        let request: Request = match serde_json::from_value(value) {
-            Ok(request) => request,
-            Err(err) => {
-                let text = format!("malformed request: {err}");
-                return self.reply(
-                    wire::error_reply(&action, &req_id, ErrorCode::InvalidParameter, &text),
-                    msgpack,
-                );
+    /// A frame: JSON text or MessagePack bytes; replies and pushes follow the client's last
+    /// frame's format.
+    pub async fn on_frame(&self, frame: &[u8], format: Format) {
+        self.conn.msgpack.store(format == Format::MsgPack, Ordering::Relaxed);
+        let envelope = match Envelope::parse(frame, format) {
+            Ok(envelope) => envelope,
+            Err(bad) => {
+                let code = ErrorCode::InvalidParameter;
+                return self.reply_error(format, &bad.action, &bad.req_id, code, &bad.reason);
             }
         };
-        if let Some(link_key) = &request.link_key
+        let (action, req_id) = (envelope.action.as_str(), &envelope.req_id);
+        if let Some(link_key) = &envelope.link_key
             && link_key != self.me.session.as_str()
         {
             let text = "linkKey is not this token's session";
-            return self.reply(wire::error_reply(&action, &req_id, ErrorCode::NotMember, text), msgpack);
+            return self.reply_error(format, action, req_id, ErrorCode::NotMember, text);
         }
         metrics::counter!("herald_ws_requests_total").increment(1);
         if self.conn.in_flight.available_permits() == 0 {
@@ -207,102 +180,87 @@ impl ConnCtx {
             );
             metrics::counter!("herald_request_errors_total", "code" => ErrorCode::RateLimited.code().to_string())
                 .increment(1);
-            return self.reply(
-                wire::error_reply(&action, &req_id, ErrorCode::RateLimited, &text),
-                msgpack,
-            );
+            return self.reply_error(format, action, req_id, ErrorCode::RateLimited, &text);
         }
-        match self.dispatch(request, &req_id, msgpack).await {
-            Ok(Answer::Now(data)) => self.reply(wire::ok_reply(&action, &req_id, data), msgpack),
-            Ok(Answer::Later) => {}
+        let answer = match Request::parse(action, frame, format) {
+            Ok(request) => self.dispatch(request, &envelope, format).await,
+            Err(err) => Err(ApiError::bad_input(err.to_string())),
+        };
+        match answer {
+            Ok(Answer::Now(data)) => self.conn.offer(frames::reply(format.ok_reply(action, req_id, data))),
+            Ok(Answer::Later) => true,
             Err(err) => {
                 metrics::counter!("herald_request_errors_total", "code" => err.code.code().to_string()).increment(1);
-                self.reply(wire::error_reply(&action, &req_id, err.code, &err.message), msgpack)
+                self.conn.offer(frames::reply(format.error_reply(
+                    action,
+                    req_id,
+                    err.code,
+                    &err.message,
+                )))
             }
-        }
+        };
     }
 
-    async fn dispatch(&self, request: Request, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
-        let p = request.param;
-        match request.action.as_str() {
-            "ping" => Ok(Answer::Now(Value::from("pong"))),
-            "msg-im" => self.msg_im(p, req_id, msgpack).await,
-            "msg-read" => self.msg_read(p, req_id, msgpack).await,
-            "msg-listHistory" => self.list_history(p).await,
-            "msg-delete" => self.msg_delete(p, req_id, msgpack).await,
-            "conv-create" => self.conv_create(p).await,
-            "conv-list" => self.conv_list(p).await,
-            "conv-delete" => self.conv_delete(p).await,
-            "conv-join" | "conv-leave" | "conv-inviteLinks" | "conv-removeLinks" => {
-                self.conv_members(&request.action, p, req_id, msgpack).await
-            }
-            "chat-conv-join" => self.chat_join(p).await,
-            "chat-conv-leave" => self.chat_leave(p).await,
-            "chat-msg-im" => self.chat_msg(p, request.data).await,
-            "sync" => self.sync(p).await,
-            "typing" => self.typing(p).await,
-            "friend-request" => self.friend_request(p).await,
-            "friend-respond" => self.friend_respond(p).await,
-            "friend-list" => self.friend_list(p).await,
-            "friend-delete" => self.friend_delete(p).await,
-            "presence-query" => self.presence_query(p).await,
-            other => Err(ApiError::bad_input(format!("unknown action {other:?}"))),
+    async fn dispatch(&self, request: Request, envelope: &Envelope, format: Format) -> Result<Answer, ApiError> {
+        let reply = Later { envelope, format };
+        match request {
+            Request::Ping => Ok(Answer::Now(Value::from("pong"))),
+            Request::MsgIm(p) => self.msg_im(p, reply).await,
+            Request::MsgRead(p) => self.msg_read(p, reply).await,
+            Request::ListHistory(p) => self.list_history(p).await,
+            Request::MsgDelete(p) => self.msg_delete(p, reply).await,
+            Request::ConvCreate(p) => self.conv_create(p).await,
+            Request::ConvList(p) => self.conv_list(p).await,
+            Request::ConvDelete(p) => self.conv_delete(p).await,
+            Request::ConvJoin(p) => self.conv_members(Membership::Join, p, reply).await,
+            Request::ConvLeave(p) => self.conv_members(Membership::Leave, p, reply).await,
+            Request::ConvInviteLinks(p) => self.conv_members(Membership::Invite, p, reply).await,
+            Request::ConvRemoveLinks(p) => self.conv_members(Membership::Remove, p, reply).await,
+            Request::ChatJoin(p) => self.chat_join(p).await,
+            Request::ChatLeave(p) => self.chat_leave(p).await,
+            Request::ChatMsg(p, data) => self.chat_msg(p, data).await,
+            Request::Sync(p) => self.sync(p).await,
+            Request::Typing(p) => self.typing(p).await,
+            Request::FriendRequest(p) => self.friend_request(p).await,
+            Request::FriendRespond(p) => self.friend_respond(p).await,
+            Request::FriendList(p) => self.friend_list(p).await,
+            Request::FriendDelete(p) => self.friend_delete(p).await,
+            Request::PresenceQuery(p) => self.presence_query(p).await,
         }
     }
 
     async fn submit(
         &self,
-        action: &str,
         command: herald_protocol::bus::Command,
-        req_id: &Value,
-        msgpack: bool,
+        reply: Later<'_>,
         shape: Shape,
     ) -> Result<Answer, ApiError> {
         let waiter = Waiter::Ws {
             conn: self.conn.clone(),
-            // `handle` refused the request when no slot was left
+            // `on_frame` refused the request when no slot was left
             in_flight: self.conn.in_flight.clone().try_acquire_owned().ok(),
-            action: action.to_owned(),
-            req_id: req_id.clone(),
-            msgpack,
+            action: reply.envelope.action.clone(),
+            req_id: reply.envelope.req_id.clone(),
+            format: reply.format,
             shape,
         };
         commands::submit(&self.shared, command, waiter).await?;
         Ok(Answer::Later)
     }
 
-    async fn msg_im(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct MsgIm {
-            conv_id: String,
-            #[serde(default)]
-            msg_key: Option<String>,
-            #[serde(default)]
-            msg_type: Value,
-            msg_content: String,
-        }
-        let p: MsgIm = param(p)?;
+    async fn msg_im(&self, p: wire::MsgIm, reply: Later<'_>) -> Result<Answer, ApiError> {
         let request = SendRequest {
             conv: conv_id(p.conv_id)?,
-            msg_type: parse_msg_type(&p.msg_type)?,
+            msg_type: msg_type(&p.msg_type)?,
             status: 0,
             content: p.msg_content,
             client_msg_id: p.msg_key,
         };
         let command = commands::send(&self.shared, &self.me, request).await?;
-        self.submit("msg-im", command, req_id, msgpack, Shape::Message).await
+        self.submit(command, reply, Shape::Message).await
     }
 
-    async fn msg_read(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct MsgRead {
-            conv_id: String,
-            #[serde(default)]
-            seq: Option<u64>,
-        }
-        let p: MsgRead = param(p)?;
+    async fn msg_read(&self, p: wire::MsgRead, reply: Later<'_>) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let action = Action::Read {
@@ -310,23 +268,10 @@ impl ConnCtx {
             seq: p.seq,
         };
         let command = commands::command(&self.me, conv.clone(), action);
-        self.submit("msg-read", command, req_id, msgpack, Shape::Read(conv))
-            .await
+        self.submit(command, reply, Shape::Read(conv)).await
     }
 
-    async fn list_history(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct ListHistory {
-            conv_id: String,
-            #[serde(default)]
-            limit: Option<u64>,
-            #[serde(default)]
-            offset: Option<u64>,
-            #[serde(default)]
-            before_seq: Option<u64>,
-        }
-        let p: ListHistory = param(p)?;
+    async fn list_history(&self, p: wire::ListHistory) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let limit = p.limit.unwrap_or(HISTORY_DEFAULT).clamp(1, HISTORY_MAX);
@@ -350,23 +295,12 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"convId": conv, "msgs": msgs, "hasMore": page.cut})))
     }
 
-    async fn msg_delete(&self, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct MsgDelete {
-            conv_id: String,
-            msg_id: Value,
-            #[serde(default)]
-            for_everyone: bool,
-        }
-        let p: MsgDelete = param(p)?;
+    async fn msg_delete(&self, p: wire::MsgDelete, reply: Later<'_>) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
-        let msg_id = match &p.msg_id {
-            Value::String(s) => MsgId::parse(s).ok(),
-            Value::Number(n) => n.as_u64().map(MsgId),
-            _ => None,
-        }
-        .ok_or_else(|| ApiError::bad_input("msgId must be a message id string"))?;
+        let msg_id = p
+            .msg_id
+            .msg_id()
+            .map_err(|_| ApiError::bad_input("msgId must be a message id string"))?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         if p.for_everyone {
             let action = Action::Recall {
@@ -374,9 +308,7 @@ impl ConnCtx {
                 msg_id,
             };
             let command = commands::command(&self.me, conv.clone(), action);
-            return self
-                .submit("msg-delete", command, req_id, msgpack, Shape::Conv(conv))
-                .await;
+            return self.submit(command, reply, Shape::Conv(conv)).await;
         }
         let message = self
             .shared
@@ -393,26 +325,7 @@ impl ConnCtx {
         ))
     }
 
-    async fn conv_create(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct ConvCreate {
-            #[serde(default)]
-            conv_type: Option<String>,
-            #[serde(default)]
-            conv_key: Option<String>,
-            #[serde(default)]
-            conv_name: Option<String>,
-            #[serde(default)]
-            conv_avt: Option<String>,
-            #[serde(default)]
-            link_keys: Vec<String>,
-            #[serde(default)]
-            conversation_type: Value,
-            #[serde(default)]
-            open: Option<bool>,
-        }
-        let p: ConvCreate = param(p)?;
+    async fn conv_create(&self, p: wire::ConvCreate) -> Result<Answer, ApiError> {
         let kind = convs::parse_kind(p.conv_type.as_deref())?;
         let members = convs::parse_members_after(vec![self.me.session.clone()], p.link_keys)?;
         let spec = CreateSpec {
@@ -444,24 +357,16 @@ impl ConnCtx {
 
     /// Without `cursor` or `limit` the first page as a bare array (the original shape); with
     /// either (a null or empty `cursor` is the first page), `{convs, next}`.
-    async fn conv_list(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        struct ConvList {
-            #[serde(default)]
-            cursor: Option<String>,
-            #[serde(default)]
-            limit: Option<usize>,
-        }
-        // a `cursor` key (null or "" for the first page) or a `limit` asks for the paged shape
-        let paged = p.get("cursor").is_some() || p.get("limit").is_some();
-        let p: ConvList = param(p)?;
+    async fn conv_list(&self, p: wire::ConvList) -> Result<Answer, ApiError> {
+        let paged = p.paged();
         let after = p
             .cursor
+            .flatten()
             .as_deref()
             .filter(|c| !c.is_empty())
             .map(convs::parse_cursor)
             .transpose()?;
-        let limit = p.limit.unwrap_or(convs::LIST_PAGE_DEFAULT);
+        let limit = p.limit.flatten().unwrap_or(convs::LIST_PAGE_DEFAULT);
         let (list, mut next) = convs::list(&self.shared, &self.me, after.as_ref(), limit).await?;
         let mut budget = Budget::reply(list.len());
         let mut out = Vec::with_capacity(list.len());
@@ -492,13 +397,7 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"convs": out, "next": next})))
     }
 
-    async fn conv_delete(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct ConvOnly {
-            conv_id: String,
-        }
-        let p: ConvOnly = param(p)?;
+    async fn conv_delete(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
@@ -509,60 +408,44 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"convId": conv})))
     }
 
-    async fn conv_members(&self, action: &str, p: Value, req_id: &Value, msgpack: bool) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Members {
-            conv_id: String,
-            #[serde(default)]
-            link_keys: Vec<String>,
-        }
-        let p: Members = param(p)?;
+    async fn conv_members(&self, change: Membership, p: wire::ConvLinks, reply: Later<'_>) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
         if self.shared.store.conversation(&self.me.app, &conv).await?.is_none() {
             return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
         }
         let me = self.me.session.clone();
-        let change = match action {
-            "conv-join" => MembersCommand::Join { session: me },
-            "conv-leave" => MembersCommand::Leave { session: me },
-            "conv-inviteLinks" | "conv-removeLinks" => {
-                let links = sessions(p.link_keys)?;
-                if links.is_empty() {
-                    return Err(ApiError::bad_input("linkKeys may not be empty"));
-                }
-                if action == "conv-inviteLinks" {
-                    MembersCommand::Invite {
-                        by: me,
-                        sessions: links,
-                    }
-                } else {
-                    MembersCommand::Remove {
-                        by: me,
-                        sessions: links,
-                    }
-                }
+        let links = || -> Result<Vec<SessionId>, ApiError> {
+            let links = sessions(p.link_keys)?;
+            if links.is_empty() {
+                return Err(ApiError::bad_input("linkKeys may not be empty"));
             }
-            _ => unreachable!("dispatched by name"),
+            Ok(links)
+        };
+        let change = match change {
+            Membership::Join => MembersCommand::Join { session: me },
+            Membership::Leave => MembersCommand::Leave { session: me },
+            Membership::Invite => MembersCommand::Invite {
+                by: me,
+                sessions: links()?,
+            },
+            Membership::Remove => MembersCommand::Remove {
+                by: me,
+                sessions: links()?,
+            },
         };
         let command = commands::command(&self.me, conv.clone(), Action::Members(change));
-        self.submit(action, command, req_id, msgpack, Shape::Conv(conv)).await
+        self.submit(command, reply, Shape::Conv(conv)).await
     }
 
-    fn room_param(p: Value) -> Result<String, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Room {
-            conv_id: String,
-        }
-        let room = param::<Room>(p)?.conv_id;
+    fn room_param(p: wire::ConvRef) -> Result<String, ApiError> {
+        let room = p.conv_id;
         if room.is_empty() || room.len() > herald_protocol::ids::MAX_ID_LEN {
             return Err(ApiError::bad_input("convId must be 1 to 128 bytes"));
         }
         Ok(room)
     }
 
-    async fn chat_join(&self, p: Value) -> Result<Answer, ApiError> {
+    async fn chat_join(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
         let room = Self::room_param(p)?;
         {
             let joined = self.rooms.lock().unwrap_or_else(|e| e.into_inner());
@@ -591,30 +474,14 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"convId": room})))
     }
 
-    async fn chat_leave(&self, p: Value) -> Result<Answer, ApiError> {
+    async fn chat_leave(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
         let room = Self::room_param(p)?;
         self.rooms.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
         self.shared.rooms.leave(&self.me.app, &room, self.conn.id).await;
         Ok(Answer::Now(json!({"convId": room})))
     }
 
-    async fn chat_msg(&self, p: Value, data: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct ChatParam {
-            conv_id: String,
-            #[serde(default)]
-            msg_key: Option<String>,
-        }
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct ChatData {
-            #[serde(default)]
-            msg_type: Value,
-            content: String,
-        }
-        let p: ChatParam = param(p)?;
-        let data: ChatData = param(data)?;
+    async fn chat_msg(&self, p: wire::ChatMsg, data: wire::ChatData) -> Result<Answer, ApiError> {
         if data.content.len() > self.shared.config.max_content_bytes {
             return Err(ApiError::new(ErrorCode::TooLarge, "content too large"));
         }
@@ -630,7 +497,7 @@ impl ConnCtx {
             "convId": p.conv_id,
             "msgKey": p.msg_key,
             "fromSession": self.me.session,
-            "msgType": parse_msg_type(&data.msg_type)?,
+            "msgType": msg_type(&data.msg_type)?,
             "content": data.content,
             "sendTime": timefmt::rfc3339_nanos(timefmt::now_nanos()),
         });
@@ -656,13 +523,7 @@ impl ConnCtx {
     /// What follows each `lastSeq`, in pages (contract §5): conversations in id order, each
     /// contiguous from its `lastSeq`, until `SYNC_MAX_MSGS` messages or the reply budget; a
     /// conversation cut short (or not reached) says `hasMore` and continues from its last `Seq`.
-    async fn sync(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        struct Sync {
-            #[serde(default)]
-            convs: BTreeMap<String, u64>,
-        }
-        let p: Sync = param(p)?;
+    async fn sync(&self, p: wire::Sync) -> Result<Answer, ApiError> {
         if p.convs.len() > SYNC_MAX_CONVS {
             return Err(ApiError::new(
                 ErrorCode::TooLarge,
@@ -697,13 +558,7 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"convs": out})))
     }
 
-    async fn typing(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Typing {
-            conv_id: String,
-        }
-        let p: Typing = param(p)?;
+    async fn typing(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
         convs::require_member(&self.shared, &self.me, &conv).await?;
         let (app, session) = (&self.me.app, &self.me.session);
@@ -723,28 +578,13 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"convId": conv})))
     }
 
-    fn link_key(p: Value) -> Result<(SessionId, Value), ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Link {
-            link_key: String,
-            #[serde(flatten)]
-            rest: serde_json::Map<String, Value>,
-        }
-        let link: Link = param(p)?;
-        Ok((SessionId::parse(link.link_key)?, Value::Object(link.rest)))
-    }
-
-    async fn friend_request(&self, p: Value) -> Result<Answer, ApiError> {
-        let (to, rest) = Self::link_key(p)?;
+    async fn friend_request(&self, p: wire::FriendRequest) -> Result<Answer, ApiError> {
+        let to = SessionId::parse(p.link_key)?;
         if to == self.me.session {
             return Err(ApiError::bad_input("a session cannot befriend itself"));
         }
-        let information = rest
-            .get("information")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned();
+        // an information that is not text counts as none
+        let information = p.information.as_text().unwrap_or_default().to_owned();
         if information.len() > 1024 {
             return Err(ApiError::new(ErrorCode::TooLarge, "information is at most 1024 bytes"));
         }
@@ -784,11 +624,11 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"linkKey": to})))
     }
 
-    async fn friend_respond(&self, p: Value) -> Result<Answer, ApiError> {
-        let (from, rest) = Self::link_key(p)?;
-        let accept = rest
-            .get("accept")
-            .and_then(Value::as_bool)
+    async fn friend_respond(&self, p: wire::FriendRespond) -> Result<Answer, ApiError> {
+        let from = SessionId::parse(p.link_key)?;
+        let accept = p
+            .accept
+            .as_bool()
             .ok_or_else(|| ApiError::bad_input("accept must be true or false"))?;
         let taken = self
             .shared
@@ -824,13 +664,7 @@ impl ConnCtx {
 
     /// In session order; a list past the reply budget comes in pages: `hasMore`, and `after` (the
     /// last session received) continues.
-    async fn friend_list(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        struct FriendList {
-            #[serde(default)]
-            after: Option<String>,
-        }
-        let p: FriendList = param(p)?;
+    async fn friend_list(&self, p: wire::FriendList) -> Result<Answer, ApiError> {
         let mut friends = self.shared.store.friends_of(&self.me.app, &self.me.session).await?;
         friends.sort();
         if let Some(after) = p.after {
@@ -841,8 +675,8 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"friends": friends, "hasMore": has_more})))
     }
 
-    async fn friend_delete(&self, p: Value) -> Result<Answer, ApiError> {
-        let (other, _) = Self::link_key(p)?;
+    async fn friend_delete(&self, p: wire::LinkRef) -> Result<Answer, ApiError> {
+        let other = SessionId::parse(p.link_key)?;
         let now = timefmt::now_nanos();
         self.shared
             .store
@@ -851,13 +685,7 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"linkKey": other})))
     }
 
-    async fn presence_query(&self, p: Value) -> Result<Answer, ApiError> {
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Query {
-            link_keys: Vec<String>,
-        }
-        let query: Query = param(p)?;
+    async fn presence_query(&self, query: wire::PresenceQuery) -> Result<Answer, ApiError> {
         if query.link_keys.len() > 1000 {
             return Err(ApiError::new(ErrorCode::TooLarge, "at most 1000 linkKeys per query"));
         }
@@ -873,23 +701,8 @@ impl ConnCtx {
 }
 
 /// seed 000's type names, or the integer `Type`.
-pub fn parse_msg_type(value: &Value) -> Result<i32, ApiError> {
-    match value {
-        Value::Null => Ok(1),
-        Value::Number(n) => n.as_i64().and_then(|n| i32::try_from(n).ok()).ok_or(()),
-        Value::String(name) => match name.as_str() {
-            "text" => Ok(1),
-            "image" => Ok(2),
-            "video" => Ok(3),
-            "audio" => Ok(4),
-            "duration" => Ok(5),
-            "location" => Ok(6),
-            "others" => Ok(0),
-            _ => Err(()),
-        },
-        _ => Err(()),
-    }
-    .map_err(|()| {
+pub fn msg_type(value: &wire::Scalar) -> Result<i32, ApiError> {
+    value.msg_type().map_err(|_| {
         ApiError::bad_input(
             "msgType must be an integer or one of text, image, video, audio, duration, location, others",
         )

@@ -9,6 +9,8 @@ use crate::error::{ApiError, ApiResult, ok};
 use crate::history;
 use axum::extract::State;
 use herald_protocol::bus::{Action, MembersCommand, Reply};
+use herald_protocol::ws::Scalar;
+use herald_protocol::ws::fields::BadMsgId;
 use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
 use herald_store::MAX_PAGE;
 use serde::Deserialize;
@@ -23,7 +25,7 @@ pub struct CreateConversation {
     /// The app's own integer tag (seed 004: no hard limits).
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub(super) conversation_type: Value,
+    pub(super) conversation_type: Scalar,
     /// `group` (default) or `single` (exactly one other session; one conversation per pair).
     #[serde(default)]
     pub(super) kind: Option<String>,
@@ -352,13 +354,11 @@ pub async fn lastone_msg(
     latest(&shared, &me, body, 1).await
 }
 
-fn parse_msg_id(value: &Value, field: &str) -> Result<MsgId, ApiError> {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(ApiError::bad_input(format!("{field} must be a message id string"))),
-    };
-    MsgId::parse(&text).map_err(|_| ApiError::bad_input(format!("{field} is not a message id")))
+fn parse_msg_id(value: &Scalar, field: &str) -> Result<MsgId, ApiError> {
+    value.msg_id().map_err(|bad| match bad {
+        BadMsgId::WrongType => ApiError::bad_input(format!("{field} must be a message id string")),
+        BadMsgId::Malformed => ApiError::bad_input(format!("{field} is not a message id")),
+    })
 }
 
 /// The `Seq` of a message of `conv`, 404 if it is not one.
@@ -375,9 +375,9 @@ async fn seq_of(shared: &Shared, me: &crate::Identity, conv: &ConvId, id: MsgId)
 pub struct ByRange {
     conversation_id: String,
     #[schema(value_type = String)]
-    start_msg_id: Value,
+    start_msg_id: Scalar,
     #[schema(value_type = String)]
-    end_msg_id: Value,
+    end_msg_id: Scalar,
     #[serde(default)]
     desc: bool,
 }
@@ -416,7 +416,7 @@ pub async fn by_range(
 pub struct AroundId {
     conversation_id: String,
     #[schema(value_type = String)]
-    msg_id: Value,
+    msg_id: Scalar,
     #[serde(default)]
     desc: bool,
 }

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use herald_protocol::ErrorCode;
-use herald_protocol::ws::MAX_FRAME_BYTES;
+use herald_protocol::ws::{Format, MAX_FRAME_BYTES};
 use herald_store::LoginPolicy;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -168,12 +168,14 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
                 }
                 break;
             }
-            (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => ctx.too_large(text.len(), false),
-            (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
-                ctx.too_large(bytes.len(), true)
+            (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(text.len(), Format::Json)
             }
-            (ConnKind::Native, Message::Text(text)) => ctx.on_text(text.as_str()).await,
-            (ConnKind::Native, Message::Binary(bytes)) => ctx.on_binary(&bytes).await,
+            (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(bytes.len(), Format::MsgPack)
+            }
+            (ConnKind::Native, Message::Text(text)) => ctx.on_frame(text.as_bytes(), Format::Json).await,
+            (ConnKind::Native, Message::Binary(bytes)) => ctx.on_frame(&bytes, Format::MsgPack).await,
             _ => {}
         }
     }
