@@ -1,9 +1,31 @@
-//! Turning encoded replies and push text into outbound frames, JSON or MessagePack.
+//! One frame for one client, and how replies and pushes become one (JSON or MessagePack).
 
-use crate::hub::Outbound;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use herald_protocol::MsgId;
 use herald_protocol::ws::{self, Encoded};
+
+/// One frame for one client.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// JSON; `id` is the message id of a message push (SSE's `id:` line).
+    Text { json: Utf8Bytes, id: Option<MsgId> },
+    /// MessagePack, for `/ws` clients that speak it.
+    Binary(Bytes),
+    /// Tell the client why, then close (kickout).
+    Close { code: u16, reason: &'static str },
+}
+
+impl Outbound {
+    /// Payload bytes this frame holds while it waits in a queue.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Outbound::Text { json, .. } => json.len(),
+            Outbound::Binary(bytes) => bytes.len(),
+            Outbound::Close { reason, .. } => 2 + reason.len(),
+        }
+    }
+}
 
 /// A reply, already encoded in the client's format.
 pub fn reply(encoded: Encoded) -> Outbound {

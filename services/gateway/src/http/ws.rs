@@ -3,9 +3,10 @@
 
 use super::extract::Client;
 use crate::error::ApiError;
-use crate::hub::{Conn, ConnKind, Outbound, RegisterError, Sink};
+use crate::frames::Outbound;
+use crate::hub::{Conn, ConnKind, RegisterError, Sink};
 use crate::outbound::{self, OutboundRx};
-use crate::{Identity, Shared, login};
+use crate::{Identity, Shared, kick_policy};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +46,7 @@ const WRITE_BATCH: usize = 64;
     tag = "push",
     description = "The native WebSocket protocol (contract §5); its actions and pushes are listed in the description above.",
     params(("token" = Option<String>, Query, description = "client token (or Authorization: Bearer)")),
-    responses((status = 101, description = "switching protocols"), super::openapi::Errors),
+    responses((status = 101, description = "switching protocols"), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn upgrade(State(shared): State<Arc<Shared>>, Client(me): Client, upgrade: WebSocketUpgrade) -> Response {
@@ -91,7 +92,7 @@ pub async fn register(shared: &Arc<Shared>, me: &Identity, kind: ConnKind) -> Re
     if let Some(app) = shared.auth.app(&me.app).await?
         && app.settings.login_policy == LoginPolicy::Kick
     {
-        login::kick_others(shared, &me.app, &me.session, me.platform, conn.id).await;
+        kick_policy::kick_others(shared, &me.app, &me.session, me.platform, conn.id).await;
     }
     Ok((conn, rx))
 }

@@ -45,7 +45,7 @@ pub struct CreateConversation {
     tag = "client",
     request_body = CreateConversation,
     description = "the caller becomes owner and member; open unless `open: false`",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn create_conversation(
@@ -88,7 +88,7 @@ pub struct SendMsg {
     tag = "client",
     request_body = SendMsg,
     description = "answered only after the message is durably stored; retrying with the same `client_msg_id` returns the same `MsgID` and stores nothing new",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SendMsgData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SendMsgData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn send_msg(
@@ -121,7 +121,7 @@ pub struct ConvOnly {
     tag = "client",
     request_body = ConvOnly,
     description = "",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::JoinedData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::JoinedData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn check_joined(
@@ -151,7 +151,7 @@ pub struct Joined {
     tag = "client",
     request_body = Joined,
     description = "the caller's conversations with last message and unread count, newest membership first, in pages: `limit` (default 100, at most 1000) and a page stops early at about 1 MiB; `Next` is the `cursor` of the following page, null at the end",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn joined(
@@ -201,7 +201,7 @@ pub async fn joined(
     tag = "client",
     request_body = ConvOnly,
     description = "members only",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::DetailData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::DetailData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn detail(
@@ -240,7 +240,7 @@ async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change:
     tag = "client",
     request_body = ConvOnly,
     description = "open conversations only: a closed one answers 403 / 10004, an unknown one 404 / 10005",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn join(
@@ -259,7 +259,7 @@ pub async fn join(
     tag = "client",
     request_body = ConvOnly,
     description = "",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn leave(
@@ -278,7 +278,7 @@ pub async fn leave(
     tag = "client",
     request_body = ConvOnly,
     description = "members only; empty when the conversation has no message",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::LastMsgIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::LastMsgIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn lastone_msgid(
@@ -326,7 +326,7 @@ async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64)
     tag = "client",
     request_body = Latest,
     description = "`desc: false` (default) means oldest first; at most about 1 MiB: `HasMore` when the newest that fit are all",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn last_30(
@@ -343,7 +343,7 @@ pub async fn last_30(
     tag = "client",
     request_body = Latest,
     description = "0 or 1 message",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn lastone_msg(
@@ -388,7 +388,7 @@ pub struct ByRange {
     tag = "client",
     request_body = ByRange,
     description = "inclusive; at most 1000 messages (413 / 10007 beyond) and about 1 MiB: when the bytes cut it short the oldest that fit come, contiguous, with `HasMore`: ask again from the last one received",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn by_range(
@@ -427,7 +427,7 @@ pub struct AroundId {
     tag = "client",
     request_body = AroundId,
     description = "the 30 before `msg_id`, excluding it; at most about 1 MiB: `HasMore` when only the nearest fit",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn before_id(
@@ -476,7 +476,7 @@ async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: 
     tag = "client",
     request_body = AroundId,
     description = "the 30 after `msg_id`, excluding it; at most about 1 MiB: `HasMore` when only the nearest fit",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn after_id(
