@@ -1,6 +1,7 @@
 //! The gateway: holds client connections (`/ws`, `/notify`), serves the HTTP API, publishes
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
+mod api;
 mod app_settings;
 pub mod auth;
 mod budget;

@@ -2,13 +2,14 @@
 
 use super::extract::{Client, JsonBody};
 use crate::Shared;
+use crate::api::Api;
 use crate::budget::Budget;
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
 use crate::history;
 use axum::extract::State;
-use herald_protocol::bus::{Action, MembersCommand, Reply};
+use herald_protocol::bus::{MembersCommand, Reply};
 use herald_protocol::ws::Scalar;
 use herald_protocol::ws::fields::BadMsgId;
 use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
@@ -226,10 +227,7 @@ pub async fn detail(
 
 /// Joins or leaves through the sequencer, so the change is ordered with the messages.
 async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change: MembersCommand) -> ApiResult {
-    if shared.store.conversation(&me.app, &conv).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
-    }
-    let command = commands::command(me, conv.clone(), Action::Members(change));
+    let command = Api::new(shared, me).membership(conv.clone(), change).await?;
     commands::submit_and_wait(shared, command).await??;
     Ok(ok(json!({"ConversationId": conv})))
 }
@@ -312,11 +310,7 @@ fn ordered(page: history::Page, desc: bool) -> Value {
 
 async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(shared, me, &conv).await?;
-    let last = shared.store.last_seq(&me.app, &conv).await?;
-    let mut budget = Budget::reply(count as usize);
-    let from = last.saturating_sub(count.saturating_sub(1)).max(1);
-    let page = history::page_from_newest(shared, me, &conv, from, last, &mut budget).await?;
+    let page = Api::new(shared, me).newest_page(&conv, |last| last, count).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -361,16 +355,6 @@ fn parse_msg_id(value: &Scalar, field: &str) -> Result<MsgId, ApiError> {
     })
 }
 
-/// The `Seq` of a message of `conv`, 404 if it is not one.
-async fn seq_of(shared: &Shared, me: &crate::Identity, conv: &ConvId, id: MsgId) -> Result<u64, ApiError> {
-    shared
-        .store
-        .message_by_id(&me.app, conv, id)
-        .await?
-        .map(|m| m.seq)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "message not found in this conversation"))
-}
-
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ByRange {
     conversation_id: String,
@@ -398,8 +382,11 @@ pub async fn by_range(
 ) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     convs::require_member(&shared, &me, &conv).await?;
-    let start = seq_of(&shared, &me, &conv, parse_msg_id(&body.start_msg_id, "start_msg_id")?).await?;
-    let end = seq_of(&shared, &me, &conv, parse_msg_id(&body.end_msg_id, "end_msg_id")?).await?;
+    let api = Api::new(&shared, &me);
+    let start = api
+        .seq_of(&conv, parse_msg_id(&body.start_msg_id, "start_msg_id")?)
+        .await?;
+    let end = api.seq_of(&conv, parse_msg_id(&body.end_msg_id, "end_msg_id")?).await?;
     let (low, high) = (start.min(end), start.max(end));
     if high - low >= MAX_PAGE as u64 {
         return Err(ApiError::new(
@@ -448,7 +435,9 @@ enum Around {
 async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: Around) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     convs::require_member(shared, me, &conv).await?;
-    let seq = seq_of(shared, me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
+    let seq = Api::new(shared, me)
+        .seq_of(&conv, parse_msg_id(&body.msg_id, "msg_id")?)
+        .await?;
     let mut budget = Budget::reply(PAGE_30 as usize);
     let page = match side {
         Around::Before => {

@@ -1,6 +1,5 @@
 //! HTTP routes of contract §4 and §8, and the WebSocket, SSE and long-poll channels.
 
-mod actions;
 mod client_routes;
 mod console;
 mod extract;
@@ -11,6 +10,7 @@ mod openapi;
 mod schemas;
 mod users;
 mod ws;
+mod ws_actions;
 
 use crate::Shared;
 use crate::error::ApiError;

@@ -121,16 +121,16 @@ impl Modify for Reference {
                 "msg-listHistory limit",
                 format!(
                     "default {}, at most {}",
-                    super::actions::HISTORY_DEFAULT,
-                    super::actions::HISTORY_MAX
+                    super::ws_actions::HISTORY_DEFAULT,
+                    super::ws_actions::HISTORY_MAX
                 ),
             ),
             (
                 "sync",
                 format!(
                     "{} conversations per request; one reply carries at most {} messages and about {} KiB in all (then hasMore)",
-                    super::actions::SYNC_MAX_CONVS,
-                    super::actions::SYNC_MAX_MSGS,
+                    super::ws_actions::SYNC_MAX_CONVS,
+                    super::ws_actions::SYNC_MAX_MSGS,
                     crate::budget::REPLY_BUDGET_BYTES / 1024
                 ),
             ),
@@ -222,7 +222,7 @@ impl Modify for Reference {
         for (name, value) in limits {
             text.push_str(&format!("| {name} | {value} |\n"));
         }
-        text.push_str(super::actions::PROTOCOL_REFERENCE);
+        text.push_str(super::ws_actions::PROTOCOL_REFERENCE);
         openapi.info.description = Some(text);
     }
 }

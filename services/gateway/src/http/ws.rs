@@ -131,7 +131,7 @@ async fn serve(shared: Arc<Shared>, socket: WebSocket, me: Identity, kind: ConnK
         shared: shared.clone(),
     };
     let mut writer = tokio::spawn(writer.run());
-    let ctx = super::actions::ConnCtx::new(shared.clone(), me.clone(), conn.clone());
+    let ctx = super::ws_actions::ConnCtx::new(shared.clone(), me.clone(), conn.clone());
     let idle_limit = shared.config.ping_interval * 3;
     let mut deadline = Instant::now() + idle_limit;
     let expiry = token_expiry(&me);
