@@ -3,6 +3,7 @@
 
 use crate::error::ApiError;
 use crate::{Identity, Shared};
+use herald_protocol::ws::Scalar;
 use herald_protocol::{ConvId, ConvKind, ErrorCode, SessionId};
 use herald_store::{ConvSummary, Conversation, Creation, DEFAULT_MAX_MEMBERS, ListCursor};
 use serde_json::{Value, json};
@@ -83,14 +84,10 @@ pub fn parse_kind(kind: Option<&str>) -> Result<ConvKind, ApiError> {
 }
 
 /// The app's own tag: an integer (a numeric string is accepted too); absent means 0.
-pub fn parse_conv_type(value: &Value) -> Result<i64, ApiError> {
-    match value {
-        Value::Null => Some(0),
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| ApiError::new(ErrorCode::BadConversationType, "conversation_type must be an integer"))
+pub fn parse_conv_type(value: &Scalar) -> Result<i64, ApiError> {
+    value
+        .conv_type()
+        .ok_or_else(|| ApiError::new(ErrorCode::BadConversationType, "conversation_type must be an integer"))
 }
 
 /// Creates a conversation; a `single` one between the same two sessions is returned as it is.

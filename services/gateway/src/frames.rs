@@ -1,22 +1,44 @@
-//! Turning reply and push text into outbound frames, JSON or MessagePack.
+//! One frame for one client, and how replies and pushes become one (JSON or MessagePack).
 
-use crate::hub::Outbound;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
+use herald_protocol::MsgId;
+use herald_protocol::ws::{self, Encoded};
 
-/// A reply for a client: JSON text, or the same document as MessagePack for binary clients.
-pub fn reply(json: String, msgpack: bool) -> Outbound {
-    if msgpack {
-        Outbound::Binary(to_msgpack(&json))
-    } else {
-        Outbound::Text {
-            json: Utf8Bytes::from(json),
-            id: None,
+/// One frame for one client.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    /// JSON; `id` is the message id of a message push (SSE's `id:` line).
+    Text { json: Utf8Bytes, id: Option<MsgId> },
+    /// MessagePack, for `/ws` clients that speak it.
+    Binary(Bytes),
+    /// Tell the client why, then close (kickout).
+    Close { code: u16, reason: &'static str },
+}
+
+impl Outbound {
+    /// Payload bytes this frame holds while it waits in a queue.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Outbound::Text { json, .. } => json.len(),
+            Outbound::Binary(bytes) => bytes.len(),
+            Outbound::Close { reason, .. } => 2 + reason.len(),
         }
     }
 }
 
+/// A reply, already encoded in the client's format.
+pub fn reply(encoded: Encoded) -> Outbound {
+    match encoded {
+        Encoded::Text(json) => Outbound::Text {
+            json: Utf8Bytes::from(json),
+            id: None,
+        },
+        Encoded::Binary(bytes) => Outbound::Binary(Bytes::from(bytes)),
+    }
+}
+
+/// A push (JSON text, as pushes travel) for a MessagePack client.
 pub fn to_msgpack(json: &str) -> Bytes {
-    let value: serde_json::Value = serde_json::from_str(json).unwrap_or(serde_json::Value::Null);
-    Bytes::from(rmp_serde::to_vec_named(&value).unwrap_or_default())
+    Bytes::from(ws::push_to_msgpack(json))
 }

@@ -2,29 +2,17 @@
 //! delivery workers to send here. A delivery batch is written to every matching connection
 //! without waiting; a connection whose queue is full is closed, not buffered without bound.
 
-use crate::frames;
+use crate::frames::{self, Outbound};
 use crate::mailbox::Mailbox;
 use crate::outbound::{OutboundTx, Refused};
 use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
 use herald_bus::Bus;
 use herald_protocol::bus::{Delivery, Push};
-use herald_protocol::{AppId, GatewayId, MsgId, Platform, SessionId, ws};
+use herald_protocol::{AppId, GatewayId, Platform, SessionId, ws};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
-
-/// One frame for one client.
-#[derive(Debug, Clone)]
-pub enum Outbound {
-    /// JSON; `id` is the message id of a message push (SSE's `id:` line).
-    Text { json: Utf8Bytes, id: Option<MsgId> },
-    /// MessagePack, for `/ws` clients that speak it.
-    Binary(Bytes),
-    /// Tell the client why, then close (kickout).
-    Close { code: u16, reason: &'static str },
-}
 
 /// What a connection speaks: the native `/ws` protocol, or one of the push-only `/notify` channels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -32,7 +32,7 @@ pub async fn run(shared: Arc<Shared>, mut inbox: mpsc::Receiver<Bytes>) {
                 platform,
                 except_gateway,
                 except_conn,
-            }) => crate::login::kick_local(&shared, &app, &session, platform, &except_gateway, except_conn),
+            }) => crate::kick_policy::kick_local(&shared, &app, &session, platform, &except_gateway, except_conn),
             Err(err) => tracing::error!(error = %err, "undecodable gateway message"),
         }
     }

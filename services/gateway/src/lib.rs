@@ -1,6 +1,8 @@
 //! The gateway: holds client connections (`/ws`, `/notify`), serves the HTTP API, publishes
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
+mod api;
+mod app_settings;
 pub mod auth;
 mod budget;
 mod commands;
@@ -11,18 +13,18 @@ mod history;
 mod http;
 pub mod hub;
 mod inbox;
-mod login;
+mod kick_policy;
 mod mailbox;
 mod outbound;
 mod passwords;
 mod pending;
+mod polls;
 mod presence;
 mod publisher;
 mod pushes;
 mod ratelimit;
 mod revocations;
 mod rooms;
-mod settings;
 mod throttle;
 
 pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
@@ -102,9 +104,7 @@ pub(crate) struct Shared {
     pub hashing: passwords::Hashing,
     /// Failed logins per account and per client address.
     pub throttle: throttle::LoginThrottle,
-    pub mailboxes: std::sync::Mutex<
-        std::collections::HashMap<(herald_protocol::AppId, herald_protocol::SessionId, u8), mailbox::PollBox>,
-    >,
+    pub mailboxes: polls::PollBoxes,
     pub routes: Arc<herald_bus::RouteTable>,
     pub shutdown: CancellationToken,
     pub draining: AtomicBool,
@@ -195,7 +195,7 @@ async fn sweep(shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
             _ = tick.tick() => {
                 shared.pending.expire(shared.config.ack_timeout);
-                mailbox::expire(&shared).await;
+                shared.mailboxes.expire(&shared.hub).await;
             }
         }
     }

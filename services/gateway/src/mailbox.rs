@@ -1,10 +1,8 @@
 //! Long-poll mailboxes: what arrives between two polls of the same (session, platform) is kept,
 //! bounded in events and in bytes, for at least `POLL_KEEP` after the last poll.
 
-use crate::Shared;
-use crate::hub::{ConnKind, Outbound};
+use crate::frames::Outbound;
 use std::collections::VecDeque;
-use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -106,34 +104,6 @@ impl Mailbox {
     pub fn is_abandoned(&self) -> bool {
         self.polling.load(Ordering::SeqCst) == 0
             && self.last_poll.lock().unwrap_or_else(|p| p.into_inner()).elapsed() > POLL_KEEP
-    }
-}
-
-/// A (session, platform)'s mailbox and its registration in the hub.
-#[derive(Clone)]
-pub struct PollBox {
-    pub mailbox: Arc<Mailbox>,
-    pub conn_id: u64,
-}
-
-/// Unregisters mailboxes nobody polled for `POLL_KEEP`.
-pub async fn expire(shared: &Shared) {
-    let abandoned: Vec<_> = {
-        let mut boxes = shared.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
-        let keys: Vec<_> = boxes
-            .iter()
-            .filter(|(_, b)| b.mailbox.is_abandoned())
-            .map(|(k, _)| k.clone())
-            .collect();
-        keys.into_iter()
-            .filter_map(|k| boxes.remove(&k).map(|b| (k, b)))
-            .collect()
-    };
-    for ((app, session, _), poll_box) in abandoned {
-        shared
-            .hub
-            .unregister(&app, &session, poll_box.conn_id, ConnKind::Poll)
-            .await;
     }
 }
 

@@ -1,7 +1,7 @@
 //! A connection's outbound queue, bounded in frames and in bytes: what a client has not yet
 //! read costs the gateway at most `HERALD_OUTBOUND_QUEUE` frames and `HERALD_OUTBOUND_QUEUE_BYTES`.
 
-use crate::hub::Outbound;
+use crate::frames::Outbound;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::mpsc;
@@ -41,17 +41,6 @@ pub fn channel(max_frames: usize, max_bytes: usize) -> (OutboundTx, OutboundRx) 
         },
         OutboundRx { rx, queued_bytes },
     )
-}
-
-impl Outbound {
-    /// Payload bytes this frame holds while it waits in a queue.
-    pub fn byte_len(&self) -> usize {
-        match self {
-            Outbound::Text { json, .. } => json.len(),
-            Outbound::Binary(bytes) => bytes.len(),
-            Outbound::Close { reason, .. } => 2 + reason.len(),
-        }
-    }
 }
 
 impl OutboundTx {

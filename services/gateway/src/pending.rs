@@ -5,6 +5,7 @@ use crate::frames;
 use crate::hub::Conn;
 use herald_protocol::bus::Reply;
 use herald_protocol::error_code::WireError;
+use herald_protocol::ws::Format;
 use herald_protocol::{ConvId, ErrorCode};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -48,7 +49,7 @@ pub enum Waiter {
         in_flight: Option<OwnedSemaphorePermit>,
         action: String,
         req_id: Value,
-        msgpack: bool,
+        format: Format,
         shape: Shape,
     },
 }
@@ -126,15 +127,15 @@ fn answer(waiter: Waiter, outcome: Outcome) {
             in_flight,
             action,
             req_id,
-            msgpack,
+            format,
             shape,
         } => {
-            let text = match outcome {
-                Ok(reply) => herald_protocol::ws::ok_reply(&action, &req_id, shape.data(reply)),
-                Err(err) => herald_protocol::ws::error_reply(&action, &req_id, err.code, &err.text),
+            let encoded = match outcome {
+                Ok(reply) => format.ok_reply(&action, &req_id, shape.data(reply)),
+                Err(err) => format.error_reply(&action, &req_id, err.code, &err.text),
             };
             // a connection too slow to take its reply is closed by its own queue bound
-            conn.offer(frames::reply(text, msgpack));
+            conn.offer(frames::reply(encoded));
             drop(in_flight);
         }
     }

@@ -5,7 +5,7 @@
 
 use crate::Shared;
 use crate::auth::now_secs;
-use crate::hub::Outbound;
+use crate::frames::Outbound;
 use axum::extract::ws::Utf8Bytes;
 use herald_protocol::ws;
 use herald_store::Revocation;

@@ -1,7 +1,8 @@
 //! Ephemeral chat rooms (`chat-conv-*`): live members only, nothing stored. Each gateway with a
 //! member in a room subscribes to the room on the bus and forwards what it hears to its members.
 
-use crate::hub::{Conn, Outbound};
+use crate::frames::Outbound;
+use crate::hub::Conn;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use herald_bus::{Bus, BusError};

@@ -3,7 +3,7 @@
 
 use super::extract::{ClientAddr, JsonBody};
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{Shared, passwords, settings, throttle};
+use crate::{Shared, app_settings, passwords, throttle};
 use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use herald_protocol::{AppId, ErrorCode};
@@ -50,7 +50,7 @@ pub struct Register {
 
 #[utoipa::path(post, path = "/console/reg", operation_id = "console_register", tag = "console", request_body = Register,
     description = "registers a console user (password: argon2id at rest); 409 / 10006 when the email is taken",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userId\"}}`"), super::openapi::Errors))]
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userId\"}}`"), super::schemas::Errors))]
 pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Register>) -> ApiResult {
     let email = body.email.trim().to_lowercase();
     check_len("email", &email, 254)?;
@@ -80,7 +80,7 @@ pub struct Login {
 
 #[utoipa::path(post, path = "/console/login", operation_id = "console_login", tag = "console", request_body = Login,
     description = "a console token (24 h) for the other console routes. Failed logins are throttled: after 5 failures of one email or 20 of one client address within a minute, every login of it is answered 429 / 10008 with `Retry-After` until the minute has passed (the right password too); 503 / 10010 when too many logins are being checked at once",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::openapi::Errors))]
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::schemas::Errors))]
 pub async fn login(
     State(shared): State<Arc<Shared>>,
     ClientAddr(address): ClientAddr,
@@ -116,7 +116,7 @@ fn org_json(org: &Org) -> Value {
 }
 
 #[utoipa::path(post, path = "/console/org", operation_id = "console_create_org", tag = "console", request_body = CreateOrg,
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"orgId\"}}`"), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"orgId\"}}`"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn create_org(
     State(shared): State<Arc<Shared>>,
@@ -139,7 +139,7 @@ pub async fn create_org(
 }
 
 #[utoipa::path(get, path = "/console/orgs", operation_id = "console_list_orgs", tag = "console",
-    responses((status = 200, description = "the caller's orgs"), super::openapi::Errors), security(("console_token" = [])))]
+    responses((status = 200, description = "the caller's orgs"), super::schemas::Errors), security(("console_token" = [])))]
 pub async fn list_orgs(State(shared): State<Arc<Shared>>, ConsoleAuth(user): ConsoleAuth) -> ApiResult {
     let orgs = shared.store.orgs_of(&user).await?;
     Ok(ok(orgs.iter().map(org_json).collect::<Vec<_>>()))
@@ -153,7 +153,7 @@ async fn member_org(shared: &Shared, user: &str, org: &str) -> Result<Org, ApiEr
 }
 
 #[utoipa::path(get, path = "/console/org/{id}", operation_id = "console_get_org", tag = "console", params(("id" = String, Path)),
-    responses((status = 200, description = "the org (members only; 404 otherwise)"), super::openapi::Errors),
+    responses((status = 200, description = "the org (members only; 404 otherwise)"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn get_org(
     State(shared): State<Arc<Shared>>,
@@ -176,13 +176,13 @@ fn app_json(app: &AppRecord) -> Value {
         "orgId": app.org,
         "name": app.name,
         "createdAt": herald_protocol::timefmt::rfc3339_nanos(app.created_at),
-        "settings": settings::to_json(&app.settings),
+        "settings": app_settings::to_json(&app.settings),
     })
 }
 
 #[utoipa::path(post, path = "/console/app", operation_id = "console_create_app", tag = "console", request_body = CreateApp,
     description = "creates an app; its secret (256 random bits) is shown only here and on rotation, and stored hashed",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"appId\", \"secret\"}}`"), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"appId\", \"secret\"}}`"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn create_app(
     State(shared): State<Arc<Shared>>,
@@ -206,7 +206,7 @@ pub async fn create_app(
 }
 
 #[utoipa::path(get, path = "/console/apps/{org_id}", operation_id = "console_list_apps", tag = "console", params(("org_id" = String, Path)),
-    responses((status = 200, description = "the org's apps, never their secrets"), super::openapi::Errors),
+    responses((status = 200, description = "the org's apps, never their secrets"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn list_apps(
     State(shared): State<Arc<Shared>>,
@@ -229,7 +229,7 @@ async fn member_app(shared: &Shared, user: &str, id: String) -> Result<AppRecord
 }
 
 #[utoipa::path(get, path = "/console/app/{id}", operation_id = "console_get_app", tag = "console", params(("id" = String, Path)),
-    responses((status = 200, description = "the app, never its secret"), super::openapi::Errors),
+    responses((status = 200, description = "the app, never its secret"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn get_app(
     State(shared): State<Arc<Shared>>,
@@ -241,7 +241,7 @@ pub async fn get_app(
 
 #[utoipa::path(post, path = "/console/app/{id}/rotate_secret", operation_id = "console_rotate_secret", tag = "console", params(("id" = String, Path)),
     description = "a new secret, shown once; the old one stops working (here at once, on other gateways within 10 s)",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"secret\"}}`"), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"secret\"}}`"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn rotate_secret(
     State(shared): State<Arc<Shared>>,
@@ -259,26 +259,28 @@ pub async fn rotate_secret(
 }
 
 #[utoipa::path(get, path = "/console/app/{id}/settings", operation_id = "console_get_settings", tag = "console", params(("id" = String, Path)),
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SettingsData), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn get_settings(
     State(shared): State<Arc<Shared>>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
 ) -> ApiResult {
-    Ok(ok(settings::to_json(&member_app(&shared, &user, id).await?.settings)))
+    Ok(ok(app_settings::to_json(
+        &member_app(&shared, &user, id).await?.settings,
+    )))
 }
 
 #[utoipa::path(put, path = "/console/app/{id}/settings", operation_id = "console_put_settings", tag = "console", params(("id" = String, Path)),
-    request_body = crate::settings::SettingsUpdate,
+    request_body = crate::app_settings::SettingsUpdate,
     description = "changes apply within seconds on every gateway; unknown fields are refused",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SettingsData), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn put_settings(
     State(shared): State<Arc<Shared>>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
-    JsonBody(update): JsonBody<settings::SettingsUpdate>,
+    JsonBody(update): JsonBody<app_settings::SettingsUpdate>,
 ) -> ApiResult {
     let app = member_app(&shared, &user, id).await?;
     Ok(ok(super::inner::update_settings(&shared, &app, update).await?))

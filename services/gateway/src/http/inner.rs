@@ -4,7 +4,7 @@ use super::extract::{InnerApp, JsonBody};
 use crate::Shared;
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{commands, settings};
+use crate::{app_settings, commands};
 use axum::extract::State;
 use herald_protocol::bus::{Action, Command, MembersCommand};
 use herald_protocol::{ConvId, ErrorCode, SessionId};
@@ -29,7 +29,7 @@ pub struct GetToken {
     tag = "inner",
     request_body = GetToken,
     description = "mints a client token (JWT signed with the app's key)",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::TokenData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::TokenData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn get_token(
@@ -42,7 +42,7 @@ pub async fn get_token(
 }
 
 /// The same body as `/create_conversation`; here `sessions` may not be empty.
-pub use super::client::CreateConversation;
+pub use super::client_routes::CreateConversation;
 
 #[utoipa::path(
     post,
@@ -51,7 +51,7 @@ pub use super::client::CreateConversation;
     tag = "inner",
     request_body = CreateConversation,
     description = "`sessions` may not be empty (90011); closed unless `open: true`; the first session owns it",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn create_conversation(
@@ -120,7 +120,7 @@ async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, ki
     tag = "inner",
     request_body = ConvSessions,
     description = "kicked sessions can no longer read or send",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn kickout(
@@ -138,7 +138,7 @@ pub async fn kickout(
     tag = "inner",
     request_body = ConvSessions,
     description = "",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn join(
@@ -161,7 +161,7 @@ pub struct SetArchive {
     tag = "inner",
     request_body = SetArchive,
     description = "archived conversations refuse new messages (409 / 10006) until unarchived; at most 1000 ids",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::NullData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::NullData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn set_archive(
@@ -212,26 +212,26 @@ pub async fn set_archive(
     path = "/inner/settings",
     tag = "inner",
     description = "the app's settings",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SettingsData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn get_settings(InnerApp(app): InnerApp) -> ApiResult {
-    Ok(ok(settings::to_json(&app.settings)))
+    Ok(ok(app_settings::to_json(&app.settings)))
 }
 
 #[utoipa::path(
     put,
     path = "/inner/settings",
     tag = "inner",
-    request_body = crate::settings::SettingsUpdate,
+    request_body = crate::app_settings::SettingsUpdate,
     description = "changes apply within seconds on every gateway; unknown fields are refused",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SettingsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SettingsData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn put_settings(
     State(shared): State<Arc<Shared>>,
     InnerApp(app): InnerApp,
-    JsonBody(update): JsonBody<settings::SettingsUpdate>,
+    JsonBody(update): JsonBody<app_settings::SettingsUpdate>,
 ) -> ApiResult {
     Ok(ok(update_settings(&shared, &app, update).await?))
 }
@@ -240,13 +240,13 @@ pub async fn put_settings(
 pub async fn update_settings(
     shared: &Shared,
     app: &AppRecord,
-    update: settings::SettingsUpdate,
+    update: app_settings::SettingsUpdate,
 ) -> Result<Value, ApiError> {
     let mut updated = app.settings.clone();
-    settings::apply(&mut updated, update)?;
+    app_settings::apply(&mut updated, update)?;
     shared.store.set_app_settings(&app.id, &updated).await?;
     shared.auth.forget(&app.id);
-    Ok(settings::to_json(&updated))
+    Ok(app_settings::to_json(&updated))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -260,7 +260,7 @@ pub struct RevokeSession {
     tag = "inner",
     request_body = RevokeSession,
     description = "revokes every token of the session issued until now (e.g. the user was deleted) and closes its connections, on every gateway within seconds",
-    responses((status = 200, description = "`{\"code\": 0}`", body = super::openapi::NullData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0}`", body = super::schemas::NullData), super::schemas::Errors),
     security(("app_secret" = []))
 )]
 pub async fn revoke_session(

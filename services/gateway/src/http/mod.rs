@@ -1,15 +1,16 @@
 //! HTTP routes of contract §4 and §8, and the WebSocket, SSE and long-poll channels.
 
-mod actions;
-mod client;
+mod client_routes;
 mod console;
 mod extract;
 mod health;
 mod inner;
 mod notify;
 mod openapi;
+mod schemas;
 mod users;
 mod ws;
+mod ws_actions;
 
 use crate::Shared;
 use crate::error::ApiError;
@@ -56,19 +57,19 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/user/login", post(users::login))
         .route("/user/set_password", post(users::set_password))
         .route("/user/logout", post(users::logout))
-        .route("/send_msg", post(client::send_msg))
-        .route("/check_joined_conversation", post(client::check_joined))
-        .route("/get_joined_conversation", post(client::joined))
-        .route("/get_conversation_detail", post(client::detail))
-        .route("/join_conversation", post(client::join))
-        .route("/create_conversation", post(client::create_conversation))
-        .route("/leave_conversation", post(client::leave))
-        .route("/get_lastone_msgid", post(client::lastone_msgid))
-        .route("/get_conversation_msg_by_range", post(client::by_range))
-        .route("/get_conversation_30msg_before_the_id", post(client::before_id))
-        .route("/get_conversation_30msg_after_the_id", post(client::after_id))
-        .route("/get_conversation_last_30_msg", post(client::last_30))
-        .route("/get_conversation_lastone_msg", post(client::lastone_msg))
+        .route("/send_msg", post(client_routes::send_msg))
+        .route("/check_joined_conversation", post(client_routes::check_joined))
+        .route("/get_joined_conversation", post(client_routes::joined))
+        .route("/get_conversation_detail", post(client_routes::detail))
+        .route("/join_conversation", post(client_routes::join))
+        .route("/create_conversation", post(client_routes::create_conversation))
+        .route("/leave_conversation", post(client_routes::leave))
+        .route("/get_lastone_msgid", post(client_routes::lastone_msgid))
+        .route("/get_conversation_msg_by_range", post(client_routes::by_range))
+        .route("/get_conversation_30msg_before_the_id", post(client_routes::before_id))
+        .route("/get_conversation_30msg_after_the_id", post(client_routes::after_id))
+        .route("/get_conversation_last_30_msg", post(client_routes::last_30))
+        .route("/get_conversation_lastone_msg", post(client_routes::lastone_msg))
         .route("/notify", get(notify::notify))
         .route("/ws", get(ws::upgrade))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })

@@ -2,8 +2,10 @@
 
 use super::extract::Client;
 use crate::error::{ApiError, ApiResult};
-use crate::hub::{Conn, ConnKind, Outbound, RegisterError, Sink};
-use crate::mailbox::{Mailbox, PollBox};
+use crate::frames::Outbound;
+use crate::hub::{Conn, ConnKind, RegisterError, Sink};
+use crate::mailbox::Mailbox;
+use crate::polls::PollBox;
 use crate::{Identity, Shared};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
@@ -50,7 +52,7 @@ pub struct NotifyQuery {
         (status = 101, description = "WebSocket (protoc=ws)"),
         (status = 200, description = "SSE stream (protoc=sse), or a batch of events (protoc=poll)"),
         (status = 204, description = "poll: nothing arrived within `wait`"),
-        super::openapi::Errors
+        super::schemas::Errors
     ),
     security(("client_token" = []))
 )]
@@ -168,21 +170,10 @@ async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResu
     let wait = bounded(&query.wait, POLL_WAIT_DEFAULT, 1, POLL_WAIT_MAX, "wait (1-60 seconds)")?;
     let max = bounded(&query.max, POLL_MAX_DEFAULT, 1, POLL_MAX_MAX, "max (1-1000)")?;
     let key = (me.app.clone(), me.session.clone(), me.platform);
-    // the box is claimed under the lock, so two first polls at once share one registration
-    let (poll_box, created) = {
-        let mut boxes = shared.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
-        match boxes.get(&key) {
-            Some(poll_box) => (poll_box.clone(), false),
-            None => {
-                let poll_box = PollBox {
-                    mailbox: Arc::new(Mailbox::new(shared.config.outbound_queue_bytes)),
-                    conn_id: shared.hub.next_conn_id(),
-                };
-                boxes.insert(key.clone(), poll_box.clone());
-                (poll_box, true)
-            }
-        }
-    };
+    let (poll_box, created) = shared.mailboxes.claim(&key, || PollBox {
+        mailbox: Arc::new(Mailbox::new(shared.config.outbound_queue_bytes)),
+        conn_id: shared.hub.next_conn_id(),
+    });
     if created {
         let conn = Conn::new(
             poll_box.conn_id,
@@ -192,10 +183,7 @@ async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResu
             shared.shutdown.child_token(),
         );
         if let Err(err) = shared.hub.register(&me.app, &me.session, conn).await {
-            let mut boxes = shared.mailboxes.lock().unwrap_or_else(|p| p.into_inner());
-            if boxes.get(&key).is_some_and(|b| b.conn_id == poll_box.conn_id) {
-                boxes.remove(&key);
-            }
+            shared.mailboxes.forget(&key, poll_box.conn_id);
             return Err(match err {
                 RegisterError::TooMany(n) => {
                     ApiError::new(ErrorCode::RateLimited, format!("at most {n} connections per session"))

@@ -42,7 +42,7 @@ pub struct Register {
 
 #[utoipa::path(post, path = "/user/register", operation_id = "user_register", tag = "users", request_body = Register,
     description = "creates an account (argon2id at rest); 403 / 10003 unless the app has the setting `end_user_accounts` on (off by default, `default` included); 409 / 10006 when the name is taken in the app",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userName\"}}`"), super::openapi::Errors))]
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userName\"}}`"), super::schemas::Errors))]
 pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Register>) -> ApiResult {
     let app = app_with_accounts(&shared, body.app).await?;
     let user_name = SessionId::parse(body.user_name)?;
@@ -98,7 +98,7 @@ async fn check_password(
 
 #[utoipa::path(post, path = "/user/login", operation_id = "user_login", tag = "users", request_body = Login,
     description = "a client token for the account's session; 403 / 10003 unless the app has `end_user_accounts` on. Failed logins are throttled: after 5 failures of one account or 20 of one client address within a minute, every login of it (the right password too) is answered 429 / 10008 with `Retry-After` until the minute has passed; 503 / 10010 when too many logins are being checked at once",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::openapi::Errors))]
+    responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::schemas::Errors))]
 pub async fn login(
     State(shared): State<Arc<Shared>>,
     ClientAddr(address): ClientAddr,
@@ -121,7 +121,7 @@ pub struct SetPassword {
 
 #[utoipa::path(post, path = "/user/set_password", operation_id = "user_set_password", tag = "users", request_body = SetPassword,
     description = "changes the password and revokes every token of the session issued before (its connections are closed, on every gateway within seconds); throttled like `/user/login`; 403 / 10003 unless the app has `end_user_accounts` on",
-    responses((status = 200, description = "`{\"code\": 0}`"), super::openapi::Errors))]
+    responses((status = 200, description = "`{\"code\": 0}`"), super::schemas::Errors))]
 pub async fn set_password(
     State(shared): State<Arc<Shared>>,
     ClientAddr(address): ClientAddr,
@@ -147,7 +147,7 @@ pub async fn set_password(
 
 #[utoipa::path(post, path = "/user/logout", operation_id = "user_logout", tag = "users",
     description = "revokes the calling token on every gateway within seconds and closes its connections",
-    responses((status = 200, description = "`{\"code\": 0}`"), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0}`"), super::schemas::Errors),
     security(("client_token" = [])))]
 pub async fn logout(State(shared): State<Arc<Shared>>, Client(me): Client) -> ApiResult {
     let revocation = Revocation {

@@ -3,16 +3,17 @@
 
 use super::extract::Client;
 use crate::error::ApiError;
-use crate::hub::{Conn, ConnKind, Outbound, RegisterError, Sink};
+use crate::frames::Outbound;
+use crate::hub::{Conn, ConnKind, RegisterError, Sink};
 use crate::outbound::{self, OutboundRx};
-use crate::{Identity, Shared, login};
+use crate::{Identity, Shared, kick_policy};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
 use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use herald_protocol::ErrorCode;
-use herald_protocol::ws::MAX_FRAME_BYTES;
+use herald_protocol::ws::{Format, MAX_FRAME_BYTES};
 use herald_store::LoginPolicy;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -45,7 +46,7 @@ const WRITE_BATCH: usize = 64;
     tag = "push",
     description = "The native WebSocket protocol (contract §5); its actions and pushes are listed in the description above.",
     params(("token" = Option<String>, Query, description = "client token (or Authorization: Bearer)")),
-    responses((status = 101, description = "switching protocols"), super::openapi::Errors),
+    responses((status = 101, description = "switching protocols"), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn upgrade(State(shared): State<Arc<Shared>>, Client(me): Client, upgrade: WebSocketUpgrade) -> Response {
@@ -122,7 +123,7 @@ pub async fn register(shared: &Arc<Shared>, me: &Identity, kind: ConnKind) -> Re
     if let Some(app) = shared.auth.app(&me.app).await?
         && app.settings.login_policy == LoginPolicy::Kick
     {
-        login::kick_others(shared, &me.app, &me.session, me.platform, conn.id).await;
+        kick_policy::kick_others(shared, &me.app, &me.session, me.platform, conn.id).await;
     }
     Ok((conn, rx))
 }
@@ -153,7 +154,7 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
         shared: shared.clone(),
     };
     let mut writer = tokio::spawn(writer.run());
-    let ctx = super::actions::ConnCtx::new(shared.clone(), me.clone(), conn.clone());
+    let ctx = super::ws_actions::ConnCtx::new(shared.clone(), me.clone(), conn.clone());
     let idle_limit = shared.config.ping_interval * 3;
     let mut deadline = Instant::now() + idle_limit;
     let expiry = token_expiry(&me);
@@ -191,12 +192,14 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
                 }
                 break;
             }
-            (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => ctx.too_large(text.len(), false),
-            (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
-                ctx.too_large(bytes.len(), true)
+            (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(text.len(), Format::Json)
             }
-            (ConnKind::Native, Message::Text(text)) => ctx.on_text(text.as_str()).await,
-            (ConnKind::Native, Message::Binary(bytes)) => ctx.on_binary(&bytes).await,
+            (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(bytes.len(), Format::MsgPack)
+            }
+            (ConnKind::Native, Message::Text(text)) => ctx.on_frame(text.as_bytes(), Format::Json).await,
+            (ConnKind::Native, Message::Binary(bytes)) => ctx.on_frame(&bytes, Format::MsgPack).await,
             _ => {}
         }
     }

@@ -2,13 +2,16 @@
 
 use super::extract::{Client, JsonBody};
 use crate::Shared;
+use crate::api::Api;
 use crate::budget::Budget;
 use crate::commands::{self, SendRequest};
 use crate::conversations::{self as convs, CreateSpec};
 use crate::error::{ApiError, ApiResult, ok};
 use crate::history;
 use axum::extract::State;
-use herald_protocol::bus::{Action, MembersCommand, Reply};
+use herald_protocol::bus::{MembersCommand, Reply};
+use herald_protocol::ws::Scalar;
+use herald_protocol::ws::fields::BadMsgId;
 use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
 use herald_store::MAX_PAGE;
 use serde::Deserialize;
@@ -23,7 +26,7 @@ pub struct CreateConversation {
     /// The app's own integer tag (seed 004: no hard limits).
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub(super) conversation_type: Value,
+    pub(super) conversation_type: Scalar,
     /// `group` (default) or `single` (exactly one other session; one conversation per pair).
     #[serde(default)]
     pub(super) kind: Option<String>,
@@ -43,7 +46,7 @@ pub struct CreateConversation {
     tag = "client",
     request_body = CreateConversation,
     description = "the caller becomes owner and member; open unless `open: false`",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn create_conversation(
@@ -86,7 +89,7 @@ pub struct SendMsg {
     tag = "client",
     request_body = SendMsg,
     description = "answered only after the message is durably stored; retrying with the same `client_msg_id` returns the same `MsgID` and stores nothing new",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::SendMsgData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SendMsgData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn send_msg(
@@ -119,7 +122,7 @@ pub struct ConvOnly {
     tag = "client",
     request_body = ConvOnly,
     description = "",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::JoinedData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::JoinedData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn check_joined(
@@ -149,7 +152,7 @@ pub struct Joined {
     tag = "client",
     request_body = Joined,
     description = "the caller's conversations with last message and unread count, newest membership first, in pages: `limit` (default 100, at most 1000) and a page stops early at about 1 MiB; `Next` is the `cursor` of the following page, null at the end",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn joined(
@@ -199,7 +202,7 @@ pub async fn joined(
     tag = "client",
     request_body = ConvOnly,
     description = "members only",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::DetailData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::DetailData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn detail(
@@ -224,10 +227,7 @@ pub async fn detail(
 
 /// Joins or leaves through the sequencer, so the change is ordered with the messages.
 async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change: MembersCommand) -> ApiResult {
-    if shared.store.conversation(&me.app, &conv).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
-    }
-    let command = commands::command(me, conv.clone(), Action::Members(change));
+    let command = Api::new(shared, me).membership(conv.clone(), change).await?;
     commands::submit_and_wait(shared, command).await??;
     Ok(ok(json!({"ConversationId": conv})))
 }
@@ -238,7 +238,7 @@ async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change:
     tag = "client",
     request_body = ConvOnly,
     description = "open conversations only: a closed one answers 403 / 10004, an unknown one 404 / 10005",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn join(
@@ -257,7 +257,7 @@ pub async fn join(
     tag = "client",
     request_body = ConvOnly,
     description = "",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::ConversationIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn leave(
@@ -276,7 +276,7 @@ pub async fn leave(
     tag = "client",
     request_body = ConvOnly,
     description = "members only; empty when the conversation has no message",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::LastMsgIdData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::LastMsgIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn lastone_msgid(
@@ -310,11 +310,7 @@ fn ordered(page: history::Page, desc: bool) -> Value {
 
 async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(shared, me, &conv).await?;
-    let last = shared.store.last_seq(&me.app, &conv).await?;
-    let mut budget = Budget::reply(count as usize);
-    let from = last.saturating_sub(count.saturating_sub(1)).max(1);
-    let page = history::page_from_newest(shared, me, &conv, from, last, &mut budget).await?;
+    let page = Api::new(shared, me).newest_page(&conv, |last| last, count).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -324,7 +320,7 @@ async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64)
     tag = "client",
     request_body = Latest,
     description = "`desc: false` (default) means oldest first; at most about 1 MiB: `HasMore` when the newest that fit are all",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn last_30(
@@ -341,7 +337,7 @@ pub async fn last_30(
     tag = "client",
     request_body = Latest,
     description = "0 or 1 message",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn lastone_msg(
@@ -352,32 +348,20 @@ pub async fn lastone_msg(
     latest(&shared, &me, body, 1).await
 }
 
-fn parse_msg_id(value: &Value, field: &str) -> Result<MsgId, ApiError> {
-    let text = match value {
-        Value::String(s) => s.clone(),
-        Value::Number(n) => n.to_string(),
-        _ => return Err(ApiError::bad_input(format!("{field} must be a message id string"))),
-    };
-    MsgId::parse(&text).map_err(|_| ApiError::bad_input(format!("{field} is not a message id")))
-}
-
-/// The `Seq` of a message of `conv`, 404 if it is not one.
-async fn seq_of(shared: &Shared, me: &crate::Identity, conv: &ConvId, id: MsgId) -> Result<u64, ApiError> {
-    shared
-        .store
-        .message_by_id(&me.app, conv, id)
-        .await?
-        .map(|m| m.seq)
-        .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "message not found in this conversation"))
+fn parse_msg_id(value: &Scalar, field: &str) -> Result<MsgId, ApiError> {
+    value.msg_id().map_err(|bad| match bad {
+        BadMsgId::WrongType => ApiError::bad_input(format!("{field} must be a message id string")),
+        BadMsgId::Malformed => ApiError::bad_input(format!("{field} is not a message id")),
+    })
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct ByRange {
     conversation_id: String,
     #[schema(value_type = String)]
-    start_msg_id: Value,
+    start_msg_id: Scalar,
     #[schema(value_type = String)]
-    end_msg_id: Value,
+    end_msg_id: Scalar,
     #[serde(default)]
     desc: bool,
 }
@@ -388,7 +372,7 @@ pub struct ByRange {
     tag = "client",
     request_body = ByRange,
     description = "inclusive; at most 1000 messages (413 / 10007 beyond) and about 1 MiB: when the bytes cut it short the oldest that fit come, contiguous, with `HasMore`: ask again from the last one received",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn by_range(
@@ -398,8 +382,11 @@ pub async fn by_range(
 ) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     convs::require_member(&shared, &me, &conv).await?;
-    let start = seq_of(&shared, &me, &conv, parse_msg_id(&body.start_msg_id, "start_msg_id")?).await?;
-    let end = seq_of(&shared, &me, &conv, parse_msg_id(&body.end_msg_id, "end_msg_id")?).await?;
+    let api = Api::new(&shared, &me);
+    let start = api
+        .seq_of(&conv, parse_msg_id(&body.start_msg_id, "start_msg_id")?)
+        .await?;
+    let end = api.seq_of(&conv, parse_msg_id(&body.end_msg_id, "end_msg_id")?).await?;
     let (low, high) = (start.min(end), start.max(end));
     if high - low >= MAX_PAGE as u64 {
         return Err(ApiError::new(
@@ -416,7 +403,7 @@ pub async fn by_range(
 pub struct AroundId {
     conversation_id: String,
     #[schema(value_type = String)]
-    msg_id: Value,
+    msg_id: Scalar,
     #[serde(default)]
     desc: bool,
 }
@@ -427,7 +414,7 @@ pub struct AroundId {
     tag = "client",
     request_body = AroundId,
     description = "the 30 before `msg_id`, excluding it; at most about 1 MiB: `HasMore` when only the nearest fit",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn before_id(
@@ -448,7 +435,9 @@ enum Around {
 async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: Around) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     convs::require_member(shared, me, &conv).await?;
-    let seq = seq_of(shared, me, &conv, parse_msg_id(&body.msg_id, "msg_id")?).await?;
+    let seq = Api::new(shared, me)
+        .seq_of(&conv, parse_msg_id(&body.msg_id, "msg_id")?)
+        .await?;
     let mut budget = Budget::reply(PAGE_30 as usize);
     let page = match side {
         Around::Before => {
@@ -476,7 +465,7 @@ async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: 
     tag = "client",
     request_body = AroundId,
     description = "the 30 after `msg_id`, excluding it; at most about 1 MiB: `HasMore` when only the nearest fit",
-    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::openapi::MsgsData), super::openapi::Errors),
+    responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
 pub async fn after_id(

@@ -2,7 +2,8 @@
 //! older ones, on every gateway, each after a kickout push.
 
 use crate::Shared;
-use crate::hub::{Conn, Outbound};
+use crate::frames::Outbound;
+use crate::hub::Conn;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use herald_protocol::bus::GatewayMessage;
