@@ -8,7 +8,7 @@ use herald_protocol::{GatewayId, SessionId};
 use serde_json::json;
 use std::collections::HashMap;
 
-/// The push an event becomes (contract §5; the push catalogue is in the OpenAPI description).
+/// The push an event becomes (protocol §5; the push catalogue is in the OpenAPI description).
 pub fn push_of(event: &Event) -> Push {
     let conv = &event.conv;
     let frame = |json| Push::Frame { json };

@@ -1,4 +1,4 @@
-//! First start: the default org and app (contract §1).
+//! First start: the default org and app (protocol §1).
 
 use herald_gateway::{generate_secret, generate_signing_key, hash_secret};
 use herald_protocol::AppId;

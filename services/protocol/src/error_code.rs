@@ -1,4 +1,4 @@
-//! The numeric error codes of contract §2, shared by the HTTP envelope and WS error frames.
+//! The numeric error codes of protocol §2, shared by the HTTP envelope and WS error frames.
 
 use serde::{Deserialize, Serialize};
 
@@ -43,7 +43,7 @@ impl ErrorCode {
         }
     }
 
-    /// The HTTP status class of contract §2.
+    /// The HTTP status class of protocol §2.
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::InvalidToken => 401,

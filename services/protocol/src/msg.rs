@@ -70,7 +70,7 @@ impl MessageRecord {
     }
 }
 
-/// `MsgData` of contract §3.
+/// `MsgData` of protocol §3.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MsgData {
     #[serde(rename = "MsgId")]

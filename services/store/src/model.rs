@@ -15,7 +15,7 @@ pub struct AppRecord {
     pub settings: AppSettings,
 }
 
-/// What an app decides about its own users (contract §6).
+/// What an app decides about its own users (protocol §6).
 #[derive(Debug, Clone, PartialEq)]
 pub struct AppSettings {
     pub login_policy: LoginPolicy,
@@ -26,7 +26,7 @@ pub struct AppSettings {
     /// Token bucket per session: sustained sends per second (0 = unlimited, the default), and the burst.
     pub send_rate_per_sec: f64,
     pub send_burst: u32,
-    /// `/user/register` and `/user/login` are open (contract §6); off by default for every app.
+    /// `/user/register` and `/user/login` are open (protocol §6); off by default for every app.
     pub end_user_accounts: bool,
     /// Most members of one conversation (create, invite and join beyond it: 413, code 10007).
     pub max_members: u32,

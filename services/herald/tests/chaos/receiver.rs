@@ -1,6 +1,6 @@
 //! Receivers: one WebSocket per session, recording every message push and what `sync` brings.
 //! A receiver whose connection ends reconnects (its preferred gateway first, then the other)
-//! and syncs every conversation from the end of what it holds, as the contract tells clients.
+//! and syncs every conversation from the end of what it holds, as docs/protocol.md §7 tells clients.
 //! Unlike `support::WsClient`, it never gives up on a quiet socket and keeps live pushes apart
 //! from synced messages, which the per-fault figures need.
 

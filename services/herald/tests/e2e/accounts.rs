@@ -1,4 +1,4 @@
-//! Accounts, tenancy, friends, presence and anti-spam (contract §1, §6).
+//! Accounts, tenancy, friends, presence and anti-spam (protocol §1, §6).
 
 use crate::support::{Api, BusKind, Herald, Process, SECRET, free_addr, wait_healthy};
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! Every `/ws` action of contract §5 through real WebSocket clients, on both buses.
+//! Every `/ws` action of protocol §5 through real WebSocket clients, on both buses.
 
 use crate::support::{BusKind, Herald};
 use serde_json::{Value, json};

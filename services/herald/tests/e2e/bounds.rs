@@ -1,4 +1,4 @@
-//! Replies stay bounded (contract §5, §7): `sync`, history routes and listings come in pages of
+//! Replies stay bounded (protocol §5, §7): `sync`, history routes and listings come in pages of
 //! about 1 MiB at most, contiguous, over JSON and MessagePack; boundary numbers never panic; a
 //! client-chosen conversation id is created once.
 

@@ -1,4 +1,4 @@
-//! The push channels of contract §3 (ws, sse, poll), multi-device delivery across gateways,
+//! The push channels of protocol §3 (ws, sse, poll), multi-device delivery across gateways,
 //! and the `kick` login policy.
 
 use crate::support::{Api, BusKind, Herald, SECRET, SseReader};

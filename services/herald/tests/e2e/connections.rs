@@ -1,6 +1,6 @@
 //! Connections end, and stay bounded while they live: a client's Close is answered, a client
 //! that stops reading is cut off and freed, an expired token's connection is closed, what one
-//! connection may queue or have in flight is bounded (contract §7; README invariant 5).
+//! connection may queue or have in flight is bounded (protocol §7; README invariant 5).
 
 use crate::support::{Api, BusKind, Herald, WAIT, settings_args};
 use clap::Parser;

@@ -256,7 +256,7 @@ async fn all_in_one_survives_kill9_and_restart() {
 
 /// The `Seq`s a client holds: live pushes (in order; repeats after a failover dropped) and what
 /// `sync` brings. A push lost in transit leaves a gap, which the client fills with `sync` from
-/// the end of its contiguous run, as the contract tells clients to.
+/// the end of its contiguous run, as docs/protocol.md §7 tells clients to.
 #[derive(Default)]
 struct View {
     seqs: std::collections::BTreeSet<u64>,

@@ -1,4 +1,4 @@
-//! Logins as an attacker would try them (contract §6): end-user accounts off until the app turns
+//! Logins as an attacker would try them (protocol §6): end-user accounts off until the app turns
 //! them on, failed logins throttled per account and per address, a login flood bounded, and
 //! revocations seen whatever the clock of the process that wrote them.
 

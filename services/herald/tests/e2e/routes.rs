@@ -1,4 +1,4 @@
-//! Every HTTP route of contract §4 through a real HTTP client, with the error cases it names.
+//! Every HTTP route of protocol §4 through a real HTTP client, with the error cases it names.
 
 use crate::support::{Api, BusKind, Herald, SECRET};
 use serde_json::{Value, json};
