@@ -334,11 +334,17 @@ async fn a_list_of_big_last_messages_stops_at_the_budget() {
         assert!(pages < 10);
         ws.send_frame(json!({"action": "conv-list", "reqId": pages, "param": {"cursor": cursor}}))
             .await;
-        let Some(Message::Text(text)) = ws.next_raw().await else {
-            panic!("a text reply")
+        // the pushes of the messages just sent may still arrive: the reply is the frame with our reqId
+        let (text, reply) = loop {
+            let Some(Message::Text(text)) = ws.next_raw().await else {
+                panic!("a text reply")
+            };
+            let frame: Value = serde_json::from_str(text.as_str()).unwrap();
+            if frame["reqId"] == json!(pages) {
+                break (text, frame);
+            }
         };
         assert!(text.len() <= BUDGET + ENVELOPE, "{} bytes", text.len());
-        let reply: Value = serde_json::from_str(text.as_str()).unwrap();
         let convs = reply["data"]["convs"].as_array().expect("{convs, next}");
         listed.extend(convs.iter().map(|c| c["convId"].as_str().unwrap().to_owned()));
         cursor = reply["data"]["next"].clone();
