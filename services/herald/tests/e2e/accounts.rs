@@ -540,15 +540,7 @@ async fn friends_and_presence(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn friends_and_presence_embedded() {
-    friends_and_presence(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn friends_and_presence_nats() {
-    friends_and_presence(BusKind::Nats).await;
-}
+on_both_buses!(friends_and_presence);
 
 /// One session on two gateways; the gateway process holding one connection is killed: the
 /// session stays online while its other connection lives, and goes offline when that closes.
@@ -898,22 +890,6 @@ async fn secrets_never_reach_the_logs() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenants_are_isolated_embedded() {
-    tenants_are_isolated(BusKind::Embedded).await;
-}
+on_both_buses!(tenants_are_isolated);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tenants_are_isolated_nats() {
-    tenants_are_isolated(BusKind::Nats).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anti_spam_and_rate_limit_count_exactly_embedded() {
-    anti_spam_and_rate_limit_count_exactly(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn anti_spam_and_rate_limit_count_exactly_nats() {
-    anti_spam_and_rate_limit_count_exactly(BusKind::Nats).await;
-}
+on_both_buses!(anti_spam_and_rate_limit_count_exactly);

@@ -196,15 +196,7 @@ async fn messaging_actions(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messaging_actions_embedded() {
-    messaging_actions(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messaging_actions_nats() {
-    messaging_actions(BusKind::Nats).await;
-}
+on_both_buses!(messaging_actions);
 
 async fn conversation_actions(kind: BusKind) {
     let herald = Herald::start(kind).await;
@@ -335,15 +327,7 @@ async fn pushes_before(client: &mut crate::support::WsClient, until: &str) -> Ve
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conversation_actions_embedded() {
-    conversation_actions(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conversation_actions_nats() {
-    conversation_actions(BusKind::Nats).await;
-}
+on_both_buses!(conversation_actions);
 
 /// Chat rooms: live members only, nothing stored; with NATS, across two gateways.
 async fn chat_rooms(kind: BusKind) {
@@ -462,12 +446,4 @@ async fn messagepack_frames_get_messagepack_answers(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messagepack_frames_get_messagepack_answers_embedded() {
-    messagepack_frames_get_messagepack_answers(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn messagepack_frames_get_messagepack_answers_nats() {
-    messagepack_frames_get_messagepack_answers(BusKind::Nats).await;
-}
+on_both_buses!(messagepack_frames_get_messagepack_answers);

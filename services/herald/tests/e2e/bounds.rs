@@ -163,15 +163,7 @@ async fn sync_pages_a_big_history_within_the_budget(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_pages_a_big_history_within_the_budget_embedded() {
-    sync_pages_a_big_history_within_the_budget(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sync_pages_a_big_history_within_the_budget_nats() {
-    sync_pages_a_big_history_within_the_budget(BusKind::Nats).await;
-}
+on_both_buses!(sync_pages_a_big_history_within_the_budget);
 
 /// A POST whose answer size is measured too.
 async fn post_sized(api: &Api, path: &str, token: &str, body: Value) -> (u16, Value, usize) {

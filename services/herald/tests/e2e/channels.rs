@@ -42,15 +42,7 @@ async fn sse_channel(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sse_channel_embedded() {
-    sse_channel(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sse_channel_nats() {
-    sse_channel(BusKind::Nats).await;
-}
+on_both_buses!(sse_channel);
 
 async fn poll(api: &Api, token: &str, query: &str) -> (u16, Value, Option<String>) {
     let response = api
@@ -124,15 +116,7 @@ async fn long_poll(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_poll_embedded() {
-    long_poll(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn long_poll_nats() {
-    long_poll(BusKind::Nats).await;
-}
+on_both_buses!(long_poll);
 
 /// One session on several platforms and protocols at once, on two gateways: each connection
 /// receives everything.
@@ -230,12 +214,4 @@ async fn kick_policy(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kick_policy_embedded() {
-    kick_policy(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn kick_policy_nats() {
-    kick_policy(BusKind::Nats).await;
-}
+on_both_buses!(kick_policy);

@@ -166,15 +166,7 @@ async fn a_revoked_session_s_connections_are_closed(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_session_s_connections_are_closed_embedded() {
-    a_revoked_session_s_connections_are_closed(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_revoked_session_s_connections_are_closed_nats() {
-    a_revoked_session_s_connections_are_closed(BusKind::Nats).await;
-}
+on_both_buses!(a_revoked_session_s_connections_are_closed);
 
 /// A client that stops reading (its TCP window stays shut) while pushes keep coming is cut off
 /// within `WRITE_TIMEOUT` (5 s) even when its queue has room, and its socket, tasks and queue are
@@ -270,15 +262,7 @@ async fn a_connection_past_its_outbound_bytes_is_closed(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_past_its_outbound_bytes_is_closed_embedded() {
-    a_connection_past_its_outbound_bytes_is_closed(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_connection_past_its_outbound_bytes_is_closed_nats() {
-    a_connection_past_its_outbound_bytes_is_closed(BusKind::Nats).await;
-}
+on_both_buses!(a_connection_past_its_outbound_bytes_is_closed);
 
 /// Two first long polls of one (session, platform) at once share one registration: after
 /// they end the session holds one connection, not one per poll (a leaked one stayed online
@@ -309,15 +293,7 @@ async fn simultaneous_first_polls_register_once(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simultaneous_first_polls_register_once_embedded() {
-    simultaneous_first_polls_register_once(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn simultaneous_first_polls_register_once_nats() {
-    simultaneous_first_polls_register_once(BusKind::Nats).await;
-}
+on_both_buses!(simultaneous_first_polls_register_once);
 
 /// A gateway alone on NATS, with no sequencer: commands are never answered before the ack
 /// timeout, so what waits is exactly what was sent.

@@ -101,22 +101,6 @@ async fn a_message_to_five_thousand_members_reaches_the_connected_ones(kind: Bus
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_never_grows_past_the_app_member_cap_embedded() {
-    a_group_never_grows_past_the_app_member_cap(BusKind::Embedded).await;
-}
+on_both_buses!(a_group_never_grows_past_the_app_member_cap);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_group_never_grows_past_the_app_member_cap_nats() {
-    a_group_never_grows_past_the_app_member_cap(BusKind::Nats).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_to_five_thousand_members_reaches_the_connected_ones_embedded() {
-    a_message_to_five_thousand_members_reaches_the_connected_ones(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_message_to_five_thousand_members_reaches_the_connected_ones_nats() {
-    a_message_to_five_thousand_members_reaches_the_connected_ones(BusKind::Nats).await;
-}
+on_both_buses!(a_message_to_five_thousand_members_reaches_the_connected_ones);

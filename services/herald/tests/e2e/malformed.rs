@@ -353,12 +353,4 @@ async fn thousands_of_bad_inputs_get_clear_errors(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousands_of_bad_inputs_get_clear_errors_embedded() {
-    thousands_of_bad_inputs_get_clear_errors(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn thousands_of_bad_inputs_get_clear_errors_nats() {
-    thousands_of_bad_inputs_get_clear_errors(BusKind::Nats).await;
-}
+on_both_buses!(thousands_of_bad_inputs_get_clear_errors);

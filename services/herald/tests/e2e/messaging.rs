@@ -79,15 +79,7 @@ async fn one_to_one(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_to_one_embedded() {
-    one_to_one(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_to_one_nats() {
-    one_to_one(BusKind::Nats).await;
-}
+on_both_buses!(one_to_one);
 
 /// Five members, one of them on two devices (a `/ws` and a `/notify` connection): every
 /// connection receives every message, in `Seq` order; senders get `MsgID` and `Seq`.
@@ -134,15 +126,7 @@ async fn group_of_five(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_of_five_embedded() {
-    group_of_five(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_of_five_nats() {
-    group_of_five(BusKind::Nats).await;
-}
+on_both_buses!(group_of_five);
 
 /// Eight senders at once into one conversation: `Seq` gapless, one order at every receiver.
 async fn eight_concurrent_senders(kind: BusKind) {
@@ -208,15 +192,7 @@ async fn eight_concurrent_senders(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_concurrent_senders_embedded() {
-    eight_concurrent_senders(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn eight_concurrent_senders_nats() {
-    eight_concurrent_senders(BusKind::Nats).await;
-}
+on_both_buses!(eight_concurrent_senders);
 
 async fn errors_use_the_envelope(kind: BusKind) {
     let herald = Herald::start(kind).await;
@@ -332,12 +308,4 @@ async fn errors_use_the_envelope(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_use_the_envelope_embedded() {
-    errors_use_the_envelope(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn errors_use_the_envelope_nats() {
-    errors_use_the_envelope(BusKind::Nats).await;
-}
+on_both_buses!(errors_use_the_envelope);

@@ -66,15 +66,7 @@ async fn racing_creations_of_one_conv_key(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_creations_of_one_conv_key_embedded() {
-    racing_creations_of_one_conv_key(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn racing_creations_of_one_conv_key_nats() {
-    racing_creations_of_one_conv_key(BusKind::Nats).await;
-}
+on_both_buses!(racing_creations_of_one_conv_key);
 
 /// Debug builds (as tests run) panic on overflow: every boundary number must answer.
 async fn boundary_numbers_answer_without_panic(kind: BusKind) {
@@ -131,12 +123,4 @@ async fn boundary_numbers_answer_without_panic(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn boundary_numbers_answer_without_panic_embedded() {
-    boundary_numbers_answer_without_panic(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn boundary_numbers_answer_without_panic_nats() {
-    boundary_numbers_answer_without_panic(BusKind::Nats).await;
-}
+on_both_buses!(boundary_numbers_answer_without_panic);

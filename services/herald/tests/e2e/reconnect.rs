@@ -75,12 +75,4 @@ async fn reconnect_and_sync(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnect_and_sync_embedded() {
-    reconnect_and_sync(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnect_and_sync_nats() {
-    reconnect_and_sync(BusKind::Nats).await;
-}
+on_both_buses!(reconnect_and_sync);

@@ -211,15 +211,7 @@ async fn conversation_routes(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conversation_routes_embedded() {
-    conversation_routes(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn conversation_routes_nats() {
-    conversation_routes(BusKind::Nats).await;
-}
+on_both_buses!(conversation_routes);
 
 async fn inner_routes(kind: BusKind) {
     let herald = Herald::start(kind).await;
@@ -326,12 +318,4 @@ async fn inner_routes(kind: BusKind) {
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inner_routes_embedded() {
-    inner_routes(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn inner_routes_nats() {
-    inner_routes(BusKind::Nats).await;
-}
+on_both_buses!(inner_routes);

@@ -132,12 +132,4 @@ async fn one_conversation_id_in_two_apps_stays_two_conversations(kind: BusKind) 
     herald.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_conversation_id_in_two_apps_stays_two_conversations_embedded() {
-    one_conversation_id_in_two_apps_stays_two_conversations(BusKind::Embedded).await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn one_conversation_id_in_two_apps_stays_two_conversations_nats() {
-    one_conversation_id_in_two_apps_stays_two_conversations(BusKind::Nats).await;
-}
+on_both_buses!(one_conversation_id_in_two_apps_stays_two_conversations);
