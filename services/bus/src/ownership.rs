@@ -204,10 +204,26 @@ where
     Fut: Future<Output = ()> + Send + 'static,
 {
     let now = now_ms();
-    let ttl_ms = config.lease_ttl.as_millis() as u64;
     // 1. renew what we hold first, independently of the bookkeeping below: a failing
     //    membership write or scan must not let every lease lapse; drop what we lost or what
     //    stopped by itself
+    renew_held(bus, config, held, now).await;
+    // 2. heartbeat and count the live members of the role; without a count, no rebalancing
+    //    this round (the leases above are renewed whatever happens here)
+    let share = fair_share(config.partitions, live_members(bus, config, now).await?);
+    // 3. give back partitions above our share (highest first)
+    while held.len() > share {
+        let (partition, lease) = held.pop_last().expect("non-empty");
+        release(bus, config, partition, lease).await;
+    }
+
+    // 4. take free or expired partitions up to our share
+    acquire_up_to(bus, config, held, share, now, start).await
+}
+
+/// Renews every held lease at once (dropping those lost, or whose task stopped by itself).
+async fn renew_held(bus: &dyn Bus, config: &OwnershipConfig, held: &mut BTreeMap<u32, Held>, now: u64) {
+    let ttl_ms = config.lease_ttl.as_millis() as u64;
     let stopped: Vec<u32> = held
         .iter()
         .filter(|(_, lease)| lease.task.is_finished())
@@ -257,9 +273,11 @@ where
             }
         }
     }
+}
 
-    // 2. heartbeat and count the live members of the role; without a count, no rebalancing
-    //    this round (the leases above are renewed whatever happens here)
+/// Writes this process's membership heartbeat and counts the role's live members.
+async fn live_members(bus: &dyn Bus, config: &OwnershipConfig, now: u64) -> Result<usize, BusError> {
+    let ttl_ms = config.lease_ttl.as_millis() as u64;
     let me = LeaseValue {
         owner: config.instance.clone(),
         expires_ms: now + ttl_ms,
@@ -282,15 +300,25 @@ where
         .filter_map(|(_, v)| serde_json::from_slice::<LeaseValue>(v).ok())
         .filter(|v| v.expires_ms > now)
         .count();
-    let share = fair_share(config.partitions, members);
+    Ok(members)
+}
 
-    // 3. give back partitions above our share (highest first)
-    while held.len() > share {
-        let (partition, lease) = held.pop_last().expect("non-empty");
-        release(bus, config, partition, lease).await;
-    }
-
-    // 4. take free or expired partitions up to our share, starting at a per-instance offset
+/// Takes free or expired partitions up to `share`, starting at a per-instance offset (so
+/// processes starting together try different partitions first).
+async fn acquire_up_to<F, Fut>(
+    bus: &dyn Bus,
+    config: &OwnershipConfig,
+    held: &mut BTreeMap<u32, Held>,
+    share: usize,
+    now: u64,
+    start: &F,
+) -> Result<(), BusError>
+where
+    F: Fn(Grant) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let ttl_ms = config.lease_ttl.as_millis() as u64;
+    let limit = config.renew_every() / 2;
     let partitions = config.partitions.max(1);
     let offset = config
         .instance

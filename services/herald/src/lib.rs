@@ -170,6 +170,45 @@ pub async fn migrate(settings: &Settings) -> anyhow::Result<String> {
     })
 }
 
+/// A gateway's limits and timings from the settings.
+fn gateway_config(settings: &Settings, instance: &str) -> anyhow::Result<GatewayConfig> {
+    let mut config = GatewayConfig::new(herald_gateway::instance_id(instance)?);
+    config.token_ttl = Duration::from_secs(settings.token_ttl_secs);
+    config.ack_timeout = Duration::from_millis(settings.ack_timeout_ms);
+    config.max_pending = settings.max_pending;
+    config.outbound_queue = settings.outbound_queue;
+    config.outbound_queue_bytes = usize::try_from(settings.outbound_queue_bytes).unwrap_or(usize::MAX);
+    config.max_body_bytes = settings.max_body_bytes;
+    config.max_content_bytes = settings.max_content_bytes;
+    config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));
+    Ok(config)
+}
+
+/// Starts the sequencer and delivery loops this role runs.
+fn spawn_workers(
+    store: &Arc<dyn Store>,
+    bus: &Arc<dyn Bus>,
+    instance: &str,
+    lease_ttl: Duration,
+    runs: impl Fn(Role) -> bool,
+    shutdown: &CancellationToken,
+) -> Vec<JoinHandle<()>> {
+    let mut tasks = Vec::new();
+    if runs(Role::Sequencer) {
+        let mut config = SequencerConfig::new(instance);
+        config.lease_ttl = lease_ttl;
+        let run = herald_sequencer::run(store.clone(), bus.clone(), config, shutdown.clone());
+        tasks.push(tokio::spawn(run));
+    }
+    if runs(Role::Delivery) {
+        let mut config = DeliveryConfig::new(instance);
+        config.lease_ttl = lease_ttl;
+        let run = herald_delivery::run(store.clone(), bus.clone(), config, shutdown.clone());
+        tasks.push(tokio::spawn(run));
+    }
+    tasks
+}
+
 /// Starts `role` and returns once it listens.
 pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     if role == Role::Migrate {
@@ -189,40 +228,14 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         None
     };
     let mut tasks = Vec::new();
-    if runs(Role::Sequencer) {
-        let mut config = SequencerConfig::new(instance.clone());
-        config.lease_ttl = lease_ttl;
-        let store = store.clone().expect("opened");
-        tasks.push(tokio::spawn(herald_sequencer::run(
-            store,
-            bus.clone(),
-            config,
-            shutdown.clone(),
-        )));
-    }
-    if runs(Role::Delivery) {
-        let mut config = DeliveryConfig::new(instance.clone());
-        config.lease_ttl = lease_ttl;
-        tasks.push(tokio::spawn(herald_delivery::run(
-            store.clone().expect("opened"),
-            bus.clone(),
-            config,
-            shutdown.clone(),
-        )));
+    if let Some(store) = &store {
+        tasks = spawn_workers(store, &bus, &instance, lease_ttl, runs, &shutdown);
     }
     let mut generated_secret = None;
     let gateway = if runs(Role::Gateway) {
         let store = store.clone().expect("opened");
         generated_secret = bootstrap::default_app(store.as_ref(), settings.app_secret.as_deref()).await?;
-        let mut config = GatewayConfig::new(herald_gateway::instance_id(&instance)?);
-        config.token_ttl = Duration::from_secs(settings.token_ttl_secs);
-        config.ack_timeout = Duration::from_millis(settings.ack_timeout_ms);
-        config.max_pending = settings.max_pending;
-        config.outbound_queue = settings.outbound_queue;
-        config.outbound_queue_bytes = usize::try_from(settings.outbound_queue_bytes).unwrap_or(usize::MAX);
-        config.max_body_bytes = settings.max_body_bytes;
-        config.max_content_bytes = settings.max_content_bytes;
-        config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));
+        let config = gateway_config(&settings, &instance)?;
         Some(Arc::new(
             Gateway::start(store, bus.clone(), config, shutdown.clone()).await?,
         ))

@@ -112,10 +112,37 @@ impl<'a> Partition<'a> {
     /// Sequences one batch end to end.
     async fn process(&mut self, reader: &LogReader, entries: Vec<LogEntry>) -> Result<(), ServeError> {
         let started = Instant::now();
+        let (commands, spans) = self.decode(&entries);
+        let known = self.known(&commands, reader.replay_through()).await?;
+        let ids = &mut self.ids;
+        let plan = plan_batch(
+            commands,
+            &mut self.states,
+            known,
+            || ids.generate::<u64>(),
+            timefmt::now_nanos(),
+        );
+        metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
+        metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
+        metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
+        if !plan.changes.is_empty() {
+            self.append(&plan.changes, &spans).await?;
+        }
+        self.publish(&plan.events, &spans).await?;
+        // answered only once the events are in the log: an acknowledged message is stored and
+        // on its way to every member, and while the events log is unavailable nothing is
+        // acknowledged (the senders retry with their keys and get the original answer)
+        self.reply(plan.replies).await;
+        metrics::histogram!("herald_sequence_batch_seconds").record(started.elapsed().as_secs_f64());
+        Ok(())
+    }
+
+    /// The batch's commands with their positions, and a span per traced command continuing the
+    /// gateway's trace; what does not decode is logged and skipped.
+    fn decode(&self, entries: &[LogEntry]) -> (Vec<(u64, Command)>, HashMap<u64, tracing::Span>) {
         let mut commands = Vec::with_capacity(entries.len());
-        // a span per traced command, continuing the gateway's trace
-        let mut spans: HashMap<u64, tracing::Span> = HashMap::new();
-        for entry in &entries {
+        let mut spans = HashMap::new();
+        for entry in entries {
             match codec::decode::<Command>(&entry.payload) {
                 Ok(command) => {
                     if let Some(parent) = entry.trace.as_deref() {
@@ -132,63 +159,60 @@ impl<'a> Partition<'a> {
                 }
             }
         }
-        self.load_states(&commands).await?;
-        self.load_cursors(&commands).await?;
-        let settings = self.app_settings(&commands).await?;
-        let friends = self.find_friends(&commands, &settings).await?;
-        let known = Known {
-            originals: self.find_originals(&commands).await?,
-            by_id: self.find_recalled(&commands).await?,
+        (commands, spans)
+    }
+
+    /// Everything planning needs from the store for these commands (and the cache kept current).
+    async fn known(&mut self, commands: &[(u64, Command)], replay_through: u64) -> Result<Known, StoreError> {
+        self.load_states(commands).await?;
+        self.load_cursors(commands).await?;
+        let settings = self.app_settings(commands).await?;
+        let friends = self.find_friends(commands, &settings).await?;
+        Ok(Known {
+            originals: self.find_originals(commands).await?,
+            by_id: self.find_recalled(commands).await?,
             settings,
             friends,
-            replay_through: reader.replay_through(),
-        };
-        let ids = &mut self.ids;
-        let plan = plan_batch(
-            commands,
-            &mut self.states,
-            known,
-            || ids.generate::<u64>(),
-            timefmt::now_nanos(),
-        );
-        metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
-        metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
-        metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
+            replay_through,
+        })
+    }
 
-        if !plan.changes.is_empty() {
-            if !self.grant.is_valid() {
-                return Err(ServeError::LeaseLost);
-            }
-            let append_span = match spans.values().next() {
-                Some(first) => tracing::info_span!(parent: first, "store.append", changes = plan.changes.len()),
-                None => tracing::Span::none(),
-            };
-            for other in spans.values().skip(1) {
-                herald_bus::trace::link(&append_span, herald_bus::trace::traceparent_of(other).as_deref());
-            }
-            let append_started = Instant::now();
-            let applied = self
-                .store
-                .apply(&self.fence, &plan.changes)
-                .instrument(append_span)
-                .await;
-            metrics::histogram!("herald_append_seconds").record(append_started.elapsed().as_secs_f64());
-            if let Err(err) = applied {
-                // our in-memory state may be ahead of the store now: forget it
-                self.states.clear();
-                metrics::counter!("herald_append_errors_total").increment(1);
-                return Err(err.into());
-            }
-            let appended = plan.changes.iter().filter(|c| matches!(c, Change::Message(_))).count();
-            metrics::counter!("herald_appends_total").increment(appended as u64);
-            metrics::histogram!("herald_append_batch_size").record(plan.changes.len() as f64);
+    /// One fenced write of the batch's changes, if the lease still holds.
+    async fn append(&mut self, changes: &[Change], spans: &HashMap<u64, tracing::Span>) -> Result<(), ServeError> {
+        if !self.grant.is_valid() {
+            return Err(ServeError::LeaseLost);
         }
+        let append_span = match spans.values().next() {
+            Some(first) => tracing::info_span!(parent: first, "store.append", changes = changes.len()),
+            None => tracing::Span::none(),
+        };
+        for other in spans.values().skip(1) {
+            herald_bus::trace::link(&append_span, herald_bus::trace::traceparent_of(other).as_deref());
+        }
+        let append_started = Instant::now();
+        let applied = self.store.apply(&self.fence, changes).instrument(append_span).await;
+        metrics::histogram!("herald_append_seconds").record(append_started.elapsed().as_secs_f64());
+        if let Err(err) = applied {
+            // our in-memory state may be ahead of the store now: forget it
+            self.states.clear();
+            metrics::counter!("herald_append_errors_total").increment(1);
+            return Err(err.into());
+        }
+        let appended = changes.iter().filter(|c| matches!(c, Change::Message(_))).count();
+        metrics::counter!("herald_appends_total").increment(appended as u64);
+        metrics::histogram!("herald_append_batch_size").record(changes.len() as f64);
+        Ok(())
+    }
 
-        let ids = event_dedupe_ids(&plan.events);
-        let events: Vec<Outgoing> = plan
-            .events
+    /// Publishes the batch's events, pipelined, each under its replay-stable dedupe id.
+    async fn publish(
+        &self,
+        events: &[(u64, herald_protocol::bus::Event)],
+        spans: &HashMap<u64, tracing::Span>,
+    ) -> Result<(), ServeError> {
+        let outgoing: Vec<Outgoing> = events
             .iter()
-            .zip(ids)
+            .zip(event_dedupe_ids(events))
             .map(|((position, event), dedupe_id)| Outgoing {
                 partition: self.grant.partition,
                 dedupe_id,
@@ -196,16 +220,11 @@ impl<'a> Partition<'a> {
                 trace: spans.get(position).and_then(herald_bus::trace::traceparent_of),
             })
             .collect();
-        let published = events.len() as u64;
-        for outcome in self.bus.publish(Log::Events, events).await {
+        let published = outgoing.len() as u64;
+        for outcome in self.bus.publish(Log::Events, outgoing).await {
             outcome?;
         }
         metrics::counter!("herald_events_published_total").increment(published);
-        // answered only once the events are in the log: an acknowledged message is stored and
-        // on its way to every member, and while the events log is unavailable nothing is
-        // acknowledged (the senders retry with their keys and get the original answer)
-        self.reply(plan.replies).await;
-        metrics::histogram!("herald_sequence_batch_seconds").record(started.elapsed().as_secs_f64());
         Ok(())
     }
 

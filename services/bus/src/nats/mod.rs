@@ -138,7 +138,7 @@ impl NatsBus {
             })
             .await
             .map_err(BusError::unavailable)?;
-        let mut messages = consumer
+        let messages = consumer
             .stream()
             .max_messages_per_batch(crate::log::READ_AHEAD)
             .expires(READER_PULL_EXPIRES)
@@ -147,41 +147,46 @@ impl NatsBus {
             .await
             .map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
-        let feeder = tokio::spawn(async move {
-            let mut last = after;
-            while let Some(next) = messages.next().await {
-                let entry = next.map_err(BusError::unavailable).and_then(|message| {
-                    let info = message.info().map_err(BusError::unavailable)?;
-                    let (position, pending) = (info.stream_sequence, info.pending);
-                    if position <= last {
-                        return Err(BusError::unavailable(format!(
-                            "log reader went back to {position} after {last}"
-                        )));
-                    }
-                    let trace = message
-                        .headers
-                        .as_ref()
-                        .and_then(|h| h.get(crate::trace::HEADER))
-                        .map(|v| v.as_str().to_owned());
-                    Ok(LogEntry {
-                        position,
-                        payload: message.payload.clone(),
-                        pending,
-                        trace,
-                    })
-                });
-                if let Ok(entry) = &entry {
-                    last = entry.position;
-                }
-                let failed = entry.is_err();
-                if tx.send(entry).await.is_err() || failed {
-                    return;
-                }
-            }
-            let _ = tx.send(Err(BusError::unavailable("log consumer ended"))).await;
-        });
+        let feeder = tokio::spawn(feed(messages, after, tx));
         Ok(LogReader::new(rx, feeder.abort_handle(), None, last))
     }
+}
+
+/// Hands a consumer's messages to a reader's channel, in order, as log entries; ends the reader
+/// with an error on the first failure, or on an entry at or before the last one handed over
+/// (never a replay from an earlier position).
+async fn feed(mut messages: pull::Stream, after: u64, tx: mpsc::Sender<Result<LogEntry, BusError>>) {
+    let mut last = after;
+    while let Some(next) = messages.next().await {
+        let entry = next.map_err(BusError::unavailable).and_then(|message| {
+            let info = message.info().map_err(BusError::unavailable)?;
+            let (position, pending) = (info.stream_sequence, info.pending);
+            if position <= last {
+                return Err(BusError::unavailable(format!(
+                    "log reader went back to {position} after {last}"
+                )));
+            }
+            let trace = message
+                .headers
+                .as_ref()
+                .and_then(|h| h.get(crate::trace::HEADER))
+                .map(|v| v.as_str().to_owned());
+            Ok(LogEntry {
+                position,
+                payload: message.payload.clone(),
+                pending,
+                trace,
+            })
+        });
+        if let Ok(entry) = &entry {
+            last = entry.position;
+        }
+        let failed = entry.is_err();
+        if tx.send(entry).await.is_err() || failed {
+            return;
+        }
+    }
+    let _ = tx.send(Err(BusError::unavailable("log consumer ended"))).await;
 }
 
 #[async_trait]
