@@ -2,15 +2,15 @@
 //! reply budget is spent, always a contiguous `Seq` run. Shared by the history routes, `/ws`
 //! `msg-listHistory` and `sync`.
 
+use crate::Identity;
 use crate::budget::Budget;
 use crate::error::ApiError;
-use crate::{Identity, Shared};
 use herald_protocol::{ConvId, MessageRecord, MsgData, msg};
-use herald_store::MAX_PAGE;
+use herald_store::{MAX_PAGE, QueryStore};
 
 /// Messages as `me` sees them: those it deleted for itself are tombstones (`Status` 1, no content).
 pub async fn render(
-    shared: &Shared,
+    store: &dyn QueryStore,
     me: &Identity,
     conv: &ConvId,
     records: Vec<MessageRecord>,
@@ -18,7 +18,7 @@ pub async fn render(
     let (Some(low), Some(high)) = (records.iter().map(|r| r.seq).min(), records.iter().map(|r| r.seq).max()) else {
         return Ok(Vec::new());
     };
-    let hidden = shared.store.hidden_seqs(&me.app, &me.session, conv, low, high).await?;
+    let hidden = store.hidden_seqs(&me.app, &me.session, conv, low, high).await?;
     Ok(records
         .iter()
         .map(|record| {
@@ -34,7 +34,7 @@ pub async fn render(
 
 /// `Seq` in `from..=to`, at most `limit` (and the page cap), oldest first, rendered for `me`.
 pub async fn range(
-    shared: &Shared,
+    store: &dyn QueryStore,
     me: &Identity,
     conv: &ConvId,
     from: u64,
@@ -44,11 +44,10 @@ pub async fn range(
     if to < from || limit == 0 {
         return Ok(Vec::new());
     }
-    let records = shared
-        .store
+    let records = store
         .messages_in_range(&me.app, conv, from, to, limit.min(MAX_PAGE))
         .await?;
-    render(shared, me, conv, records).await
+    render(store, me, conv, records).await
 }
 
 /// Messages read per store call while a page fills: a page of big messages stops after a few
@@ -63,7 +62,7 @@ pub struct Page {
 
 /// `Seq` in `from..=to`, oldest first, as many as `budget` admits: a contiguous run from `from`.
 pub async fn page_from_oldest(
-    shared: &Shared,
+    store: &dyn QueryStore,
     me: &Identity,
     conv: &ConvId,
     from: u64,
@@ -77,7 +76,7 @@ pub async fn page_from_oldest(
             return Ok(Page { msgs, cut: true });
         }
         let chunk_end = to.min(next.saturating_add(READ_CHUNK - 1));
-        let chunk = range(shared, me, conv, next, chunk_end, budget.items_left()).await?;
+        let chunk = range(store, me, conv, next, chunk_end, budget.items_left()).await?;
         let complete = chunk.len() as u64 == chunk_end - next + 1;
         if chunk.is_empty() {
             break;
@@ -103,7 +102,7 @@ pub async fn page_from_oldest(
 /// `Seq` in `from..=to`, as many of the newest as `budget` admits: a contiguous run ending at `to`,
 /// oldest first.
 pub async fn page_from_newest(
-    shared: &Shared,
+    store: &dyn QueryStore,
     me: &Identity,
     conv: &ConvId,
     from: u64,
@@ -120,7 +119,7 @@ pub async fn page_from_newest(
             break;
         }
         let lower = from.max(upper.saturating_sub(READ_CHUNK - 1));
-        let chunk = range(shared, me, conv, lower, upper, MAX_PAGE).await?;
+        let chunk = range(store, me, conv, lower, upper, MAX_PAGE).await?;
         for msg in chunk.into_iter().rev() {
             if !budget.admit(&msg) {
                 cut = true;

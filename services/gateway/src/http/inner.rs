@@ -2,11 +2,12 @@
 
 use super::extract::{InnerApp, JsonBody};
 use crate::Shared;
-use crate::conversations::{self as convs, CreateSpec};
+use crate::api::{Api, CreateRequest, Creator};
+use crate::app_settings;
+use crate::conversations as convs;
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{app_settings, commands};
+use crate::pending::Waiter;
 use axum::extract::State;
-use herald_protocol::bus::{Action, Command, MembersCommand};
 use herald_protocol::{ConvId, ErrorCode, SessionId};
 use herald_store::AppRecord;
 use serde::Deserialize;
@@ -55,29 +56,20 @@ pub use super::client_routes::CreateConversation;
     security(("app_secret" = []))
 )]
 pub async fn create_conversation(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
-    if body.sessions.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ConversationNeedsMembers,
-            "sessions may not be empty",
-        ));
-    }
-    let members = convs::parse_members(body.sessions)?;
-    let spec = CreateSpec {
-        kind: convs::parse_kind(body.kind.as_deref())?,
-        conv_type: convs::parse_conv_type(&body.conversation_type)?,
+    let request = CreateRequest {
+        kind: body.kind,
+        conv_type: body.conversation_type,
+        sessions: body.sessions,
         id: None,
-        name: body.name.unwrap_or_default(),
-        avatar: body.avatar.unwrap_or_default(),
-        // closed unless asked
-        open: body.open.unwrap_or(false),
-        owner: members[0].clone(),
-        members,
+        name: body.name,
+        avatar: body.avatar,
+        open: body.open,
     };
-    let id = convs::create(&shared, &app.id, spec).await?;
+    let id = api.create_conversation(Creator::App(&app.id), request).await?;
     Ok(ok(json!({"ConversationId": id})))
 }
 
@@ -87,30 +79,11 @@ pub struct ConvSessions {
     sessions: Vec<String>,
 }
 
-async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, kick: bool) -> ApiResult {
+async fn change_members(api: &Api, app: &AppRecord, body: ConvSessions, kick: bool) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     let sessions = convs::parse_members(body.sessions)?;
-    if sessions.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ConversationNeedsMembers,
-            "sessions may not be empty",
-        ));
-    }
-    if shared.store.conversation(&app.id, &conv).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
-    }
-    let change = if kick {
-        MembersCommand::AppKick { sessions }
-    } else {
-        MembersCommand::AppJoin { sessions }
-    };
-    let command = Command {
-        app: app.id.clone(),
-        conv: conv.clone(),
-        reply_to: None,
-        action: Action::Members(change),
-    };
-    commands::submit_and_wait(shared, command).await??;
+    let command = api.app_membership(&app.id, conv.clone(), sessions, kick).await?;
+    api.commands().submit_and_wait(command).await??;
     Ok(ok(json!({"ConversationId": conv})))
 }
 
@@ -124,11 +97,11 @@ async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, ki
     security(("app_secret" = []))
 )]
 pub async fn kickout(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<ConvSessions>,
 ) -> ApiResult {
-    change_members(&shared, &app, body, true).await
+    change_members(&api, &app, body, true).await
 }
 
 #[utoipa::path(
@@ -142,11 +115,11 @@ pub async fn kickout(
     security(("app_secret" = []))
 )]
 pub async fn join(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<ConvSessions>,
 ) -> ApiResult {
-    change_members(&shared, &app, body, false).await
+    change_members(&api, &app, body, false).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -165,7 +138,7 @@ pub struct SetArchive {
     security(("app_secret" = []))
 )]
 pub async fn set_archive(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<SetArchive>,
 ) -> ApiResult {
@@ -175,29 +148,11 @@ pub async fn set_archive(
             format!("at most {MAX_ARCHIVE_BATCH} conversations per request"),
         ));
     }
-    let mut convs = Vec::with_capacity(body.conversation_ids.len());
-    for id in body.conversation_ids {
-        let conv = ConvId::parse(id)?;
-        if shared.store.conversation(&app.id, &conv).await?.is_none() {
-            return Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("conversation {conv} not found"),
-            ));
-        }
-        convs.push(conv);
-    }
-    let mut waiting = Vec::with_capacity(convs.len());
-    for conv in convs {
-        let command = Command {
-            app: app.id.clone(),
-            conv,
-            reply_to: None,
-            action: Action::Archive {
-                archived: body.is_archive,
-            },
-        };
+    let commands = api.archive(&app.id, body.conversation_ids, body.is_archive).await?;
+    let mut waiting = Vec::with_capacity(commands.len());
+    for command in commands {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        commands::submit(&shared, command, crate::pending::Waiter::Http(tx)).await?;
+        api.commands().submit(command, Waiter::Http(tx)).await?;
         waiting.push(rx);
     }
     for rx in waiting {
@@ -278,6 +233,6 @@ pub async fn revoke_session(
         expires_at: now + shared.auth.token_ttl().as_secs() as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    crate::revocations::revoke(&shared, revocation).await?;
+    shared.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }

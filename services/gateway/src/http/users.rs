@@ -141,7 +141,7 @@ pub async fn set_password(
         expires_at: crate::auth::now_secs() as i64 + shared.auth.token_ttl().as_secs() as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    crate::revocations::revoke(&shared, revocation).await?;
+    shared.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }
 
@@ -158,6 +158,6 @@ pub async fn logout(State(shared): State<Arc<Shared>>, Client(me): Client) -> Ap
         expires_at: me.exp as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    crate::revocations::revoke(&shared, revocation).await?;
+    shared.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }
