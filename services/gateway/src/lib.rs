@@ -1,6 +1,7 @@
 //! The gateway: holds client connections (`/ws`, `/notify`), serves the HTTP API, publishes
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
+mod accounts;
 mod api;
 mod app_settings;
 pub mod auth;
@@ -92,50 +93,31 @@ impl GatewayConfig {
 
 pub(crate) struct Shared {
     pub config: GatewayConfig,
-    pub store: Arc<dyn Store>,
-    pub bus: Arc<dyn Bus>,
+    pub probes: http::Probes,
     /// The client operations (`api/`), which hold their own narrow handles.
     pub api: api::Api,
     pub auth: Arc<Auth>,
     pub hub: Arc<hub::Hub>,
     pub pending: Arc<pending::Pending>,
     pub kicker: kick_policy::Kicker,
-    pub revocations: revocations::Revocations,
+    pub accounts: accounts::Accounts,
     pub rooms: Arc<rooms::Rooms>,
-    /// Argon2 runs under this bound.
-    pub hashing: passwords::Hashing,
-    /// Failed logins per account and per client address.
-    pub throttle: throttle::LoginThrottle,
     pub mailboxes: polls::PollBoxes,
     pub shutdown: CancellationToken,
-    pub draining: AtomicBool,
+    pub draining: Arc<AtomicBool>,
 }
 
-impl axum::extract::FromRef<Arc<Shared>> for api::Api {
-    fn from_ref(shared: &Arc<Shared>) -> Self {
-        shared.api.clone()
-    }
-}
-
-/// A started gateway: its router, and a handle to drain it.
-pub struct Gateway {
-    shared: Arc<Shared>,
-}
-
-impl Gateway {
-    /// Subscribes to this gateway's inbox and starts its background tasks.
-    pub async fn start(
+impl Shared {
+    /// Builds every handle once, each from the parts it needs; the presence tracker is returned
+    /// beside them (it runs on its own).
+    fn assemble(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
         config: GatewayConfig,
+        routes: Arc<herald_bus::RouteTable>,
+        console_key: Vec<u8>,
         shutdown: CancellationToken,
-    ) -> Result<Self, BusError> {
-        let inbox = bus.gateway_inbox(&config.id).await?;
-        let routes = bus.route_table().await?;
-        let console_key = store
-            .server_key("console-token", &generate_signing_key())
-            .await
-            .map_err(|e| BusError::Fatal(format!("store: {e}")))?;
+    ) -> (Self, presence::Tracker) {
         let pending = Arc::new(pending::Pending::new(config.max_pending));
         let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
         let auth = Arc::new(Auth::new(store.clone(), config.token_ttl, console_key));
@@ -176,23 +158,70 @@ impl Gateway {
             auth: auth.clone(),
             hub: hub.clone(),
         };
-        let shared = Arc::new(Shared {
+        let draining = Arc::new(AtomicBool::new(false));
+        let accounts = accounts::Accounts {
+            store: store.clone(),
+            directory: store.clone(),
+            auth: auth.clone(),
+            hashing: Arc::new(passwords::Hashing::default()),
+            throttle: Arc::new(throttle::LoginThrottle::default()),
+            revocations,
+        };
+        let shared = Shared {
             api,
             auth,
             hub,
             kicker,
-            revocations,
+            accounts,
             rooms: Arc::new(rooms::Rooms::new(bus.clone())),
-            hashing: passwords::Hashing::default(),
-            throttle: throttle::LoginThrottle::default(),
             mailboxes: Default::default(),
             config,
-            store,
-            bus,
+            probes: http::Probes {
+                bus,
+                directory: store,
+                draining: draining.clone(),
+            },
             pending,
             shutdown,
-            draining: AtomicBool::new(false),
-        });
+            draining,
+        };
+        (shared, tracker)
+    }
+}
+
+impl axum::extract::FromRef<Arc<Shared>> for accounts::Accounts {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        shared.accounts.clone()
+    }
+}
+
+impl axum::extract::FromRef<Arc<Shared>> for api::Api {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        shared.api.clone()
+    }
+}
+
+/// A started gateway: its router, and a handle to drain it.
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+impl Gateway {
+    /// Subscribes to this gateway's inbox and starts its background tasks.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        config: GatewayConfig,
+        shutdown: CancellationToken,
+    ) -> Result<Self, BusError> {
+        let inbox = bus.gateway_inbox(&config.id).await?;
+        let routes = bus.route_table().await?;
+        let console_key = store
+            .server_key("console-token", &generate_signing_key())
+            .await
+            .map_err(|e| BusError::Fatal(format!("store: {e}")))?;
+        let (shared, tracker) = Shared::assemble(store, bus, config, routes, console_key, shutdown);
+        let shared = Arc::new(shared);
         // heartbeat before the first connection, so the presence tracker never takes our routes for a dead gateway's
         let expires = presence::GATEWAY_TTL.as_millis() as u64
             + std::time::SystemTime::now()
@@ -205,7 +234,7 @@ impl Gateway {
         tokio::spawn(sweep(shared.clone()));
         tokio::spawn(presence::heartbeat(tracker.clone()));
         tokio::spawn(presence::track(tracker));
-        tokio::spawn(shared.revocations.clone().run(shared.shutdown.clone()));
+        tokio::spawn(shared.accounts.revocations.clone().run(shared.shutdown.clone()));
         tokio::task::spawn_blocking(passwords::dummy_hash);
         Ok(Self { shared })
     }

@@ -5,7 +5,7 @@ use super::Api;
 use crate::Identity;
 use crate::budget::Budget;
 use crate::error::ApiError;
-use crate::history::{self, Page};
+use crate::history::{Page, Reader};
 use herald_protocol::{ConvId, ErrorCode, MsgId};
 use herald_store::MAX_PAGE;
 use serde_json::{Map, Value, json};
@@ -28,6 +28,15 @@ pub enum Around {
 }
 
 impl Api {
+    /// `me`'s view of `conv`'s log.
+    fn reader<'a>(&'a self, me: &'a Identity, conv: &'a ConvId) -> Reader<'a> {
+        Reader {
+            store: self.query.as_ref(),
+            me,
+            conv,
+        }
+    }
+
     /// Up to `count` messages ending at `newest(last Seq)`, oldest first, as the member sees
     /// them; a page cut by bytes keeps the newest.
     pub async fn newest_page(
@@ -42,7 +51,7 @@ impl Api {
         let newest = newest(last);
         let mut budget = Budget::reply(count as usize);
         let from = newest.saturating_sub(count.saturating_sub(1)).max(1);
-        history::page_from_newest(self.query.as_ref(), me, conv, from, newest, &mut budget).await
+        self.reader(me, conv).page_from_newest(from, newest, &mut budget).await
     }
 
     /// The messages from `start` to `end` (either order), inclusive; at most `MAX_PAGE` (413
@@ -66,7 +75,7 @@ impl Api {
             ));
         }
         let mut budget = Budget::reply(MAX_PAGE);
-        history::page_from_oldest(self.query.as_ref(), me, conv, low, high, &mut budget).await
+        self.reader(me, conv).page_from_oldest(low, high, &mut budget).await
     }
 
     /// The 30 messages before or after message `id`; a page cut by bytes keeps those nearest to it.
@@ -80,7 +89,7 @@ impl Api {
         self.require_member(me, conv).await?;
         let seq = self.seq_of(me, conv, id?).await?;
         let mut budget = Budget::reply(AROUND_COUNT as usize);
-        let query = self.query.as_ref();
+        let reader = self.reader(me, conv);
         match side {
             Around::Before => {
                 let (from, to) = (seq.saturating_sub(AROUND_COUNT).max(1), seq.saturating_sub(1));
@@ -90,11 +99,11 @@ impl Api {
                         cut: false,
                     });
                 }
-                history::page_from_newest(query, me, conv, from, to, &mut budget).await
+                reader.page_from_newest(from, to, &mut budget).await
             }
             Around::After => {
                 let (from, to) = (seq.saturating_add(1), seq.saturating_add(AROUND_COUNT));
-                history::page_from_oldest(query, me, conv, from, to, &mut budget).await
+                reader.page_from_oldest(from, to, &mut budget).await
             }
         }
     }
@@ -120,7 +129,7 @@ impl Api {
         for (conv, after) in asked {
             let last = self.log.last_seq(&me.app, &conv).await?;
             let from = after.saturating_add(1);
-            let page = history::page_from_oldest(self.query.as_ref(), me, &conv, from, last, &mut budget).await?;
+            let page = self.reader(me, &conv).page_from_oldest(from, last, &mut budget).await?;
             let reached = page.msgs.last().map_or(after, |m| m.seq);
             out.insert(
                 conv.to_string(),

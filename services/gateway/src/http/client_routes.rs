@@ -20,18 +20,32 @@ pub struct CreateConversation {
     /// The app's own integer tag (seed 004: no hard limits).
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub(super) conversation_type: Scalar,
+    conversation_type: Scalar,
     /// `group` (default) or `single` (exactly one other session; one conversation per pair).
     #[serde(default)]
-    pub(super) kind: Option<String>,
+    kind: Option<String>,
     #[serde(default)]
-    pub(super) sessions: Vec<String>,
+    sessions: Vec<String>,
     #[serde(default)]
-    pub(super) name: Option<String>,
+    name: Option<String>,
     #[serde(default)]
-    pub(super) avatar: Option<String>,
+    avatar: Option<String>,
     #[serde(default)]
-    pub(super) open: Option<bool>,
+    open: Option<bool>,
+}
+
+impl From<CreateConversation> for CreateRequest {
+    fn from(body: CreateConversation) -> Self {
+        CreateRequest {
+            kind: body.kind,
+            conv_type: body.conversation_type,
+            sessions: body.sessions,
+            id: None,
+            name: body.name,
+            avatar: body.avatar,
+            open: body.open,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -48,16 +62,7 @@ pub async fn create_conversation(
     Client(me): Client,
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
-    let request = CreateRequest {
-        kind: body.kind,
-        conv_type: body.conversation_type,
-        sessions: body.sessions,
-        id: None,
-        name: body.name,
-        avatar: body.avatar,
-        open: body.open,
-    };
-    let id = api.create_conversation(Creator::Member(&me), request).await?;
+    let id = api.create_conversation(Creator::Member(&me), body.into()).await?;
     Ok(ok(json!({"ConversationId": id})))
 }
 

@@ -1,8 +1,8 @@
 //! `/inner/*`: routes for the app's own backend, authenticated by the app secret.
 
 use super::extract::{InnerApp, JsonBody};
-use crate::Shared;
-use crate::api::{Api, CreateRequest, Creator};
+use crate::accounts::Accounts;
+use crate::api::{Api, Creator};
 use crate::app_settings;
 use crate::conversations as convs;
 use crate::error::{ApiError, ApiResult, ok};
@@ -12,7 +12,6 @@ use herald_protocol::{ConvId, ErrorCode, SessionId};
 use herald_store::AppRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Conversations one archive request may name.
 pub const MAX_ARCHIVE_BATCH: usize = 1000;
@@ -34,12 +33,12 @@ pub struct GetToken {
     security(("app_secret" = []))
 )]
 pub async fn get_token(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<GetToken>,
 ) -> ApiResult {
     let session = SessionId::parse(body.session)?;
-    Ok(ok(shared.auth.mint(&app, &session, body.platform)?))
+    Ok(ok(accounts.auth.mint(&app, &session, body.platform)?))
 }
 
 /// The same body as `/create_conversation`; here `sessions` may not be empty.
@@ -60,16 +59,7 @@ pub async fn create_conversation(
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
-    let request = CreateRequest {
-        kind: body.kind,
-        conv_type: body.conversation_type,
-        sessions: body.sessions,
-        id: None,
-        name: body.name,
-        avatar: body.avatar,
-        open: body.open,
-    };
-    let id = api.create_conversation(Creator::App(&app.id), request).await?;
+    let id = api.create_conversation(Creator::App(&app.id), body.into()).await?;
     Ok(ok(json!({"ConversationId": id})))
 }
 
@@ -184,24 +174,11 @@ pub async fn get_settings(InnerApp(app): InnerApp) -> ApiResult {
     security(("app_secret" = []))
 )]
 pub async fn put_settings(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     InnerApp(app): InnerApp,
     JsonBody(update): JsonBody<app_settings::SettingsUpdate>,
 ) -> ApiResult {
-    Ok(ok(update_settings(&shared, &app, update).await?))
-}
-
-/// Applies a settings update to an app (shared with the console route).
-pub async fn update_settings(
-    shared: &Shared,
-    app: &AppRecord,
-    update: app_settings::SettingsUpdate,
-) -> Result<Value, ApiError> {
-    let mut updated = app.settings.clone();
-    app_settings::apply(&mut updated, update)?;
-    shared.store.set_app_settings(&app.id, &updated).await?;
-    shared.auth.forget(&app.id);
-    Ok(app_settings::to_json(&updated))
+    Ok(ok(accounts.update_settings(&app, update).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -219,7 +196,7 @@ pub struct RevokeSession {
     security(("app_secret" = []))
 )]
 pub async fn revoke_session(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<RevokeSession>,
 ) -> ApiResult {
@@ -230,9 +207,9 @@ pub async fn revoke_session(
         kind: herald_store::RevocationKind::Session,
         key: session.to_string(),
         not_before: crate::auth::now_millis() as i64 + 1,
-        expires_at: now + shared.auth.token_ttl().as_secs() as i64 + 1,
+        expires_at: now + accounts.auth.token_ttl().as_secs() as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    shared.revocations.revoke(revocation).await?;
+    accounts.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }
