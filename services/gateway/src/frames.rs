@@ -25,6 +25,15 @@ impl Outbound {
             Outbound::Close { reason, .. } => 2 + reason.len(),
         }
     }
+
+    /// A text frame of `len` bytes (queue tests).
+    #[cfg(test)]
+    pub fn text_of_len(len: usize) -> Outbound {
+        Outbound::Text {
+            json: Utf8Bytes::from("x".repeat(len)),
+            id: None,
+        }
+    }
 }
 
 /// A reply, already encoded in the client's format.

@@ -2,53 +2,17 @@
 //! reply budget is spent, always a contiguous `Seq` run. Shared by the history routes, `/ws`
 //! `msg-listHistory` and `sync`.
 
+use crate::Identity;
 use crate::budget::Budget;
 use crate::error::ApiError;
-use crate::{Identity, Shared};
 use herald_protocol::{ConvId, MessageRecord, MsgData, msg};
-use herald_store::MAX_PAGE;
+use herald_store::{MAX_PAGE, QueryStore};
 
-/// Messages as `me` sees them: those it deleted for itself are tombstones (`Status` 1, no content).
-pub async fn render(
-    shared: &Shared,
-    me: &Identity,
-    conv: &ConvId,
-    records: Vec<MessageRecord>,
-) -> Result<Vec<MsgData>, ApiError> {
-    let (Some(low), Some(high)) = (records.iter().map(|r| r.seq).min(), records.iter().map(|r| r.seq).max()) else {
-        return Ok(Vec::new());
-    };
-    let hidden = shared.store.hidden_seqs(&me.app, &me.session, conv, low, high).await?;
-    Ok(records
-        .iter()
-        .map(|record| {
-            let mut wire = record.to_wire();
-            if hidden.contains(&record.seq) && wire.status == msg::status::NORMAL {
-                wire.status = msg::status::DELETED_FOR_ME;
-                wire.content.clear();
-            }
-            wire
-        })
-        .collect())
-}
-
-/// `Seq` in `from..=to`, at most `limit` (and the page cap), oldest first, rendered for `me`.
-pub async fn range(
-    shared: &Shared,
-    me: &Identity,
-    conv: &ConvId,
-    from: u64,
-    to: u64,
-    limit: usize,
-) -> Result<Vec<MsgData>, ApiError> {
-    if to < from || limit == 0 {
-        return Ok(Vec::new());
-    }
-    let records = shared
-        .store
-        .messages_in_range(&me.app, conv, from, to, limit.min(MAX_PAGE))
-        .await?;
-    render(shared, me, conv, records).await
+/// One member's view of one conversation's log.
+pub struct Reader<'a> {
+    pub store: &'a dyn QueryStore,
+    pub me: &'a Identity,
+    pub conv: &'a ConvId,
 }
 
 /// Messages read per store call while a page fills: a page of big messages stops after a few
@@ -61,81 +25,103 @@ pub struct Page {
     pub cut: bool,
 }
 
-/// `Seq` in `from..=to`, oldest first, as many as `budget` admits: a contiguous run from `from`.
-pub async fn page_from_oldest(
-    shared: &Shared,
-    me: &Identity,
-    conv: &ConvId,
-    from: u64,
-    to: u64,
-    budget: &mut Budget,
-) -> Result<Page, ApiError> {
-    let mut msgs = Vec::new();
-    let mut next = from.max(1);
-    while next <= to {
-        if budget.is_full() {
-            return Ok(Page { msgs, cut: true });
+impl Reader<'_> {
+    /// Messages as `me` sees them: those it deleted for itself are tombstones (`Status` 1, no content).
+    pub async fn render(&self, records: Vec<MessageRecord>) -> Result<Vec<MsgData>, ApiError> {
+        let (Some(low), Some(high)) = (records.iter().map(|r| r.seq).min(), records.iter().map(|r| r.seq).max()) else {
+            return Ok(Vec::new());
+        };
+        let hidden = self
+            .store
+            .hidden_seqs(&self.me.app, &self.me.session, self.conv, low, high)
+            .await?;
+        Ok(records
+            .iter()
+            .map(|record| {
+                let mut wire = record.to_wire();
+                if hidden.contains(&record.seq) && wire.status == msg::status::NORMAL {
+                    wire.status = msg::status::DELETED_FOR_ME;
+                    wire.content.clear();
+                }
+                wire
+            })
+            .collect())
+    }
+
+    /// `Seq` in `from..=to`, at most `limit` (and the page cap), oldest first, rendered for `me`.
+    pub async fn range(&self, from: u64, to: u64, limit: usize) -> Result<Vec<MsgData>, ApiError> {
+        if to < from || limit == 0 {
+            return Ok(Vec::new());
         }
-        let chunk_end = to.min(next.saturating_add(READ_CHUNK - 1));
-        let chunk = range(shared, me, conv, next, chunk_end, budget.items_left()).await?;
-        let complete = chunk.len() as u64 == chunk_end - next + 1;
-        if chunk.is_empty() {
-            break;
-        }
-        for msg in chunk {
-            if !budget.admit(&msg) {
+        let records = self
+            .store
+            .messages_in_range(&self.me.app, self.conv, from, to, limit.min(MAX_PAGE))
+            .await?;
+        self.render(records).await
+    }
+
+    /// `Seq` in `from..=to`, oldest first, as many as `budget` admits: a contiguous run from `from`.
+    pub async fn page_from_oldest(&self, from: u64, to: u64, budget: &mut Budget) -> Result<Page, ApiError> {
+        let mut msgs = Vec::new();
+        let mut next = from.max(1);
+        while next <= to {
+            if budget.is_full() {
                 return Ok(Page { msgs, cut: true });
             }
-            next = msg.seq.saturating_add(1);
-            msgs.push(msg);
-        }
-        if !complete && !budget.is_full() {
-            // the log ends before `to`
-            break;
-        }
-        if chunk_end == u64::MAX {
-            break;
-        }
-    }
-    Ok(Page { msgs, cut: false })
-}
-
-/// `Seq` in `from..=to`, as many of the newest as `budget` admits: a contiguous run ending at `to`,
-/// oldest first.
-pub async fn page_from_newest(
-    shared: &Shared,
-    me: &Identity,
-    conv: &ConvId,
-    from: u64,
-    to: u64,
-    budget: &mut Budget,
-) -> Result<Page, ApiError> {
-    let from = from.max(1);
-    let mut newest_first = Vec::new();
-    let mut upper = to;
-    let mut cut = false;
-    'read: while upper >= from {
-        if budget.is_full() {
-            cut = true;
-            break;
-        }
-        let lower = from.max(upper.saturating_sub(READ_CHUNK - 1));
-        let chunk = range(shared, me, conv, lower, upper, MAX_PAGE).await?;
-        for msg in chunk.into_iter().rev() {
-            if !budget.admit(&msg) {
-                cut = true;
-                break 'read;
+            let chunk_end = to.min(next.saturating_add(READ_CHUNK - 1));
+            let chunk = self.range(next, chunk_end, budget.items_left()).await?;
+            let complete = chunk.len() as u64 == chunk_end - next + 1;
+            if chunk.is_empty() {
+                break;
             }
-            newest_first.push(msg);
+            for msg in chunk {
+                if !budget.admit(&msg) {
+                    return Ok(Page { msgs, cut: true });
+                }
+                next = msg.seq.saturating_add(1);
+                msgs.push(msg);
+            }
+            if !complete && !budget.is_full() {
+                // the log ends before `to`
+                break;
+            }
+            if chunk_end == u64::MAX {
+                break;
+            }
         }
-        if lower == from {
-            break;
-        }
-        upper = lower - 1;
+        Ok(Page { msgs, cut: false })
     }
-    newest_first.reverse();
-    Ok(Page {
-        msgs: newest_first,
-        cut,
-    })
+
+    /// `Seq` in `from..=to`, as many of the newest as `budget` admits: a contiguous run ending at `to`,
+    /// oldest first.
+    pub async fn page_from_newest(&self, from: u64, to: u64, budget: &mut Budget) -> Result<Page, ApiError> {
+        let from = from.max(1);
+        let mut newest_first = Vec::new();
+        let mut upper = to;
+        let mut cut = false;
+        'read: while upper >= from {
+            if budget.is_full() {
+                cut = true;
+                break;
+            }
+            let lower = from.max(upper.saturating_sub(READ_CHUNK - 1));
+            let chunk = self.range(lower, upper, MAX_PAGE).await?;
+            for msg in chunk.into_iter().rev() {
+                if !budget.admit(&msg) {
+                    cut = true;
+                    break 'read;
+                }
+                newest_first.push(msg);
+            }
+            if lower == from {
+                break;
+            }
+            upper = lower - 1;
+        }
+        newest_first.reverse();
+        Ok(Page {
+            msgs: newest_first,
+            cut,
+        })
+    }
 }

@@ -1,28 +1,30 @@
 //! This gateway's inbox: acks for waiting requests and delivery batches for its connections.
 
-use crate::Shared;
+use crate::hub::Hub;
+use crate::kick_policy::Kicker;
+use crate::pending::Pending;
 use bytes::Bytes;
 use herald_protocol::bus::GatewayMessage;
 use herald_protocol::codec;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-pub async fn run(shared: Arc<Shared>, mut inbox: mpsc::Receiver<Bytes>) {
+pub async fn run(pending: Arc<Pending>, hub: Arc<Hub>, kicker: Kicker, mut inbox: mpsc::Receiver<Bytes>) {
     while let Some(payload) = inbox.recv().await {
         match codec::decode::<GatewayMessage>(&payload) {
             Ok(GatewayMessage::Acks(acks)) => {
                 for ack in acks {
-                    shared.pending.complete(ack.request, ack.outcome);
+                    pending.complete(ack.request, ack.outcome);
                 }
             }
             Ok(GatewayMessage::Deliver(deliveries)) => {
                 if deliveries.iter().all(|d| d.trace.is_none()) {
-                    shared.hub.deliver(&deliveries);
+                    hub.deliver(&deliveries);
                 } else {
                     for delivery in &deliveries {
                         let span = tracing::info_span!("gateway.write", recipients = delivery.recipients.len());
                         herald_bus::trace::continue_trace(&span, delivery.trace.as_deref());
-                        span.in_scope(|| shared.hub.deliver(std::slice::from_ref(delivery)));
+                        span.in_scope(|| hub.deliver(std::slice::from_ref(delivery)));
                     }
                 }
             }
@@ -32,7 +34,7 @@ pub async fn run(shared: Arc<Shared>, mut inbox: mpsc::Receiver<Bytes>) {
                 platform,
                 except_gateway,
                 except_conn,
-            }) => crate::kick_policy::kick_local(&shared, &app, &session, platform, &except_gateway, except_conn),
+            }) => kicker.kick_local(&app, &session, platform, &except_gateway, except_conn),
             Err(err) => tracing::error!(error = %err, "undecodable gateway message"),
         }
     }

@@ -1,6 +1,7 @@
 //! The gateway: holds client connections (`/ws`, `/notify`), serves the HTTP API, publishes
 //! commands to the sequencer and writes the deliveries it receives to its connections.
 
+mod accounts;
 mod api;
 mod app_settings;
 pub mod auth;
@@ -92,22 +93,112 @@ impl GatewayConfig {
 
 pub(crate) struct Shared {
     pub config: GatewayConfig,
-    pub store: Arc<dyn Store>,
-    pub bus: Arc<dyn Bus>,
-    pub auth: Auth,
-    pub hub: hub::Hub,
+    pub probes: http::Probes,
+    /// The client operations (`api/`), which hold their own narrow handles.
+    pub api: api::Api,
+    pub auth: Arc<Auth>,
+    pub hub: Arc<hub::Hub>,
     pub pending: Arc<pending::Pending>,
-    pub publisher: publisher::Publisher,
-    pub rooms: rooms::Rooms,
-    pub limiter: ratelimit::SendLimiter,
-    /// Argon2 runs under this bound.
-    pub hashing: passwords::Hashing,
-    /// Failed logins per account and per client address.
-    pub throttle: throttle::LoginThrottle,
+    pub kicker: kick_policy::Kicker,
+    pub accounts: accounts::Accounts,
+    pub rooms: Arc<rooms::Rooms>,
     pub mailboxes: polls::PollBoxes,
-    pub routes: Arc<herald_bus::RouteTable>,
     pub shutdown: CancellationToken,
-    pub draining: AtomicBool,
+    pub draining: Arc<AtomicBool>,
+}
+
+impl Shared {
+    /// Builds every handle once, each from the parts it needs; the presence tracker is returned
+    /// beside them (it runs on its own).
+    fn assemble(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        config: GatewayConfig,
+        routes: Arc<herald_bus::RouteTable>,
+        console_key: Vec<u8>,
+        shutdown: CancellationToken,
+    ) -> (Self, presence::Tracker) {
+        let pending = Arc::new(pending::Pending::new(config.max_pending));
+        let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
+        let auth = Arc::new(Auth::new(store.clone(), config.token_ttl, console_key));
+        let hub = Arc::new(hub::Hub::new(
+            config.id.clone(),
+            bus.clone(),
+            config.max_connections_per_session,
+        ));
+        let pushes = pushes::Pushes::new(config.id.clone(), hub.clone(), routes.clone(), bus.clone());
+        let api = api::Api::new(api::ApiParts {
+            store: store.clone(),
+            auth: auth.clone(),
+            commands: commands::Commands::new(config.id.clone(), pending.clone(), publisher),
+            pushes: pushes.clone(),
+            limiter: Arc::new(ratelimit::SendLimiter::default()),
+            routes: routes.clone(),
+            max_content_bytes: config.max_content_bytes,
+        });
+        let tracker = presence::Tracker {
+            gateway: config.id.clone(),
+            bus: bus.clone(),
+            hub: hub.clone(),
+            routes: routes.clone(),
+            social: store.clone(),
+            pushes,
+            shutdown: shutdown.clone(),
+        };
+        let kicker = kick_policy::Kicker {
+            gateway: config.id.clone(),
+            hub: hub.clone(),
+            routes: routes.clone(),
+            bus: bus.clone(),
+            accounts: store.clone(),
+            token_ttl: config.token_ttl,
+        };
+        let revocations = revocations::Revocations {
+            accounts: store.clone(),
+            auth: auth.clone(),
+            hub: hub.clone(),
+        };
+        let draining = Arc::new(AtomicBool::new(false));
+        let accounts = accounts::Accounts {
+            store: store.clone(),
+            directory: store.clone(),
+            auth: auth.clone(),
+            hashing: Arc::new(passwords::Hashing::default()),
+            throttle: Arc::new(throttle::LoginThrottle::default()),
+            revocations,
+        };
+        let shared = Shared {
+            api,
+            auth,
+            hub,
+            kicker,
+            accounts,
+            rooms: Arc::new(rooms::Rooms::new(bus.clone())),
+            mailboxes: Default::default(),
+            config,
+            probes: http::Probes {
+                bus,
+                directory: store,
+                draining: draining.clone(),
+            },
+            pending,
+            shutdown,
+            draining,
+        };
+        (shared, tracker)
+    }
+}
+
+impl axum::extract::FromRef<Arc<Shared>> for accounts::Accounts {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        shared.accounts.clone()
+    }
+}
+
+impl axum::extract::FromRef<Arc<Shared>> for api::Api {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        shared.api.clone()
+    }
 }
 
 /// A started gateway: its router, and a handle to drain it.
@@ -129,37 +220,21 @@ impl Gateway {
             .server_key("console-token", &generate_signing_key())
             .await
             .map_err(|e| BusError::Fatal(format!("store: {e}")))?;
-        let pending = Arc::new(pending::Pending::new(config.max_pending));
-        let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
-        let shared = Arc::new(Shared {
-            auth: Auth::new(store.clone(), config.token_ttl, console_key),
-            hub: hub::Hub::new(config.id.clone(), bus.clone(), config.max_connections_per_session),
-            rooms: rooms::Rooms::new(bus.clone()),
-            limiter: ratelimit::SendLimiter::default(),
-            hashing: passwords::Hashing::default(),
-            throttle: throttle::LoginThrottle::default(),
-            mailboxes: Default::default(),
-            routes,
-            config,
-            store,
-            bus,
-            pending,
-            publisher,
-            shutdown,
-            draining: AtomicBool::new(false),
-        });
+        let (shared, tracker) = Shared::assemble(store, bus, config, routes, console_key, shutdown);
+        let shared = Arc::new(shared);
         // heartbeat before the first connection, so the presence tracker never takes our routes for a dead gateway's
         let expires = presence::GATEWAY_TTL.as_millis() as u64
             + std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
-        presence::beat(&shared, expires).await?;
-        tokio::spawn(inbox::run(shared.clone(), inbox));
+        presence::beat(&tracker, expires).await?;
+        let (hub, kicker) = (shared.hub.clone(), shared.kicker.clone());
+        tokio::spawn(inbox::run(shared.pending.clone(), hub, kicker, inbox));
         tokio::spawn(sweep(shared.clone()));
-        tokio::spawn(presence::heartbeat(shared.clone()));
-        tokio::spawn(presence::track(shared.clone()));
-        tokio::spawn(revocations::run(shared.clone()));
+        tokio::spawn(presence::heartbeat(tracker.clone()));
+        tokio::spawn(presence::track(tracker));
+        tokio::spawn(shared.accounts.revocations.clone().run(shared.shutdown.clone()));
         tokio::task::spawn_blocking(passwords::dummy_hash);
         Ok(Self { shared })
     }

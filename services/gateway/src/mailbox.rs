@@ -110,13 +110,9 @@ impl Mailbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use axum::extract::ws::Utf8Bytes;
 
     fn text(len: usize) -> Outbound {
-        Outbound::Text {
-            json: Utf8Bytes::from("x".repeat(len)),
-            id: None,
-        }
+        Outbound::text_of_len(len)
     }
 
     #[tokio::test]

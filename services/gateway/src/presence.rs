@@ -4,20 +4,36 @@
 //! goes, however briefly it was held. Gateways heartbeat; the tracker withdraws the routes of
 //! gateways that died without closing cleanly, so nobody stays online forever.
 
-use crate::Shared;
-use crate::pushes::push_to_sessions;
+use crate::hub::Hub;
+use crate::pushes::Pushes;
 use bytes::Bytes;
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bucket, PresenceChange, RouteKey};
+use herald_bus::{Bus, RouteTable};
 use herald_protocol::ws::{self, code};
 use herald_protocol::{GatewayId, SessionId};
+use herald_store::SocialStore;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
+use tokio_util::sync::CancellationToken;
 
 /// A gateway silent this long is dead: its sessions go offline, its routes are withdrawn.
+/// What presence needs: the bus (heartbeats, the tracker's lease), the routing table and the hub
+/// (routes to reassert), the friends to tell, and the way to push to them.
+#[derive(Clone)]
+pub struct Tracker {
+    pub gateway: GatewayId,
+    pub bus: Arc<dyn Bus>,
+    pub hub: Arc<Hub>,
+    pub routes: Arc<RouteTable>,
+    pub social: Arc<dyn SocialStore>,
+    pub pushes: Pushes,
+    pub shutdown: CancellationToken,
+}
+
 pub const GATEWAY_TTL: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// How often the tracker looks for dead gateways (presence itself follows the change feed).
@@ -38,26 +54,26 @@ fn heartbeat_key(gateway: &GatewayId) -> String {
 }
 
 /// Writes this gateway's heartbeat once (before it accepts connections).
-pub async fn beat(shared: &Shared, expires_ms: u64) -> Result<(), herald_bus::BusError> {
+pub async fn beat(tracker: &Tracker, expires_ms: u64) -> Result<(), herald_bus::BusError> {
     let value = Bytes::from(json!({"expires_ms": expires_ms}).to_string());
-    shared
+    tracker
         .bus
-        .kv_put(Bucket::Leases, &heartbeat_key(&shared.config.id), value)
+        .kv_put(Bucket::Leases, &heartbeat_key(&tracker.gateway), value)
         .await
         .map(|_| ())
 }
 
-pub async fn heartbeat(shared: Arc<Shared>) {
+pub async fn heartbeat(tracker: Tracker) {
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     loop {
         tokio::select! {
-            _ = shared.shutdown.cancelled() => break,
+            _ = tracker.shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        if let Err(err) = beat(&shared, now_ms() + GATEWAY_TTL.as_millis() as u64).await {
+        if let Err(err) = beat(&tracker, now_ms() + GATEWAY_TTL.as_millis() as u64).await {
             tracing::warn!(error = %err, "gateway heartbeat failed");
         }
-        let reasserted = shared.hub.reassert_routes(&shared.routes).await;
+        let reasserted = tracker.hub.reassert_routes(&tracker.routes).await;
         if reasserted > 0 {
             metrics::counter!("herald_routes_reasserted_total").increment(reasserted as u64);
             tracing::warn!(
@@ -69,21 +85,21 @@ pub async fn heartbeat(shared: Arc<Shared>) {
 }
 
 /// Competes for the presence singleton and tracks while holding it.
-pub async fn track(shared: Arc<Shared>) {
+pub async fn track(tracker: Tracker) {
     let config = OwnershipConfig {
         role: "presence",
-        instance: shared.config.id.to_string(),
+        instance: tracker.gateway.to_string(),
         lease_ttl: GATEWAY_TTL,
         partitions: 1,
     };
-    let bus = shared.bus.clone();
-    let stop = shared.shutdown.clone();
-    ownership::run(bus, config, stop, move |grant| serve(shared.clone(), grant)).await;
+    let bus = tracker.bus.clone();
+    let stop = tracker.shutdown.clone();
+    ownership::run(bus, config, stop, move |grant| serve(tracker.clone(), grant)).await;
 }
 
-async fn live_gateways(shared: &Shared) -> Result<HashSet<String>, herald_bus::BusError> {
+async fn live_gateways(tracker: &Tracker) -> Result<HashSet<String>, herald_bus::BusError> {
     let now = now_ms();
-    Ok(shared
+    Ok(tracker
         .bus
         .kv_scan(Bucket::Leases, "gw.")
         .await?
@@ -99,8 +115,8 @@ async fn live_gateways(shared: &Shared) -> Result<HashSet<String>, herald_bus::B
 }
 
 /// True when a point read of the gateway's heartbeat confirms that it expired (or is gone).
-async fn heartbeat_expired(shared: &Shared, gateway: &GatewayId) -> bool {
-    match shared.bus.kv_get(Bucket::Leases, &heartbeat_key(gateway)).await {
+async fn heartbeat_expired(tracker: &Tracker, gateway: &GatewayId) -> bool {
+    match tracker.bus.kv_get(Bucket::Leases, &heartbeat_key(gateway)).await {
         Ok(None) => true,
         Ok(Some(entry)) => serde_json::from_slice::<serde_json::Value>(&entry.value)
             .ok()
@@ -113,13 +129,13 @@ async fn heartbeat_expired(shared: &Shared, gateway: &GatewayId) -> bool {
     }
 }
 
-async fn serve(shared: Arc<Shared>, grant: Grant) {
+async fn serve(tracker: Tracker, grant: Grant) {
     tracing::info!("tracking presence");
     // subscribe before the snapshot: a change then shows in both at worst, never in neither.
     // On taking over, every session the table lists counts as online already; one whose gateway
     // died meanwhile goes offline when its routes are withdrawn below.
-    let mut changes = shared.routes.subscribe();
-    let mut online: HashSet<RouteKey> = shared.routes.snapshot().into_keys().collect();
+    let mut changes = tracker.routes.subscribe();
+    let mut online: HashSet<RouteKey> = tracker.routes.snapshot().into_keys().collect();
     // gateways missing from the heartbeat listing, since when: a gateway is taken for dead only
     // after it stayed missing for `DEAD_AFTER` and a point read confirms it
     let mut missing_since: HashMap<GatewayId, tokio::time::Instant> = HashMap::new();
@@ -131,35 +147,35 @@ async fn serve(shared: Arc<Shared>, grant: Grant) {
             change = changes.recv() => match change {
                 Ok(PresenceChange { key, online: true }) => {
                     if online.insert(key.clone()) {
-                        announce(&shared, &key, true).await;
+                        announce(&tracker, &key, true).await;
                     }
                 }
                 Ok(PresenceChange { key, online: false }) => {
                     if online.remove(&key) {
-                        announce(&shared, &key, false).await;
+                        announce(&tracker, &key, false).await;
                     }
                 }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(missed, "presence: fell behind the routing table's changes; resynchronizing from a snapshot");
                     metrics::counter!("herald_presence_resyncs_total").increment(1);
-                    resync(&shared, &mut online).await;
+                    resync(&tracker, &mut online).await;
                 }
                 Err(RecvError::Closed) => return,
             },
-            _ = tick.tick() => withdraw_dead_gateways(&shared, &grant, &mut missing_since).await,
+            _ = tick.tick() => withdraw_dead_gateways(&tracker, &grant, &mut missing_since).await,
         }
         metrics::gauge!("herald_sessions_online").set(online.len() as f64);
     }
 }
 
 /// Brings `online` to the table's current state, announcing every difference.
-async fn resync(shared: &Shared, online: &mut HashSet<RouteKey>) {
-    let now: HashSet<RouteKey> = shared.routes.snapshot().into_keys().collect();
+async fn resync(tracker: &Tracker, online: &mut HashSet<RouteKey>) {
+    let now: HashSet<RouteKey> = tracker.routes.snapshot().into_keys().collect();
     for key in now.difference(online) {
-        announce(shared, key, true).await;
+        announce(tracker, key, true).await;
     }
     for key in online.difference(&now) {
-        announce(shared, key, false).await;
+        announce(tracker, key, false).await;
     }
     *online = now;
 }
@@ -167,13 +183,13 @@ async fn resync(shared: &Shared, online: &mut HashSet<RouteKey>) {
 /// Withdraws the routes of gateways whose heartbeat stayed missing for `DEAD_AFTER` and whose
 /// expiry a point read confirms; the withdrawals come back through the feed as offline changes.
 async fn withdraw_dead_gateways(
-    shared: &Shared,
+    tracker: &Tracker,
     grant: &Grant,
     missing_since: &mut HashMap<GatewayId, tokio::time::Instant>,
 ) {
     // the table first: a route in it belongs to a gateway whose heartbeat was already written
-    let snapshot = shared.routes.snapshot();
-    let live = match live_gateways(shared).await {
+    let snapshot = tracker.routes.snapshot();
+    let live = match live_gateways(tracker).await {
         Ok(live) => live,
         Err(err) => {
             tracing::warn!(error = %err, "presence: could not read gateway heartbeats");
@@ -190,7 +206,7 @@ async fn withdraw_dead_gateways(
         let since = *missing_since
             .entry(gateway.clone())
             .or_insert_with(tokio::time::Instant::now);
-        if since.elapsed() >= DEAD_AFTER && heartbeat_expired(shared, gateway).await {
+        if since.elapsed() >= DEAD_AFTER && heartbeat_expired(tracker, gateway).await {
             dead.insert(gateway.clone());
         }
     }
@@ -201,15 +217,15 @@ async fn withdraw_dead_gateways(
         for gateway in gateways.iter().filter(|g| dead.contains(*g)) {
             tracing::warn!(%gateway, session = %key.session, "withdrawing the route of a dead gateway");
             metrics::counter!("herald_routes_withdrawn_total").increment(1);
-            if let Err(err) = shared.bus.route_remove(&key.app, &key.session, gateway).await {
+            if let Err(err) = tracker.bus.route_remove(&key.app, &key.session, gateway).await {
                 tracing::warn!(%gateway, error = %err, "presence: could not withdraw a dead gateway's route");
             }
         }
     }
 }
 
-async fn announce(shared: &Shared, key: &RouteKey, online: bool) {
-    let friends: Vec<SessionId> = match shared.store.friends_of(&key.app, &key.session).await {
+async fn announce(tracker: &Tracker, key: &RouteKey, online: bool) {
+    let friends: Vec<SessionId> = match tracker.social.friends_of(&key.app, &key.session).await {
         Ok(friends) => friends,
         Err(err) => {
             tracing::warn!(error = %err, "presence: could not read friends");
@@ -227,5 +243,5 @@ async fn announce(shared: &Shared, key: &RouteKey, online: bool) {
         Some(push_code),
         json!({"linkKey": key.session, "online": online}),
     );
-    push_to_sessions(shared, &key.app, &friends, frame).await;
+    tracker.pushes.to_sessions(&key.app, &friends, frame).await;
 }

@@ -3,8 +3,8 @@
 //! with 429 / 10008 and `Retry-After` until the window ends, the right password included (a
 //! guesser learns nothing during a lockout). A success clears the account's failures.
 
-use crate::Shared;
 use crate::error::ApiError;
+use crate::passwords::Hashing;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::net::IpAddr;
@@ -64,12 +64,13 @@ impl LoginThrottle {
 /// locked out (before any hashing), a counted failure on a wrong password or a missing account
 /// (`stored` is `None`: the same work and answer as a wrong password).
 pub async fn verify(
-    shared: &Shared,
+    throttle: &LoginThrottle,
+    hashing: &Hashing,
     attempt: &Attempt<'_>,
     password: String,
     stored: Option<String>,
 ) -> Result<bool, ApiError> {
-    if let Some(wait) = shared.throttle.locked_for(attempt, Instant::now()) {
+    if let Some(wait) = throttle.locked_for(attempt, Instant::now()) {
         return Err(ApiError::rate_limited(
             "too many failed logins, retry later",
             wait.as_secs_f64().ceil() as u64,
@@ -77,11 +78,11 @@ pub async fn verify(
     }
     let exists = stored.is_some();
     let hash = stored.unwrap_or_else(crate::passwords::dummy_hash);
-    let verified = shared.hashing.verify(password, hash).await? && exists;
+    let verified = hashing.verify(password, hash).await? && exists;
     if verified {
-        shared.throttle.succeeded(attempt);
+        throttle.succeeded(attempt);
     } else {
-        shared.throttle.failed(attempt, Instant::now());
+        throttle.failed(attempt, Instant::now());
     }
     Ok(verified)
 }

@@ -1,43 +1,51 @@
 //! Client routes of contract §4 (client token), seed 001 field names.
 
 use super::extract::{Client, JsonBody};
-use crate::Shared;
-use crate::api::Api;
-use crate::budget::Budget;
-use crate::commands::{self, SendRequest};
-use crate::conversations::{self as convs, CreateSpec};
+use crate::api::{AROUND_COUNT, Api, Around, CreateRequest, Creator, SendRequest};
 use crate::error::{ApiError, ApiResult, ok};
-use crate::history;
+use crate::{Identity, history};
 use axum::extract::State;
 use herald_protocol::bus::{MembersCommand, Reply};
 use herald_protocol::ws::Scalar;
 use herald_protocol::ws::fields::BadMsgId;
-use herald_protocol::{ConvId, ErrorCode, MsgId, timefmt};
-use herald_store::MAX_PAGE;
+use herald_protocol::{ConvId, MsgId};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Messages in a "30" history answer.
-pub const PAGE_30: u64 = 30;
+pub const PAGE_30: u64 = AROUND_COUNT;
 
 #[derive(Deserialize, utoipa::ToSchema)]
 pub struct CreateConversation {
     /// The app's own integer tag (seed 004: no hard limits).
     #[serde(default)]
     #[schema(value_type = Option<i64>)]
-    pub(super) conversation_type: Scalar,
+    conversation_type: Scalar,
     /// `group` (default) or `single` (exactly one other session; one conversation per pair).
     #[serde(default)]
-    pub(super) kind: Option<String>,
+    kind: Option<String>,
     #[serde(default)]
-    pub(super) sessions: Vec<String>,
+    sessions: Vec<String>,
     #[serde(default)]
-    pub(super) name: Option<String>,
+    name: Option<String>,
     #[serde(default)]
-    pub(super) avatar: Option<String>,
+    avatar: Option<String>,
     #[serde(default)]
-    pub(super) open: Option<bool>,
+    open: Option<bool>,
+}
+
+impl From<CreateConversation> for CreateRequest {
+    fn from(body: CreateConversation) -> Self {
+        CreateRequest {
+            kind: body.kind,
+            conv_type: body.conversation_type,
+            sessions: body.sessions,
+            id: None,
+            name: body.name,
+            avatar: body.avatar,
+            open: body.open,
+        }
+    }
 }
 
 #[utoipa::path(
@@ -50,24 +58,11 @@ pub struct CreateConversation {
     security(("client_token" = []))
 )]
 pub async fn create_conversation(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     Client(me): Client,
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
-    let kind = convs::parse_kind(body.kind.as_deref())?;
-    let members = convs::parse_members_after(vec![me.session.clone()], body.sessions)?;
-    let spec = CreateSpec {
-        kind,
-        conv_type: convs::parse_conv_type(&body.conversation_type)?,
-        id: None,
-        name: body.name.unwrap_or_default(),
-        avatar: body.avatar.unwrap_or_default(),
-        // client-created conversations are open unless asked
-        open: body.open.unwrap_or(true),
-        owner: me.session.clone(),
-        members,
-    };
-    let id = convs::create(&shared, &me.app, spec).await?;
+    let id = api.create_conversation(Creator::Member(&me), body.into()).await?;
     Ok(ok(json!({"ConversationId": id})))
 }
 
@@ -92,11 +87,7 @@ pub struct SendMsg {
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SendMsgData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn send_msg(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<SendMsg>,
-) -> ApiResult {
+pub async fn send_msg(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<SendMsg>) -> ApiResult {
     let request = SendRequest {
         conv: ConvId::parse(body.conversation_id)?,
         msg_type: body.msg_type,
@@ -104,8 +95,8 @@ pub async fn send_msg(
         content: body.content,
         client_msg_id: body.client_msg_id,
     };
-    let command = commands::send(&shared, &me, request).await?;
-    match commands::submit_and_wait(&shared, command).await?? {
+    let command = api.send(&me, request).await?;
+    match api.commands().submit_and_wait(command).await?? {
         Reply::Message(record) => Ok(ok(json!({"MsgID": record.msg_id, "Seq": record.seq}))),
         other => Err(ApiError::internal(format!("unexpected reply to a send: {other:?}"))),
     }
@@ -125,15 +116,9 @@ pub struct ConvOnly {
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::JoinedData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn check_joined(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<ConvOnly>,
-) -> ApiResult {
+pub async fn check_joined(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<ConvOnly>) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    Ok(ok(
-        json!({"Joined": shared.store.is_member(&me.app, &conv, &me.session).await?}),
-    ))
+    Ok(ok(json!({"Joined": api.is_member(&me, &conv).await?})))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -155,24 +140,9 @@ pub struct Joined {
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn joined(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<Joined>,
-) -> ApiResult {
-    let after = body
-        .cursor
-        .as_deref()
-        .filter(|c| !c.is_empty())
-        .map(convs::parse_cursor)
-        .transpose()?;
-    let limit = body.limit.unwrap_or(convs::LIST_PAGE_DEFAULT);
-    let (list, mut next) = convs::list(&shared, &me, after.as_ref(), limit).await?;
-    let mut budget = Budget::reply(list.len());
-    let mut conversations = Vec::with_capacity(list.len());
-    let mut last_listed = None;
-    for s in &list {
-        let entry = json!({
+pub async fn joined(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<Joined>) -> ApiResult {
+    let entry = |s: &herald_store::ConvSummary, _| {
+        json!({
             "ConversationID": s.conv.id,
             "ConversationType": s.conv.conv_type,
             "Kind": s.conv.kind.as_str(),
@@ -183,17 +153,12 @@ pub async fn joined(
             "LastMsg": s.last.as_ref().map(|m| m.to_wire()),
             "UnreadNum": s.unread(),
             "MemberCount": s.member_count,
-        });
-        if !budget.admit(&entry) {
-            // cut short by bytes: the next page starts after the last entry listed
-            next = last_listed;
-            break;
-        }
-        last_listed = Some(s.cursor());
-        conversations.push(entry);
-    }
-    let next = next.as_ref().map(convs::cursor_text);
-    Ok(ok(json!({"Conversations": conversations, "Next": next})))
+        })
+    };
+    let page = api
+        .list_conversations(&me, body.cursor.as_deref(), body.limit, false, entry)
+        .await?;
+    Ok(ok(json!({"Conversations": page.entries, "Next": page.next})))
 }
 
 #[utoipa::path(
@@ -205,30 +170,15 @@ pub async fn joined(
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::DetailData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn detail(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<ConvOnly>,
-) -> ApiResult {
-    let conv_id = ConvId::parse(body.conversation_id)?;
-    let conv = convs::require_member(&shared, &me, &conv_id).await?;
-    let last = shared.store.latest_messages(&me.app, &conv_id, 1).await?.pop();
-    let hidden = convs::is_hidden(&shared, &me, &conv_id).await?;
-    Ok(ok(json!({
-        "ConversationID": conv.id,
-        "LastMsgID": last.as_ref().map(|m| m.msg_id.to_string()).unwrap_or_default(),
-        "LastSendTime": last.as_ref().map(|m| timefmt::rfc3339_nanos(m.send_time)).unwrap_or_default(),
-        "IsDelete": hidden,
-        "ConversationType": conv.conv_type,
-        "LastSendSession": last.as_ref().map(|m| m.from.to_string()).unwrap_or_default(),
-        "IsArchive": conv.archived,
-    })))
+pub async fn detail(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<ConvOnly>) -> ApiResult {
+    let conv = ConvId::parse(body.conversation_id)?;
+    Ok(ok(api.conversation_detail(&me, &conv).await?))
 }
 
 /// Joins or leaves through the sequencer, so the change is ordered with the messages.
-async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change: MembersCommand) -> ApiResult {
-    let command = Api::new(shared, me).membership(conv.clone(), change).await?;
-    commands::submit_and_wait(shared, command).await??;
+async fn membership(api: &Api, me: &Identity, conv: ConvId, change: MembersCommand) -> ApiResult {
+    let command = api.membership(me, conv.clone(), change).await?;
+    api.commands().submit_and_wait(command).await??;
     Ok(ok(json!({"ConversationId": conv})))
 }
 
@@ -241,14 +191,10 @@ async fn membership(shared: &Shared, me: &crate::Identity, conv: ConvId, change:
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn join(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<ConvOnly>,
-) -> ApiResult {
+pub async fn join(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<ConvOnly>) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     let session = me.session.clone();
-    membership(&shared, &me, conv, MembersCommand::Join { session }).await
+    membership(&api, &me, conv, MembersCommand::Join { session }).await
 }
 
 #[utoipa::path(
@@ -260,14 +206,10 @@ pub async fn join(
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::ConversationIdData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn leave(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<ConvOnly>,
-) -> ApiResult {
+pub async fn leave(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<ConvOnly>) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     let session = me.session.clone();
-    membership(&shared, &me, conv, MembersCommand::Leave { session }).await
+    membership(&api, &me, conv, MembersCommand::Leave { session }).await
 }
 
 #[utoipa::path(
@@ -280,16 +222,12 @@ pub async fn leave(
     security(("client_token" = []))
 )]
 pub async fn lastone_msgid(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     Client(me): Client,
     JsonBody(body): JsonBody<ConvOnly>,
 ) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(&shared, &me, &conv).await?;
-    let last = shared.store.latest_messages(&me.app, &conv, 1).await?.pop();
-    Ok(ok(
-        json!({"MsgId": last.map(|m| m.msg_id.to_string()).unwrap_or_default()}),
-    ))
+    Ok(ok(json!({"MsgId": api.last_msg_id(&me, &conv).await?})))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -308,9 +246,9 @@ fn ordered(page: history::Page, desc: bool) -> Value {
     json!({"Msg": msgs, "HasMore": page.cut})
 }
 
-async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64) -> ApiResult {
+async fn latest(api: &Api, me: &Identity, body: Latest, count: u64) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    let page = Api::new(shared, me).newest_page(&conv, |last| last, count).await?;
+    let page = api.newest_page(me, &conv, |last| last, count).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -323,12 +261,8 @@ async fn latest(shared: &Shared, me: &crate::Identity, body: Latest, count: u64)
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn last_30(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<Latest>,
-) -> ApiResult {
-    latest(&shared, &me, body, PAGE_30).await
+pub async fn last_30(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<Latest>) -> ApiResult {
+    latest(&api, &me, body, PAGE_30).await
 }
 
 #[utoipa::path(
@@ -340,12 +274,8 @@ pub async fn last_30(
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn lastone_msg(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<Latest>,
-) -> ApiResult {
-    latest(&shared, &me, body, 1).await
+pub async fn lastone_msg(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<Latest>) -> ApiResult {
+    latest(&api, &me, body, 1).await
 }
 
 fn parse_msg_id(value: &Scalar, field: &str) -> Result<MsgId, ApiError> {
@@ -375,27 +305,11 @@ pub struct ByRange {
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn by_range(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<ByRange>,
-) -> ApiResult {
+pub async fn by_range(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<ByRange>) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(&shared, &me, &conv).await?;
-    let api = Api::new(&shared, &me);
-    let start = api
-        .seq_of(&conv, parse_msg_id(&body.start_msg_id, "start_msg_id")?)
-        .await?;
-    let end = api.seq_of(&conv, parse_msg_id(&body.end_msg_id, "end_msg_id")?).await?;
-    let (low, high) = (start.min(end), start.max(end));
-    if high - low >= MAX_PAGE as u64 {
-        return Err(ApiError::new(
-            ErrorCode::TooLarge,
-            format!("a range holds at most {MAX_PAGE} messages"),
-        ));
-    }
-    let mut budget = Budget::reply(MAX_PAGE);
-    let page = history::page_from_oldest(&shared, &me, &conv, low, high, &mut budget).await?;
+    let start = parse_msg_id(&body.start_msg_id, "start_msg_id");
+    let end = parse_msg_id(&body.end_msg_id, "end_msg_id");
+    let page = api.range(&me, &conv, start, end).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -417,45 +331,15 @@ pub struct AroundId {
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn before_id(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<AroundId>,
-) -> ApiResult {
-    around_id(&shared, &me, body, Around::Before).await
-}
-
-/// Which side of the message the two "30 around" routes read.
-enum Around {
-    Before,
-    After,
+pub async fn before_id(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<AroundId>) -> ApiResult {
+    around_id(&api, &me, body, Around::Before).await
 }
 
 /// The 30 messages before or after `msg_id`; a page cut by bytes keeps those nearest to it.
-async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: Around) -> ApiResult {
+async fn around_id(api: &Api, me: &Identity, body: AroundId, side: Around) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
-    convs::require_member(shared, me, &conv).await?;
-    let seq = Api::new(shared, me)
-        .seq_of(&conv, parse_msg_id(&body.msg_id, "msg_id")?)
-        .await?;
-    let mut budget = Budget::reply(PAGE_30 as usize);
-    let page = match side {
-        Around::Before => {
-            let (from, to) = (seq.saturating_sub(PAGE_30).max(1), seq.saturating_sub(1));
-            if to == 0 {
-                history::Page {
-                    msgs: Vec::new(),
-                    cut: false,
-                }
-            } else {
-                history::page_from_newest(shared, me, &conv, from, to, &mut budget).await?
-            }
-        }
-        Around::After => {
-            let (from, to) = (seq.saturating_add(1), seq.saturating_add(PAGE_30));
-            history::page_from_oldest(shared, me, &conv, from, to, &mut budget).await?
-        }
-    };
+    let id = parse_msg_id(&body.msg_id, "msg_id");
+    let page = api.around(me, &conv, id, side).await?;
     Ok(ok(ordered(page, body.desc)))
 }
 
@@ -468,10 +352,6 @@ async fn around_id(shared: &Shared, me: &crate::Identity, body: AroundId, side: 
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::MsgsData), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn after_id(
-    State(shared): State<Arc<Shared>>,
-    Client(me): Client,
-    JsonBody(body): JsonBody<AroundId>,
-) -> ApiResult {
-    around_id(&shared, &me, body, Around::After).await
+pub async fn after_id(State(api): State<Api>, Client(me): Client, JsonBody(body): JsonBody<AroundId>) -> ApiResult {
+    around_id(&api, &me, body, Around::After).await
 }

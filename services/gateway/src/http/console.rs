@@ -2,6 +2,7 @@
 //! sees only the orgs it belongs to and their apps; anything else is 404.
 
 use super::extract::{ClientAddr, JsonBody};
+use crate::accounts::Accounts;
 use crate::error::{ApiError, ApiResult, ok};
 use crate::{Shared, app_settings, passwords, throttle};
 use axum::extract::{FromRequestParts, Path, State};
@@ -18,14 +19,14 @@ pub struct ConsoleAuth(pub String);
 impl FromRequestParts<Arc<Shared>> for ConsoleAuth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, shared: &Arc<Shared>) -> Result<Self, ApiError> {
+    async fn from_request_parts(parts: &mut Parts, state: &Arc<Shared>) -> Result<Self, ApiError> {
         let token = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(|| ApiError::unauthorized("missing console token"))?;
-        Ok(ConsoleAuth(shared.auth.verify_console(token.trim())?))
+        Ok(ConsoleAuth(state.auth.verify_console(token.trim())?))
     }
 }
 
@@ -51,7 +52,7 @@ pub struct Register {
 #[utoipa::path(post, path = "/console/reg", operation_id = "console_register", tag = "console", request_body = Register,
     description = "registers a console user (password: argon2id at rest); 409 / 10006 when the email is taken",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userId\"}}`"), super::schemas::Errors))]
-pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Register>) -> ApiResult {
+pub async fn register(State(accounts): State<Accounts>, JsonBody(body): JsonBody<Register>) -> ApiResult {
     let email = body.email.trim().to_lowercase();
     check_len("email", &email, 254)?;
     if !email.contains('@') {
@@ -62,11 +63,11 @@ pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBod
     let user = ConsoleUser {
         id: format!("u_{}", uuid::Uuid::new_v4().simple()),
         email,
-        password_hash: shared.hashing.hash(body.password).await?,
+        password_hash: accounts.hashing.hash(body.password).await?,
         nick: body.nick,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    if !shared.store.create_console_user(&user).await? {
+    if !accounts.store.create_console_user(&user).await? {
         return Err(ApiError::new(ErrorCode::Conflict, "this email is registered"));
     }
     Ok(ok(json!({"userId": user.id})))
@@ -82,7 +83,7 @@ pub struct Login {
     description = "a console token (24 h) for the other console routes. Failed logins are throttled: after 5 failures of one email or 20 of one client address within a minute, every login of it is answered 429 / 10008 with `Retry-After` until the minute has passed (the right password too); 503 / 10010 when too many logins are being checked at once",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::schemas::Errors))]
 pub async fn login(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ClientAddr(address): ClientAddr,
     JsonBody(body): JsonBody<Login>,
 ) -> ApiResult {
@@ -90,16 +91,16 @@ pub async fn login(
     if email.len() > 254 {
         return Err(ApiError::unauthorized("wrong email or password"));
     }
-    let user = shared.store.console_user_by_email(&email).await?;
+    let user = accounts.store.console_user_by_email(&email).await?;
     let attempt = throttle::Attempt {
         scope: "console",
         account: &email,
         address,
     };
     let stored = user.as_ref().map(|user| user.password_hash.clone());
-    let verified = throttle::verify(&shared, &attempt, body.password, stored).await?;
+    let verified = accounts.verify(&attempt, body.password, stored).await?;
     match user {
-        Some(user) if verified => Ok(ok(json!({"token": shared.auth.mint_console(&user.id)?}))),
+        Some(user) if verified => Ok(ok(json!({"token": accounts.auth.mint_console(&user.id)?}))),
         _ => Err(ApiError::unauthorized("wrong email or password")),
     }
 }
@@ -119,7 +120,7 @@ fn org_json(org: &Org) -> Value {
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"orgId\"}}`"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn create_org(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     JsonBody(body): JsonBody<CreateOrg>,
 ) -> ApiResult {
@@ -134,33 +135,33 @@ pub async fn create_org(
         owner: user,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    shared.store.create_org(&org).await?;
+    accounts.store.create_org(&org).await?;
     Ok(ok(json!({"orgId": org.id})))
 }
 
 #[utoipa::path(get, path = "/console/orgs", operation_id = "console_list_orgs", tag = "console",
     responses((status = 200, description = "the caller's orgs"), super::schemas::Errors), security(("console_token" = [])))]
-pub async fn list_orgs(State(shared): State<Arc<Shared>>, ConsoleAuth(user): ConsoleAuth) -> ApiResult {
-    let orgs = shared.store.orgs_of(&user).await?;
+pub async fn list_orgs(State(accounts): State<Accounts>, ConsoleAuth(user): ConsoleAuth) -> ApiResult {
+    let orgs = accounts.store.orgs_of(&user).await?;
     Ok(ok(orgs.iter().map(org_json).collect::<Vec<_>>()))
 }
 
-async fn member_org(shared: &Shared, user: &str, org: &str) -> Result<Org, ApiError> {
-    if !shared.store.is_org_member(org, user).await? {
+async fn member_org(accounts: &Accounts, user: &str, org: &str) -> Result<Org, ApiError> {
+    if !accounts.store.is_org_member(org, user).await? {
         return Err(not_found());
     }
-    shared.store.org(org).await?.ok_or_else(not_found)
+    accounts.store.org(org).await?.ok_or_else(not_found)
 }
 
 #[utoipa::path(get, path = "/console/org/{id}", operation_id = "console_get_org", tag = "console", params(("id" = String, Path)),
     responses((status = 200, description = "the org (members only; 404 otherwise)"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn get_org(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
 ) -> ApiResult {
-    Ok(ok(org_json(&member_org(&shared, &user, &id).await?)))
+    Ok(ok(org_json(&member_org(&accounts, &user, &id).await?)))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -185,12 +186,12 @@ fn app_json(app: &AppRecord) -> Value {
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"appId\", \"secret\"}}`"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn create_app(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     JsonBody(body): JsonBody<CreateApp>,
 ) -> ApiResult {
     check_len("name", &body.name, 128)?;
-    let org = member_org(&shared, &user, &body.org_id).await?;
+    let org = member_org(&accounts, &user, &body.org_id).await?;
     let secret = crate::generate_secret();
     let app = AppRecord {
         id: AppId::parse(format!("a_{}", uuid::Uuid::new_v4().simple()))?,
@@ -201,7 +202,7 @@ pub async fn create_app(
         created_at: herald_protocol::timefmt::now_nanos(),
         settings: AppSettings::default(),
     };
-    shared.store.create_app_if_absent(&app).await?;
+    accounts.directory.create_app_if_absent(&app).await?;
     Ok(ok(json!({"appId": app.id, "secret": secret})))
 }
 
@@ -209,20 +210,20 @@ pub async fn create_app(
     responses((status = 200, description = "the org's apps, never their secrets"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn list_apps(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     Path(org): Path<String>,
 ) -> ApiResult {
-    let org = member_org(&shared, &user, &org).await?;
-    let apps = shared.store.apps_of_org(&org.id).await?;
+    let org = member_org(&accounts, &user, &org).await?;
+    let apps = accounts.store.apps_of_org(&org.id).await?;
     Ok(ok(apps.iter().map(app_json).collect::<Vec<_>>()))
 }
 
 /// The app, if the console user belongs to its org.
-async fn member_app(shared: &Shared, user: &str, id: String) -> Result<AppRecord, ApiError> {
+async fn member_app(accounts: &Accounts, user: &str, id: String) -> Result<AppRecord, ApiError> {
     let id = AppId::parse(id).map_err(|_| not_found())?;
-    let app = shared.store.app(&id).await?.ok_or_else(not_found)?;
-    if !shared.store.is_org_member(&app.org, user).await? {
+    let app = accounts.directory.app(&id).await?.ok_or_else(not_found)?;
+    if !accounts.store.is_org_member(&app.org, user).await? {
         return Err(not_found());
     }
     Ok(app)
@@ -232,11 +233,11 @@ async fn member_app(shared: &Shared, user: &str, id: String) -> Result<AppRecord
     responses((status = 200, description = "the app, never its secret"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn get_app(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
 ) -> ApiResult {
-    Ok(ok(app_json(&member_app(&shared, &user, id).await?)))
+    Ok(ok(app_json(&member_app(&accounts, &user, id).await?)))
 }
 
 #[utoipa::path(post, path = "/console/app/{id}/rotate_secret", operation_id = "console_rotate_secret", tag = "console", params(("id" = String, Path)),
@@ -244,17 +245,17 @@ pub async fn get_app(
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"secret\"}}`"), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn rotate_secret(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
 ) -> ApiResult {
-    let app = member_app(&shared, &user, id).await?;
+    let app = member_app(&accounts, &user, id).await?;
     let secret = crate::generate_secret();
-    shared
-        .store
+    accounts
+        .directory
         .set_app_secret_hash(&app.id, &crate::hash_secret(&secret))
         .await?;
-    shared.auth.forget(&app.id);
+    accounts.auth.forget(&app.id);
     Ok(ok(json!({"secret": secret})))
 }
 
@@ -262,12 +263,12 @@ pub async fn rotate_secret(
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SettingsData), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn get_settings(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
 ) -> ApiResult {
     Ok(ok(app_settings::to_json(
-        &member_app(&shared, &user, id).await?.settings,
+        &member_app(&accounts, &user, id).await?.settings,
     )))
 }
 
@@ -277,11 +278,11 @@ pub async fn get_settings(
     responses((status = 200, description = "`{\"code\": 0, \"data\": ...}`", body = super::schemas::SettingsData), super::schemas::Errors),
     security(("console_token" = [])))]
 pub async fn put_settings(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ConsoleAuth(user): ConsoleAuth,
     Path(id): Path<String>,
     JsonBody(update): JsonBody<app_settings::SettingsUpdate>,
 ) -> ApiResult {
-    let app = member_app(&shared, &user, id).await?;
-    Ok(ok(super::inner::update_settings(&shared, &app, update).await?))
+    let app = member_app(&accounts, &user, id).await?;
+    Ok(ok(accounts.update_settings(&app, update).await?))
 }

@@ -6,9 +6,25 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
+use herald_bus::Bus;
 use herald_protocol::AppId;
+use herald_store::DirectoryStore;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// What readiness looks at: the bus, the store (one app read) and whether the gateway drains.
+#[derive(Clone)]
+pub struct Probes {
+    pub bus: Arc<dyn Bus>,
+    pub directory: Arc<dyn DirectoryStore>,
+    pub draining: Arc<AtomicBool>,
+}
+
+impl axum::extract::FromRef<Arc<Shared>> for Probes {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        shared.probes.clone()
+    }
+}
 
 #[utoipa::path(get, path = "/healthz", tag = "ops", description = "200 while the process lives", responses((status = 200, description = "ok")))]
 pub async fn healthz() -> &'static str {
@@ -16,15 +32,15 @@ pub async fn healthz() -> &'static str {
 }
 
 #[utoipa::path(get, path = "/readyz", tag = "ops", description = "200 once the process can serve: bus connected, store answering, not draining", responses((status = 200, description = "ready"), (status = 503, description = "not ready, or draining")))]
-pub async fn readyz(State(shared): State<Arc<Shared>>) -> (StatusCode, &'static str) {
-    if shared.draining.load(Ordering::SeqCst) {
+pub async fn readyz(State(probes): State<Probes>) -> (StatusCode, &'static str) {
+    if probes.draining.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining");
     }
-    if !shared.bus.is_connected() {
+    if !probes.bus.is_connected() {
         return (StatusCode::SERVICE_UNAVAILABLE, "bus not connected");
     }
     let probe = AppId::parse("readiness-probe").expect("valid");
-    match shared.store.app(&probe).await {
+    match probes.directory.app(&probe).await {
         Ok(_) => (StatusCode::OK, "ready"),
         Err(_) => (StatusCode::SERVICE_UNAVAILABLE, "store not answering"),
     }

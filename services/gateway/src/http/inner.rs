@@ -1,17 +1,17 @@
 //! `/inner/*`: routes for the app's own backend, authenticated by the app secret.
 
 use super::extract::{InnerApp, JsonBody};
-use crate::Shared;
-use crate::conversations::{self as convs, CreateSpec};
+use crate::accounts::Accounts;
+use crate::api::{Api, Creator};
+use crate::app_settings;
+use crate::conversations as convs;
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{app_settings, commands};
+use crate::pending::Waiter;
 use axum::extract::State;
-use herald_protocol::bus::{Action, Command, MembersCommand};
 use herald_protocol::{ConvId, ErrorCode, SessionId};
 use herald_store::AppRecord;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::sync::Arc;
 
 /// Conversations one archive request may name.
 pub const MAX_ARCHIVE_BATCH: usize = 1000;
@@ -33,12 +33,12 @@ pub struct GetToken {
     security(("app_secret" = []))
 )]
 pub async fn get_token(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<GetToken>,
 ) -> ApiResult {
     let session = SessionId::parse(body.session)?;
-    Ok(ok(shared.auth.mint(&app, &session, body.platform)?))
+    Ok(ok(accounts.auth.mint(&app, &session, body.platform)?))
 }
 
 /// The same body as `/create_conversation`; here `sessions` may not be empty.
@@ -55,29 +55,11 @@ pub use super::client_routes::CreateConversation;
     security(("app_secret" = []))
 )]
 pub async fn create_conversation(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<CreateConversation>,
 ) -> ApiResult {
-    if body.sessions.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ConversationNeedsMembers,
-            "sessions may not be empty",
-        ));
-    }
-    let members = convs::parse_members(body.sessions)?;
-    let spec = CreateSpec {
-        kind: convs::parse_kind(body.kind.as_deref())?,
-        conv_type: convs::parse_conv_type(&body.conversation_type)?,
-        id: None,
-        name: body.name.unwrap_or_default(),
-        avatar: body.avatar.unwrap_or_default(),
-        // closed unless asked
-        open: body.open.unwrap_or(false),
-        owner: members[0].clone(),
-        members,
-    };
-    let id = convs::create(&shared, &app.id, spec).await?;
+    let id = api.create_conversation(Creator::App(&app.id), body.into()).await?;
     Ok(ok(json!({"ConversationId": id})))
 }
 
@@ -87,30 +69,11 @@ pub struct ConvSessions {
     sessions: Vec<String>,
 }
 
-async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, kick: bool) -> ApiResult {
+async fn change_members(api: &Api, app: &AppRecord, body: ConvSessions, kick: bool) -> ApiResult {
     let conv = ConvId::parse(body.conversation_id)?;
     let sessions = convs::parse_members(body.sessions)?;
-    if sessions.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::ConversationNeedsMembers,
-            "sessions may not be empty",
-        ));
-    }
-    if shared.store.conversation(&app.id, &conv).await?.is_none() {
-        return Err(ApiError::new(ErrorCode::NotFound, "conversation not found"));
-    }
-    let change = if kick {
-        MembersCommand::AppKick { sessions }
-    } else {
-        MembersCommand::AppJoin { sessions }
-    };
-    let command = Command {
-        app: app.id.clone(),
-        conv: conv.clone(),
-        reply_to: None,
-        action: Action::Members(change),
-    };
-    commands::submit_and_wait(shared, command).await??;
+    let command = api.app_membership(&app.id, conv.clone(), sessions, kick).await?;
+    api.commands().submit_and_wait(command).await??;
     Ok(ok(json!({"ConversationId": conv})))
 }
 
@@ -124,11 +87,11 @@ async fn change_members(shared: &Shared, app: &AppRecord, body: ConvSessions, ki
     security(("app_secret" = []))
 )]
 pub async fn kickout(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<ConvSessions>,
 ) -> ApiResult {
-    change_members(&shared, &app, body, true).await
+    change_members(&api, &app, body, true).await
 }
 
 #[utoipa::path(
@@ -142,11 +105,11 @@ pub async fn kickout(
     security(("app_secret" = []))
 )]
 pub async fn join(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<ConvSessions>,
 ) -> ApiResult {
-    change_members(&shared, &app, body, false).await
+    change_members(&api, &app, body, false).await
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -165,7 +128,7 @@ pub struct SetArchive {
     security(("app_secret" = []))
 )]
 pub async fn set_archive(
-    State(shared): State<Arc<Shared>>,
+    State(api): State<Api>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<SetArchive>,
 ) -> ApiResult {
@@ -175,29 +138,11 @@ pub async fn set_archive(
             format!("at most {MAX_ARCHIVE_BATCH} conversations per request"),
         ));
     }
-    let mut convs = Vec::with_capacity(body.conversation_ids.len());
-    for id in body.conversation_ids {
-        let conv = ConvId::parse(id)?;
-        if shared.store.conversation(&app.id, &conv).await?.is_none() {
-            return Err(ApiError::new(
-                ErrorCode::NotFound,
-                format!("conversation {conv} not found"),
-            ));
-        }
-        convs.push(conv);
-    }
-    let mut waiting = Vec::with_capacity(convs.len());
-    for conv in convs {
-        let command = Command {
-            app: app.id.clone(),
-            conv,
-            reply_to: None,
-            action: Action::Archive {
-                archived: body.is_archive,
-            },
-        };
+    let commands = api.archive(&app.id, body.conversation_ids, body.is_archive).await?;
+    let mut waiting = Vec::with_capacity(commands.len());
+    for command in commands {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        commands::submit(&shared, command, crate::pending::Waiter::Http(tx)).await?;
+        api.commands().submit(command, Waiter::Http(tx)).await?;
         waiting.push(rx);
     }
     for rx in waiting {
@@ -229,24 +174,11 @@ pub async fn get_settings(InnerApp(app): InnerApp) -> ApiResult {
     security(("app_secret" = []))
 )]
 pub async fn put_settings(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     InnerApp(app): InnerApp,
     JsonBody(update): JsonBody<app_settings::SettingsUpdate>,
 ) -> ApiResult {
-    Ok(ok(update_settings(&shared, &app, update).await?))
-}
-
-/// Applies a settings update to an app (shared with the console route).
-pub async fn update_settings(
-    shared: &Shared,
-    app: &AppRecord,
-    update: app_settings::SettingsUpdate,
-) -> Result<Value, ApiError> {
-    let mut updated = app.settings.clone();
-    app_settings::apply(&mut updated, update)?;
-    shared.store.set_app_settings(&app.id, &updated).await?;
-    shared.auth.forget(&app.id);
-    Ok(app_settings::to_json(&updated))
+    Ok(ok(accounts.update_settings(&app, update).await?))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -264,7 +196,7 @@ pub struct RevokeSession {
     security(("app_secret" = []))
 )]
 pub async fn revoke_session(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<RevokeSession>,
 ) -> ApiResult {
@@ -275,9 +207,9 @@ pub async fn revoke_session(
         kind: herald_store::RevocationKind::Session,
         key: session.to_string(),
         not_before: crate::auth::now_millis() as i64 + 1,
-        expires_at: now + shared.auth.token_ttl().as_secs() as i64 + 1,
+        expires_at: now + accounts.auth.token_ttl().as_secs() as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    crate::revocations::revoke(&shared, revocation).await?;
+    accounts.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }

@@ -20,8 +20,8 @@ use axum::routing::{get, post};
 use herald_protocol::ErrorCode;
 use std::sync::Arc;
 
-pub(crate) use health::probes_router;
 pub use health::{MetricsRender, metrics_router};
+pub(crate) use health::{Probes, probes_router};
 
 /// Bodies past `max_body_bytes` but within this get a 413 envelope; past this the connection
 /// is closed after the 413, as the rest of the body is not read.

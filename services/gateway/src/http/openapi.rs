@@ -60,7 +60,17 @@ impl Modify for Reference {
             text.push_str(&format!("| {} | {} | {meaning} |\n", code.code(), code.http_status()));
         }
         text.push_str("\n## Limits (defaults; see `herald --help`)\n\n| limit | value |\n|---|---|\n");
-        let limits: &[(&str, String)] = &[
+        for (name, value) in limits() {
+            text.push_str(&format!("| {name} | {value} |\n"));
+        }
+        text.push_str(super::ws_actions::PROTOCOL_REFERENCE);
+        openapi.info.description = Some(text);
+    }
+}
+
+/// The limits table of the description: each limit, and its value read from the code.
+fn limits() -> Vec<(&'static str, String)> {
+    vec![
             (
                 "HTTP body",
                 "64 KiB (HERALD_MAX_BODY_BYTES); bodies over 1 MiB are not read".into(),
@@ -218,13 +228,7 @@ impl Modify for Reference {
                 "SSE keep-alive",
                 format!("a comment every {} s", notify::SSE_KEEP_ALIVE.as_secs()),
             ),
-        ];
-        for (name, value) in limits {
-            text.push_str(&format!("| {name} | {value} |\n"));
-        }
-        text.push_str(super::ws_actions::PROTOCOL_REFERENCE);
-        openapi.info.description = Some(text);
-    }
+        ]
 }
 
 #[derive(OpenApi)]

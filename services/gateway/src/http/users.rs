@@ -2,8 +2,9 @@
 //! The account's user name is its session.
 
 use super::extract::{Client, ClientAddr, JsonBody};
+use crate::accounts::Accounts;
 use crate::error::{ApiError, ApiResult, ok};
-use crate::{Shared, passwords, throttle};
+use crate::{passwords, throttle};
 use axum::extract::State;
 use herald_protocol::{AppId, ErrorCode, SessionId};
 use herald_store::{Account, AppRecord, Revocation, RevocationKind};
@@ -15,9 +16,9 @@ use std::sync::Arc;
 /// The app, when it has end-user accounts on (its setting `end_user_accounts`, off by default:
 /// an account's user name is its session, so an app whose backend mints tokens must never let
 /// the public claim those names).
-async fn app_with_accounts(shared: &Shared, app: Option<String>) -> Result<Arc<AppRecord>, ApiError> {
+async fn app_with_accounts(accounts: &Accounts, app: Option<String>) -> Result<Arc<AppRecord>, ApiError> {
     let id = AppId::parse(app.unwrap_or_else(|| "default".into()))?;
-    let app = shared
+    let app = accounts
         .auth
         .app(&id)
         .await?
@@ -43,17 +44,17 @@ pub struct Register {
 #[utoipa::path(post, path = "/user/register", operation_id = "user_register", tag = "users", request_body = Register,
     description = "creates an account (argon2id at rest); 403 / 10003 unless the app has the setting `end_user_accounts` on (off by default, `default` included); 409 / 10006 when the name is taken in the app",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"userName\"}}`"), super::schemas::Errors))]
-pub async fn register(State(shared): State<Arc<Shared>>, JsonBody(body): JsonBody<Register>) -> ApiResult {
-    let app = app_with_accounts(&shared, body.app).await?;
+pub async fn register(State(accounts): State<Accounts>, JsonBody(body): JsonBody<Register>) -> ApiResult {
+    let app = app_with_accounts(&accounts, body.app).await?;
     let user_name = SessionId::parse(body.user_name)?;
     passwords::check_strength(&body.password)?;
     let account = Account {
         app: app.id.clone(),
         user_name: user_name.clone(),
-        password_hash: shared.hashing.hash(body.password).await?,
+        password_hash: accounts.hashing.hash(body.password).await?,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    if !shared.store.create_account(&account).await? {
+    if !accounts.store.create_account(&account).await? {
         return Err(ApiError::new(ErrorCode::Conflict, "this user name is taken"));
     }
     Ok(ok(json!({"userName": user_name})))
@@ -76,20 +77,20 @@ fn wrong() -> ApiError {
 /// Checks a user's password under the login throttle; the same work and answer whether or not
 /// the account exists.
 async fn check_password(
-    shared: &Shared,
+    accounts: &Accounts,
     app: &AppRecord,
     user_name: &SessionId,
     address: Option<IpAddr>,
     password: String,
 ) -> Result<(), ApiError> {
-    let account = shared.store.account(&app.id, user_name).await?;
+    let account = accounts.store.account(&app.id, user_name).await?;
     let attempt = throttle::Attempt {
         scope: app.id.as_str(),
         account: user_name.as_str(),
         address,
     };
     let stored = account.map(|a| a.password_hash);
-    if throttle::verify(shared, &attempt, password, stored).await? {
+    if accounts.verify(&attempt, password, stored).await? {
         Ok(())
     } else {
         Err(wrong())
@@ -100,14 +101,16 @@ async fn check_password(
     description = "a client token for the account's session; 403 / 10003 unless the app has `end_user_accounts` on. Failed logins are throttled: after 5 failures of one account or 20 of one client address within a minute, every login of it (the right password too) is answered 429 / 10008 with `Retry-After` until the minute has passed; 503 / 10010 when too many logins are being checked at once",
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"token\"}}`"), super::schemas::Errors))]
 pub async fn login(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ClientAddr(address): ClientAddr,
     JsonBody(body): JsonBody<Login>,
 ) -> ApiResult {
-    let app = app_with_accounts(&shared, body.app).await?;
+    let app = app_with_accounts(&accounts, body.app).await?;
     let user_name = SessionId::parse(body.user_name).map_err(|_| wrong())?;
-    check_password(&shared, &app, &user_name, address, body.password).await?;
-    Ok(ok(json!({"token": shared.auth.mint(&app, &user_name, body.platform)?})))
+    check_password(&accounts, &app, &user_name, address, body.password).await?;
+    Ok(ok(
+        json!({"token": accounts.auth.mint(&app, &user_name, body.platform)?}),
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -123,25 +126,25 @@ pub struct SetPassword {
     description = "changes the password and revokes every token of the session issued before (its connections are closed, on every gateway within seconds); throttled like `/user/login`; 403 / 10003 unless the app has `end_user_accounts` on",
     responses((status = 200, description = "`{\"code\": 0}`"), super::schemas::Errors))]
 pub async fn set_password(
-    State(shared): State<Arc<Shared>>,
+    State(accounts): State<Accounts>,
     ClientAddr(address): ClientAddr,
     JsonBody(body): JsonBody<SetPassword>,
 ) -> ApiResult {
-    let app = app_with_accounts(&shared, body.app).await?;
+    let app = app_with_accounts(&accounts, body.app).await?;
     let user_name = SessionId::parse(body.user_name).map_err(|_| wrong())?;
     passwords::check_strength(&body.new_password)?;
-    check_password(&shared, &app, &user_name, address, body.old_password).await?;
-    let hash = shared.hashing.hash(body.new_password).await?;
-    shared.store.set_account_password(&app.id, &user_name, &hash).await?;
+    check_password(&accounts, &app, &user_name, address, body.old_password).await?;
+    let hash = accounts.hashing.hash(body.new_password).await?;
+    accounts.store.set_account_password(&app.id, &user_name, &hash).await?;
     let revocation = Revocation {
         app: app.id.clone(),
         kind: RevocationKind::Session,
         key: user_name.to_string(),
         not_before: crate::auth::now_millis() as i64 + 1,
-        expires_at: crate::auth::now_secs() as i64 + shared.auth.token_ttl().as_secs() as i64 + 1,
+        expires_at: crate::auth::now_secs() as i64 + accounts.auth.token_ttl().as_secs() as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    crate::revocations::revoke(&shared, revocation).await?;
+    accounts.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }
 
@@ -149,7 +152,7 @@ pub async fn set_password(
     description = "revokes the calling token on every gateway within seconds and closes its connections",
     responses((status = 200, description = "`{\"code\": 0}`"), super::schemas::Errors),
     security(("client_token" = [])))]
-pub async fn logout(State(shared): State<Arc<Shared>>, Client(me): Client) -> ApiResult {
+pub async fn logout(State(accounts): State<Accounts>, Client(me): Client) -> ApiResult {
     let revocation = Revocation {
         app: me.app.clone(),
         kind: RevocationKind::Token,
@@ -158,6 +161,6 @@ pub async fn logout(State(shared): State<Arc<Shared>>, Client(me): Client) -> Ap
         expires_at: me.exp as i64 + 1,
         created_at: herald_protocol::timefmt::now_nanos(),
     };
-    crate::revocations::revoke(&shared, revocation).await?;
+    accounts.revocations.revoke(revocation).await?;
     Ok(ok(Value::Null))
 }

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::frames::Outbound;
 use crate::hub::{Conn, ConnKind, RegisterError, Sink};
 use crate::outbound::{self, OutboundRx};
-use crate::{Identity, Shared, kick_policy};
+use crate::{Identity, Shared};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
@@ -123,7 +123,10 @@ pub async fn register(shared: &Arc<Shared>, me: &Identity, kind: ConnKind) -> Re
     if let Some(app) = shared.auth.app(&me.app).await?
         && app.settings.login_policy == LoginPolicy::Kick
     {
-        kick_policy::kick_others(shared, &me.app, &me.session, me.platform, conn.id).await;
+        shared
+            .kicker
+            .kick_others(&me.app, &me.session, me.platform, conn.id)
+            .await;
     }
     Ok((conn, rx))
 }
@@ -154,7 +157,13 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
         shared: shared.clone(),
     };
     let mut writer = tokio::spawn(writer.run());
-    let ctx = super::ws_actions::ConnCtx::new(shared.clone(), me.clone(), conn.clone());
+    let ctx = super::ws_actions::ConnCtx::new(
+        shared.api.clone(),
+        shared.rooms.clone(),
+        shared.config.max_content_bytes,
+        me.clone(),
+        conn.clone(),
+    );
     let idle_limit = shared.config.ping_interval * 3;
     let mut deadline = Instant::now() + idle_limit;
     let expiry = token_expiry(&me);

@@ -5,6 +5,7 @@
 
 use crate::support::{Api, BusKind, Herald, SECRET, WAIT};
 use futures::{SinkExt, StreamExt};
+use herald_protocol::ws::ACTIONS;
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::{Config, RngAlgorithm, TestRng, TestRunner};
@@ -41,23 +42,6 @@ const ROUTES: &[&str] = &[
     "/inner/join_conversation",
     "/inner/set_archive_conversations",
     "/inner/settings",
-];
-const ACTIONS: &[&str] = &[
-    "msg-im",
-    "msg-read",
-    "msg-listHistory",
-    "msg-delete",
-    "conv-create",
-    "conv-list",
-    "conv-join",
-    "conv-inviteLinks",
-    "conv-removeLinks",
-    "chat-conv-join",
-    "chat-conv-leave",
-    "chat-msg-im",
-    "sync",
-    "typing",
-    "ping",
 ];
 const FIELDS: &[&str] = &[
     "conversation_id",

@@ -25,8 +25,7 @@ impl ConnCtx {
                 ));
             }
         }
-        self.shared
-            .rooms
+        self.rooms_hub
             .join(&self.me.app, &room, self.conn.clone())
             .await
             .map_err(|e| {
@@ -43,12 +42,12 @@ impl ConnCtx {
     pub(super) async fn chat_leave(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
         let room = Self::room_param(p)?;
         self.rooms.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
-        self.shared.rooms.leave(&self.me.app, &room, self.conn.id).await;
+        self.rooms_hub.leave(&self.me.app, &room, self.conn.id).await;
         Ok(Answer::Now(json!({"convId": room})))
     }
 
     pub(super) async fn chat_msg(&self, p: wire::ChatMsg, data: wire::ChatData) -> Result<Answer, ApiError> {
-        if data.content.len() > self.shared.config.max_content_bytes {
+        if data.content.len() > self.max_content_bytes {
             return Err(ApiError::new(ErrorCode::TooLarge, "content too large"));
         }
         if !self
@@ -68,8 +67,7 @@ impl ConnCtx {
             "sendTime": timefmt::rfc3339_nanos(timefmt::now_nanos()),
         });
         let frame = wire::push("chat-msg-im", None, &message);
-        self.shared
-            .rooms
+        self.rooms_hub
             .publish(&self.me.app, &p.conv_id, frame)
             .await
             .map_err(|e| {
@@ -82,7 +80,7 @@ impl ConnCtx {
     pub async fn leave_rooms(&self) {
         let joined: Vec<String> = self.rooms.lock().unwrap_or_else(|e| e.into_inner()).drain().collect();
         for room in joined {
-            self.shared.rooms.leave(&self.me.app, &room, self.conn.id).await;
+            self.rooms_hub.leave(&self.me.app, &room, self.conn.id).await;
         }
     }
 }

@@ -1,88 +1,53 @@
 //! Conversation actions: `conv-create`, `conv-list`, `conv-delete` and the membership changes.
 
 use super::*;
+use crate::conversations as convs;
 
 impl ConnCtx {
     pub(super) async fn conv_create(&self, p: wire::ConvCreate) -> Result<Answer, ApiError> {
-        let kind = convs::parse_kind(p.conv_type.as_deref())?;
-        let members = convs::parse_members_after(vec![self.me.session.clone()], p.link_keys)?;
-        let spec = CreateSpec {
-            kind,
-            conv_type: convs::parse_conv_type(&p.conversation_type)?,
-            // a single conversation's id is its pair's; a key names a group
-            id: match (kind, p.conv_key) {
-                (ConvKind::Group, Some(key)) if !key.is_empty() => Some(conv_id(key)?),
-                _ => None,
-            },
-            name: p.conv_name.unwrap_or_default(),
-            avatar: p.conv_avt.unwrap_or_default(),
-            open: p.open.unwrap_or(true),
-            owner: self.me.session.clone(),
-            members,
+        let request = CreateRequest {
+            kind: p.conv_type,
+            conv_type: p.conversation_type,
+            sessions: p.link_keys,
+            id: p.conv_key,
+            name: p.conv_name,
+            avatar: p.conv_avt,
+            open: p.open,
         };
-        let id = convs::create(&self.shared, &self.me.app, spec).await?;
-        let conv = self
-            .shared
-            .store
-            .conversation(&self.me.app, &id)
-            .await?
-            .ok_or_else(|| ApiError::internal("created conversation missing"))?;
-        let links = self.shared.store.members(&self.me.app, &id).await?;
-        let mut data = convs::conv_json(&conv);
-        data["linkKeys"] = json!(links);
-        Ok(Answer::Now(data))
+        let id = self.api.create_conversation(Creator::Member(&self.me), request).await?;
+        Ok(Answer::Now(
+            self.api.conversation_with_members(&self.me.app, &id).await?,
+        ))
     }
 
     /// Without `cursor` or `limit` the first page as a bare array (the original shape); with
     /// either (a null or empty `cursor` is the first page), `{convs, next}`.
     pub(super) async fn conv_list(&self, p: wire::ConvList) -> Result<Answer, ApiError> {
         let paged = p.paged();
-        let after = p
-            .cursor
-            .flatten()
-            .as_deref()
-            .filter(|c| !c.is_empty())
-            .map(convs::parse_cursor)
-            .transpose()?;
-        let limit = p.limit.flatten().unwrap_or(convs::LIST_PAGE_DEFAULT);
-        let (list, mut next) = convs::list(&self.shared, &self.me, after.as_ref(), limit).await?;
-        let mut budget = Budget::reply(list.len());
-        let mut out = Vec::with_capacity(list.len());
-        let mut last_listed = None;
-        for summary in list {
-            let mut links = self.shared.store.members(&self.me.app, &summary.conv.id).await?;
-            links.truncate(convs::MAX_LISTED_LINKS);
-            let entry = json!({
+        let cursor = p.cursor.flatten();
+        let entry = |summary: &herald_store::ConvSummary, links: Vec<SessionId>| {
+            json!({
                 "convId": summary.conv.id,
                 "conv": convs::conv_json(&summary.conv),
                 "links": links,
                 "linkCount": summary.member_count,
                 "lastMsg": summary.last.as_ref().map(|m| m.to_wire()),
                 "unreadNum": summary.unread(),
-            });
-            if !budget.admit(&entry) {
-                // cut short by bytes: the next page starts after the last entry listed
-                next = last_listed;
-                break;
-            }
-            last_listed = Some(summary.cursor());
-            out.push(entry);
-        }
+            })
+        };
+        let page = self
+            .api
+            .list_conversations(&self.me, cursor.as_deref(), p.limit.flatten(), true, entry)
+            .await?;
         if !paged {
-            return Ok(Answer::Now(Value::Array(out)));
+            return Ok(Answer::Now(Value::Array(page.entries)));
         }
-        let next = next.as_ref().map(convs::cursor_text);
-        Ok(Answer::Now(json!({"convs": out, "next": next})))
+        Ok(Answer::Now(json!({"convs": page.entries, "next": page.next})))
     }
 
     pub(super) async fn conv_delete(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
-        convs::require_member(&self.shared, &self.me, &conv).await?;
-        let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
-        self.shared
-            .store
-            .hide_conversation(&self.me.app, &self.me.session, &conv, last)
-            .await?;
+        self.api.hide_conversation(&self.me, &conv).await?;
         Ok(Answer::Now(json!({"convId": conv})))
     }
 
@@ -113,7 +78,7 @@ impl ConnCtx {
                 sessions: links()?,
             },
         };
-        let command = self.api().membership(conv.clone(), change).await?;
+        let command = self.api.membership(&self.me, conv.clone(), change).await?;
         self.submit(command, reply, Shape::Conv(conv)).await
     }
 }

@@ -11,18 +11,13 @@ impl ConnCtx {
             content: p.msg_content,
             client_msg_id: p.msg_key,
         };
-        let command = commands::send(&self.shared, &self.me, request).await?;
+        let command = self.api.send(&self.me, request).await?;
         self.submit(command, reply, Shape::Message).await
     }
 
     pub(super) async fn msg_read(&self, p: wire::MsgRead, reply: Later<'_>) -> Result<Answer, ApiError> {
         let conv = conv_id(p.conv_id)?;
-        convs::require_member(&self.shared, &self.me, &conv).await?;
-        let action = Action::Read {
-            session: self.me.session.clone(),
-            seq: p.seq,
-        };
-        let command = commands::command(&self.me, conv.clone(), action);
+        let command = self.api.read(&self.me, conv.clone(), p.seq).await?;
         self.submit(command, reply, Shape::Read(conv)).await
     }
 
@@ -33,7 +28,7 @@ impl ConnCtx {
             Some(before) => before.saturating_sub(1).min(last),
             None => last.saturating_sub(p.offset.unwrap_or(0)),
         };
-        let page = self.api().newest_page(&conv, newest, limit).await?;
+        let page = self.api.newest_page(&self.me, &conv, newest, limit).await?;
         let mut msgs = page.msgs;
         msgs.reverse();
         Ok(Answer::Now(json!({"convId": conv, "msgs": msgs, "hasMore": page.cut})))
@@ -45,59 +40,17 @@ impl ConnCtx {
             .msg_id
             .msg_id()
             .map_err(|_| ApiError::bad_input("msgId must be a message id string"))?;
-        convs::require_member(&self.shared, &self.me, &conv).await?;
         if p.for_everyone {
-            let action = Action::Recall {
-                session: self.me.session.clone(),
-                msg_id,
-            };
-            let command = commands::command(&self.me, conv.clone(), action);
+            let command = self.api.recall(&self.me, conv.clone(), msg_id).await?;
             return self.submit(command, reply, Shape::Conv(conv)).await;
         }
-        let seq = self.api().seq_of(&conv, msg_id).await?;
-        self.shared
-            .store
-            .hide_message(&self.me.app, &self.me.session, &conv, seq)
-            .await?;
+        let seq = self.api.hide_message(&self.me, &conv, msg_id).await?;
         Ok(Answer::Now(
             json!({"convId": conv, "msgId": msg_id, "seq": seq, "forEveryone": false}),
         ))
     }
-    /// What follows each `lastSeq`, in pages (contract §5): conversations in id order, each
-    /// contiguous from its `lastSeq`, until `SYNC_MAX_MSGS` messages or the reply budget; a
-    /// conversation cut short (or not reached) says `hasMore` and continues from its last `Seq`.
+
     pub(super) async fn sync(&self, p: wire::Sync) -> Result<Answer, ApiError> {
-        if p.convs.len() > SYNC_MAX_CONVS {
-            return Err(ApiError::new(
-                ErrorCode::TooLarge,
-                format!("at most {SYNC_MAX_CONVS} conversations per sync"),
-            ));
-        }
-        let mut asked = Vec::with_capacity(p.convs.len());
-        for (conv, after) in p.convs {
-            let conv = conv_id(conv)?;
-            convs::require_member(&self.shared, &self.me, &conv).await?;
-            asked.push((conv, after));
-        }
-        let mut budget = Budget::reply(SYNC_MAX_MSGS);
-        let mut out = serde_json::Map::new();
-        for (conv, after) in asked {
-            let last = self.shared.store.last_seq(&self.me.app, &conv).await?;
-            let page = history::page_from_oldest(
-                &self.shared,
-                &self.me,
-                &conv,
-                after.saturating_add(1),
-                last,
-                &mut budget,
-            )
-            .await?;
-            let reached = page.msgs.last().map_or(after, |m| m.seq);
-            out.insert(
-                conv.to_string(),
-                json!({"msgs": page.msgs, "lastSeq": last, "hasMore": reached < last}),
-            );
-        }
-        Ok(Answer::Now(json!({"convs": out})))
+        Ok(Answer::Now(self.api.sync(&self.me, p.convs).await?))
     }
 }

@@ -10,28 +10,28 @@ mod social;
 
 pub use reference::*;
 
-use crate::api::Api;
-use crate::budget::{self, Budget};
-use crate::commands::{self, SendRequest};
-use crate::conversations::{self as convs, CreateSpec};
+use crate::api::{Api, CreateRequest, Creator, SendRequest};
 use crate::error::ApiError;
 use crate::frames::Outbound;
-use crate::history;
 use crate::hub::{Conn, MAX_IN_FLIGHT};
 use crate::pending::{Shape, Waiter};
-use crate::pushes::push_to_sessions;
-use crate::ratelimit::{FRIEND_REQUEST_RATE, TYPING_RATE, Throttled};
-use crate::{Identity, Shared, frames, rooms};
-use herald_protocol::bus::{Action, MembersCommand};
+use crate::rooms::{self, Rooms};
+use crate::{Identity, frames};
+use herald_protocol::bus::{Command, MembersCommand};
 use herald_protocol::ws::{self as wire, Envelope, Format, Request};
-use herald_protocol::{ConvId, ConvKind, ErrorCode, SessionId, timefmt};
+use herald_protocol::{ConvId, ErrorCode, SessionId, timefmt};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
+/// One `/ws` connection's requests: the operations service, the chat rooms (a `/ws`-only
+/// feature) and the connection's own state.
 pub struct ConnCtx {
-    shared: Arc<Shared>,
+    api: Api,
+    rooms_hub: Arc<Rooms>,
+    /// Largest chat-room message `content`, in bytes.
+    max_content_bytes: usize,
     me: Identity,
     conn: Conn,
     rooms: std::sync::Mutex<HashSet<String>>,
@@ -63,21 +63,19 @@ fn conv_id(text: String) -> Result<ConvId, ApiError> {
 }
 
 fn sessions(list: Vec<String>) -> Result<Vec<SessionId>, ApiError> {
-    convs::parse_members(list)
+    crate::conversations::parse_members(list)
 }
 
 impl ConnCtx {
-    pub fn new(shared: Arc<Shared>, me: Identity, conn: Conn) -> Self {
+    pub fn new(api: Api, rooms_hub: Arc<Rooms>, max_content_bytes: usize, me: Identity, conn: Conn) -> Self {
         Self {
-            shared,
+            api,
+            rooms_hub,
+            max_content_bytes,
             me,
             conn,
             rooms: Default::default(),
         }
-    }
-
-    fn api(&self) -> Api<'_> {
-        Api::new(&self.shared, &self.me)
     }
 
     fn format(&self) -> Format {
@@ -192,12 +190,8 @@ impl ConnCtx {
         }
     }
 
-    async fn submit(
-        &self,
-        command: herald_protocol::bus::Command,
-        reply: Later<'_>,
-        shape: Shape,
-    ) -> Result<Answer, ApiError> {
+    /// Submits a command whose reply the sequencer's ack writes to this connection later.
+    async fn submit(&self, command: Command, reply: Later<'_>, shape: Shape) -> Result<Answer, ApiError> {
         let waiter = Waiter::Ws {
             conn: self.conn.clone(),
             // `on_frame` refused the request when no slot was left
@@ -207,7 +201,7 @@ impl ConnCtx {
             format: reply.format,
             shape,
         };
-        commands::submit(&self.shared, command, waiter).await?;
+        self.api.commands().submit(command, waiter).await?;
         Ok(Answer::Later)
     }
 }

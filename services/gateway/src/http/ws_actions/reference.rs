@@ -3,10 +3,7 @@
 /// Default and largest `limit` of `msg-listHistory`.
 pub const HISTORY_DEFAULT: u64 = 30;
 pub const HISTORY_MAX: u64 = 100;
-/// Conversations one `sync` may name, and messages one reply carries at most (all conversations
-/// together; the reply budget may cut it sooner).
-pub const SYNC_MAX_CONVS: usize = 100;
-pub const SYNC_MAX_MSGS: usize = herald_store::MAX_PAGE;
+pub use crate::api::{SYNC_MAX_CONVS, SYNC_MAX_MSGS};
 
 /// The `/ws` protocol's reference, for the OpenAPI description.
 pub const PROTOCOL_REFERENCE: &str = r#"

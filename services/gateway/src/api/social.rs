@@ -1,0 +1,140 @@
+//! Between sessions: typing, friends and presence.
+
+use super::Api;
+use crate::Identity;
+use crate::budget::{self, Budget};
+use crate::error::ApiError;
+use crate::ratelimit::{FRIEND_REQUEST_RATE, TYPING_RATE, Throttled};
+use herald_protocol::ws::{self as wire, Scalar};
+use herald_protocol::{ConvId, ErrorCode, SessionId, timefmt};
+use serde_json::{Map, Value, json};
+use std::collections::HashSet;
+
+/// Longest friend request `information`, in bytes.
+pub const MAX_INFORMATION_BYTES: usize = 1024;
+/// Sessions one presence query may name.
+pub const MAX_PRESENCE_QUERY: usize = 1000;
+
+impl Api {
+    /// Shows the other members that `me` is typing (at most `TYPING_RATE`: more are accepted
+    /// but not pushed, the members already see it); members only.
+    pub async fn typing(&self, me: &Identity, conv: &ConvId) -> Result<(), ApiError> {
+        self.require_member(me, conv).await?;
+        if self
+            .limiter
+            .take_rate(Throttled::Typing, &me.app, &me.session, TYPING_RATE)
+            .is_err()
+        {
+            return Ok(());
+        }
+        let members = self.directory.members(&me.app, conv).await?;
+        let others: Vec<SessionId> = members.into_iter().filter(|m| *m != me.session).collect();
+        let frame = wire::push("typing", None, json!({"convId": conv, "linkKey": me.session}));
+        self.pushes.to_sessions(&me.app, &others, frame).await;
+        Ok(())
+    }
+
+    /// Asks `to` to be friends; `to` gets a `friend-request` push. An `information` that is not
+    /// text counts as none.
+    pub async fn friend_request(&self, me: &Identity, to: SessionId, information: &Scalar) -> Result<(), ApiError> {
+        if to == me.session {
+            return Err(ApiError::bad_input("a session cannot befriend itself"));
+        }
+        let information = information.as_text().unwrap_or_default().to_owned();
+        if information.len() > MAX_INFORMATION_BYTES {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("information is at most {MAX_INFORMATION_BYTES} bytes"),
+            ));
+        }
+        let rate = self
+            .limiter
+            .take_rate(Throttled::FriendRequests, &me.app, &me.session, FRIEND_REQUEST_RATE);
+        if let Err(retry_after) = rate {
+            return Err(ApiError::rate_limited(
+                format!("too many friend requests: retry in {retry_after} s"),
+                retry_after,
+            ));
+        }
+        if self.social.are_friends(&me.app, &me.session, &to).await? {
+            return Err(ApiError::new(ErrorCode::Conflict, "already friends"));
+        }
+        let request = herald_store::FriendRequest {
+            app: me.app.clone(),
+            from: me.session.clone(),
+            to: to.clone(),
+            information: information.clone(),
+            created_at: timefmt::now_nanos(),
+        };
+        self.social.put_friend_request(&request).await?;
+        let frame = wire::push(
+            "friend-request",
+            Some(wire::code::FRIEND_REQUEST),
+            json!({"linkKey": me.session, "information": information}),
+        );
+        self.pushes.to_sessions(&me.app, std::slice::from_ref(&to), frame).await;
+        Ok(())
+    }
+
+    /// Answers `from`'s pending request; `from` gets `friend-accepted` or `friend-rejected`.
+    pub async fn friend_respond(&self, me: &Identity, from: &SessionId, accept: bool) -> Result<(), ApiError> {
+        let taken = self.social.take_friend_request(&me.app, from, &me.session).await?;
+        if taken.is_none() {
+            return Err(ApiError::new(
+                ErrorCode::NotFound,
+                "no pending friend request from this session",
+            ));
+        }
+        if accept {
+            let now = timefmt::now_nanos();
+            self.social.set_friends(&me.app, from, &me.session, true, now).await?;
+        }
+        let (code, action) = if accept {
+            (wire::code::FRIEND_ACCEPTED, "friend-accepted")
+        } else {
+            (wire::code::FRIEND_REJECTED, "friend-rejected")
+        };
+        let frame = wire::push(action, Some(code), json!({"linkKey": me.session, "accept": accept}));
+        self.pushes
+            .to_sessions(&me.app, std::slice::from_ref(from), frame)
+            .await;
+        Ok(())
+    }
+
+    /// `me`'s friends in session order after `after`; a list past the reply budget comes in
+    /// pages: `hasMore`, and `after` (the last session received) continues.
+    pub async fn friends(&self, me: &Identity, after: Option<String>) -> Result<(Vec<SessionId>, bool), ApiError> {
+        let mut friends = self.social.friends_of(&me.app, &me.session).await?;
+        friends.sort();
+        if let Some(after) = after {
+            friends.retain(|friend| friend.as_str() > after.as_str());
+        }
+        let mut budget = Budget::reply(friends.len());
+        let has_more = budget::keep_first(&mut friends, &mut budget);
+        Ok((friends, has_more))
+    }
+
+    /// Ends the friendship between `me` and `other` (nothing happens if there is none).
+    pub async fn unfriend(&self, me: &Identity, other: &SessionId) -> Result<(), ApiError> {
+        let now = timefmt::now_nanos();
+        self.social.set_friends(&me.app, &me.session, other, false, now).await?;
+        Ok(())
+    }
+
+    /// Whether each session is online on any gateway.
+    pub fn presence(&self, me: &Identity, sessions: Vec<String>) -> Result<Map<String, Value>, ApiError> {
+        if sessions.len() > MAX_PRESENCE_QUERY {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("at most {MAX_PRESENCE_QUERY} linkKeys per query"),
+            ));
+        }
+        let sessions = crate::conversations::parse_members(sessions)?;
+        let online = self.routes.plan(&me.app, &sessions);
+        let online: HashSet<&SessionId> = online.values().flatten().collect();
+        Ok(sessions
+            .iter()
+            .map(|s| (s.to_string(), Value::Bool(online.contains(s))))
+            .collect())
+    }
+}
