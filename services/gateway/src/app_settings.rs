@@ -1,4 +1,4 @@
-//! App settings as the console and the app's backend read and write them (contract §6).
+//! App settings as the console and the app's backend read and write them (protocol §6).
 
 use crate::error::ApiError;
 use herald_store::{AppSettings, LoginPolicy};

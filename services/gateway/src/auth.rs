@@ -36,7 +36,7 @@ struct Claims {
     jti: String,
 }
 
-/// A console user's token (contract §6): signed with the server's console key.
+/// A console user's token (protocol §6): signed with the server's console key.
 #[derive(Debug, Serialize, Deserialize)]
 struct ConsoleClaims {
     sub: String,

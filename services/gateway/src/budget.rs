@@ -1,5 +1,5 @@
 //! Byte budgets of replies: a history page, a `sync` reply or a listing carries items until about
-//! 1 MiB (contract §7), so no request builds an unbounded frame.
+//! 1 MiB (protocol §7), so no request builds an unbounded frame.
 //!
 //! Items are counted by their serialized JSON size; the MessagePack form of the same document is
 //! never larger (its strings are not escaped, its headers are no longer than JSON's quotes), so the

@@ -1,4 +1,4 @@
-//! Failed-login throttle (contract §6): per account and per client address, a window of
+//! Failed-login throttle (protocol §6): per account and per client address, a window of
 //! failures; once a key has its limit of failures in the window, every login of it is refused
 //! with 429 / 10008 and `Retry-After` until the window ends, the right password included (a
 //! guesser learns nothing during a lockout). A success clears the account's failures.

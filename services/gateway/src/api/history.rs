@@ -108,7 +108,7 @@ impl Api {
         }
     }
 
-    /// What follows each `lastSeq`, in pages (contract §5): conversations in id order, each
+    /// What follows each `lastSeq`, in pages (protocol §5): conversations in id order, each
     /// contiguous from its `lastSeq`, until `SYNC_MAX_MSGS` messages or the reply budget; a
     /// conversation cut short (or not reached) says `hasMore` and continues from its last `Seq`.
     pub async fn sync(&self, me: &Identity, convs: BTreeMap<String, u64>) -> Result<Value, ApiError> {

@@ -1,4 +1,4 @@
-//! Client routes of contract §4 (client token), seed 001 field names.
+//! Client routes of protocol §4 (client token), seed 001 field names.
 
 use super::extract::{Client, JsonBody};
 use crate::api::{AROUND_COUNT, Api, Around, CreateRequest, Creator, SendRequest};

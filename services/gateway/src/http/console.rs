@@ -1,4 +1,4 @@
-//! `/console/*` (contract §6, seed 000 userLogic): console users, orgs and apps. A console user
+//! `/console/*` (protocol §6, seed 000 userLogic): console users, orgs and apps. A console user
 //! sees only the orgs it belongs to and their apps; anything else is 404.
 
 use super::extract::{ClientAddr, JsonBody};

@@ -1,4 +1,4 @@
-//! HTTP routes of contract §4 and §8, and the WebSocket, SSE and long-poll channels.
+//! HTTP routes of protocol §4 and §8, and the WebSocket, SSE and long-poll channels.
 
 mod client_routes;
 mod console;

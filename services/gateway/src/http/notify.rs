@@ -1,4 +1,4 @@
-//! `GET /notify?token=…&protoc=ws|sse|poll` (contract §3): the push-only channel.
+//! `GET /notify?token=…&protoc=ws|sse|poll` (protocol §3): the push-only channel.
 
 use super::extract::Client;
 use crate::error::{ApiError, ApiResult};

@@ -52,7 +52,7 @@ struct Reference;
 impl Modify for Reference {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let mut text = String::from(
-            "Herald's HTTP API (contract §4), push channel (§3) and native WebSocket protocol (§5). Every JSON \
+            "Herald's HTTP API (docs/protocol.md §4 in the repository), push channel (§3) and native WebSocket protocol (§5). Every JSON \
              route answers `{\"code\": 0, \"data\": ...}` or `{\"code\": <non-zero>, \"error\": \"...\"}`.\n\n## Error codes\n\n\
              | code | HTTP | meaning |\n|---|---|---|\n",
         );

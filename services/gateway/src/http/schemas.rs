@@ -92,7 +92,7 @@ impl IntoResponses for Errors {
     }
 }
 
-/// `MsgData` of contract §3.
+/// `MsgData` of protocol §3.
 #[derive(Serialize, ToSchema)]
 #[allow(non_snake_case)]
 pub struct MsgData {

@@ -1,4 +1,4 @@
-//! `/user/*` (contract §6, seed 003): end-user accounts for apps without their own user system.
+//! `/user/*` (protocol §6, seed 003): end-user accounts for apps without their own user system.
 //! The account's user name is its session.
 
 use super::extract::{Client, ClientAddr, JsonBody};

@@ -1,4 +1,4 @@
-//! WebSocket connections: `/ws` (the native protocol of contract §5) and `/notify?protoc=ws`
+//! WebSocket connections: `/ws` (the native protocol, protocol §5) and `/notify?protoc=ws`
 //! (push only) share this socket loop.
 
 use super::extract::Client;
@@ -44,7 +44,7 @@ const WRITE_BATCH: usize = 64;
     get,
     path = "/ws",
     tag = "push",
-    description = "The native WebSocket protocol (contract §5); its actions and pushes are listed in the description above.",
+    description = "The native WebSocket protocol (docs/protocol.md §5); its actions and pushes are listed in the description above.",
     params(("token" = Option<String>, Query, description = "client token (or Authorization: Bearer)")),
     responses((status = 101, description = "switching protocols"), super::schemas::Errors),
     security(("client_token" = []))

@@ -1,4 +1,4 @@
-//! Frames of the native WebSocket protocol (`/ws`, contract §5) and the push frames of `/notify`:
+//! Frames of the native WebSocket protocol (`/ws`, protocol §5) and the push frames of `/notify`:
 //! a client frame's envelope, then its typed request; replies encoded once in the client's format.
 
 mod envelope;

@@ -1,4 +1,4 @@
-//! The client requests of `/ws` (contract §5): one variant per action, each with its typed
+//! The client requests of `/ws` (protocol §5): one variant per action, each with its typed
 //! parameters, parsed from the frame's bytes once the envelope named the action.
 
 use super::envelope::Format;

@@ -1,13 +1,9 @@
 //! Accounts, tenancy, friends and token revocation (`002_accounts.cql`): console users, orgs,
 //! server keys, end-user accounts, friend requests and friendships, and the revocation feed.
 
-use super::cql::{self, Prepared};
-use super::statements::preparer;
 use super::store::ScyllaStore;
 use crate::{Account, ConsoleUser, FriendRequest, Org, Revocation, RevocationFeed, RevocationKind, StoreError};
 use herald_protocol::{AppId, SessionId};
-use scylla::client::session::Session;
-use std::time::Duration;
 
 const NANOS_PER_DAY: i64 = 86_400 * 1_000_000_000;
 const DAY_SECS: i64 = 86_400;
@@ -63,72 +59,6 @@ fn kind_of(text: &str) -> RevocationKind {
 
 fn now_secs() -> i64 {
     herald_protocol::timefmt::now_nanos() / 1_000_000_000
-}
-
-/// The statements of `002_accounts.cql`.
-pub struct AccountStatements {
-    pub app_by_org_insert: Prepared<2>,
-    pub apps_by_org_select: Prepared<1>,
-    console_user_insert: Prepared<5>,
-    console_user_select: Prepared<1>,
-    org_insert: Prepared<5>,
-    org_select: Prepared<1>,
-    org_member_insert: Prepared<2>,
-    org_membership_insert: Prepared<2>,
-    org_member_select: Prepared<2>,
-    orgs_of_user: Prepared<1>,
-    server_key_insert: Prepared<2>,
-    server_key_select: Prepared<1>,
-    account_insert: Prepared<4>,
-    account_select: Prepared<2>,
-    account_set_password: Prepared<3>,
-    revocation_select: Prepared<3>,
-    revocation_upsert: Prepared<7>,
-    feed_insert: Prepared<8>,
-    feed_select: Prepared<2>,
-    day_raise: Prepared<5>,
-    days_select: Prepared<1>,
-    request_upsert: Prepared<5>,
-    request_select: Prepared<3>,
-    request_take: Prepared<3>,
-    friend_set: Prepared<5>,
-    friend_select: Prepared<3>,
-    friends_select: Prepared<2>,
-}
-
-impl AccountStatements {
-    pub async fn prepare(session: &Session, timeout: Duration) -> Result<Self, StoreError> {
-        let p = preparer(session, timeout);
-        Ok(Self {
-            app_by_org_insert: p.prepare(&cql::APP_BY_ORG_INSERT).await?,
-            apps_by_org_select: p.prepare(&cql::APPS_BY_ORG_SELECT).await?,
-            console_user_insert: p.prepare(&cql::CONSOLE_USER_INSERT).await?,
-            console_user_select: p.prepare(&cql::CONSOLE_USER_SELECT).await?,
-            org_insert: p.prepare(&cql::ORG_INSERT).await?,
-            org_select: p.prepare(&cql::ORG_SELECT).await?,
-            org_member_insert: p.prepare(&cql::ORG_MEMBER_INSERT).await?,
-            org_membership_insert: p.prepare(&cql::ORG_MEMBERSHIP_INSERT).await?,
-            org_member_select: p.prepare(&cql::ORG_MEMBER_SELECT).await?,
-            orgs_of_user: p.prepare(&cql::ORGS_OF_USER).await?,
-            server_key_insert: p.prepare(&cql::SERVER_KEY_INSERT).await?,
-            server_key_select: p.prepare(&cql::SERVER_KEY_SELECT).await?,
-            account_insert: p.prepare(&cql::ACCOUNT_INSERT).await?,
-            account_select: p.prepare(&cql::ACCOUNT_SELECT).await?,
-            account_set_password: p.prepare(&cql::ACCOUNT_SET_PASSWORD).await?,
-            revocation_select: p.prepare(&cql::REVOCATION_SELECT).await?,
-            revocation_upsert: p.prepare(&cql::REVOCATION_UPSERT).await?,
-            feed_insert: p.prepare(&cql::FEED_INSERT).await?,
-            feed_select: p.prepare(&cql::FEED_SELECT).await?,
-            day_raise: p.prepare(&cql::DAY_RAISE).await?,
-            days_select: p.prepare(&cql::DAYS_SELECT).await?,
-            request_upsert: p.prepare(&cql::REQUEST_UPSERT).await?,
-            request_select: p.prepare(&cql::REQUEST_SELECT).await?,
-            request_take: p.prepare(&cql::REQUEST_TAKE).await?,
-            friend_set: p.prepare(&cql::FRIEND_SET).await?,
-            friend_select: p.prepare(&cql::FRIEND_SELECT).await?,
-            friends_select: p.prepare(&cql::FRIENDS_SELECT).await?,
-        })
-    }
 }
 
 type OrgRow = (String, Option<String>, Option<String>, Option<String>, Option<i64>);

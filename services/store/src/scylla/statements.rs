@@ -176,3 +176,69 @@ impl Statements {
         })
     }
 }
+
+/// The statements of `002_accounts.cql`.
+pub struct AccountStatements {
+    pub(super) app_by_org_insert: Prepared<2>,
+    pub(super) apps_by_org_select: Prepared<1>,
+    pub(super) console_user_insert: Prepared<5>,
+    pub(super) console_user_select: Prepared<1>,
+    pub(super) org_insert: Prepared<5>,
+    pub(super) org_select: Prepared<1>,
+    pub(super) org_member_insert: Prepared<2>,
+    pub(super) org_membership_insert: Prepared<2>,
+    pub(super) org_member_select: Prepared<2>,
+    pub(super) orgs_of_user: Prepared<1>,
+    pub(super) server_key_insert: Prepared<2>,
+    pub(super) server_key_select: Prepared<1>,
+    pub(super) account_insert: Prepared<4>,
+    pub(super) account_select: Prepared<2>,
+    pub(super) account_set_password: Prepared<3>,
+    pub(super) revocation_select: Prepared<3>,
+    pub(super) revocation_upsert: Prepared<7>,
+    pub(super) feed_insert: Prepared<8>,
+    pub(super) feed_select: Prepared<2>,
+    pub(super) day_raise: Prepared<5>,
+    pub(super) days_select: Prepared<1>,
+    pub(super) request_upsert: Prepared<5>,
+    pub(super) request_select: Prepared<3>,
+    pub(super) request_take: Prepared<3>,
+    pub(super) friend_set: Prepared<5>,
+    pub(super) friend_select: Prepared<3>,
+    pub(super) friends_select: Prepared<2>,
+}
+
+impl AccountStatements {
+    pub async fn prepare(session: &Session, timeout: Duration) -> Result<Self, StoreError> {
+        let p = preparer(session, timeout);
+        Ok(Self {
+            app_by_org_insert: p.prepare(&cql::APP_BY_ORG_INSERT).await?,
+            apps_by_org_select: p.prepare(&cql::APPS_BY_ORG_SELECT).await?,
+            console_user_insert: p.prepare(&cql::CONSOLE_USER_INSERT).await?,
+            console_user_select: p.prepare(&cql::CONSOLE_USER_SELECT).await?,
+            org_insert: p.prepare(&cql::ORG_INSERT).await?,
+            org_select: p.prepare(&cql::ORG_SELECT).await?,
+            org_member_insert: p.prepare(&cql::ORG_MEMBER_INSERT).await?,
+            org_membership_insert: p.prepare(&cql::ORG_MEMBERSHIP_INSERT).await?,
+            org_member_select: p.prepare(&cql::ORG_MEMBER_SELECT).await?,
+            orgs_of_user: p.prepare(&cql::ORGS_OF_USER).await?,
+            server_key_insert: p.prepare(&cql::SERVER_KEY_INSERT).await?,
+            server_key_select: p.prepare(&cql::SERVER_KEY_SELECT).await?,
+            account_insert: p.prepare(&cql::ACCOUNT_INSERT).await?,
+            account_select: p.prepare(&cql::ACCOUNT_SELECT).await?,
+            account_set_password: p.prepare(&cql::ACCOUNT_SET_PASSWORD).await?,
+            revocation_select: p.prepare(&cql::REVOCATION_SELECT).await?,
+            revocation_upsert: p.prepare(&cql::REVOCATION_UPSERT).await?,
+            feed_insert: p.prepare(&cql::FEED_INSERT).await?,
+            feed_select: p.prepare(&cql::FEED_SELECT).await?,
+            day_raise: p.prepare(&cql::DAY_RAISE).await?,
+            days_select: p.prepare(&cql::DAYS_SELECT).await?,
+            request_upsert: p.prepare(&cql::REQUEST_UPSERT).await?,
+            request_select: p.prepare(&cql::REQUEST_SELECT).await?,
+            request_take: p.prepare(&cql::REQUEST_TAKE).await?,
+            friend_set: p.prepare(&cql::FRIEND_SET).await?,
+            friend_select: p.prepare(&cql::FRIEND_SELECT).await?,
+            friends_select: p.prepare(&cql::FRIENDS_SELECT).await?,
+        })
+    }
+}

@@ -1,11 +1,11 @@
 //! `ScyllaStore`: the session, its prepared statements, the fences this process holds, and the
 //! few ways a statement is run (paged reads, single-page point reads, idempotent writes, LWTs).
 
-use super::accounts::AccountStatements;
 use super::config::{ScyllaConfig, connect};
 use super::cql::{Kind, Prepared, Values};
 use super::fence::FenceBook;
 use super::migrate;
+use super::statements::AccountStatements;
 use super::statements::Statements;
 use crate::StoreError;
 use futures::{StreamExt, TryStreamExt, stream};

@@ -1,4 +1,4 @@
-//! The `/ws` actions of contract §5: a frame is read once into a typed request, dispatched,
+//! The `/ws` actions of protocol §5: a frame is read once into a typed request, dispatched,
 //! and answered exactly once (a bad frame gets an error reply and the connection stays).
 //! The actions themselves live beside this file, by subject.
 
