@@ -26,6 +26,23 @@ pub struct Accounts {
 }
 
 impl Accounts {
+    /// The accounts handle over one store, with its revocations applied to `hub`'s connections.
+    pub fn new(store: Arc<dyn herald_store::Store>, auth: Arc<Auth>, hub: Arc<crate::hub::Hub>) -> Self {
+        let revocations = Revocations {
+            accounts: store.clone(),
+            auth: auth.clone(),
+            hub,
+        };
+        Self {
+            store: store.clone(),
+            directory: store,
+            auth,
+            hashing: Arc::new(Hashing::default()),
+            throttle: Arc::new(LoginThrottle::default()),
+            revocations,
+        }
+    }
+
     /// Verifies a password under the login throttle (`stored`: `None` for a missing account,
     /// checked with the same work as a wrong password).
     pub async fn verify(

@@ -7,6 +7,7 @@ mod app_settings;
 pub mod auth;
 mod budget;
 mod commands;
+mod connections;
 mod conversations;
 mod error;
 mod frames;
@@ -97,14 +98,10 @@ pub(crate) struct Shared {
     /// The client operations (`api/`), which hold their own narrow handles.
     pub api: api::Api,
     pub auth: Arc<Auth>,
-    pub hub: Arc<hub::Hub>,
     pub pending: Arc<pending::Pending>,
-    pub kicker: kick_policy::Kicker,
     pub accounts: accounts::Accounts,
-    pub rooms: Arc<rooms::Rooms>,
-    pub mailboxes: polls::PollBoxes,
-    pub shutdown: CancellationToken,
-    pub draining: Arc<AtomicBool>,
+    /// Client connections: `/ws` and `/notify`.
+    pub connections: connections::Connections,
 }
 
 impl Shared {
@@ -153,37 +150,31 @@ impl Shared {
             accounts: store.clone(),
             token_ttl: config.token_ttl,
         };
-        let revocations = revocations::Revocations {
-            accounts: store.clone(),
-            auth: auth.clone(),
-            hub: hub.clone(),
-        };
         let draining = Arc::new(AtomicBool::new(false));
-        let accounts = accounts::Accounts {
-            store: store.clone(),
-            directory: store.clone(),
+        let accounts = accounts::Accounts::new(store.clone(), auth.clone(), hub.clone());
+        let connections = connections::Connections {
+            hub,
+            kicker,
             auth: auth.clone(),
-            hashing: Arc::new(passwords::Hashing::default()),
-            throttle: Arc::new(throttle::LoginThrottle::default()),
-            revocations,
+            api: api.clone(),
+            rooms: Arc::new(rooms::Rooms::new(bus.clone())),
+            mailboxes: Arc::new(polls::PollBoxes::default()),
+            limits: connections::ConnLimits::of(&config),
+            shutdown,
+            draining: draining.clone(),
         };
         let shared = Shared {
             api,
             auth,
-            hub,
-            kicker,
             accounts,
-            rooms: Arc::new(rooms::Rooms::new(bus.clone())),
-            mailboxes: Default::default(),
             config,
             probes: http::Probes {
                 bus,
                 directory: store,
-                draining: draining.clone(),
+                draining,
             },
             pending,
-            shutdown,
-            draining,
+            connections,
         };
         (shared, tracker)
     }
@@ -192,6 +183,12 @@ impl Shared {
 impl axum::extract::FromRef<Arc<Shared>> for accounts::Accounts {
     fn from_ref(shared: &Arc<Shared>) -> Self {
         shared.accounts.clone()
+    }
+}
+
+impl axum::extract::FromRef<Arc<Shared>> for connections::Connections {
+    fn from_ref(shared: &Arc<Shared>) -> Self {
+        shared.connections.clone()
     }
 }
 
@@ -229,12 +226,17 @@ impl Gateway {
                 .map(|d| d.as_millis() as u64)
                 .unwrap_or(0);
         presence::beat(&tracker, expires).await?;
-        let (hub, kicker) = (shared.hub.clone(), shared.kicker.clone());
-        tokio::spawn(inbox::run(shared.pending.clone(), hub, kicker, inbox));
+        let conns = &shared.connections;
+        tokio::spawn(inbox::run(
+            shared.pending.clone(),
+            conns.hub.clone(),
+            conns.kicker.clone(),
+            inbox,
+        ));
         tokio::spawn(sweep(shared.clone()));
         tokio::spawn(presence::heartbeat(tracker.clone()));
         tokio::spawn(presence::track(tracker));
-        tokio::spawn(shared.accounts.revocations.clone().run(shared.shutdown.clone()));
+        tokio::spawn(shared.accounts.revocations.clone().run(conns.shutdown.clone()));
         tokio::task::spawn_blocking(passwords::dummy_hash);
         Ok(Self { shared })
     }
@@ -250,12 +252,12 @@ impl Gateway {
 
     /// Stops accepting, and closes every connection with "reconnect elsewhere" (1012).
     pub fn drain(&self) {
-        self.shared.draining.store(true, Ordering::SeqCst);
-        self.shared.hub.close_all();
+        self.shared.connections.draining.store(true, Ordering::SeqCst);
+        self.shared.connections.hub.close_all();
     }
 
     pub fn connection_count(&self) -> usize {
-        self.shared.hub.connection_count()
+        self.shared.connections.hub.connection_count()
     }
 
     pub fn auth(&self) -> &Auth {
@@ -267,10 +269,10 @@ async fn sweep(shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(Duration::from_millis(250));
     loop {
         tokio::select! {
-            _ = shared.shutdown.cancelled() => return,
+            _ = shared.connections.shutdown.cancelled() => return,
             _ = tick.tick() => {
                 shared.pending.expire(shared.config.ack_timeout);
-                shared.mailboxes.expire(&shared.hub).await;
+                shared.connections.mailboxes.expire(&shared.connections.hub).await;
             }
         }
     }

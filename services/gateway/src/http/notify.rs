@@ -1,12 +1,13 @@
 //! `GET /notify?token=…&protoc=ws|sse|poll` (protocol §3): the push-only channel.
 
 use super::extract::Client;
+use crate::Identity;
+use crate::connections::Connections;
 use crate::error::{ApiError, ApiResult};
 use crate::frames::Outbound;
 use crate::hub::{Conn, ConnKind, RegisterError, Sink};
 use crate::mailbox::Mailbox;
 use crate::polls::PollBox;
-use crate::{Identity, Shared};
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
@@ -57,7 +58,7 @@ pub struct NotifyQuery {
     security(("client_token" = []))
 )]
 pub async fn notify(
-    State(shared): State<Arc<Shared>>,
+    State(conns): State<Connections>,
     query: Result<Query<NotifyQuery>, axum::extract::rejection::QueryRejection>,
     client: Result<Client, ApiError>,
     upgrade: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
@@ -79,11 +80,11 @@ pub async fn notify(
     };
     let result = match protoc.as_str() {
         "ws" => match upgrade {
-            Ok(upgrade) => Ok(super::ws::accept(shared, me, upgrade, ConnKind::NotifyWs).await),
+            Ok(upgrade) => Ok(super::ws::accept(conns, me, upgrade, ConnKind::NotifyWs).await),
             Err(_) => Err(ApiError::bad_input("protoc=ws needs a WebSocket upgrade request")),
         },
-        "sse" => sse(shared, me).await,
-        _ => poll(shared, me, &query).await,
+        "sse" => sse(conns, me).await,
+        _ => poll(conns, me, &query).await,
     };
     result.unwrap_or_else(IntoResponse::into_response)
 }
@@ -100,27 +101,21 @@ impl Drop for CloseOnDrop {
 /// Unregisters a connection as soon as it is closed: a stream that is dropped, or one closed
 /// (slow reader, revoked token, drain) while its client no longer reads it.
 async fn unregister_when_closed(
-    shared: Arc<Shared>,
+    conns: Connections,
     me: Identity,
     conn_id: u64,
     kind: ConnKind,
     close: CancellationToken,
 ) {
     close.cancelled().await;
-    shared.hub.unregister(&me.app, &me.session, conn_id, kind).await;
+    conns.hub.unregister(&me.app, &me.session, conn_id, kind).await;
 }
 
-async fn sse(shared: Arc<Shared>, me: Identity) -> ApiResult {
-    let (conn, rx) = super::ws::register(&shared, &me, ConnKind::Sse).await?;
+async fn sse(conns: Connections, me: Identity) -> ApiResult {
+    let (conn, rx) = super::ws::register(&conns, &me, ConnKind::Sse).await?;
     let close = conn.close.clone();
     let expiry = super::ws::token_expiry(&me);
-    tokio::spawn(unregister_when_closed(
-        shared,
-        me,
-        conn.id,
-        ConnKind::Sse,
-        close.clone(),
-    ));
+    tokio::spawn(unregister_when_closed(conns, me, conn.id, ConnKind::Sse, close.clone()));
     let registration = CloseOnDrop(close.clone());
     let events = futures::stream::unfold(
         (rx, registration, close),
@@ -166,13 +161,13 @@ fn bounded<T: std::str::FromStr + PartialOrd>(
     }
 }
 
-async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResult {
+async fn poll(conns: Connections, me: Identity, query: &NotifyQuery) -> ApiResult {
     let wait = bounded(&query.wait, POLL_WAIT_DEFAULT, 1, POLL_WAIT_MAX, "wait (1-60 seconds)")?;
     let max = bounded(&query.max, POLL_MAX_DEFAULT, 1, POLL_MAX_MAX, "max (1-1000)")?;
     let key = (me.app.clone(), me.session.clone(), me.platform);
-    let (poll_box, created) = shared.mailboxes.claim(&key, || PollBox {
-        mailbox: Arc::new(Mailbox::new(shared.config.outbound_queue_bytes)),
-        conn_id: shared.hub.next_conn_id(),
+    let (poll_box, created) = conns.mailboxes.claim(&key, || PollBox {
+        mailbox: Arc::new(Mailbox::new(conns.limits.outbound_queue_bytes)),
+        conn_id: conns.hub.next_conn_id(),
     });
     if created {
         let conn = Conn::new(
@@ -180,10 +175,10 @@ async fn poll(shared: Arc<Shared>, me: Identity, query: &NotifyQuery) -> ApiResu
             &me,
             ConnKind::Poll,
             Sink::Mailbox(poll_box.mailbox.clone()),
-            shared.shutdown.child_token(),
+            conns.shutdown.child_token(),
         );
-        if let Err(err) = shared.hub.register(&me.app, &me.session, conn).await {
-            shared.mailboxes.forget(&key, poll_box.conn_id);
+        if let Err(err) = conns.hub.register(&me.app, &me.session, conn).await {
+            conns.mailboxes.forget(&key, poll_box.conn_id);
             return Err(match err {
                 RegisterError::TooMany(n) => {
                     ApiError::new(ErrorCode::RateLimited, format!("at most {n} connections per session"))

@@ -2,11 +2,12 @@
 //! (push only) share this socket loop.
 
 use super::extract::Client;
+use crate::Identity;
+use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::frames::Outbound;
 use crate::hub::{Conn, ConnKind, RegisterError, Sink};
 use crate::outbound::{self, OutboundRx};
-use crate::{Identity, Shared};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
@@ -15,8 +16,6 @@ use futures::{SinkExt, StreamExt};
 use herald_protocol::ErrorCode;
 use herald_protocol::ws::{Format, MAX_FRAME_BYTES};
 use herald_store::LoginPolicy;
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
@@ -49,21 +48,21 @@ const WRITE_BATCH: usize = 64;
     responses((status = 101, description = "switching protocols"), super::schemas::Errors),
     security(("client_token" = []))
 )]
-pub async fn upgrade(State(shared): State<Arc<Shared>>, Client(me): Client, upgrade: WebSocketUpgrade) -> Response {
-    accept(shared, me, upgrade, ConnKind::Native).await
+pub async fn upgrade(State(conns): State<Connections>, Client(me): Client, upgrade: WebSocketUpgrade) -> Response {
+    accept(conns, me, upgrade, ConnKind::Native).await
 }
 
 /// Registers the connection, then completes the handshake. Registered first: once a client's
 /// handshake completes it counts as connected (a close of its other connection right after is
 /// not its last, and sends no offline), and a refusal (too many connections) is an HTTP error
 /// with its code instead of a socket opened only to be closed.
-pub async fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade, kind: ConnKind) -> Response {
-    if shared.draining.load(Ordering::SeqCst) {
+pub async fn accept(conns: Connections, me: Identity, upgrade: WebSocketUpgrade, kind: ConnKind) -> Response {
+    if conns.is_draining() {
         return ApiError::new(ErrorCode::Unavailable, "draining, connect elsewhere").into_response();
     }
-    let registered = match register(&shared, &me, kind).await {
+    let registered = match register(&conns, &me, kind).await {
         Ok((conn, rx)) => Registered {
-            shared,
+            conns,
             me,
             kind,
             conn: Some((conn, rx)),
@@ -82,7 +81,7 @@ pub async fn accept(shared: Arc<Shared>, me: Identity, upgrade: WebSocketUpgrade
 /// A connection registered before its handshake: unregistered if the handshake never
 /// completes (the client left, the upgrade failed), so no route outlives it.
 struct Registered {
-    shared: Arc<Shared>,
+    conns: Connections,
     me: Identity,
     kind: ConnKind,
     conn: Option<(Conn, OutboundRx)>,
@@ -91,23 +90,23 @@ struct Registered {
 impl Drop for Registered {
     fn drop(&mut self) {
         if let Some((conn, _)) = self.conn.take() {
-            let (shared, me, kind) = (self.shared.clone(), self.me.clone(), self.kind);
-            tokio::spawn(async move { shared.hub.unregister(&me.app, &me.session, conn.id, kind).await });
+            let (conns, me, kind) = (self.conns.clone(), self.me.clone(), self.kind);
+            tokio::spawn(async move { conns.hub.unregister(&me.app, &me.session, conn.id, kind).await });
         }
     }
 }
 
 /// Registers a new queue-backed connection, applying the app's login policy.
-pub async fn register(shared: &Arc<Shared>, me: &Identity, kind: ConnKind) -> Result<(Conn, OutboundRx), ApiError> {
-    let (tx, rx) = outbound::channel(shared.config.outbound_queue, shared.config.outbound_queue_bytes);
+pub async fn register(conns: &Connections, me: &Identity, kind: ConnKind) -> Result<(Conn, OutboundRx), ApiError> {
+    let (tx, rx) = outbound::channel(conns.limits.outbound_queue, conns.limits.outbound_queue_bytes);
     let conn = Conn::new(
-        shared.hub.next_conn_id(),
+        conns.hub.next_conn_id(),
         me,
         kind,
         Sink::Queue(tx),
-        shared.shutdown.child_token(),
+        conns.shutdown.child_token(),
     );
-    match shared.hub.register(&me.app, &me.session, conn.clone()).await {
+    match conns.hub.register(&me.app, &me.session, conn.clone()).await {
         Ok(()) => {}
         Err(RegisterError::TooMany(n)) => {
             return Err(ApiError::new(
@@ -120,10 +119,10 @@ pub async fn register(shared: &Arc<Shared>, me: &Identity, kind: ConnKind) -> Re
             return Err(ApiError::new(ErrorCode::Unavailable, "try again"));
         }
     }
-    if let Some(app) = shared.auth.app(&me.app).await?
+    if let Some(app) = conns.auth.app(&me.app).await?
         && app.settings.login_policy == LoginPolicy::Kick
     {
-        shared
+        conns
             .kicker
             .kick_others(&me.app, &me.session, me.platform, conn.id)
             .await;
@@ -143,7 +142,7 @@ pub fn token_expiry(me: &Identity) -> Instant {
 #[tracing::instrument(skip_all, fields(app = %registered.me.app, session = %registered.me.session, platform = registered.me.platform, kind = registered.kind.label()))]
 async fn serve(mut registered: Registered, socket: WebSocket) {
     let (sink, mut stream) = socket.split();
-    let (shared, me, kind) = (registered.shared.clone(), registered.me.clone(), registered.kind);
+    let (conns, me, kind) = (registered.conns.clone(), registered.me.clone(), registered.kind);
     let Some((conn, rx)) = registered.conn.take() else {
         return;
     };
@@ -154,17 +153,17 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
         rx,
         close: close.clone(),
         peer_closed: peer_closed_rx,
-        shared: shared.clone(),
+        conns: conns.clone(),
     };
     let mut writer = tokio::spawn(writer.run());
     let ctx = super::ws_actions::ConnCtx::new(
-        shared.api.clone(),
-        shared.rooms.clone(),
-        shared.config.max_content_bytes,
+        conns.api.clone(),
+        conns.rooms.clone(),
+        conns.limits.max_content_bytes,
         me.clone(),
         conn.clone(),
     );
-    let idle_limit = shared.config.ping_interval * 3;
+    let idle_limit = conns.limits.ping_interval * 3;
     let mut deadline = Instant::now() + idle_limit;
     let expiry = token_expiry(&me);
     let mut peer_closed_tx = Some(peer_closed_tx);
@@ -214,7 +213,7 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
     }
     close.cancel();
     ctx.leave_rooms().await;
-    shared.hub.unregister(&me.app, &me.session, conn.id, kind).await;
+    conns.hub.unregister(&me.app, &me.session, conn.id, kind).await;
     // the writer says goodbye within its own bounds; past them it is aborted, and the socket
     // (both halves), the queue and the task are freed here
     if tokio::time::timeout(WRITE_TIMEOUT, &mut writer).await.is_err() {
@@ -248,12 +247,12 @@ struct Writer {
     rx: OutboundRx,
     close: CancellationToken,
     peer_closed: oneshot::Receiver<()>,
-    shared: Arc<Shared>,
+    conns: Connections,
 }
 
 impl Writer {
     async fn run(mut self) {
-        let mut ping = tokio::time::interval(self.shared.config.ping_interval);
+        let mut ping = tokio::time::interval(self.conns.limits.ping_interval);
         ping.tick().await;
         loop {
             let event = tokio::select! {
@@ -302,7 +301,7 @@ impl Writer {
                 return;
             }
         }
-        let (code, reason) = if self.shared.draining.load(Ordering::SeqCst) || self.shared.shutdown.is_cancelled() {
+        let (code, reason) = if self.conns.stopping() {
             (CLOSE_RECONNECT, "server restarting, reconnect")
         } else {
             (CLOSE_TOO_SLOW, "outbound queue full")
