@@ -16,6 +16,8 @@ pub fn push_of(event: &Event) -> Push {
         EventBody::Message(record) => Push::Message {
             msg_id: record.msg_id,
             msg_data_json: serde_json::to_string(&record.to_wire()).expect("MsgData serializes"),
+            conv: Some(conv.clone()),
+            seq: record.seq,
         },
         EventBody::Read { seq, unread, .. } => frame(push(
             "msg-read",

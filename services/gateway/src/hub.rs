@@ -8,7 +8,7 @@ use crate::outbound::{OutboundTx, Refused};
 use axum::extract::ws::Utf8Bytes;
 use herald_bus::Bus;
 use herald_protocol::bus::{Delivery, Push};
-use herald_protocol::{AppId, GatewayId, Platform, SessionId, ws};
+use herald_protocol::{AppId, ConvId, GatewayId, Platform, SessionId, ws};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,6 +56,41 @@ pub struct Conn {
     pub close: CancellationToken,
     /// Requests of this connection waiting for the sequencer; at most `MAX_IN_FLIGHT`.
     pub in_flight: Arc<tokio::sync::Semaphore>,
+    /// The highest `Seq` pushed per conversation: keeps this connection's pushes in order.
+    pushed: Arc<PushedSeqs>,
+}
+
+/// Conversations whose last pushed `Seq` one connection remembers; past it the memory starts
+/// over (a repeat may then pass once: the client drops a `Seq` it already has).
+pub const MAX_ORDERED_CONVERSATIONS: usize = 4096;
+
+/// The highest `Seq` pushed to one connection per conversation. A push at or below it is a
+/// repeat (a delivery worker replaying after a failover) or arrives late (pushes before it were
+/// lost in transit and are replayed now): it is not written, so a connection only ever sees a
+/// conversation's messages in rising `Seq` order; a client that sees a gap syncs from the store
+/// (protocol §5 `sync`), which is where the late ones are.
+#[derive(Default)]
+struct PushedSeqs(Mutex<HashMap<ConvId, u64>>);
+
+impl PushedSeqs {
+    /// True when `seq` comes after every `Seq` of `conv` pushed so far (and records it).
+    fn admit(&self, conv: &ConvId, seq: u64) -> bool {
+        let mut pushed = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        match pushed.get_mut(conv) {
+            Some(last) if seq <= *last => false,
+            Some(last) => {
+                *last = seq;
+                true
+            }
+            None => {
+                if pushed.len() >= MAX_ORDERED_CONVERSATIONS {
+                    pushed.clear();
+                }
+                pushed.insert(conv.clone(), seq);
+                true
+            }
+        }
+    }
 }
 
 /// Requests one `/ws` connection may have waiting for the sequencer at once; past it, a request
@@ -74,6 +109,17 @@ impl Conn {
             msgpack: Arc::new(AtomicBool::new(false)),
             close,
             in_flight: Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT)),
+            pushed: Arc::default(),
+        }
+    }
+
+    /// Whether a push of `conv`'s `seq` may be written to this connection: only in rising order.
+    fn in_order(&self, push: &Push) -> bool {
+        match push {
+            Push::Message {
+                conv: Some(conv), seq, ..
+            } if *seq > 0 => self.pushed.admit(conv, *seq),
+            _ => true,
         }
     }
 
@@ -194,7 +240,7 @@ impl Hub {
     /// Writes a delivery batch to the matching connections. Never waits.
     pub fn deliver(&self, deliveries: &[Delivery]) {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-        let mut written = 0u64;
+        let (mut written, mut skipped) = (0u64, 0u64);
         for delivery in deliveries {
             let mut frames = PushFrames::new(&delivery.push);
             let mut key = (delivery.app.clone(), SessionId::parse("-").expect("valid"));
@@ -202,6 +248,10 @@ impl Hub {
                 key.1 = session.clone();
                 let Some(list) = conns.get(&key) else { continue };
                 for conn in list {
+                    if !conn.in_order(&delivery.push) {
+                        skipped += 1;
+                        continue;
+                    }
                     if conn.offer(frames.for_conn(conn)) {
                         written += 1;
                     }
@@ -209,6 +259,9 @@ impl Hub {
             }
         }
         metrics::counter!("herald_pushes_written_total").increment(written);
+        if skipped > 0 {
+            metrics::counter!("herald_pushes_out_of_order_total").increment(skipped);
+        }
     }
 
     /// Sends `frame` to the session's connections matching `filter` on this gateway.
@@ -350,7 +403,9 @@ impl<'a> PushFrames<'a> {
             _ => self
                 .plain
                 .get_or_insert_with(|| match push {
-                    Push::Message { msg_id, msg_data_json } => Outbound::Text {
+                    Push::Message {
+                        msg_id, msg_data_json, ..
+                    } => Outbound::Text {
                         json: Utf8Bytes::from(msg_data_json.clone()),
                         id: Some(*msg_id),
                     },
@@ -361,5 +416,62 @@ impl<'a> PushFrames<'a> {
                 })
                 .clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound;
+    use herald_bus::inproc::InprocBus;
+    use herald_protocol::MsgId;
+
+    fn message(conv: &str, seq: u64) -> Delivery {
+        Delivery {
+            app: AppId::parse("a").unwrap(),
+            recipients: vec![SessionId::parse("s").unwrap()],
+            push: Push::Message {
+                msg_id: MsgId(1000 + seq),
+                msg_data_json: format!("{{\"Seq\":{seq},\"ConversationID\":\"{conv}\"}}"),
+                conv: Some(ConvId::parse(conv).unwrap()),
+                seq,
+            },
+            trace: None,
+        }
+    }
+
+    /// A connection sees a conversation's pushes in rising `Seq` order only: a repeat (a
+    /// replay after a failover) and a late one (earlier pushes lost and replayed after a later
+    /// one was written) are not written, each conversation on its own. Seen in the chaos
+    /// suite: Seq 38, 39, 40 pushed after 41 when a NATS node was paused.
+    #[tokio::test]
+    async fn a_connection_gets_each_conversation_s_pushes_in_rising_seq_order() {
+        let hub = Hub::new(GatewayId::parse("g").unwrap(), Arc::new(InprocBus::new(1)), 16);
+        let me = crate::Identity {
+            app: AppId::parse("a").unwrap(),
+            session: SessionId::parse("s").unwrap(),
+            platform: 1,
+            jti: "j".into(),
+            iat: 0,
+            exp: u64::MAX,
+        };
+        let (tx, mut rx) = outbound::channel(64, 1 << 20);
+        let conn = Conn::new(1, &me, ConnKind::Sse, Sink::Queue(tx), CancellationToken::new());
+        hub.register(&me.app, &me.session, conn).await.unwrap();
+        for (conv, seq) in [("x", 41), ("x", 38), ("y", 1), ("x", 41), ("x", 42), ("y", 1), ("y", 2)] {
+            hub.deliver(&[message(conv, seq)]);
+        }
+        let mut written = Vec::new();
+        while let Some(frame) = rx.try_recv() {
+            let Outbound::Text { json, .. } = frame else {
+                panic!("a text frame")
+            };
+            written.push(json.to_string());
+        }
+        let expected: Vec<String> = [("x", 41), ("y", 1), ("x", 42), ("y", 2)]
+            .iter()
+            .map(|(conv, seq)| format!("{{\"Seq\":{seq},\"ConversationID\":\"{conv}\"}}"))
+            .collect();
+        assert_eq!(written, expected);
     }
 }

@@ -40,6 +40,10 @@ impl Shape {
     }
 }
 
+#[allow(
+    clippy::large_enum_variant,
+    reason = "most waiters are /ws ones: boxing them would add an allocation per request to save memory only on HTTP ones"
+)]
 pub enum Waiter {
     Http(oneshot::Sender<Outcome>),
     /// A `/ws` request: the reply goes straight into the connection's queue. `in_flight` is

@@ -105,6 +105,12 @@ pub const CATALOGUE: &[Metric] = &[
         "Push frames queued to client connections.",
     ),
     metric(
+        "herald_pushes_out_of_order_total",
+        Counter,
+        &[],
+        "Message pushes not written to a connection because it already had that Seq or a later one of the conversation (a replay after a failover, or pushes lost in transit and replayed late; the client syncs the gap).",
+    ),
+    metric(
         "herald_slow_consumer_disconnects_total",
         Counter,
         &[],

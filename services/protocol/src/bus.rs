@@ -253,7 +253,15 @@ pub struct Delivery {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Push {
     /// A new message: `MsgData` JSON. `/notify` sends it as is, `/ws` wraps it in a push frame.
-    Message { msg_id: MsgId, msg_data_json: String },
+    /// `conv` and `seq` let a gateway keep each connection's pushes in `Seq` order.
+    Message {
+        msg_id: MsgId,
+        msg_data_json: String,
+        #[serde(default)]
+        conv: Option<ConvId>,
+        #[serde(default)]
+        seq: u64,
+    },
     /// Any other push: the whole frame, the same on `/ws` and `/notify`.
     Frame { json: String },
 }
