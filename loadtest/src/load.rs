@@ -126,6 +126,59 @@ pub struct Finished {
     pub recorded: crate::recorder::Recorded,
 }
 
+/// CPU seconds used so far by the server, NATS, this load generator and the whole machine.
+#[derive(Clone, Copy)]
+struct CpuMark {
+    server: Option<f64>,
+    nats: Option<f64>,
+    loadgen: Option<f64>,
+    machine_busy: Option<f64>,
+}
+
+impl CpuMark {
+    fn take(target: &Target) -> Self {
+        Self {
+            server: target.server_pid.and_then(procfs::cpu_seconds),
+            nats: target.nats_pid.and_then(procfs::cpu_seconds),
+            loadgen: procfs::cpu_seconds(std::process::id()),
+            machine_busy: procfs::machine_busy_seconds(),
+        }
+    }
+}
+
+fn minus(end: Option<f64>, start: Option<f64>) -> Option<f64> {
+    end.zip(start).map(|(e, s)| e - s)
+}
+
+/// An error with the end of the server's log if it exited during the run.
+fn server_alive(target: &mut Target) -> anyhow::Result<()> {
+    let Some(status) = target.server_exit() else {
+        return Ok(());
+    };
+    let log = target
+        .log
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let lines: Vec<&str> = log.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(30)..];
+    anyhow::bail!(
+        "the server exited during the run ({status}); the end of its log:\n{}",
+        tail.join("\n")
+    )
+}
+
+/// Every connection's acknowledged `Seq` ranges, merged per conversation.
+fn merged_acks(outcomes: &[Outcome]) -> HashMap<String, AckedRange> {
+    let mut acked: HashMap<String, AckedRange> = HashMap::new();
+    for outcome in outcomes {
+        for (conv, range) in &outcome.acked {
+            acked.entry(conv.clone()).or_default().merge(range);
+        }
+    }
+    acked
+}
+
 /// Starts the load, runs it for `seconds`, drains, stops, and reports.
 pub async fn measure(
     load: Load,
@@ -135,10 +188,7 @@ pub async fn measure(
     seconds: u64,
 ) -> anyhow::Result<Finished> {
     let run = load.run.clone();
-    let cpu_start = target.server_pid.and_then(procfs::cpu_seconds);
-    let nats_cpu_start = target.nats_pid.and_then(procfs::cpu_seconds);
-    let loadgen_cpu_start = procfs::cpu_seconds(std::process::id());
-    let busy_start = procfs::machine_busy_seconds();
+    let cpu_start = CpuMark::take(target);
     let rss_start = target.server_pid.and_then(procfs::rss_bytes);
     // routes reach delivery workers asynchronously (over NATS, a key-value watch)
     tokio::time::sleep(Duration::from_millis(common.settle_ms)).await;
@@ -161,30 +211,8 @@ pub async fn measure(
     progress.finish();
     let rss = sampler.finish();
     let cpu_window_seconds = run.elapsed().as_secs_f64();
-    let busy_end = procfs::machine_busy_seconds();
-    let cpu_end = target.server_pid.and_then(procfs::cpu_seconds);
-    let nats_cpu_end = target.nats_pid.and_then(procfs::cpu_seconds);
-    let loadgen_cpu_end = procfs::cpu_seconds(std::process::id());
-    if let Some(status) = target.server_exit() {
-        let log = target
-            .log
-            .as_ref()
-            .and_then(|p| std::fs::read_to_string(p).ok())
-            .unwrap_or_default();
-        let tail: Vec<&str> = log
-            .lines()
-            .rev()
-            .take(30)
-            .collect::<Vec<_>>()
-            .into_iter()
-            .rev()
-            .collect();
-        anyhow::bail!(
-            "the server exited during the run ({status}); the end of its log:\n{}",
-            tail.join("\n")
-        );
-    }
-
+    let cpu_end = CpuMark::take(target);
+    server_alive(target)?;
     let stages = match stages_before {
         Some(before) => crate::stages::Scrape::take(&target.api)
             .await
@@ -192,21 +220,14 @@ pub async fn measure(
             .unwrap_or_default(),
         None => Vec::new(),
     };
-    let mut acked: HashMap<String, AckedRange> = HashMap::new();
-    for outcome in &outcomes {
-        for (conv, range) in &outcome.acked {
-            acked.entry(conv.clone()).or_default().merge(range);
-        }
-    }
     let tally = tracker::tally(
-        &acked,
+        &merged_acks(&outcomes),
         outcomes
             .iter()
             .flat_map(|o| o.trackers.iter().map(|(c, t)| (c.as_str(), t))),
     );
     let recorded = run.recorder.snapshot();
     let c = &run.counters;
-    let minus = |end: Option<f64>, start: Option<f64>| end.zip(start).map(|(e, s)| e - s);
     let report = Report {
         scenario: scenario.to_owned(),
         target: target.kind.clone(),
@@ -236,12 +257,12 @@ pub async fn measure(
             rss_start,
             rss_peak: rss.iter().map(|(_, b)| *b).max(),
             rss_end: target.server_pid.and_then(procfs::rss_bytes),
-            cpu_seconds: minus(cpu_end, cpu_start),
-            nats_cpu_seconds: minus(nats_cpu_end, nats_cpu_start),
+            cpu_seconds: minus(cpu_end.server, cpu_start.server),
+            nats_cpu_seconds: minus(cpu_end.nats, cpu_start.nats),
             nats_rss_end: target.nats_pid.and_then(procfs::rss_bytes),
-            machine_busy_seconds: minus(busy_end, busy_start),
+            machine_busy_seconds: minus(cpu_end.machine_busy, cpu_start.machine_busy),
         },
-        loadgen_cpu_seconds: minus(loadgen_cpu_end, loadgen_cpu_start),
+        loadgen_cpu_seconds: minus(cpu_end.loadgen, cpu_start.loadgen),
         history: None,
         idle: None,
         jetstream: None,

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
 
 pub type Sink = SplitSink<Socket, Message>;
 
@@ -66,6 +67,67 @@ impl Work {
     }
 }
 
+/// Waits until request `n` is due and the backlog is under its bound; false once the run stops.
+async fn wait_turn(
+    pace: &Pace,
+    start: tokio::time::Instant,
+    n: u64,
+    counters: &Counters,
+    stop: &CancellationToken,
+) -> bool {
+    if let Some(rate) = pace.rate {
+        let due = start + Duration::from_secs_f64(n as f64 / rate);
+        if due > tokio::time::Instant::now() {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return false,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
+    }
+    if let Some(max) = pace.max_backlog {
+        while counters.backlog() > max {
+            tokio::select! {
+                biased;
+                _ = stop.cancelled() => return false,
+                _ = tokio::time::sleep(Duration::from_millis(1)) => {}
+            }
+        }
+    }
+    true
+}
+
+/// Takes up to `more` further permits that are free right now; how many it took.
+fn take_more(permits: &Semaphore, more: u64) -> u64 {
+    let mut taken = 0;
+    while taken < more {
+        match permits.try_acquire() {
+            Ok(permit) => {
+                permit.forget();
+                taken += 1;
+            }
+            Err(_) => break,
+        }
+    }
+    taken
+}
+
+/// The text of request `n`, sent at `now` (µs into the run).
+fn request_text(work: &Work, run: &Run, now: u64, n: u64) -> String {
+    let req_id = frames::req_id(now, n);
+    match work {
+        Work::Messages {
+            conv_json, key_prefix, ..
+        } => frames::msg_im(
+            req_id,
+            conv_json,
+            &format!("{key_prefix}-{n}"),
+            &frames::content(now, run.content_size),
+        ),
+        Work::History { conv_json, limit, .. } => frames::list_history(req_id, conv_json, *limit),
+    }
+}
+
 /// Sends until the run stops sending (or the limit is reached); returns the sink to close later.
 pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work: Work) -> Sink {
     let (pace, is_message) = match &work {
@@ -92,24 +154,8 @@ pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work:
         if stop.is_cancelled() || pace.limit.is_some_and(|limit| n >= limit) {
             break;
         }
-        if let Some(rate) = pace.rate {
-            let due = start + Duration::from_secs_f64(n as f64 / rate);
-            if due > tokio::time::Instant::now() {
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => break,
-                    _ = tokio::time::sleep_until(due) => {}
-                }
-            }
-        }
-        if let Some(max) = pace.max_backlog {
-            while counters.backlog() > max {
-                tokio::select! {
-                    biased;
-                    _ = stop.cancelled() => break 'sending,
-                    _ = tokio::time::sleep(Duration::from_millis(1)) => {}
-                }
-            }
+        if !wait_turn(&pace, start, n, counters, &stop).await {
+            break;
         }
         // stop first: once the load phase is over, not one more request
         let permit = tokio::select! {
@@ -125,30 +171,9 @@ pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work:
             let owed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
             cap = cap.min(owed.saturating_sub(n).max(1));
         }
-        let mut batch = 1;
-        while batch < cap {
-            match permits.try_acquire() {
-                Ok(permit) => {
-                    permit.forget();
-                    batch += 1;
-                }
-                Err(_) => break,
-            }
-        }
-        for _ in 0..batch {
+        for _ in 0..1 + take_more(&permits, cap - 1) {
             let now = run.now_us();
-            let req_id = frames::req_id(now, n);
-            let text = match &work {
-                Work::Messages {
-                    conv_json, key_prefix, ..
-                } => frames::msg_im(
-                    req_id,
-                    conv_json,
-                    &format!("{key_prefix}-{n}"),
-                    &frames::content(now, run.content_size),
-                ),
-                Work::History { conv_json, limit, .. } => frames::list_history(req_id, conv_json, *limit),
-            };
+            let text = request_text(&work, &run, now, n);
             Counters::add(&counters.requests, 1);
             if is_message {
                 Counters::add(&counters.sent, 1);
