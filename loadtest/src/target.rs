@@ -118,6 +118,40 @@ pub fn spawn_nats(common: &Common) -> anyhow::Result<(ChildGuard, String, tempfi
     Ok((guard, format!("nats://127.0.0.1:{port}"), dir))
 }
 
+/// The command that starts the server `kind` names on `addr` (data in `dir`).
+fn server_command(
+    common: &Common,
+    kind: SpawnKind,
+    addr: &str,
+    secret: &str,
+    dir: &std::path::Path,
+    nats_url: Option<&str>,
+) -> anyhow::Result<Command> {
+    Ok(match kind {
+        SpawnKind::Relay => {
+            let mut command = Command::new(std::env::current_exe()?);
+            command.args(["relay", "--listen", addr, "--read-buffer"]);
+            command.arg(common.relay_read_buffer.to_string());
+            command
+        }
+        SpawnKind::Embedded | SpawnKind::Nats => {
+            let mut command = Command::new(herald_binary(common.herald_bin.as_deref()));
+            command
+                .args(["up", "--http-addr", addr, "--app-secret", secret, "--data-dir"])
+                .arg(dir.join("data"))
+                .env(
+                    "HERALD_LOG",
+                    std::env::var("HERALD_LOG").unwrap_or_else(|_| "warn".to_owned()),
+                );
+            if let Some(url) = nats_url {
+                command.args(["--nats-url", url]);
+            }
+            command.args(&common.herald_args);
+            command
+        }
+    })
+}
+
 fn check_loopback_nats(url: &str) -> anyhow::Result<()> {
     for server in url.split(',') {
         crate::ws::loopback_addr(server.trim())?;
@@ -129,25 +163,7 @@ impl Target {
     /// Attaches to `--url`, or starts what `--spawn` names (`default` when neither is given).
     pub async fn open(common: &Common, default: SpawnKind) -> anyhow::Result<Self> {
         if let Some(url) = &common.url {
-            let secret = common.app_secret.clone().unwrap_or_default();
-            let api = Api::new(url, &secret)?;
-            api.wait_ready(Duration::from_secs(10)).await?;
-            if let Some(nats) = &common.nats_url {
-                check_loopback_nats(nats)?;
-            }
-            if !common.keep_app_settings {
-                api.relax_limits().await?;
-            }
-            return Ok(Self {
-                kind: "url".to_owned(),
-                api,
-                server_pid: common.server_pid,
-                nats_pid: None,
-                nats_url: common.nats_url.clone(),
-                log: None,
-                children: Vec::new(),
-                _dirs: Vec::new(),
-            });
+            return Self::attach(common, url).await;
         }
         let kind = common.spawn.unwrap_or(default);
         let mut children = Vec::new();
@@ -178,29 +194,7 @@ impl Target {
             .unwrap_or_else(|| dir.path().join("server.log"));
         let log_file = std::fs::File::create(&log)?;
         let secret = format!("loadtest-secret-{}", std::process::id());
-        let mut command = match kind {
-            SpawnKind::Relay => {
-                let mut command = Command::new(std::env::current_exe()?);
-                command.args(["relay", "--listen", &addr, "--read-buffer"]);
-                command.arg(common.relay_read_buffer.to_string());
-                command
-            }
-            SpawnKind::Embedded | SpawnKind::Nats => {
-                let mut command = Command::new(herald_binary(common.herald_bin.as_deref()));
-                command
-                    .args(["up", "--http-addr", &addr, "--app-secret", &secret, "--data-dir"])
-                    .arg(dir.path().join("data"))
-                    .env(
-                        "HERALD_LOG",
-                        std::env::var("HERALD_LOG").unwrap_or_else(|_| "warn".to_owned()),
-                    );
-                if let Some(url) = &nats_url {
-                    command.args(["--nats-url", url]);
-                }
-                command.args(&common.herald_args);
-                command
-            }
-        };
+        let mut command = server_command(common, kind, &addr, &secret, dir.path(), nats_url.as_deref())?;
         let child = command
             .stdout(Stdio::null())
             .stderr(log_file)
@@ -229,6 +223,29 @@ impl Target {
             log: Some(log),
             children,
             _dirs: dirs,
+        })
+    }
+
+    /// Attaches to a server already running at `url` (loopback only).
+    async fn attach(common: &Common, url: &str) -> anyhow::Result<Self> {
+        let secret = common.app_secret.clone().unwrap_or_default();
+        let api = Api::new(url, &secret)?;
+        api.wait_ready(Duration::from_secs(10)).await?;
+        if let Some(nats) = &common.nats_url {
+            check_loopback_nats(nats)?;
+        }
+        if !common.keep_app_settings {
+            api.relax_limits().await?;
+        }
+        Ok(Self {
+            kind: "url".to_owned(),
+            api,
+            server_pid: common.server_pid,
+            nats_pid: None,
+            nats_url: common.nats_url.clone(),
+            log: None,
+            children: Vec::new(),
+            _dirs: Vec::new(),
         })
     }
 
