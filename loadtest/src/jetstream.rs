@@ -39,6 +39,39 @@ fn ms(histogram: &Histogram<u64>, quantile: f64) -> f64 {
     histogram.value_at_quantile(quantile) as f64 / 1000.0
 }
 
+/// Reads the stream until it has every message published (`published` says how many once the
+/// publishing ends): the sequence tracker and the publish-to-read latencies in µs.
+async fn read_all(
+    mut messages: pull::Ordered,
+    mut published_rx: tokio::sync::watch::Receiver<Option<u64>>,
+    epoch: Instant,
+) -> (SeqTracker, Histogram<u64>) {
+    let now_us = move || epoch.elapsed().as_micros() as u64;
+    let mut tracker = SeqTracker::default();
+    let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
+    loop {
+        let target = *published_rx.borrow();
+        if target.is_some_and(|total| tracker.received >= total) {
+            break;
+        }
+        let next = tokio::select! {
+            next = messages.next() => next,
+            _ = published_rx.changed() => continue,
+        };
+        let Some(Ok(message)) = next else { break };
+        let mut data = &message.payload[..];
+        if data.len() < 16 {
+            continue;
+        }
+        let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
+        data = &data[8..];
+        let sent = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
+        tracker.record(seq);
+        latency.saturating_record(now_us().saturating_sub(sent).max(1));
+    }
+    (tracker, latency)
+}
+
 /// Publishes for `duration` with `window` publishes in flight, consuming at the same time, then
 /// waits up to `drain` for the consumer to catch up.
 pub async fn run(
@@ -77,33 +110,9 @@ pub async fn run(
         .context("create the consumer")?;
     let epoch = Instant::now();
     let now_us = move || epoch.elapsed().as_micros() as u64;
-    let (published_tx, mut published_rx) = tokio::sync::watch::channel(None::<u64>);
-    let mut messages = consumer.messages().await?;
-    let reader = tokio::spawn(async move {
-        let mut tracker = SeqTracker::default();
-        let mut latency = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
-        loop {
-            let target = *published_rx.borrow();
-            if target.is_some_and(|total| tracker.received >= total) {
-                break;
-            }
-            let next = tokio::select! {
-                next = messages.next() => next,
-                _ = published_rx.changed() => continue,
-            };
-            let Some(Ok(message)) = next else { break };
-            let mut data = &message.payload[..];
-            if data.len() < 16 {
-                continue;
-            }
-            let seq = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
-            data = &data[8..];
-            let sent = u64::from_be_bytes(data[..8].try_into().expect("8 bytes"));
-            tracker.record(seq);
-            latency.saturating_record(now_us().saturating_sub(sent).max(1));
-        }
-        (tracker, latency)
-    });
+    let (published_tx, published_rx) = tokio::sync::watch::channel(None::<u64>);
+    let messages = consumer.messages().await?;
+    let reader = tokio::spawn(read_all(messages, published_rx, epoch));
 
     let mut acks = Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).expect("bounds");
     let mut in_flight = VecDeque::with_capacity(window);
