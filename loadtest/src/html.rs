@@ -40,12 +40,11 @@ fn nice_step(span: f64, ticks: f64) -> f64 {
     nice * magnitude
 }
 
-/// A line chart; `x_ticks` overrides the x axis labels (position, label).
-fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], x_ticks: Option<&[(f64, &str)]>) -> String {
-    let all = series.iter().flat_map(|s| s.points.iter());
+/// The smallest x, the largest x and the largest y of all points (0 when there are none).
+fn bounds(series: &[Series]) -> (f64, f64, f64) {
     let (mut x_max, mut y_max) = (0.0f64, 0.0f64);
     let mut x_min = f64::MAX;
-    for &(x, y) in all {
+    for &(x, y) in series.iter().flat_map(|s| s.points.iter()) {
         x_max = x_max.max(x);
         x_min = x_min.min(x);
         y_max = y_max.max(y);
@@ -53,6 +52,43 @@ fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], x_ti
     if x_min == f64::MAX {
         x_min = 0.0;
     }
+    (x_min, x_max, y_max)
+}
+
+/// The x axis labels: `x_ticks` where given, else round steps across `x_min..=x_max`.
+fn x_axis(svg: &mut String, x_ticks: Option<&[(f64, &str)]>, (x_min, x_max): (f64, f64), px: &impl Fn(f64) -> f64) {
+    match x_ticks {
+        Some(ticks) => {
+            for &(x, label) in ticks {
+                let _ = write!(
+                    svg,
+                    r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                    px(x),
+                    HEIGHT - BOTTOM + 16.0,
+                    escape(label)
+                );
+            }
+        }
+        None => {
+            let step = nice_step((x_max - x_min).max(1e-9), 8.0);
+            let mut x = (x_min / step).ceil() * step;
+            while x <= x_max + 1e-9 {
+                let _ = write!(
+                    svg,
+                    r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
+                    px(x),
+                    HEIGHT - BOTTOM + 16.0,
+                    trim(x)
+                );
+                x += step;
+            }
+        }
+    }
+}
+
+/// A line chart; `x_ticks` overrides the x axis labels (position, label).
+fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], x_ticks: Option<&[(f64, &str)]>) -> String {
+    let (x_min, x_max, y_max) = bounds(series);
     let x_span = (x_max - x_min).max(1e-9);
     let y_step = nice_step(y_max.max(1e-9), 5.0);
     let y_top = (y_max / y_step).ceil().max(1.0) * y_step;
@@ -81,33 +117,7 @@ fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], x_ti
         );
         y += y_step;
     }
-    match x_ticks {
-        Some(ticks) => {
-            for &(x, label) in ticks {
-                let _ = write!(
-                    svg,
-                    r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-                    px(x),
-                    HEIGHT - BOTTOM + 16.0,
-                    escape(label)
-                );
-            }
-        }
-        None => {
-            let step = nice_step(x_span, 8.0);
-            let mut x = (x_min / step).ceil() * step;
-            while x <= x_max + 1e-9 {
-                let _ = write!(
-                    svg,
-                    r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text>"#,
-                    px(x),
-                    HEIGHT - BOTTOM + 16.0,
-                    trim(x)
-                );
-                x += step;
-            }
-        }
-    }
+    x_axis(&mut svg, x_ticks, (x_min, x_max), &px);
     let _ = write!(
         svg,
         r#"<text x="{:.1}" y="{}" text-anchor="middle">{}</text><text x="14" y="{:.1}" transform="rotate(-90 14 {:.1})" text-anchor="middle">{}</text>"#,
