@@ -17,8 +17,8 @@ mod load;
 mod receiver;
 mod report;
 mod run;
-#[allow(dead_code)]
-#[path = "../e2e/support.rs"]
+#[allow(dead_code, unused_imports)]
+#[path = "../e2e/support/mod.rs"]
 mod support;
 
 use faults::Fault;
