@@ -8,7 +8,7 @@ use crate::outbound::{OutboundTx, Refused};
 use axum::extract::ws::Utf8Bytes;
 use herald_bus::Bus;
 use herald_protocol::bus::{Delivery, Push};
-use herald_protocol::{AppId, ConvId, GatewayId, Platform, SessionId, ws};
+use herald_protocol::{AppId, GatewayId, Platform, SessionId, ws};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -60,8 +60,10 @@ pub struct Conn {
     pushed: Arc<PushedSeqs>,
 }
 
-/// Conversations whose last pushed `Seq` one connection remembers; past it the memory starts
-/// over (a repeat may then pass once: the client drops a `Seq` it already has).
+/// Conversations whose last pushed `Seq` one connection remembers (16 bytes each: a keyed hash
+/// of the conversation id and the `Seq`, so at most about 100 KiB per connection whatever the
+/// ids' length); past it the memory starts over (a repeat may then pass once: the client drops
+/// a `Seq` it already has).
 pub const MAX_ORDERED_CONVERSATIONS: usize = 4096;
 
 /// The highest `Seq` pushed to one connection per conversation. A push at or below it is a
@@ -70,13 +72,14 @@ pub const MAX_ORDERED_CONVERSATIONS: usize = 4096;
 /// conversation's messages in rising `Seq` order; a client that sees a gap syncs from the store
 /// (protocol §5 `sync`), which is where the late ones are.
 #[derive(Default)]
-struct PushedSeqs(Mutex<HashMap<ConvId, u64>>);
+struct PushedSeqs(Mutex<HashMap<u64, u64>>);
 
 impl PushedSeqs {
-    /// True when `seq` comes after every `Seq` of `conv` pushed so far (and records it).
-    fn admit(&self, conv: &ConvId, seq: u64) -> bool {
+    /// True when `seq` comes after every `Seq` of the conversation whose hash is `conv` pushed
+    /// so far (and records it).
+    fn admit(&self, conv: u64, seq: u64) -> bool {
         let mut pushed = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        match pushed.get_mut(conv) {
+        match pushed.get_mut(&conv) {
             Some(last) if seq <= *last => false,
             Some(last) => {
                 *last = seq;
@@ -86,7 +89,7 @@ impl PushedSeqs {
                 if pushed.len() >= MAX_ORDERED_CONVERSATIONS {
                     pushed.clear();
                 }
-                pushed.insert(conv.clone(), seq);
+                pushed.insert(conv, seq);
                 true
             }
         }
@@ -113,14 +116,10 @@ impl Conn {
         }
     }
 
-    /// Whether a push of `conv`'s `seq` may be written to this connection: only in rising order.
-    fn in_order(&self, push: &Push) -> bool {
-        match push {
-            Push::Message {
-                conv: Some(conv), seq, ..
-            } if *seq > 0 => self.pushed.admit(conv, *seq),
-            _ => true,
-        }
+    /// Whether a push with this order key (`Hub::order_key`) may be written to this connection:
+    /// a conversation's messages only in rising `Seq` order.
+    fn in_order(&self, key: Option<(u64, u64)>) -> bool {
+        key.is_none_or(|(conv, seq)| self.pushed.admit(conv, seq))
     }
 
     /// Queues a frame; false when the connection cannot take it (and is being closed).
@@ -158,6 +157,22 @@ pub enum RegisterError {
     Bus(#[from] herald_bus::BusError),
 }
 
+impl From<RegisterError> for crate::error::ApiError {
+    /// What a client whose connection could not be registered is told.
+    fn from(err: RegisterError) -> Self {
+        match err {
+            RegisterError::TooMany(n) => Self::new(
+                herald_protocol::ErrorCode::RateLimited,
+                format!("at most {n} connections per session"),
+            ),
+            RegisterError::Bus(err) => {
+                tracing::warn!(error = %err, "could not register connection");
+                Self::new(herald_protocol::ErrorCode::Unavailable, "try again")
+            }
+        }
+    }
+}
+
 pub struct Hub {
     gateway: GatewayId,
     bus: Arc<dyn Bus>,
@@ -166,6 +181,8 @@ pub struct Hub {
     next_id: AtomicU64,
     /// Serializes route changes per key, so an add and a remove never cross.
     route_locks: Vec<tokio::sync::Mutex<()>>,
+    /// Keys the conversation hashes of `PushedSeqs` (randomly, so ids cannot be chosen to collide).
+    order_hasher: std::hash::RandomState,
 }
 
 impl Hub {
@@ -177,6 +194,19 @@ impl Hub {
             conns: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
             route_locks: (0..ROUTE_SHARDS).map(|_| tokio::sync::Mutex::new(())).collect(),
+            order_hasher: std::hash::RandomState::new(),
+        }
+    }
+
+    /// A message push's (conversation hash, `Seq`), computed once per delivery; `None` for
+    /// pushes with no order (and from senders that do not say).
+    fn order_key(&self, push: &Push) -> Option<(u64, u64)> {
+        use std::hash::BuildHasher;
+        match push {
+            Push::Message {
+                conv: Some(conv), seq, ..
+            } if *seq > 0 => Some((self.order_hasher.hash_one(conv), *seq)),
+            _ => None,
         }
     }
 
@@ -243,12 +273,13 @@ impl Hub {
         let (mut written, mut skipped) = (0u64, 0u64);
         for delivery in deliveries {
             let mut frames = PushFrames::new(&delivery.push);
+            let order = self.order_key(&delivery.push);
             let mut key = (delivery.app.clone(), SessionId::parse("-").expect("valid"));
             for session in &delivery.recipients {
                 key.1 = session.clone();
                 let Some(list) = conns.get(&key) else { continue };
                 for conn in list {
-                    if !conn.in_order(&delivery.push) {
+                    if !conn.in_order(order) {
                         skipped += 1;
                         continue;
                     }
@@ -424,7 +455,7 @@ mod tests {
     use super::*;
     use crate::outbound;
     use herald_bus::inproc::InprocBus;
-    use herald_protocol::MsgId;
+    use herald_protocol::{ConvId, MsgId};
 
     fn message(conv: &str, seq: u64) -> Delivery {
         Delivery {

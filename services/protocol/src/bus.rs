@@ -310,4 +310,29 @@ mod tests {
         let expected: Vec<u64> = (0..100).filter(|i| *i != 37).collect();
         assert_eq!(requests(&encoded.payloads), expected);
     }
+
+    /// A message push from a delivery worker that predates `conv` and `seq` (a rolling
+    /// upgrade) still decodes: no order key, so the gateway writes it as before.
+    #[test]
+    fn a_message_push_without_conv_and_seq_still_decodes() {
+        #[derive(Serialize)]
+        enum OldPush {
+            Message { msg_id: MsgId, msg_data_json: String },
+        }
+        let old = crate::codec::encode(&OldPush::Message {
+            msg_id: MsgId(7),
+            msg_data_json: "{}".into(),
+        })
+        .unwrap();
+        let decoded: Push = crate::codec::decode(&old).unwrap();
+        assert_eq!(
+            decoded,
+            Push::Message {
+                msg_id: MsgId(7),
+                msg_data_json: "{}".into(),
+                conv: None,
+                seq: 0,
+            }
+        );
+    }
 }

@@ -5,7 +5,7 @@ use crate::Identity;
 use crate::connections::Connections;
 use crate::error::{ApiError, ApiResult};
 use crate::frames::Outbound;
-use crate::hub::{Conn, ConnKind, RegisterError, Sink};
+use crate::hub::{Conn, ConnKind, Sink};
 use crate::mailbox::Mailbox;
 use crate::polls::PollBox;
 use axum::extract::ws::WebSocketUpgrade;
@@ -179,12 +179,7 @@ async fn poll(conns: Connections, me: Identity, query: &NotifyQuery) -> ApiResul
         );
         if let Err(err) = conns.hub.register(&me.app, &me.session, conn).await {
             conns.mailboxes.forget(&key, poll_box.conn_id);
-            return Err(match err {
-                RegisterError::TooMany(n) => {
-                    ApiError::new(ErrorCode::RateLimited, format!("at most {n} connections per session"))
-                }
-                RegisterError::Bus(_) => ApiError::new(ErrorCode::Unavailable, "try again"),
-            });
+            return Err(err.into());
         }
     }
     let (frames, dropped) = poll_box.mailbox.poll(max, Duration::from_secs(wait)).await;

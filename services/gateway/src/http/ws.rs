@@ -6,7 +6,7 @@ use crate::Identity;
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::frames::Outbound;
-use crate::hub::{Conn, ConnKind, RegisterError, Sink};
+use crate::hub::{Conn, ConnKind, Sink};
 use crate::outbound::{self, OutboundRx};
 use axum::extract::State;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -106,19 +106,7 @@ pub async fn register(conns: &Connections, me: &Identity, kind: ConnKind) -> Res
         Sink::Queue(tx),
         conns.shutdown.child_token(),
     );
-    match conns.hub.register(&me.app, &me.session, conn.clone()).await {
-        Ok(()) => {}
-        Err(RegisterError::TooMany(n)) => {
-            return Err(ApiError::new(
-                ErrorCode::RateLimited,
-                format!("at most {n} connections per session"),
-            ));
-        }
-        Err(RegisterError::Bus(err)) => {
-            tracing::warn!(error = %err, "could not register connection");
-            return Err(ApiError::new(ErrorCode::Unavailable, "try again"));
-        }
-    }
+    conns.hub.register(&me.app, &me.session, conn.clone()).await?;
     if let Some(app) = conns.auth.app(&me.app).await?
         && app.settings.login_policy == LoginPolicy::Kick
     {
