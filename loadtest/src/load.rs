@@ -197,6 +197,9 @@ pub async fn measure(
     let sampler = Sampler::start(run.clone(), target.server_pid);
     run.go();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
+    if !run.counted_sent(Duration::from_secs(common.drain_timeout)).await {
+        eprintln!("warning: senders with a fixed count had not sent it all when the load phase ended");
+    }
     run.stop_sending.cancel();
     let load_seconds = run.elapsed().as_secs_f64();
     let acked_at_end = Counters::get(&run.counters.acked);

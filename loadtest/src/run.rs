@@ -25,6 +25,8 @@ pub struct Counters {
     pub reads: AtomicU64,
     pub connections: AtomicU64,
     pub disconnects: AtomicU64,
+    /// Senders with a fixed count of requests that have not sent them all yet.
+    pub counted_senders: AtomicU64,
 }
 
 impl Counters {
@@ -102,6 +104,20 @@ impl Run {
 
     pub fn second_of(us: u64) -> u32 {
         (us / 1_000_000) as u32
+    }
+
+    /// Waits until every sender with a fixed count has sent it, or `timeout` passes: a run of
+    /// "five probe messages in one second" sends five, however late the machine schedules them.
+    /// True when they all finished.
+    pub async fn counted_sent(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while Counters::get(&self.counters.counted_senders) > 0 {
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        true
     }
 
     /// Waits until every request is answered and every push owed by an acknowledged send has

@@ -128,6 +128,24 @@ fn request_text(work: &Work, run: &Run, now: u64, n: u64) -> String {
     }
 }
 
+/// Counts one sender with a fixed count of requests among `counted_senders` while it lives.
+struct Counted<'a>(&'a Counters);
+
+impl<'a> Counted<'a> {
+    fn new(counters: &'a Counters) -> Self {
+        Counters::add(&counters.counted_senders, 1);
+        Self(counters)
+    }
+}
+
+impl Drop for Counted<'_> {
+    fn drop(&mut self) {
+        self.0
+            .counted_senders
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Sends until the run stops sending (or the limit is reached); returns the sink to close later.
 pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work: Work) -> Sink {
     let (pace, is_message) = match &work {
@@ -137,6 +155,8 @@ pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work:
     let fanout = work.fanout();
     let counters = &run.counters;
     let stop = run.stop_sending.clone();
+    // a sender with a fixed count holds the load phase open until it has sent it
+    let _counted = pace.limit.map(|_| Counted::new(counters));
     tokio::select! {
         _ = run.started.cancelled() => {}
         _ = stop.cancelled() => return sink,
