@@ -42,6 +42,7 @@ mod races;
 mod reconnect;
 mod routes;
 mod secrets;
+mod signals;
 mod support;
 mod tracing;
 mod two_apps;

@@ -187,6 +187,7 @@ impl ConnCtx {
             Request::FriendList(p) => self.friend_list(p).await,
             Request::FriendDelete(p) => self.friend_delete(p).await,
             Request::PresenceQuery(p) => self.presence_query(p).await,
+            Request::Signal(p) => self.signal(p).await,
         }
     }
 
