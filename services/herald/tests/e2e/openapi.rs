@@ -26,13 +26,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("/inner/settings", "put"),
     ("/notify", "get"),
     ("/ws", "get"),
+    ("/im/connect", "get"),
+    ("/ping", "get"),
     ("/healthz", "get"),
     ("/readyz", "get"),
     ("/metrics", "get"),
 ];
 
 /// Probes and metrics: no token, so no 400/401 answers.
-const OPS_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
+const OPS_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics", "/ping"];
 
 fn refs(value: &Value, out: &mut Vec<String>) {
     match value {
