@@ -283,6 +283,7 @@ fn limits() -> Vec<(&'static str, String)> {
         notify::notify,
         ws::upgrade,
         super::seeds::im_connect,
+        super::seeds::gin_chat::chat_test,
         super::seeds::ping,
         health::healthz,
         health::readyz,

@@ -42,6 +42,7 @@ mod races;
 mod reconnect;
 mod routes;
 mod secrets;
+mod seed_gin_chat;
 mod signals;
 mod support;
 mod tracing;

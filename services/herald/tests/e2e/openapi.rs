@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/notify", "get"),
     ("/ws", "get"),
     ("/im/connect", "get"),
+    ("/chat/test", "get"),
     ("/ping", "get"),
     ("/healthz", "get"),
     ("/readyz", "get"),

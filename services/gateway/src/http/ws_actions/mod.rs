@@ -19,7 +19,7 @@ use crate::rooms::{self, Rooms};
 use crate::{Identity, frames};
 use herald_protocol::bus::{Command, MembersCommand};
 use herald_protocol::ws::{self as wire, Envelope, Format, Request};
-use herald_protocol::{ConvId, ErrorCode, SessionId, timefmt};
+use herald_protocol::{ConvId, ErrorCode, SessionId};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
