@@ -14,12 +14,15 @@ pub mod scylla;
 pub mod sqlite;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
+mod webhooks;
 
 pub use error::StoreError;
 pub use model::{
-    Account, AppRecord, AppSettings, Change, ConsoleUser, ConvSummary, Conversation, Creation, DEFAULT_MAX_MEMBERS,
-    Fence, FriendRequest, ListCursor, LoginPolicy, Org, Revocation, RevocationFeed, RevocationKind,
+    Account, AppRecord, AppSettings, BeforeSend, Change, ConsoleUser, ConvSummary, Conversation, Creation,
+    DEFAULT_BEFORE_SEND_TIMEOUT_MS, DEFAULT_MAX_MEMBERS, Fence, FriendRequest, ListCursor, LoginPolicy, Org,
+    Revocation, RevocationFeed, RevocationKind,
 };
+pub use webhooks::{MAX_ENDPOINTS_PER_APP, WebhookEndpoint, WebhookJob, WebhookStore};
 
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};

@@ -30,7 +30,22 @@ pub struct AppSettings {
     pub end_user_accounts: bool,
     /// Most members of one conversation (create, invite and join beyond it: 413, code 10007).
     pub max_members: u32,
+    /// The app's moderation hook, called before a message is sequenced (protocol §10); none = off.
+    pub before_send: Option<BeforeSend>,
 }
+
+/// Where and how the before-send hook is called.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BeforeSend {
+    pub url: String,
+    /// How long Herald waits for the answer (default 2000).
+    pub timeout_ms: u32,
+    /// Without an answer in time (or a bad one): allow (true) or refuse with 503 / 10010 (false, the default).
+    pub fail_open: bool,
+}
+
+/// The default of `BeforeSend::timeout_ms`.
+pub const DEFAULT_BEFORE_SEND_TIMEOUT_MS: u32 = 2000;
 
 /// The default of `AppSettings::max_members`.
 pub const DEFAULT_MAX_MEMBERS: u32 = 10_000;
@@ -46,6 +61,7 @@ impl Default for AppSettings {
             send_burst: 50,
             end_user_accounts: false,
             max_members: DEFAULT_MAX_MEMBERS,
+            before_send: None,
         }
     }
 }

@@ -166,6 +166,7 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
             send_burst: u32::try_from(burst).unwrap_or(0),
             end_user_accounts: end_user_accounts.unwrap_or(false),
             max_members: max.map_or(crate::DEFAULT_MAX_MEMBERS, |max| u32::try_from(max).unwrap_or(0)),
+            before_send: None, // not stored yet: the webhooks migration adds it
         },
     })
 }

@@ -62,6 +62,7 @@ pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             send_burst: row.get(10)?,
             end_user_accounts: row.get(11)?,
             max_members: row.get(12)?,
+            before_send: None, // not stored yet: the webhooks migration adds it
         },
     })
 }
