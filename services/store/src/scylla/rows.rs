@@ -332,6 +332,7 @@ mod tests {
                 send_burst: 11,
                 end_user_accounts: true,
                 max_members: 12,
+                before_send: None,
             },
         };
         assert_eq!(app(app_values(&original)).unwrap(), original);

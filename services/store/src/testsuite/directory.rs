@@ -78,6 +78,7 @@ async fn apps(store: &dyn Store, run: &str) {
         send_burst: 3,
         end_user_accounts: true,
         max_members: 250,
+        before_send: None,
     };
     assert!(store.set_app_settings(&app.id, &kick).await.unwrap(), "apps: settings");
     assert_eq!(
