@@ -33,6 +33,10 @@ pub struct WebhookJob {
     pub endpoint: String,
     /// The event's id (the receiver's dedupe key): one job per (endpoint, event id).
     pub event_id: String,
+    /// The events-log partition of the lane (`herald_protocol::partition_of` its conversation or
+    /// session): the process that owns that partition sends the lane's jobs, so one job is sent by
+    /// one process at a time.
+    pub partition: u32,
     /// Jobs of one lane go out one at a time, in `order`: a conversation's events (its id), or a
     /// session's (friend and presence events); a dead-lettered job no longer holds its lane.
     pub lane: String,
