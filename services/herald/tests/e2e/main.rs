@@ -42,6 +42,7 @@ mod races;
 mod reconnect;
 mod routes;
 mod secrets;
+mod seed_im_services;
 mod support;
 mod tracing;
 mod two_apps;

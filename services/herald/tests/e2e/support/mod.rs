@@ -12,8 +12,10 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 mod clients;
+mod im_client;
 
 pub use clients::{SseReader, WsClient};
+pub use im_client::{ImClient, im_url};
 
 pub const SECRET: &str = "test-app-secret-0123456789";
 pub const WAIT: Duration = Duration::from_secs(15);
