@@ -12,6 +12,9 @@ pub enum Outbound {
     Text { json: Utf8Bytes, id: Option<MsgId> },
     /// MessagePack, for `/ws` clients that speak it.
     Binary(Bytes),
+    /// A push in the native `/ws` shape, for a seed-protocol connection (protocol §9): its
+    /// writer renders it in the connection's dialect (into any number of frames).
+    Push(Utf8Bytes),
     /// Tell the client why, then close (kickout).
     Close { code: u16, reason: &'static str },
 }
@@ -20,7 +23,7 @@ impl Outbound {
     /// Payload bytes this frame holds while it waits in a queue.
     pub fn byte_len(&self) -> usize {
         match self {
-            Outbound::Text { json, .. } => json.len(),
+            Outbound::Text { json, .. } | Outbound::Push(json) => json.len(),
             Outbound::Binary(bytes) => bytes.len(),
             Outbound::Close { reason, .. } => 2 + reason.len(),
         }

@@ -14,13 +14,18 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
-/// What a connection speaks: the native `/ws` protocol, or one of the push-only `/notify` channels.
+/// What a connection speaks: the native `/ws` protocol, one of the push-only `/notify`
+/// channels, or a seed's WebSocket protocol (protocol §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConnKind {
     Native,
     NotifyWs,
     Sse,
     Poll,
+    /// `/im/connect`: seed 002 (Im-Services).
+    ImServices,
+    /// `/chat/test`: seed 003 (gin-chat-demo).
+    GinChat,
 }
 
 impl ConnKind {
@@ -30,7 +35,14 @@ impl ConnKind {
             ConnKind::NotifyWs => "notify_ws",
             ConnKind::Sse => "sse",
             ConnKind::Poll => "poll",
+            ConnKind::ImServices => "im_services",
+            ConnKind::GinChat => "gin_chat",
         }
+    }
+
+    /// A seed's protocol: every push reaches it in the native shape and its writer renders it.
+    pub fn is_seed(self) -> bool {
+        matches!(self, ConnKind::ImServices | ConnKind::GinChat)
     }
 }
 
@@ -122,8 +134,17 @@ impl Conn {
         key.is_none_or(|(conv, seq)| self.pushed.admit(conv, seq))
     }
 
-    /// Queues a frame; false when the connection cannot take it (and is being closed).
+    /// Queues a frame; false when the connection cannot take it (and is being closed). A
+    /// seed-protocol connection gets every text frame as a push to render in its dialect.
     pub fn offer(&self, frame: Outbound) -> bool {
+        match frame {
+            Outbound::Text { json, .. } if self.kind.is_seed() => self.offer_own(Outbound::Push(json)),
+            frame => self.offer_own(frame),
+        }
+    }
+
+    /// Queues a frame as it is (a seed dialect's own frames); false as for `offer`.
+    pub fn offer_own(&self, frame: Outbound) -> bool {
         match &self.sink {
             Sink::Queue(tx) => match tx.try_send(frame) {
                 Ok(()) => true,
@@ -419,14 +440,14 @@ impl<'a> PushFrames<'a> {
             Push::Frame { json } => json.clone(),
         };
         match (conn.kind, conn.msgpack.load(Ordering::Relaxed)) {
-            (ConnKind::Native, false) => self
+            (ConnKind::Native | ConnKind::ImServices | ConnKind::GinChat, false) => self
                 .native
                 .get_or_insert_with(|| Outbound::Text {
                     json: Utf8Bytes::from(native_json()),
                     id: None,
                 })
                 .clone(),
-            (ConnKind::Native, true) => self
+            (ConnKind::Native | ConnKind::ImServices | ConnKind::GinChat, true) => self
                 .native_msgpack
                 .get_or_insert_with(|| Outbound::Binary(frames::to_msgpack(&native_json())))
                 .clone(),

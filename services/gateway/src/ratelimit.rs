@@ -22,6 +22,7 @@ pub enum Throttled {
     Sends,
     Typing,
     FriendRequests,
+    Signals,
 }
 
 /// A sustained rate and a burst.
@@ -34,6 +35,11 @@ pub struct Rate {
 /// `typing` pushes per session: more are answered but not pushed (the members already see the
 /// session typing).
 pub const TYPING_RATE: Rate = Rate { per_sec: 1.0, burst: 3 };
+/// Call signals per session (ICE candidates come in bursts): 20 a second, 50 at once.
+pub const SIGNAL_RATE: Rate = Rate {
+    per_sec: 20.0,
+    burst: 50,
+};
 /// `friend-request`s per session: 10 at once, then one every 6 seconds (429 / 10008 past it).
 pub const FRIEND_REQUEST_RATE: Rate = Rate {
     per_sec: 1.0 / 6.0,

@@ -97,6 +97,34 @@ impl Api {
         Ok(())
     }
 
+    /// The single (1:1) conversation of `me` and `peer`, created when it does not exist yet.
+    pub async fn single_with(&self, me: &Identity, peer: String) -> Result<ConvId, ApiError> {
+        let request = CreateRequest {
+            kind: Some("single".to_owned()),
+            conv_type: Scalar::Null,
+            sessions: vec![peer],
+            id: None,
+            name: None,
+            avatar: None,
+            open: None,
+        };
+        self.create_conversation(Creator::Member(me), request).await
+    }
+
+    /// How the seeds' protocols name a conversation of `me`'s: a single one by its other member
+    /// (`Some`), a group by its own id (`None`). 404 / 403 as for any member's read.
+    pub async fn peer_in(&self, me: &Identity, conv: &ConvId) -> Result<Option<SessionId>, ApiError> {
+        let conversation = self.require_member(me, conv).await?;
+        if conversation.kind != ConvKind::Single {
+            return Ok(None);
+        }
+        let members = self.directory.members(&me.app, conv).await?;
+        Ok(members
+            .into_iter()
+            .find(|m| *m != me.session)
+            .or(Some(me.session.clone())))
+    }
+
     /// A conversation as `conv-create` answers it: its fields and all its members.
     pub async fn conversation_with_members(&self, app: &AppId, id: &ConvId) -> Result<Value, ApiError> {
         let conv = self

@@ -4,7 +4,7 @@ use super::Api;
 use crate::Identity;
 use crate::budget::{self, Budget};
 use crate::error::ApiError;
-use crate::ratelimit::{FRIEND_REQUEST_RATE, TYPING_RATE, Throttled};
+use crate::ratelimit::{FRIEND_REQUEST_RATE, SIGNAL_RATE, TYPING_RATE, Throttled};
 use herald_protocol::ws::{self as wire, Scalar};
 use herald_protocol::{ConvId, ErrorCode, SessionId, timefmt};
 use serde_json::{Map, Value, json};
@@ -31,6 +31,26 @@ impl Api {
         let others: Vec<SessionId> = members.into_iter().filter(|m| *m != me.session).collect();
         let frame = wire::push("typing", None, json!({"convId": conv, "linkKey": me.session}));
         self.pushes.to_sessions(&me.app, &others, frame).await;
+        Ok(())
+    }
+
+    /// Relays a call-signalling frame from `me` to `to`'s live connections, wherever they are;
+    /// never stored (seed 002's call request, push code 600). The frame is
+    /// `{"action":"signal","code":600,"data":{"from", "kind", "data"}}`.
+    pub async fn signal(&self, me: &Identity, to: &[SessionId], kind: &str, data: Value) -> Result<(), ApiError> {
+        if self
+            .limiter
+            .take_rate(Throttled::Signals, &me.app, &me.session, SIGNAL_RATE)
+            .is_err()
+        {
+            return Err(ApiError::rate_limited("too many call signals: retry in 1 s", 1));
+        }
+        let frame = wire::push(
+            "signal",
+            Some(wire::code::CALL_SIGNAL),
+            json!({"from": me.session, "kind": kind, "data": data}),
+        );
+        self.pushes.to_sessions(&me.app, to, frame).await;
         Ok(())
     }
 

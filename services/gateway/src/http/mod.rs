@@ -8,9 +8,11 @@ mod inner;
 mod notify;
 mod openapi;
 mod schemas;
+mod seeds;
 mod users;
 mod ws;
 mod ws_actions;
+mod ws_writer;
 
 use crate::Shared;
 use crate::error::ApiError;
@@ -72,6 +74,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/get_conversation_lastone_msg", post(client_routes::lastone_msg))
         .route("/notify", get(notify::notify))
         .route("/ws", get(ws::upgrade))
+        .route("/im/connect", get(seeds::im_connect))
+        .route("/ping", get(seeds::ping))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route for this method") })
         .layer(axum::middleware::from_fn(observe))

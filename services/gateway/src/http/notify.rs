@@ -131,7 +131,9 @@ async fn sse(conns: Connections, me: Identity) -> ApiResult {
                     Outbound::Text { json, id: Some(id) } => {
                         Event::default().id(id.to_string()).event("message").data(json.as_str())
                     }
-                    Outbound::Text { json, id: None } => Event::default().event("push").data(json.as_str()),
+                    Outbound::Text { json, id: None } | Outbound::Push(json) => {
+                        Event::default().event("push").data(json.as_str())
+                    }
                     Outbound::Binary(_) => continue,
                     Outbound::Close { .. } => return None,
                 };

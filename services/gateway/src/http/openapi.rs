@@ -273,6 +273,8 @@ fn limits() -> Vec<(&'static str, String)> {
         users::logout,
         notify::notify,
         ws::upgrade,
+        super::seeds::im_connect,
+        super::seeds::ping,
         health::healthz,
         health::readyz,
         health::metrics,

@@ -1,7 +1,10 @@
-//! WebSocket connections: `/ws` (the native protocol, protocol §5) and `/notify?protoc=ws`
-//! (push only) share this socket loop.
+//! WebSocket connections: `/ws` (the native protocol, protocol §5), `/notify?protoc=ws` (push
+//! only) and the seeds' protocols (`/im/connect`, `/chat/test`, protocol §9) share this socket loop.
 
 use super::extract::Client;
+use super::seeds::{self, Dialect, Seed, SeedIo};
+use super::ws_actions::ConnCtx;
+use super::ws_writer::Writer;
 use crate::Identity;
 use crate::connections::Connections;
 use crate::error::ApiError;
@@ -9,17 +12,15 @@ use crate::frames::Outbound;
 use crate::hub::{Conn, ConnKind, Sink};
 use crate::outbound::{self, OutboundRx};
 use axum::extract::State;
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use futures::stream::SplitSink;
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use herald_protocol::ErrorCode;
 use herald_protocol::ws::{Format, MAX_FRAME_BYTES};
 use herald_store::LoginPolicy;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 /// Close code telling clients to reconnect (to another gateway): the server is draining.
 pub const CLOSE_RECONNECT: u16 = 1012;
@@ -36,8 +37,6 @@ pub const CLOSE_TOKEN_EXPIRED: u16 = 4002;
 /// Longest one write to a client may take (the client's TCP window stays shut: it does not
 /// read). Past it the connection is closed and its socket, tasks and queue are freed.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
-/// Frames written between two flushes when they are queued together.
-const WRITE_BATCH: usize = 64;
 
 #[utoipa::path(
     get,
@@ -52,11 +51,36 @@ pub async fn upgrade(State(conns): State<Connections>, Client(me): Client, upgra
     accept(conns, me, upgrade, ConnKind::Native).await
 }
 
+/// What answers a socket's frames.
+pub(crate) enum Speaker {
+    /// `/ws`: the native requests (protocol §5).
+    Native,
+    /// `/notify?protoc=ws`: push only; what the client sends is not read for requests.
+    PushOnly,
+    /// A seed's protocol (protocol §9).
+    Seed(Seed),
+}
+
+/// A native `/ws` or push-only `/notify` socket.
+pub async fn accept(conns: Connections, me: Identity, upgrade: WebSocketUpgrade, kind: ConnKind) -> Response {
+    let speaker = match kind {
+        ConnKind::Native => Speaker::Native,
+        _ => Speaker::PushOnly,
+    };
+    accept_as(conns, me, upgrade, kind, speaker).await
+}
+
 /// Registers the connection, then completes the handshake. Registered first: once a client's
 /// handshake completes it counts as connected (a close of its other connection right after is
 /// not its last, and sends no offline), and a refusal (too many connections) is an HTTP error
 /// with its code instead of a socket opened only to be closed.
-pub async fn accept(conns: Connections, me: Identity, upgrade: WebSocketUpgrade, kind: ConnKind) -> Response {
+pub(crate) async fn accept_as(
+    conns: Connections,
+    me: Identity,
+    upgrade: WebSocketUpgrade,
+    kind: ConnKind,
+    speaker: Speaker,
+) -> Response {
     if conns.is_draining() {
         return ApiError::new(ErrorCode::Unavailable, "draining, connect elsewhere").into_response();
     }
@@ -75,7 +99,7 @@ pub async fn accept(conns: Connections, me: Identity, upgrade: WebSocketUpgrade,
         // tungstenite's default read buffer (128 KiB per connection, allocated up front) would
         // dominate an idle connection's memory; it grows when a large frame needs it
         .read_buffer_size(READ_BUFFER_BYTES)
-        .on_upgrade(move |socket| serve(registered, socket))
+        .on_upgrade(move |socket| serve(registered, socket, speaker))
 }
 
 /// A connection registered before its handshake: unregistered if the handshake never
@@ -128,7 +152,7 @@ pub fn token_expiry(me: &Identity) -> Instant {
 }
 
 #[tracing::instrument(skip_all, fields(app = %registered.me.app, session = %registered.me.session, platform = registered.me.platform, kind = registered.kind.label()))]
-async fn serve(mut registered: Registered, socket: WebSocket) {
+async fn serve(mut registered: Registered, socket: WebSocket, speaker: Speaker) {
     let (sink, mut stream) = socket.split();
     let (conns, me, kind) = (registered.conns.clone(), registered.me.clone(), registered.kind);
     let Some((conn, rx)) = registered.conn.take() else {
@@ -142,15 +166,14 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
         close: close.clone(),
         peer_closed: peer_closed_rx,
         conns: conns.clone(),
+        render: match &speaker {
+            Speaker::Seed(seed) => Some(seed.render.clone()),
+            _ => None,
+        },
     };
     let mut writer = tokio::spawn(writer.run());
-    let ctx = super::ws_actions::ConnCtx::new(
-        conns.api.clone(),
-        conns.rooms.clone(),
-        conns.limits.max_content_bytes,
-        me.clone(),
-        conn.clone(),
-    );
+    let mut reader = Reader::new(speaker, &conns, &me, &conn);
+    reader.opened().await;
     let idle_limit = conns.limits.ping_interval * 3;
     let mut deadline = Instant::now() + idle_limit;
     let expiry = token_expiry(&me);
@@ -174,33 +197,23 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
             Some(Err(err)) => {
                 // invalid UTF-8, or a frame past the hard size limit: say so, then close
                 tracing::debug!(error = %err, "websocket protocol error");
-                ctx.protocol_error(&err.to_string());
+                reader.protocol_error(&err.to_string());
                 break;
             }
             None => break,
         };
         deadline = Instant::now() + idle_limit;
-        match (kind, frame) {
-            (_, Message::Close(_)) => {
-                // the writer answers it (RFC 6455 §5.5.1)
-                if let Some(tx) = peer_closed_tx.take() {
-                    let _ = tx.send(());
-                }
-                break;
+        if let Message::Close(_) = frame {
+            // the writer answers it (RFC 6455 §5.5.1)
+            if let Some(tx) = peer_closed_tx.take() {
+                let _ = tx.send(());
             }
-            (ConnKind::Native, Message::Text(text)) if text.len() > MAX_FRAME_BYTES => {
-                ctx.too_large(text.len(), Format::Json)
-            }
-            (ConnKind::Native, Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
-                ctx.too_large(bytes.len(), Format::MsgPack)
-            }
-            (ConnKind::Native, Message::Text(text)) => ctx.on_frame(text.as_bytes(), Format::Json).await,
-            (ConnKind::Native, Message::Binary(bytes)) => ctx.on_frame(&bytes, Format::MsgPack).await,
-            _ => {}
+            break;
         }
+        reader.on_message(frame).await;
     }
     close.cancel();
-    ctx.leave_rooms().await;
+    reader.closing().await;
     conns.hub.unregister(&me.app, &me.session, conn.id, kind).await;
     // the writer says goodbye within its own bounds; past them it is aborted, and the socket
     // (both halves), the queue and the task are freed here
@@ -209,162 +222,64 @@ async fn serve(mut registered: Registered, socket: WebSocket) {
     }
 }
 
-/// What wakes a connection's writer.
-enum WriterEvent {
-    /// The client sent a Close frame: answer it and stop.
-    PeerClosed,
-    /// The connection is being closed (drain, slow reader, reader gone).
-    Closing,
-    Frame(Option<Outbound>),
-    Ping,
+/// A connection's reading side: what its client's frames become.
+enum Reader {
+    Native(ConnCtx),
+    PushOnly,
+    Seed(Box<dyn Dialect>, SeedIo),
 }
 
-/// How one bounded write went.
-#[derive(Debug, PartialEq, Eq)]
-enum Written {
-    Sent,
-    /// The socket is gone or the WebSocket is closed.
-    Failed,
-    /// The client did not take the frame within `WRITE_TIMEOUT`.
-    TimedOut,
-}
+impl Reader {
+    fn new(speaker: Speaker, conns: &Connections, me: &Identity, conn: &Conn) -> Self {
+        match speaker {
+            Speaker::Native => Reader::Native(ConnCtx::new(
+                conns.api.clone(),
+                conns.rooms.clone(),
+                conns.limits.max_content_bytes,
+                me.clone(),
+                conn.clone(),
+            )),
+            Speaker::PushOnly => Reader::PushOnly,
+            Speaker::Seed(seed) => Reader::Seed(seed.dialect, SeedIo::new(conns, me, conn)),
+        }
+    }
 
-/// Moves a connection's queued frames to its socket; every write bounded by `WRITE_TIMEOUT`.
-struct Writer {
-    sink: SplitSink<WebSocket, Message>,
-    rx: OutboundRx,
-    close: CancellationToken,
-    peer_closed: oneshot::Receiver<()>,
-    conns: Connections,
-}
+    async fn opened(&mut self) {
+        if let Reader::Seed(dialect, io) = self {
+            dialect.opened(io).await;
+        }
+    }
 
-impl Writer {
-    async fn run(mut self) {
-        let mut ping = tokio::time::interval(self.conns.limits.ping_interval);
-        ping.tick().await;
-        loop {
-            let event = tokio::select! {
-                biased;
-                closed = &mut self.peer_closed => match closed {
-                    Ok(()) => WriterEvent::PeerClosed,
-                    Err(_) => WriterEvent::Closing,
-                },
-                _ = self.close.cancelled() => WriterEvent::Closing,
-                frame = self.rx.recv() => WriterEvent::Frame(frame),
-                _ = ping.tick() => WriterEvent::Ping,
-            };
-            match event {
-                WriterEvent::PeerClosed => {
-                    // tungstenite queued the reply echoing the client's code; nothing may follow it
-                    let _ = tokio::time::timeout(WRITE_TIMEOUT, self.sink.flush()).await;
-                    break;
-                }
-                WriterEvent::Closing => {
-                    self.say_goodbye().await;
-                    break;
-                }
-                WriterEvent::Frame(None) => break,
-                WriterEvent::Frame(Some(frame)) => {
-                    if !self.write_queued(frame).await {
-                        break;
-                    }
-                }
-                WriterEvent::Ping => {
-                    if !self.write_or_give_up(Message::Ping(Default::default())).await {
-                        break;
-                    }
-                }
+    /// A frame the WebSocket layer refused (invalid UTF-8, past the hard size limit): an error
+    /// in the connection's protocol, then a close with the RFC 6455 code.
+    fn protocol_error(&self, error: &str) {
+        match self {
+            Reader::Native(ctx) => ctx.protocol_error(error),
+            Reader::PushOnly => {}
+            Reader::Seed(dialect, io) => io.protocol_error(dialect.as_ref(), error),
+        }
+    }
+
+    async fn on_message(&mut self, message: Message) {
+        match (self, message) {
+            (Reader::Native(ctx), Message::Text(text)) if text.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(text.len(), Format::Json)
             }
-        }
-        self.close.cancel();
-    }
-
-    /// Flushes what is queued (replies, pushes), then says why the connection closes; all of
-    /// it within one `WRITE_TIMEOUT`.
-    async fn say_goodbye(&mut self) {
-        let deadline = Instant::now() + WRITE_TIMEOUT;
-        while let Some(frame) = self.rx.try_recv() {
-            let closing = matches!(frame, Outbound::Close { .. });
-            if self.write(to_message(frame), deadline).await != Written::Sent || closing {
-                return;
+            (Reader::Native(ctx), Message::Binary(bytes)) if bytes.len() > MAX_FRAME_BYTES => {
+                ctx.too_large(bytes.len(), Format::MsgPack)
             }
-        }
-        let (code, reason) = if self.conns.stopping() {
-            (CLOSE_RECONNECT, "server restarting, reconnect")
-        } else {
-            (CLOSE_TOO_SLOW, "outbound queue full")
-        };
-        let goodbye = Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        }));
-        self.write(goodbye, deadline).await;
-    }
-
-    /// One write within `WRITE_TIMEOUT`; false when the connection is to end (gone, or too slow:
-    /// a client that does not read is not written to again, not even a close frame).
-    async fn write_or_give_up(&mut self, message: Message) -> bool {
-        match self.write(message, Instant::now() + WRITE_TIMEOUT).await {
-            Written::Sent => true,
-            Written::Failed => false,
-            Written::TimedOut => self.timed_out(),
+            (Reader::Native(ctx), Message::Text(text)) => ctx.on_frame(text.as_bytes(), Format::Json).await,
+            (Reader::Native(ctx), Message::Binary(bytes)) => ctx.on_frame(&bytes, Format::MsgPack).await,
+            (Reader::Seed(dialect, io), message) => seeds::on_message(dialect.as_mut(), io, message).await,
+            _ => {}
         }
     }
 
-    /// Writes `first` and whatever else is queued behind it (up to `WRITE_BATCH` frames), then
-    /// flushes once: one system call for a burst of pushes rather than one per frame. The whole
-    /// batch must be taken within `WRITE_TIMEOUT`. False when the connection is done (a write
-    /// failed or timed out, or a close frame was written).
-    async fn write_queued(&mut self, first: Outbound) -> bool {
-        let deadline = Instant::now() + WRITE_TIMEOUT;
-        let mut next = Some(first);
-        let mut written = 0;
-        let mut open = true;
-        while let Some(frame) = next.take() {
-            let closing = matches!(frame, Outbound::Close { .. });
-            match tokio::time::timeout_at(deadline, self.sink.feed(to_message(frame))).await {
-                Ok(Ok(())) => {}
-                Ok(Err(_)) => return false,
-                Err(_) => return self.timed_out(),
-            }
-            written += 1;
-            if closing {
-                open = false;
-                break;
-            }
-            if written < WRITE_BATCH {
-                next = self.rx.try_recv();
-            }
+    async fn closing(&mut self) {
+        match self {
+            Reader::Native(ctx) => ctx.leave_rooms().await,
+            Reader::PushOnly => {}
+            Reader::Seed(dialect, io) => dialect.closing(io).await,
         }
-        match tokio::time::timeout_at(deadline, self.sink.flush()).await {
-            Ok(Ok(())) => open,
-            Ok(Err(_)) => false,
-            Err(_) => self.timed_out(),
-        }
-    }
-
-    fn timed_out(&self) -> bool {
-        metrics::counter!("herald_slow_consumer_disconnects_total").increment(1);
-        tracing::info!("closing a connection that does not read: a write timed out");
-        false
-    }
-
-    async fn write(&mut self, message: Message, deadline: Instant) -> Written {
-        match tokio::time::timeout_at(deadline, self.sink.send(message)).await {
-            Ok(Ok(())) => Written::Sent,
-            Ok(Err(_)) => Written::Failed,
-            Err(_) => Written::TimedOut,
-        }
-    }
-}
-
-fn to_message(frame: Outbound) -> Message {
-    match frame {
-        Outbound::Text { json, .. } => Message::Text(json),
-        Outbound::Binary(bytes) => Message::Binary(bytes),
-        Outbound::Close { code, reason } => Message::Close(Some(CloseFrame {
-            code,
-            reason: reason.into(),
-        })),
     }
 }

@@ -26,6 +26,8 @@ pub mod code {
     pub const FRIEND_REJECTED: u32 = 1002;
     pub const OFFLINE: u32 = 2000;
     pub const ONLINE: u32 = 2001;
+    /// Call signalling, relayed live (seed 002's call request).
+    pub const CALL_SIGNAL: u32 = 600;
 }
 
 #[derive(Debug, Clone, Serialize)]
