@@ -6,7 +6,7 @@ use crate::support::{BusKind, Herald, ImClient, WsClient};
 use serde_json::{Value, json};
 
 /// The ack's fields, exactly: `{"ack":1,"msg_code":1005,"msg_id","msg_client_id","seq"}`.
-fn assert_ack(ack: &Value, msg_client_id: Value, seq: u64) -> String {
+pub(super) fn assert_ack(ack: &Value, msg_client_id: Value, seq: u64) -> String {
     let msg_id = ack["msg_id"]
         .as_str()
         .unwrap_or_else(|| panic!("msg_id is a string: {ack}"));
@@ -136,39 +136,6 @@ async fn private_from_native_to_im(kind: BusKind) {
 }
 
 on_both_buses!(private_from_native_to_im);
-
-/// The seed's own example, numeric user ids included: integer ids are accepted and a
-/// connection that sent integer ids gets integer `form_id` / `to_id` back.
-async fn integer_ids_as_the_seed_sends_them(kind: BusKind) {
-    let herald = Herald::start(kind).await;
-    let api = herald.api();
-    relax_limits(&api).await;
-    let mut u34 = ImClient::connect(&api, &api.token("34", 1).await).await;
-    let mut u35 = ImClient::connect(&api, &api.token("35", 1).await).await;
-    u34.send(json!({"msg_client_id": 1, "msg_code": 200, "form_id": 34, "to_id": 35,
-        "msg_type": 1, "channel_type": 1, "message": "你好！", "data": ""}))
-        .await;
-    let first = assert_ack(&u34.next_code(1005).await, json!(1), 1);
-    let frame = u35.next_code(200).await;
-    assert_message_frame(
-        &frame,
-        json!({"msg_id": first, "msg_client_id": 1, "msg_code": 200, "form_id": 34, "to_id": 35,
-            "msg_type": 1, "channel_type": 1, "message": "你好！", "data": "", "seq": 1}),
-        &["msg_client_id", "form_id", "to_id"],
-    );
-    u35.send(chat(json!(2), json!(34), 1, "hi 34")).await;
-    let second = assert_ack(&u35.next_code(1005).await, json!(2), 2);
-    let frame = u34.next_code(200).await;
-    assert_message_frame(
-        &frame,
-        json!({"msg_id": second, "msg_client_id": 2, "msg_code": 200, "form_id": 35, "to_id": 34,
-            "msg_type": 1, "channel_type": 1, "message": "hi 34", "data": "", "seq": 2}),
-        &["msg_client_id"],
-    );
-    herald.stop().await;
-}
-
-on_both_buses!(integer_ids_as_the_seed_sends_them);
 
 /// A group (channel_type 2, `to_id` the conversation): every member's 002 and native
 /// connections get it, both ways; a non-member's send is a 500 frame and stores nothing.
@@ -314,3 +281,60 @@ async fn offline_catch_up(kind: BusKind) {
 }
 
 on_both_buses!(offline_catch_up);
+
+/// A connection's own sends do not come back to it, but another device's message that happens
+/// to use the same `msg_client_id` in another conversation is a different message: it comes.
+async fn same_key_in_another_conversation_still_pushed(kind: BusKind) {
+    let herald = Herald::start(kind).await;
+    let api = herald.api();
+    relax_limits(&api).await;
+    let ann_token = api.token("ann", 3).await;
+    let mut desktop = ImClient::connect(&api, &api.token("ann", 4).await).await;
+    let mut phone = ImClient::connect(&api, &api.token("ann", 2).await).await;
+    desktop.send(chat(json!(5), json!("ben"), 1, "to ben")).await;
+    desktop.next_code(1005).await;
+    phone.send(chat(json!(5), json!("cal"), 1, "to cal")).await;
+    let msg_id = assert_ack(&phone.next_code(1005).await, json!(5), 1);
+    let frame = desktop.next_matching(|f| f["message"] == "to cal").await;
+    assert_eq!(
+        (&frame["msg_id"], &frame["to_id"]),
+        (&json!(msg_id), &json!("cal")),
+        "{frame}"
+    );
+
+    let conv = single(&api, &ann_token, "dan").await;
+    let mut native = api.ws(&ann_token).await;
+    let reply = native
+        .request(
+            "msg-im",
+            json!({"convId": conv, "msgKey": "5", "msgType": 1, "msgContent": "to dan"}),
+        )
+        .await;
+    assert_eq!(reply["status"], "ok", "{reply}");
+    let frame = desktop.next_matching(|f| f["message"] == "to dan").await;
+    assert_eq!(frame["msg_id"], reply["data"]["MsgId"], "{frame}");
+    herald.stop().await;
+}
+
+on_both_buses!(same_key_in_another_conversation_still_pushed);
+
+/// The frame a client sends and the frame its peer receives have the same shape (seed 002):
+/// the `data` the sender attached reaches the peer.
+async fn data_reaches_the_peer(kind: BusKind) {
+    let herald = Herald::start(kind).await;
+    let api = herald.api();
+    relax_limits(&api).await;
+    let mut ann = ImClient::connect(&api, &api.token("ann", 3).await).await;
+    let mut ben = ImClient::connect(&api, &api.token("ben", 1).await).await;
+    for (key, data) in [("d1", json!("https://example.com/a.png")), ("d2", json!(7))] {
+        let mut frame = chat(json!(key), json!("ben"), 1, "with data");
+        frame["data"] = data.clone();
+        ann.send(frame).await;
+        ann.next_code(1005).await;
+        let got = ben.next_code(200).await;
+        assert_eq!((&got["msg_client_id"], &got["data"]), (&json!(key), &data), "{got}");
+    }
+    herald.stop().await;
+}
+
+on_both_buses!(data_reaches_the_peer);

@@ -69,8 +69,10 @@ async fn friend_and_presence_pushes(kind: BusKind) {
     let pushed = ann.next_code(1000).await;
     assert_friend_frame(&pushed, 1000, "ben", "ann", "ben", Some("hi, it's ben"));
 
-    let mut ann_native = request(&api, "ann", "cal", "ann here").await;
+    // cal and dan are online when asked: a friend request is pushed live only
     let mut cal = api.ws(&api.token("cal", 1).await).await;
+    let mut dan = api.ws(&api.token("dan", 1).await).await;
+    let mut ann_native = request(&api, "ann", "cal", "ann here").await;
     cal.next_push("friend-request").await;
     let reply = cal
         .request("friend-respond", json!({"linkKey": "ann", "accept": true}))
@@ -83,7 +85,6 @@ async fn friend_and_presence_pushes(kind: BusKind) {
         .request("friend-request", json!({"linkKey": "dan", "information": "and dan?"}))
         .await;
     assert_eq!(reply["status"], "ok", "{reply}");
-    let mut dan = api.ws(&api.token("dan", 1).await).await;
     dan.next_push("friend-request").await;
     let reply = dan
         .request("friend-respond", json!({"linkKey": "ann", "accept": false}))
