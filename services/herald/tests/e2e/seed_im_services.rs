@@ -1,6 +1,7 @@
 //! Clients written for Im-Services (seed 002) on `/im/connect` (contract §9), driven with a
 //! plain WebSocket client frame for frame as the seed shows them, against native `/ws` clients.
 
+mod catch_up;
 mod ids;
 mod messages;
 mod refusals;

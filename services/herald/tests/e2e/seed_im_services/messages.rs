@@ -1,8 +1,8 @@
 //! Private and group messages between `/im/connect` and native `/ws` clients, both ways: the
-//! ack after storage, the message frames, retried keys, and the offline catch-up on connect.
+//! ack after storage, the message frames, retried keys (the catch-up is in `catch_up.rs`).
 
 use super::{assert_message_frame, chat, inner_group, relax_limits, single, stored, stored_at};
-use crate::support::{BusKind, Herald, ImClient, WsClient};
+use crate::support::{BusKind, Herald, ImClient};
 use serde_json::{Value, json};
 
 /// The ack's fields, exactly: `{"ack":1,"msg_code":1005,"msg_id","msg_client_id","seq"}`.
@@ -222,65 +222,6 @@ async fn retried_msg_client_id(kind: BusKind) {
 }
 
 on_both_buses!(retried_msg_client_id);
-
-/// Sends `m{i}` with key `k{i}` from a native client; returns its `MsgId`.
-async fn native_send(client: &mut WsClient, conv: &str, i: u64) -> String {
-    let reply = client
-        .request(
-            "msg-im",
-            json!({"convId": conv, "msgKey": format!("k{i}"), "msgType": 1, "msgContent": format!("m{i}")}),
-        )
-        .await;
-    assert_eq!(reply["status"], "ok", "{reply}");
-    reply["data"]["MsgId"].as_str().unwrap().to_owned()
-}
-
-/// A 002 client that was offline while three messages arrived gets them on connect, first,
-/// oldest first, as 200 frames: only what follows its read cursor.
-async fn offline_catch_up(kind: BusKind) {
-    let herald = Herald::start(kind).await;
-    let api = herald.api();
-    relax_limits(&api).await;
-    let ann_token = api.token("ann", 3).await;
-    let ben_token = api.token("ben", 1).await;
-    let conv = single(&api, &ben_token, "ann").await;
-    let mut ben = api.ws(&ben_token).await;
-    let mut ids = Vec::new();
-    let mut ann = ImClient::connect(&api, &ann_token).await;
-    for i in 1..=2 {
-        ids.push(native_send(&mut ben, &conv, i).await);
-        assert_eq!(ann.next_code(200).await["seq"], i);
-    }
-    let mut ann_native = api.ws(&ann_token).await;
-    let read = ann_native.request("msg-read", json!({"convId": conv, "seq": 2})).await;
-    assert_eq!(read["status"], "ok", "{read}");
-    drop(ann_native);
-    ann.close().await;
-    for i in 3..=5 {
-        ids.push(native_send(&mut ben, &conv, i).await);
-    }
-
-    let mut ann = ImClient::connect(&api, &ann_token).await;
-    for seq in 3..=5u64 {
-        let frame = ann.next().await;
-        assert_message_frame(
-            &frame,
-            json!({"msg_id": ids[seq as usize - 1], "msg_client_id": format!("k{seq}"),
-                "msg_code": 200, "form_id": "ben", "to_id": "ann", "msg_type": 1,
-                "channel_type": 1, "message": format!("m{seq}"), "data": "", "seq": seq}),
-            &[],
-        );
-    }
-    ann.send(json!({"msg_code": 1004})).await;
-    assert_eq!(
-        ann.next().await,
-        json!({"msg_code": 1004, "message": "ping"}),
-        "nothing but the three after the read cursor"
-    );
-    herald.stop().await;
-}
-
-on_both_buses!(offline_catch_up);
 
 /// A connection's own sends do not come back to it, but another device's message that happens
 /// to use the same `msg_client_id` in another conversation is a different message: it comes.

@@ -138,3 +138,56 @@ async fn malformed_frames(kind: BusKind) {
 }
 
 on_both_buses!(malformed_frames);
+
+/// The anti-spam rule (messages to a 1:1 peer who never answered) and the send rate limit
+/// refuse a seed 002 send with a 500 frame saying why; nothing is stored, the connection goes on.
+async fn spam_and_rate_refusals(kind: BusKind) {
+    let herald = Herald::start(kind).await;
+    let api = herald.api();
+    let (status, body) = put(
+        &api,
+        "/inner/settings",
+        SECRET,
+        json!({"send_rate_per_sec": 0, "spam_unanswered_limit": 2}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let ann_token = api.token("ann", 1).await;
+    let conv = single(&api, &ann_token, "ben").await;
+    let mut ann = ImClient::connect(&api, &ann_token).await;
+    for i in 1..=2 {
+        ann.send(chat(json!(i), json!("ben"), 1, "are you there?")).await;
+        assert_eq!(ann.next().await["msg_code"], 1005);
+    }
+    ann.send(chat(json!(3), json!("ben"), 1, "hello??")).await;
+    let spam = ann.next().await;
+    assert_eq!(spam["msg_code"], 500, "{spam}");
+    assert!(spam["message"].as_str().is_some_and(|why| !why.is_empty()), "{spam}");
+    assert_eq!(stored(&herald, &conv).await, 2, "the third is not stored");
+    let mut ben = ImClient::connect(&api, &api.token("ben", 1).await).await;
+    ben.send(chat(json!(1), json!("ann"), 1, "yes")).await;
+    assert_eq!(ben.next_code(1005).await["seq"], 3);
+    ann.send(chat(json!(4), json!("ben"), 1, "hello??")).await;
+    assert_eq!(ann.next_code(1005).await["seq"], 4, "answered: allowed again");
+
+    let (status, body) = put(
+        &api,
+        "/inner/settings",
+        SECRET,
+        json!({"send_rate_per_sec": 0.01, "send_burst": 1, "spam_unanswered_limit": 0}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    ben.send(chat(json!(2), json!("ann"), 1, "one")).await;
+    assert_eq!(ben.next_code(1005).await["seq"], 5);
+    ben.send(chat(json!(3), json!("ann"), 1, "two")).await;
+    // ann's messages come to ben as 200 frames; the answer to his send is the next other frame
+    let rate = ben.next_matching(|frame| frame["msg_code"] != 200).await;
+    assert_eq!(rate["msg_code"], 500, "{rate}");
+    assert!(rate["message"].as_str().is_some_and(|why| !why.is_empty()), "{rate}");
+    assert_eq!(stored(&herald, &conv).await, 5, "the refused one is not stored");
+    ben.ping().await;
+    herald.stop().await;
+}
+
+on_both_buses!(spam_and_rate_refusals);
