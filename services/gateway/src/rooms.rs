@@ -6,7 +6,7 @@ use crate::hub::Conn;
 use axum::extract::ws::Utf8Bytes;
 use bytes::Bytes;
 use herald_bus::{Bus, BusError};
-use herald_protocol::AppId;
+use herald_protocol::{AppId, timefmt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use tokio::task::JoinHandle;
@@ -15,6 +15,20 @@ use tokio::task::JoinHandle;
 pub const MAX_ROOMS_PER_CONNECTION: usize = 100;
 
 type RoomKey = (AppId, String);
+
+/// A room message as every member hears it, whichever protocol sent it: the native `/ws` push
+/// `chat-msg-im` (seed protocols render it in their own shape).
+pub fn chat_push(room: &str, msg_key: Option<&str>, from: &str, msg_type: i32, content: &str) -> String {
+    let message = serde_json::json!({
+        "convId": room,
+        "msgKey": msg_key,
+        "fromSession": from,
+        "msgType": msg_type,
+        "content": content,
+        "sendTime": timefmt::rfc3339_nanos(timefmt::now_nanos()),
+    });
+    herald_protocol::ws::push("chat-msg-im", None, &message)
+}
 
 struct Room {
     members: Arc<Mutex<Vec<Conn>>>,

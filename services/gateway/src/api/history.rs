@@ -54,6 +54,29 @@ impl Api {
         self.reader(me, conv).page_from_newest(from, newest, &mut budget).await
     }
 
+    /// Up to `count` messages from `Seq` `from` on, oldest first, as the member sees them; a
+    /// page cut by bytes keeps the oldest. Past the end: an empty page.
+    pub async fn oldest_page(&self, me: &Identity, conv: &ConvId, from: u64, count: u64) -> Result<Page, ApiError> {
+        self.require_member(me, conv).await?;
+        let last = self.log.last_seq(&me.app, conv).await?;
+        let from = from.max(1);
+        if from > last || count == 0 {
+            return Ok(Page {
+                msgs: Vec::new(),
+                cut: false,
+            });
+        }
+        let to = from.saturating_add(count - 1).min(last);
+        let mut budget = Budget::reply(count.min(MAX_PAGE as u64) as usize);
+        self.reader(me, conv).page_from_oldest(from, to, &mut budget).await
+    }
+
+    /// The last `Seq` `me` has read in `conv` (0: none); members only.
+    pub async fn read_cursor(&self, me: &Identity, conv: &ConvId) -> Result<u64, ApiError> {
+        self.require_member(me, conv).await?;
+        Ok(self.log.read_cursor(&me.app, conv, &me.session).await?)
+    }
+
     /// The messages from `start` to `end` (either order), inclusive; at most `MAX_PAGE` (413
     /// beyond); a page cut by bytes keeps the oldest. The ids come as the transport read them:
     /// an unreadable one is reported after the membership check.

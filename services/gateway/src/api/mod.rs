@@ -12,6 +12,7 @@ mod social;
 pub use conversations::{CreateRequest, Creator};
 pub use history::{AROUND_COUNT, Around, SYNC_MAX_CONVS, SYNC_MAX_MSGS};
 pub use messages::SendRequest;
+pub use social::{Call, MAX_SIGNAL_TARGETS};
 
 use crate::Identity;
 use crate::auth::Auth;

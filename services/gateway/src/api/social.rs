@@ -12,8 +12,17 @@ use std::collections::HashSet;
 
 /// Longest friend request `information`, in bytes.
 pub const MAX_INFORMATION_BYTES: usize = 1024;
+/// Sessions one call signal may address.
+pub const MAX_SIGNAL_TARGETS: usize = 100;
 /// Sessions one presence query may name.
 pub const MAX_PRESENCE_QUERY: usize = 1000;
+
+/// One call signal: its kind, the call it belongs to, and the opaque payload (SDP, ICE, ...).
+pub struct Call<'a> {
+    pub kind: &'a str,
+    pub call_id: Option<&'a str>,
+    pub data: Value,
+}
 
 impl Api {
     /// Shows the other members that `me` is typing (at most `TYPING_RATE`: more are accepted
@@ -35,9 +44,15 @@ impl Api {
     }
 
     /// Relays a call-signalling frame from `me` to `to`'s live connections, wherever they are;
-    /// never stored (seed 002's call request, push code 600). The frame is
-    /// `{"action":"signal","code":600,"data":{"from", "kind", "data"}}`.
-    pub async fn signal(&self, me: &Identity, to: &[SessionId], kind: &str, data: Value) -> Result<(), ApiError> {
+    /// never stored (protocol §10 `signal`, seed 002's call request; push code 600). The frame
+    /// is `{"action":"signal","code":600,"data":{"from", "kind", "callId"?, "data"}}`.
+    pub async fn signal(&self, me: &Identity, to: &[SessionId], call: Call<'_>) -> Result<(), ApiError> {
+        if to.len() > MAX_SIGNAL_TARGETS {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                format!("a signal is for at most {MAX_SIGNAL_TARGETS} sessions"),
+            ));
+        }
         if self
             .limiter
             .take_rate(Throttled::Signals, &me.app, &me.session, SIGNAL_RATE)
@@ -45,11 +60,11 @@ impl Api {
         {
             return Err(ApiError::rate_limited("too many call signals: retry in 1 s", 1));
         }
-        let frame = wire::push(
-            "signal",
-            Some(wire::code::CALL_SIGNAL),
-            json!({"from": me.session, "kind": kind, "data": data}),
-        );
+        let mut data = json!({"from": me.session, "kind": call.kind, "data": call.data});
+        if let Some(call_id) = call.call_id {
+            data["callId"] = Value::from(call_id);
+        }
+        let frame = wire::push("signal", Some(wire::code::CALL_SIGNAL), data);
         self.pushes.to_sessions(&me.app, to, frame).await;
         Ok(())
     }

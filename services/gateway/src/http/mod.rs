@@ -75,6 +75,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/notify", get(notify::notify))
         .route("/ws", get(ws::upgrade))
         .route("/im/connect", get(seeds::im_connect))
+        .route("/chat/test", get(seeds::gin_chat::chat_test))
         .route("/ping", get(seeds::ping))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route for this method") })

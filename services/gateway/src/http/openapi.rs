@@ -176,6 +176,15 @@ fn limits() -> Vec<(&'static str, String)> {
                 ),
             ),
             (
+                "call signals per session (`signal`, /im/connect 600)",
+                format!(
+                    "{}/s, bursts of {}, at most {} sessions each (error 10008 / 10007)",
+                    crate::ratelimit::SIGNAL_RATE.per_sec,
+                    crate::ratelimit::SIGNAL_RATE.burst,
+                    crate::api::MAX_SIGNAL_TARGETS
+                ),
+            ),
+            (
                 "friend requests per session",
                 format!(
                     "{} at once, then one every {} s (error 10008, retry in N s)",
@@ -274,6 +283,7 @@ fn limits() -> Vec<(&'static str, String)> {
         notify::notify,
         ws::upgrade,
         super::seeds::im_connect,
+        super::seeds::gin_chat::chat_test,
         super::seeds::ping,
         health::healthz,
         health::readyz,

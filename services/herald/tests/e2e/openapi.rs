@@ -26,13 +26,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("/inner/settings", "put"),
     ("/notify", "get"),
     ("/ws", "get"),
+    ("/im/connect", "get"),
+    ("/chat/test", "get"),
+    ("/ping", "get"),
     ("/healthz", "get"),
     ("/readyz", "get"),
     ("/metrics", "get"),
 ];
 
 /// Probes and metrics: no token, so no 400/401 answers.
-const OPS_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics"];
+const OPS_ROUTES: &[&str] = &["/healthz", "/readyz", "/metrics", "/ping"];
 
 fn refs(value: &Value, out: &mut Vec<String>) {
     match value {

@@ -32,6 +32,7 @@ pub enum Request {
     FriendList(FriendList),
     FriendDelete(LinkRef),
     PresenceQuery(PresenceQuery),
+    Signal(Signal),
 }
 
 /// Why a frame with a well-formed envelope is not a request.
@@ -67,6 +68,7 @@ pub const ACTIONS: &[&str] = &[
     "friend-list",
     "friend-delete",
     "presence-query",
+    "signal",
 ];
 
 impl Request {
@@ -100,6 +102,7 @@ impl Request {
             "friend-list" => Request::FriendList(param(frame, format)?),
             "friend-delete" => Request::FriendDelete(param(frame, format)?),
             "presence-query" => Request::PresenceQuery(param(frame, format)?),
+            "signal" => Request::Signal(param(frame, format)?),
             other => return Err(RequestError::UnknownAction(other.to_owned())),
         })
     }
@@ -289,6 +292,17 @@ pub struct FriendList {
 #[serde(rename_all = "camelCase")]
 pub struct LinkRef {
     pub link_key: String,
+}
+
+/// `signal` (protocol §10): call signalling, relayed live to the addressed sessions.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Signal {
+    pub to: Vec<String>,
+    pub kind: String,
+    pub call_id: String,
+    #[serde(default)]
+    pub data: Option<serde_json::Value>,
 }
 
 /// `presence-query`.

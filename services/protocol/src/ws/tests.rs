@@ -165,6 +165,16 @@ fn every_action_parses_to_its_variant() {
                 link_keys: vec!["a".into(), "b".into()],
             }),
         ),
+        (
+            "signal",
+            json!({"to": ["b"], "kind": "ice", "callId": "c1", "data": {"candidate": "x"}}),
+            Request::Signal(Signal {
+                to: vec!["b".into()],
+                kind: "ice".into(),
+                call_id: "c1".into(),
+                data: Some(json!({"candidate": "x"})),
+            }),
+        ),
     ];
     for (action, param, expected) in cases {
         assert_eq!(request(action, param), expected, "{action}");
@@ -233,6 +243,7 @@ fn a_bad_param_is_an_invalid_param() {
         ("msg-read", json!({"convId": 5})),
         ("sync", json!({"convs": {"c": "x"}})),
         ("presence-query", Value::Null),
+        ("signal", json!({"to": "b", "kind": "invite", "callId": "c"})),
         ("conv-list", json!({"limit": "ten"})),
         ("msg-delete", json!({"convId": "c"})),
     ] {

@@ -118,7 +118,12 @@ fn online(io: &SeedIo, to_id: Id) -> Result<Value, ApiError> {
 
 async fn call(io: &SeedIo, to_id: Id, data: Value) -> Result<(), ApiError> {
     let to = SessionId::parse(to_id.text)?;
-    io.api.signal(&io.me, &[to], "call", data).await
+    let call = crate::api::Call {
+        kind: "call",
+        call_id: None,
+        data,
+    };
+    io.api.signal(&io.me, &[to], call).await
 }
 
 impl ImServices {

@@ -5,6 +5,7 @@
 //! connection in its native shape, rendered in the dialect by the connection's writer. The
 //! socket loop, its limits and its closes are `/ws`'s (`http/ws.rs`).
 
+pub(crate) mod gin_chat;
 mod im_services;
 
 use super::extract::Client;
@@ -55,7 +56,6 @@ pub(crate) trait Render: Send + Sync + 'static {
 pub(crate) struct SeedIo {
     pub api: Api,
     /// The ephemeral rooms (seed 003's room broadcast).
-    #[allow(dead_code)] // read by `/chat/test`, which lands next
     pub rooms: Arc<Rooms>,
     pub me: Identity,
     pub conn: Conn,

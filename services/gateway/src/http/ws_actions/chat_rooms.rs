@@ -58,15 +58,13 @@ impl ConnCtx {
         {
             return Err(ApiError::new(ErrorCode::NotMember, "join the chat room first"));
         }
-        let message = json!({
-            "convId": p.conv_id,
-            "msgKey": p.msg_key,
-            "fromSession": self.me.session,
-            "msgType": msg_type(&data.msg_type)?,
-            "content": data.content,
-            "sendTime": timefmt::rfc3339_nanos(timefmt::now_nanos()),
-        });
-        let frame = wire::push("chat-msg-im", None, &message);
+        let frame = rooms::chat_push(
+            &p.conv_id,
+            p.msg_key.as_deref(),
+            self.me.session.as_str(),
+            msg_type(&data.msg_type)?,
+            &data.content,
+        );
         self.rooms_hub
             .publish(&self.me.app, &p.conv_id, frame)
             .await

@@ -19,7 +19,7 @@ use crate::rooms::{self, Rooms};
 use crate::{Identity, frames};
 use herald_protocol::bus::{Command, MembersCommand};
 use herald_protocol::ws::{self as wire, Envelope, Format, Request};
-use herald_protocol::{ConvId, ErrorCode, SessionId, timefmt};
+use herald_protocol::{ConvId, ErrorCode, SessionId};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -187,6 +187,7 @@ impl ConnCtx {
             Request::FriendList(p) => self.friend_list(p).await,
             Request::FriendDelete(p) => self.friend_delete(p).await,
             Request::PresenceQuery(p) => self.presence_query(p).await,
+            Request::Signal(p) => self.signal(p).await,
         }
     }
 

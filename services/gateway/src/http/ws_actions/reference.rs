@@ -4,6 +4,10 @@
 pub const HISTORY_DEFAULT: u64 = 30;
 pub const HISTORY_MAX: u64 = 100;
 pub use crate::api::{SYNC_MAX_CONVS, SYNC_MAX_MSGS};
+/// The kinds of a call signal.
+pub const SIGNAL_KINDS: &[&str] = &["invite", "ringing", "accept", "reject", "hangup", "ice"];
+/// Longest `callId` of a call signal, in bytes.
+pub const MAX_CALL_ID_BYTES: usize = 128;
 
 /// The `/ws` protocol's reference, for the OpenAPI description.
 pub const PROTOCOL_REFERENCE: &str = r#"
@@ -35,11 +39,13 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | `friend-respond` | `{linkKey, accept}` | `{linkKey, accept}`; the requester gets 1001 (accepted) or 1002 (rejected) |
 | `friend-list` / `friend-delete` | `{after?}` / `{linkKey}` | `{friends, hasMore}` in session order, about 1 MiB at most (`hasMore`: continue with `after` = the last one) / `{linkKey}` |
 | `presence-query` | `{linkKeys}` (at most 1000) | `{presence: {linkKey: online}}` |
+| `signal` | `{to: [linkKey…] (at most 100), kind: invite\|ringing\|accept\|reject\|hangup\|ice, callId (1–128 bytes), data?}` | `{callId, to}`; each addressed session's live connections get a `signal` push (code 600) `{from, kind, callId, data}`; never stored; 20 a second per session, bursts of 50 (error 10008) |
 
 Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-delete` (recall), `conv-membersAdded`,
 `conv-membersRemoved`, `conv-archive`, `typing`, `chat-msg-im`, `friend-request` (1000),
 `friend-accepted` (1001), `friend-rejected` (1002), `presence` (2001 online, 2000 offline: to friends,
-when a session's first connection opens / last one closes, on any gateway), `kickout` (then close
+when a session's first connection opens / last one closes, on any gateway), `signal` (600, call
+signalling, live only), `kickout` (then close
 4001 for the `kick` login policy, 4003 for a revoked token).
 At most 64 requests of one connection may wait for the sequencer at once (`msg-im`, `msg-read`,
 `msg-delete` for everyone, member changes); one more is answered with error 10008 and not done.

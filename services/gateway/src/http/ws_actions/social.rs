@@ -1,4 +1,4 @@
-//! Between sessions: `typing`, the friend actions and `presence-query`.
+//! Between sessions: `typing`, the friend actions, `presence-query` and `signal`.
 
 use super::*;
 
@@ -39,5 +39,28 @@ impl ConnCtx {
     pub(super) async fn presence_query(&self, query: wire::PresenceQuery) -> Result<Answer, ApiError> {
         let presence = self.api.presence(&self.me, query.link_keys)?;
         Ok(Answer::Now(json!({"presence": presence})))
+    }
+
+    /// Relays a call signal to the addressed sessions' live connections (protocol §10).
+    pub(super) async fn signal(&self, p: wire::Signal) -> Result<Answer, ApiError> {
+        if !SIGNAL_KINDS.contains(&p.kind.as_str()) {
+            return Err(ApiError::bad_input(format!(
+                "kind must be one of {}",
+                SIGNAL_KINDS.join(", ")
+            )));
+        }
+        if p.call_id.is_empty() || p.call_id.len() > MAX_CALL_ID_BYTES {
+            return Err(ApiError::bad_input(format!(
+                "callId must be 1 to {MAX_CALL_ID_BYTES} bytes"
+            )));
+        }
+        let to = sessions(p.to)?;
+        let call = crate::api::Call {
+            kind: &p.kind,
+            call_id: Some(&p.call_id),
+            data: p.data.unwrap_or(Value::Null),
+        };
+        self.api.signal(&self.me, &to, call).await?;
+        Ok(Answer::Now(json!({"callId": p.call_id, "to": to})))
     }
 }
