@@ -43,6 +43,7 @@ mod reconnect;
 mod routes;
 mod secrets;
 mod seed_gin_chat;
+mod seed_im_services;
 mod signals;
 mod support;
 mod tracing;

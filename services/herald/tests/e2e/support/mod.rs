@@ -12,9 +12,11 @@ use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
 mod clients;
+mod im_client;
 mod seed_clients;
 
 pub use clients::{SseReader, WsClient};
+pub use im_client::{ImClient, im_url};
 pub use seed_clients::SeedClient;
 
 pub const SECRET: &str = "test-app-secret-0123456789";
