@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
-/// Client keys of the sends one connection remembers, so its own message does not come back
-/// to it as a push (it gets the ack instead).
+/// Sends one connection remembers (conversation and client key: Herald's idempotency scope for
+/// one sender), so its own message does not come back to it as a push (it gets the ack instead).
 const REMEMBERED_KEYS: usize = 256;
 
 /// What the reading and the writing side of one connection share.
@@ -31,14 +31,18 @@ struct Shared {
     /// 002's type, until the client shows it uses strings).
     integer_ids: Option<bool>,
     /// The client keys of this connection's recent sends, oldest first.
-    own_keys: VecDeque<String>,
-    own_set: HashSet<String>,
+    own_keys: VecDeque<OwnSend>,
+    own_set: HashSet<OwnSend>,
 }
 
+/// One send of this connection: its conversation and client key.
+type OwnSend = (ConvId, String);
+
 impl Shared {
-    fn remember(&mut self, key: &str) {
-        if self.own_set.insert(key.to_owned()) {
-            self.own_keys.push_back(key.to_owned());
+    fn remember(&mut self, conv: &ConvId, key: &str) {
+        let send = (conv.clone(), key.to_owned());
+        if self.own_set.insert(send.clone()) {
+            self.own_keys.push_back(send);
         }
         while self.own_keys.len() > REMEMBERED_KEYS {
             if let Some(old) = self.own_keys.pop_front() {
@@ -138,7 +142,7 @@ impl ImServices {
                 conv
             }
         };
-        lock(&self.shared).remember(&chat.msg_client_id.text);
+        lock(&self.shared).remember(&conv, &chat.msg_client_id.text);
         let request = SendRequest {
             conv,
             msg_type: chat.msg_type,

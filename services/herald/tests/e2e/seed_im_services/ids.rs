@@ -64,8 +64,8 @@ async fn ids_in_pushes_follow_the_connection(kind: BusKind) {
         let frame = silent.next_code(200).await;
         assert_eq!(
             (&frame["seq"], &frame["form_id"], &frame["to_id"]),
-            (&json!(seq), &json!("34"), &json!("35")),
-            "a connection that sent no ids: strings: {frame}"
+            (&json!(seq), &json!(34), &json!(35)),
+            "a connection that sent no ids: integers, the seed's type: {frame}"
         );
     }
     let frame = strings.next_matching(|f| f["message"] == "as integers").await;

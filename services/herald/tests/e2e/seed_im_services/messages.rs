@@ -259,9 +259,10 @@ async fn same_key_in_another_conversation_still_pushed(kind: BusKind) {
 
 on_both_buses!(same_key_in_another_conversation_still_pushed);
 
-/// The frame a client sends and the frame its peer receives have the same shape (seed 002):
-/// the `data` the sender attached reaches the peer.
-async fn data_reaches_the_peer(kind: BusKind) {
+/// A chat frame's `data` is not stored (a Herald message is its type and content, protocol §3):
+/// the message arrives, and its frame says `"data": ""` rather than something the sender did
+/// not send, as the README's "Clients of Im-Services" says.
+async fn a_frame_s_data_is_not_stored_and_the_message_arrives(kind: BusKind) {
     let herald = Herald::start(kind).await;
     let api = herald.api();
     relax_limits(&api).await;
@@ -273,9 +274,13 @@ async fn data_reaches_the_peer(kind: BusKind) {
         ann.send(frame).await;
         ann.next_code(1005).await;
         let got = ben.next_code(200).await;
-        assert_eq!((&got["msg_client_id"], &got["data"]), (&json!(key), &data), "{got}");
+        assert_eq!(
+            (&got["msg_client_id"], &got["message"], &got["data"]),
+            (&json!(key), &json!("with data"), &json!("")),
+            "{got}"
+        );
     }
     herald.stop().await;
 }
 
-on_both_buses!(data_reaches_the_peer);
+on_both_buses!(a_frame_s_data_is_not_stored_and_the_message_arrives);

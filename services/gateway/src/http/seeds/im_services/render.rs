@@ -119,7 +119,9 @@ impl ImRender {
         }
         if msg.from_session == self.me.session
             && let Some(key) = &msg.client_msg_id
-            && lock(&self.shared).own_set.contains(key)
+            && lock(&self.shared)
+                .own_set
+                .contains(&(msg.conversation_id.clone(), key.clone()))
         {
             return None;
         }
