@@ -132,6 +132,10 @@ pub trait DirectoryStore: Send + Sync + 'static {
     /// the pair is deduplicated: when the two sessions already share one, its id is returned
     /// (`PairExists`) and nothing is written.
     async fn create_conversation(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError>;
+    /// The single conversation of `a` and `b` (either order) in `app`, if they have one: a read
+    /// that never creates, for the seeds' ops that name a conversation by its peer but only read
+    /// it (a stranger's read must not put a conversation in anyone's list).
+    async fn single_between(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<Option<ConvId>, StoreError>;
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError>;
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError>;
     async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError>;

@@ -111,6 +111,20 @@ impl Api {
         self.create_conversation(Creator::Member(me), request).await
     }
 
+    /// The single conversation of `me` and `peer` if they have one; never creates it, so a read
+    /// by a stranger leaves both lists as they were. Refuses what `single_with` refuses (a
+    /// malformed peer, `me` as its own peer).
+    pub async fn single_between(&self, me: &Identity, peer: String) -> Result<Option<ConvId>, ApiError> {
+        let peer = SessionId::parse(peer)?;
+        if peer == me.session {
+            return Err(ApiError::new(
+                ErrorCode::ConversationNeedsMembers,
+                "a single conversation has exactly two sessions",
+            ));
+        }
+        Ok(self.directory.single_between(&me.app, &me.session, &peer).await?)
+    }
+
     /// How the seeds' protocols name a conversation of `me`'s: a single one by its other member
     /// (`Some`), a group by its own id (`None`). 404 / 403 as for any member's read.
     pub async fn peer_in(&self, me: &Identity, conv: &ConvId) -> Result<Option<SessionId>, ApiError> {

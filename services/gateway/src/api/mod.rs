@@ -111,6 +111,12 @@ impl Api {
             .message_by_id(&me.app, conv, id)
             .await?
             .map(|m| m.seq)
-            .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "message not found in this conversation"))
+            .ok_or_else(message_not_found)
     }
+}
+
+/// The 404 of a message id that is not in the conversation named (or of a conversation that
+/// does not exist, for the seeds that name one by its peer).
+pub fn message_not_found() -> ApiError {
+    ApiError::new(ErrorCode::NotFound, "message not found in this conversation")
 }

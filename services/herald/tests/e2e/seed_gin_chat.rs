@@ -431,6 +431,44 @@ async fn delete_is_for_the_caller_only(kind: BusKind) {
     herald.stop().await;
 }
 
+/// History, unread, mark-read and delete with a peer the caller never talked to answer as an
+/// empty conversation would (no frames; 40006; 40000) and create none: both native lists stay
+/// empty. Only a send creates the pair's conversation.
+async fn reads_with_a_stranger_create_no_conversation(kind: BusKind) {
+    let herald = Herald::start(kind).await;
+    let api = herald.api();
+    let token = api.token("alice", 3).await;
+    let mut bob = api.ws(&api.token("bob", 1).await).await;
+    let mut alice = open(&api, &token, "bob").await;
+    let unknown = "123456789";
+
+    alice.send(frame("alice", "bob", 2, "0-10")).await;
+    alice.send(frame("alice", "bob", 3, "")).await;
+    barrier(&mut alice, "alice").await;
+    alice.send(frame("alice", "bob", 4, unknown)).await;
+    let failed = alice.next().await;
+    assert_eq!(
+        (&failed["from"], &failed["op_type"]),
+        (&json!("System"), &json!(40006)),
+        "mark-read: {failed}"
+    );
+    alice.send(frame("alice", "bob", 5, unknown)).await;
+    let refused = alice.next().await;
+    assert_eq!(
+        (&refused["from"], &refused["to"], &refused["op_type"]),
+        (&json!("System"), &json!("alice"), &json!(40000)),
+        "delete: {refused}"
+    );
+    barrier(&mut alice, "alice").await;
+
+    let list = bob.request("conv-list", json!({})).await;
+    assert_eq!(list["data"], json!([]), "bob's list stays empty: {list}");
+    let mut alice_native = api.ws(&token).await;
+    let list = alice_native.request("conv-list", json!({})).await;
+    assert_eq!(list["data"], json!([]), "alice's list stays empty: {list}");
+    herald.stop().await;
+}
+
 /// A console tenant's second app; its secret.
 async fn second_app_secret(api: &Api) -> String {
     let account = json!({"email": "beta@example.com", "password": "correct horse", "nick": "beta"});
@@ -675,5 +713,6 @@ on_both_buses!(unread_and_mark_read);
 on_both_buses!(delete_is_for_the_caller_only);
 on_both_buses!(room_broadcasts_reach_live_members_of_the_app);
 on_both_buses!(anti_spam_refuses_with_40020);
+on_both_buses!(reads_with_a_stranger_create_no_conversation);
 on_both_buses!(another_identity_is_refused);
 on_both_buses!(malformed_frames_get_error_frames);

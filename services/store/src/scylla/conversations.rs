@@ -58,6 +58,21 @@ impl ScyllaStore {
         .await
     }
 
+    /// The single conversation of `a` and `b`, if one was created. A pair row whose conversation
+    /// row is missing is a creation that stopped half-way (see `create`): none yet, as for a
+    /// pair never seen; the next send finishes it under that id.
+    pub(super) async fn pair(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<Option<ConvId>, StoreError> {
+        let (low, high) = (a.min(b), a.max(b));
+        let row: Option<(Option<String>,)> = self
+            .first(&self.st.pair_select, (app.as_str(), low.as_str(), high.as_str()))
+            .await?;
+        let Some(id) = row.and_then(|(id,)| id) else {
+            return Ok(None);
+        };
+        let id = rows::conv_id(id)?;
+        Ok(self.conversation_row(app, &id).await?.map(|_| id))
+    }
+
     pub(super) async fn create(&self, conv: &Conversation, members: &[SessionId]) -> Result<Creation, StoreError> {
         let mut conv = conv.clone();
         if conv.kind == ConvKind::Single {

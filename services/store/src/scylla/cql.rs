@@ -146,6 +146,8 @@ catalogue! {
         "UPDATE conversations USING TIMESTAMP ? SET archived = ? WHERE app_id = ? AND conv_id = ?";
     PAIR_INSERT: Lwt, 4 =
         "INSERT INTO single_pairs (app_id, session_a, session_b, conv_id) VALUES (?, ?, ?, ?) IF NOT EXISTS";
+    /// The pair's conversation id (session_a < session_b), for a lookup that never creates.
+    PAIR_SELECT: Read, 3 = "SELECT conv_id FROM single_pairs WHERE app_id = ? AND session_a = ? AND session_b = ?";
     /// Goes in one logged batch with `MEMBERSHIP_ADD`.
     MEMBER_ADD: Write, 5 = "INSERT INTO members (app_id, conv_id, session, joined_at, active) \
         VALUES (?, ?, ?, ?, true) USING TIMESTAMP ?";

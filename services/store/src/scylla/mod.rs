@@ -195,6 +195,10 @@ impl DirectoryStore for ScyllaStore {
         self.timed("write", self.create(conv, members)).await
     }
 
+    async fn single_between(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<Option<ConvId>, StoreError> {
+        self.timed("read", self.pair(app, a, b)).await
+    }
+
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError> {
         self.timed("read", self.conversation_row(app, conv)).await
     }

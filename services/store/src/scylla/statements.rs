@@ -76,6 +76,7 @@ pub struct Statements {
     pub convs_select: Prepared<2>,
     pub conv_set_archived: Prepared<4>,
     pub pair_insert: Prepared<4>,
+    pub pair_select: Prepared<3>,
 
     pub member_add: Prepared<5>,
     pub member_remove: Prepared<4>,
@@ -136,6 +137,7 @@ impl Statements {
             convs_select: p.prepare(&cql::CONVS_SELECT).await?,
             conv_set_archived: p.prepare(&cql::CONV_SET_ARCHIVED).await?,
             pair_insert: p.prepare(&cql::PAIR_INSERT).await?,
+            pair_select: p.prepare(&cql::PAIR_SELECT).await?,
             member_add: p.prepare(&cql::MEMBER_ADD).await?,
             member_remove: p.prepare(&cql::MEMBER_REMOVE).await?,
             membership_add: p.prepare(&cql::MEMBERSHIP_ADD).await?,

@@ -147,6 +147,22 @@ impl DirectoryStore for SqliteStore {
         .await
     }
 
+    async fn single_between(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<Option<ConvId>, StoreError> {
+        let (app, low, high) = (app.clone(), a.min(b).clone(), a.max(b).clone());
+        let found: Option<String> = self
+            .read(move |c| {
+                c.prepare_cached(
+                    "SELECT conv_id FROM single_pairs WHERE app_id = ?1 AND session_a = ?2 AND session_b = ?3",
+                )?
+                .query_row([app.as_str(), low.as_str(), high.as_str()], |r| r.get(0))
+                .optional()
+            })
+            .await?;
+        found
+            .map(|id| ConvId::parse(id).map_err(|e| StoreError::Fatal(e.to_string())))
+            .transpose()
+    }
+
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| {

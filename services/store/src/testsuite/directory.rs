@@ -3,7 +3,7 @@
 
 use super::{app_id, conv, fence, session};
 use crate::{AppRecord, AppSettings, Change, Creation, LoginPolicy, Store};
-use herald_protocol::ConvKind;
+use herald_protocol::{AppId, ConvId, ConvKind};
 
 /// Runs this part's checks; panics with the failing promise's name.
 pub async fn run(store: &dyn Store, run: &str) {
@@ -211,6 +211,72 @@ async fn single_pairs(store: &dyn Store, run: &str) {
         third_created,
         Creation::Created(third.id.clone()),
         "single: another pair gets its own"
+    );
+    single_lookup(store, run, &first.id, &third.id).await;
+}
+
+/// `single_between` finds a pair's conversation in either order and creates nothing: `alice` and
+/// `bob` share `alice_bob`, `alice` and `carol` share `alice_carol` (made by `single_pairs`).
+async fn single_lookup(store: &dyn Store, run: &str, alice_bob: &ConvId, alice_carol: &ConvId) {
+    let app = app_id(run, "pairs");
+    let between = |a: &'static str, b: &'static str, app: AppId| async move {
+        store.single_between(&app, &session(a), &session(b)).await.unwrap()
+    };
+    for (a, b) in [("alice", "bob"), ("bob", "alice")] {
+        assert_eq!(
+            between(a, b, app.clone()).await.as_ref(),
+            Some(alice_bob),
+            "single lookup: {a} and {b} find their conversation"
+        );
+    }
+    assert_eq!(
+        between("carol", "alice", app.clone()).await.as_ref(),
+        Some(alice_carol),
+        "single lookup: each pair its own"
+    );
+    for (a, b) in [
+        ("bob", "carol"),
+        ("carol", "bob"),
+        ("alice", "alice"),
+        ("alice", "dave"),
+    ] {
+        assert_eq!(
+            between(a, b, app.clone()).await,
+            None,
+            "single lookup: {a} and {b} share none"
+        );
+    }
+    let other_app = app_id(run, "other-pairs");
+    let theirs = conv(&other_app, "s1", ConvKind::Single, "bob");
+    store
+        .create_conversation(&theirs, &[session("bob"), session("carol")])
+        .await
+        .unwrap();
+    assert_eq!(
+        between("carol", "bob", other_app.clone()).await,
+        Some(theirs.id),
+        "single lookup: found in its app"
+    );
+    assert_eq!(
+        between("bob", "carol", app.clone()).await,
+        None,
+        "single lookup: another app's pair is not this app's"
+    );
+    assert_eq!(
+        between("alice", "bob", other_app).await,
+        None,
+        "single lookup: this app's pair is not another app's"
+    );
+    let after = store
+        .create_conversation(
+            &conv(&app, "s4", ConvKind::Single, "bob"),
+            &[session("bob"), session("carol")],
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(after, Creation::Created(_)),
+        "single lookup: a pair looked up and not found is still new: {after:?}"
     );
 }
 

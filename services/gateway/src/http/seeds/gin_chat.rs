@@ -6,15 +6,16 @@
 //! the send rate refuses it, history lines 40005 `"<MsgId>\n<text>"`, 40007 / 40006 for
 //! mark-read, 40013 for delete, messages 40011, and 40000 for a refused frame. `to` defaults to
 //! the connection's `to_uid`; a private message is one of the single conversation of the two
-//! sessions, a room one goes to the live members of the app's room `to` ("ALL" by default,
-//! which every `/chat/test` connection is in).
+//! sessions (created by the first send only: ops 2–5 look it up, so a read creates nothing), a
+//! room one goes to the live members of the app's room `to` ("ALL" by default, which every
+//! `/chat/test` connection is in).
 
 mod frames;
 mod render;
 
 use super::{Dialect, Seed, SeedIo};
 use crate::Identity;
-use crate::api::SendRequest;
+use crate::api::{self, SendRequest};
 use crate::connections::Connections;
 use crate::error::ApiError;
 use crate::http::extract::Client;
@@ -45,7 +46,7 @@ pub struct ChatQuery {
     get,
     path = "/chat/test",
     tag = "push",
-    description = "Seed 003's (gin-chat-demo) WebSocket protocol over Herald's messages (docs/protocol.md §9). Frames `{from?, to, type, op_type, content}`: op 1 sends `content` (`key\\ntext`: the text before the first newline is the idempotency key) to the single conversation with `to` and answers 40018 (peer online) or 40019 (offline) with the `MsgId` once stored, 40020 when anti-spam or the send rate refuses; 2 history `\"skip-limit\"` (oldest first, at most 100 per answer) as 40005 frames `\"<MsgId>\\n<text>\"`; 3 what `to` sent after the read cursor (same frames, at most 1000); 4 mark read up to the message `content` (40007, or 40006); 5 delete that message for the caller (40013); 6 a message to the live members of room `to` (default \"ALL\", which every /chat/test connection is in; a native client joins with `chat-conv-join`), not stored. `to` defaults to `to_uid`. The peer's messages arrive as `{from, to, type:1, op_type:40011, content}`, room messages as `{from, to:<room>, type:6, op_type:40011, content}`. The first frame is `{from:\"System\", op_type:40003}`; a refused frame gets `{from:\"System\", to, type, op_type:40000, content:<why>}` and the connection stays. `from`, when present, must be the token's session.",
+    description = "Seed 003's (gin-chat-demo) WebSocket protocol over Herald's messages (docs/protocol.md §9). Frames `{from?, to, type, op_type, content}`: op 1 sends `content` (`key\\ntext`: the text before the first newline is the idempotency key) to the single conversation with `to` and answers 40018 (peer online) or 40019 (offline) with the `MsgId` once stored, 40020 when anti-spam or the send rate refuses; 2 history `\"skip-limit\"` (oldest first, at most 100 per answer) as 40005 frames `\"<MsgId>\\n<text>\"`; 3 what `to` sent after the read cursor (same frames, at most 1000); 4 mark read up to the message `content` (40007, or 40006); 5 delete that message for the caller (40013); only op 1 creates the pair's conversation: 2–5 with a peer never talked to answer as an empty conversation would and create none; 6 a message to the live members of room `to` (default \"ALL\", which every /chat/test connection is in; a native client joins with `chat-conv-join`), not stored. `to` defaults to `to_uid`. The peer's messages arrive as `{from, to, type:1, op_type:40011, content}`, room messages as `{from, to:<room>, type:6, op_type:40011, content}`. The first frame is `{from:\"System\", op_type:40003}`; a refused frame gets `{from:\"System\", to, type, op_type:40000, content:<why>}` and the connection stays. `from`, when present, must be the token's session.",
     params(
         ("token" = Option<String>, Query, description = "client token (or Authorization: Bearer)"),
         ("to_uid" = Option<String>, Query, description = "the peer of frames without `to`"),
@@ -193,16 +194,20 @@ fn lines(io: &SeedIo, to: &str, msgs: Vec<msg::MsgData>, frame_type: u64, only_f
         .collect()
 }
 
-/// Op 2: `limit` messages after the first `skip`, oldest first.
+/// Op 2: `limit` messages after the first `skip`, oldest first (none with a stranger).
 async fn history(io: &SeedIo, to: String, skip: u64, limit: u64) -> Result<Vec<String>, ApiError> {
-    let conv = io.api.single_with(&io.me, to.clone()).await?;
+    let Some(conv) = io.api.single_between(&io.me, to.clone()).await? else {
+        return Ok(Vec::new());
+    };
     let page = io.api.oldest_page(&io.me, &conv, skip.saturating_add(1), limit).await?;
     Ok(lines(io, &to, page.msgs, frames::op::HISTORY, None))
 }
 
-/// Op 3: what `to` sent after `me`'s read cursor, oldest first.
+/// Op 3: what `to` sent after `me`'s read cursor, oldest first (none from a stranger).
 async fn unread(io: &SeedIo, to: String) -> Result<Vec<String>, ApiError> {
-    let conv = io.api.single_with(&io.me, to.clone()).await?;
+    let Some(conv) = io.api.single_between(&io.me, to.clone()).await? else {
+        return Ok(Vec::new());
+    };
     let read = io.api.read_cursor(&io.me, &conv).await?;
     let page = io
         .api
@@ -211,10 +216,16 @@ async fn unread(io: &SeedIo, to: String) -> Result<Vec<String>, ApiError> {
     Ok(lines(io, &to, page.msgs, frames::op::UNREAD, Some(&to)))
 }
 
-/// The message `msg_id` of the single conversation with `to`: its conversation and id.
+/// The message `msg_id` of the single conversation with `to`: its conversation and id. Without
+/// a conversation there is no message: answered as an unknown id in an existing one.
 async fn message_of(io: &SeedIo, to: String, msg_id: &str) -> Result<(ConvId, MsgId), ApiError> {
     let id = MsgId::parse(msg_id).map_err(|_| ApiError::bad_input(format!("{msg_id:?} is not a message id")))?;
-    Ok((io.api.single_with(&io.me, to).await?, id))
+    let conv = io
+        .api
+        .single_between(&io.me, to)
+        .await?
+        .ok_or_else(api::message_not_found)?;
+    Ok((conv, id))
 }
 
 /// Op 4: the read cursor moved up to the message (40007), or why not (40006).
