@@ -60,7 +60,9 @@ impl WebhookStore for SqliteStore {
     async fn delete_endpoint(&self, app: &AppId, id: &str) -> Result<bool, StoreError> {
         let (app, id) = (app.clone(), id.to_owned());
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
             tx.execute(
                 "DELETE FROM webhook_jobs WHERE app_id = ?1 AND endpoint_id = ?2",
                 [app.as_str(), id.as_str()],
@@ -180,7 +182,8 @@ impl WebhookStore for SqliteStore {
         next_at_ms: i64,
         error: &str,
     ) -> Result<(), StoreError> {
-        let (app, endpoint, event_id, error) = (app.clone(), endpoint.to_owned(), event_id.to_owned(), error.to_owned());
+        let (app, endpoint, event_id, error) =
+            (app.clone(), endpoint.to_owned(), event_id.to_owned(), error.to_owned());
         self.write(move |c| {
             c.execute(
                 "UPDATE webhook_jobs SET attempts = ?4, next_at_ms = ?5, last_error = ?6 \
@@ -194,7 +197,8 @@ impl WebhookStore for SqliteStore {
     }
 
     async fn kill_job(&self, app: &AppId, endpoint: &str, event_id: &str, error: &str) -> Result<(), StoreError> {
-        let (app, endpoint, event_id, error) = (app.clone(), endpoint.to_owned(), event_id.to_owned(), error.to_owned());
+        let (app, endpoint, event_id, error) =
+            (app.clone(), endpoint.to_owned(), event_id.to_owned(), error.to_owned());
         self.write(move |c| {
             c.execute(
                 "UPDATE webhook_jobs SET dead = 1, last_error = ?4 WHERE app_id = ?1 AND endpoint_id = ?2 AND event_id = ?3",
@@ -228,7 +232,9 @@ impl WebhookStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let (app, endpoint, event_ids) = (app.clone(), endpoint.to_owned(), event_ids.map(<[String]>::to_vec));
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
             const REPLAY: &str = "UPDATE webhook_jobs SET dead = 0, attempts = 0, next_at_ms = ?3, last_error = '' \
                  WHERE app_id = ?1 AND endpoint_id = ?2 AND dead = 1";
             let replayed = match event_ids {
