@@ -1,6 +1,7 @@
 //! The store: the message log and the state beside it, behind a few traits cut by their users
-//! (`LogStore`, `QueryStore`, `DirectoryStore`, `AccountStore`, `SocialStore`; `Store` is all of
-//! them) with two backends (`sqlite`, `scylla`) that pass one conformance suite (`testsuite`).
+//! (`LogStore`, `QueryStore`, `DirectoryStore`, `AccountStore`, `SocialStore`, `WebhookStore`;
+//! `Store` is all of them) with two backends (`sqlite`, `scylla`) that pass one conformance suite
+//! (`testsuite`).
 //!
 //! Every write is idempotent and keyed by its natural key (messages by (app, conv, seq)), so a
 //! re-applied batch changes nothing, and no operation needs a multi-row transaction: the traits are
@@ -34,9 +35,9 @@ pub const MAX_CONVERSATIONS: usize = 1000;
 
 /// The whole store: every part. For what needs several parts (the gateway, the sequencer, the
 /// conformance suite); a part that needs one takes that trait. Every type with all the parts is one.
-pub trait Store: LogStore + QueryStore + DirectoryStore + AccountStore + SocialStore {}
+pub trait Store: LogStore + QueryStore + DirectoryStore + AccountStore + SocialStore + WebhookStore {}
 
-impl<T: LogStore + QueryStore + DirectoryStore + AccountStore + SocialStore + ?Sized> Store for T {}
+impl<T: LogStore + QueryStore + DirectoryStore + AccountStore + SocialStore + WebhookStore + ?Sized> Store for T {}
 
 /// The message log and what the sequencer reads back to plan against it: the fence, the sequenced
 /// batches, the head of a conversation, the lookups a new batch is checked with. Users: the

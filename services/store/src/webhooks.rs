@@ -71,12 +71,14 @@ pub trait WebhookStore: Send + Sync + 'static {
 
     /// Queues jobs; a job whose (endpoint, event id) is queued already (live or dead) is left as it is.
     async fn enqueue(&self, jobs: &[WebhookJob]) -> Result<(), StoreError>;
-    /// For each lane of the endpoint, its first live job (lowest `order`, then event id) if it is
-    /// due at `now_ms`; at most `limit` of them, oldest first by `order`.
+    /// For each lane of the endpoint in events-log partition `partition` (the lanes the caller
+    /// sends: it owns that partition), its first live job (lowest `order`, then event id) if it is
+    /// due at `now_ms`; at most `limit` of them, oldest first by `order` (then lane).
     async fn due_jobs(
         &self,
         app: &AppId,
         endpoint: &str,
+        partition: u32,
         now_ms: i64,
         limit: usize,
     ) -> Result<Vec<WebhookJob>, StoreError>;

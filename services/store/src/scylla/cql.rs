@@ -76,6 +76,9 @@ values! {
     11: (A, B, C, D, E, F, G, H, I, J, K);
     12: (A, B, C, D, E, F, G, H, I, J, K, L);
     13: (A, B, C, D, E, F, G, H, I, J, K, L, M);
+    14: (A, B, C, D, E, F, G, H, I, J, K, L, M, N);
+    15: (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O);
+    16: (A, B, C, D, E, F, G, H, I, J, K, L, M, N, O, P);
 }
 
 /// The columns `rows::MessageRow` reads, in its order.
@@ -96,7 +99,22 @@ macro_rules! conversation_columns {
 macro_rules! app_columns {
     () => {
         "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, \
-         spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members"
+         spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members, before_send_url, \
+         before_send_timeout_ms, before_send_fail_open"
+    };
+}
+
+/// The columns `webhooks::JobRow` reads, in its order.
+macro_rules! job_columns {
+    () => {
+        "lane, lane_order, event_id, body, attempts, first_at_ms, next_at_ms, created_at_ms, dead, last_error"
+    };
+}
+
+/// One job of `webhook_jobs`, by its whole primary key.
+macro_rules! job_key {
+    () => {
+        "app_id = ? AND endpoint_id = ? AND log_partition = ? AND lane = ? AND lane_order = ? AND event_id = ?"
     };
 }
 
@@ -121,13 +139,14 @@ macro_rules! catalogue {
 
 catalogue! {
     // apps (001_init.cql); the secret itself is never stored
-    APP_INSERT: Lwt, 13 = concat!(
-        "INSERT INTO apps (", app_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
+    APP_INSERT: Lwt, 16 = concat!(
+        "INSERT INTO apps (", app_columns!(), ") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
     );
     APP_SELECT: Read, 1 = concat!("SELECT ", app_columns!(), " FROM apps WHERE app_id = ?");
     APP_SET_SECRET: Lwt, 2 = "UPDATE apps SET secret_hash = ? WHERE app_id = ? IF EXISTS";
-    APP_SET_SETTINGS: Lwt, 8 = "UPDATE apps SET login_policy = ?, require_friendship = ?, spam_unanswered_limit = ?, \
-        send_rate_per_sec = ?, send_burst = ?, end_user_accounts = ?, max_members = ? WHERE app_id = ? IF EXISTS";
+    APP_SET_SETTINGS: Lwt, 11 = "UPDATE apps SET login_policy = ?, require_friendship = ?, spam_unanswered_limit = ?, \
+        send_rate_per_sec = ?, send_burst = ?, end_user_accounts = ?, max_members = ?, before_send_url = ?, \
+        before_send_timeout_ms = ?, before_send_fail_open = ? WHERE app_id = ? IF EXISTS";
     SECRET_INSERT: Write, 2 = "INSERT INTO apps_by_secret (secret_hash, app_id) VALUES (?, ?)";
     SECRET_SELECT: Read, 1 = "SELECT app_id FROM apps_by_secret WHERE secret_hash = ?";
     SECRET_DELETE: Write, 1 = "DELETE FROM apps_by_secret WHERE secret_hash = ?";
@@ -269,6 +288,56 @@ catalogue! {
     FRIEND_SET: Write, 5 = "INSERT INTO friends (app_id, session, friend, since, active) VALUES (?, ?, ?, ?, ?)";
     FRIEND_SELECT: Read, 3 = "SELECT active FROM friends WHERE app_id = ? AND session = ? AND friend = ?";
     FRIENDS_SELECT: Read, 2 = "SELECT friend, active FROM friends WHERE app_id = ? AND session = ?";
+
+    // webhooks (005_webhooks.cql; see webhooks.rs)
+    ENDPOINT_INSERT: Write, 6 = "INSERT INTO webhook_endpoints (app_id, endpoint_id, url, events, secret, \
+        created_at_ms) VALUES (?, ?, ?, ?, ?, ?)";
+    ENDPOINT_SELECT: Read, 2 = "SELECT app_id, endpoint_id, url, events, secret, created_at_ms \
+        FROM webhook_endpoints WHERE app_id = ? AND endpoint_id = ?";
+    ENDPOINTS_SELECT: Read, 1 = "SELECT app_id, endpoint_id, url, events, secret, created_at_ms \
+        FROM webhook_endpoints WHERE app_id = ?";
+    ENDPOINT_DELETE: Write, 2 = "DELETE FROM webhook_endpoints WHERE app_id = ? AND endpoint_id = ?";
+    ENDPOINT_SET_SECRET: Lwt, 3 =
+        "UPDATE webhook_endpoints SET secret = ? WHERE app_id = ? AND endpoint_id = ? IF EXISTS";
+    WEBHOOK_APP_INSERT: Write, 2 = "INSERT INTO webhook_apps (feed, app_id) VALUES (?, ?)";
+    WEBHOOK_APPS_SELECT: Read, 1 = "SELECT app_id FROM webhook_apps WHERE feed = ?";
+    /// Never the cells the queue changes (see `005_webhooks.cql`): a re-enqueue cannot reset them.
+    JOB_INSERT: Write, 9 = "INSERT INTO webhook_jobs (app_id, endpoint_id, log_partition, lane, lane_order, \
+        event_id, body, first_at_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    JOB_SELECT: Read, 6 = concat!("SELECT ", job_columns!(), " FROM webhook_jobs WHERE ", job_key!());
+    /// A partition's jobs in lane order, from the lane after the one named (`''`: from the first).
+    JOBS_AFTER_LANE: Read, 4 = concat!(
+        "SELECT ", job_columns!(), " FROM webhook_jobs \
+         WHERE app_id = ? AND endpoint_id = ? AND log_partition = ? AND lane > ?"
+    );
+    JOB_RETRY: Write, 9 = concat!(
+        "UPDATE webhook_jobs SET attempts = ?, next_at_ms = ?, last_error = ? WHERE ", job_key!()
+    );
+    JOB_KILL: Write, 7 = concat!("UPDATE webhook_jobs SET dead = true, last_error = ? WHERE ", job_key!());
+    JOB_REPLAY: Write, 7 = concat!(
+        "UPDATE webhook_jobs SET dead = false, attempts = 0, next_at_ms = ?, last_error = '' WHERE ", job_key!()
+    );
+    JOB_DELETE: Write, 6 = concat!("DELETE FROM webhook_jobs WHERE ", job_key!());
+    JOB_KEY_INSERT: Write, 7 = "INSERT INTO webhook_job_keys (app_id, endpoint_id, event_id, log_partition, lane, \
+        lane_order, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    JOB_KEY_SELECT: Read, 3 = "SELECT log_partition, lane, lane_order, created_at_ms FROM webhook_job_keys \
+        WHERE app_id = ? AND endpoint_id = ? AND event_id = ?";
+    JOB_KEYS_SELECT: Read, 2 = "SELECT event_id, log_partition, lane, lane_order, created_at_ms \
+        FROM webhook_job_keys WHERE app_id = ? AND endpoint_id = ?";
+    JOB_KEY_DELETE: Write, 3 = "DELETE FROM webhook_job_keys WHERE app_id = ? AND endpoint_id = ? AND event_id = ?";
+    /// A deleted endpoint's keys, once its jobs are gone.
+    JOB_KEYS_DELETE: Write, 2 = "DELETE FROM webhook_job_keys WHERE app_id = ? AND endpoint_id = ?";
+    DEAD_LETTER_INSERT: Write, 7 = "INSERT INTO webhook_dead_letters (app_id, endpoint_id, created_at_ms, event_id, \
+        log_partition, lane, lane_order) VALUES (?, ?, ?, ?, ?, ?, ?)";
+    /// Oldest first (the clustering order).
+    DEAD_LETTERS_SELECT: Read, 2 = "SELECT event_id, log_partition, lane, lane_order, created_at_ms \
+        FROM webhook_dead_letters WHERE app_id = ? AND endpoint_id = ?";
+    DEAD_LETTER_DELETE: Write, 4 = "DELETE FROM webhook_dead_letters \
+        WHERE app_id = ? AND endpoint_id = ? AND created_at_ms = ? AND event_id = ?";
+    DEAD_LETTERS_DELETE: Write, 2 = "DELETE FROM webhook_dead_letters WHERE app_id = ? AND endpoint_id = ?";
+    BOT_INSERT: Write, 2 = "INSERT INTO webhook_bots (app_id, session) VALUES (?, ?)";
+    BOT_DELETE: Write, 2 = "DELETE FROM webhook_bots WHERE app_id = ? AND session = ?";
+    BOTS_SELECT: Read, 1 = "SELECT session FROM webhook_bots WHERE app_id = ?";
 
     // herald migrate (migrate.rs), run unprepared
     /// The whole ledger: one row per migration, a handful of rows.

@@ -54,6 +54,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "004_max_members",
         cql: include_str!("../../../../schema/cql/004_max_members.cql"),
     },
+    Migration {
+        version: 5,
+        name: "005_webhooks",
+        cql: include_str!("../../../../schema/cql/005_webhooks.cql"),
+    },
 ];
 
 pub(super) const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -27,6 +27,7 @@ mod rows;
 mod statements;
 mod store;
 mod tablets;
+mod webhooks;
 
 pub use accounts::REVOCATION_OVERLAP_NANOS;
 pub use buckets::BUCKET_WIDTH;

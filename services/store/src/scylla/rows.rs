@@ -5,7 +5,7 @@
 //! refuses empty client keys), so an upsert never leaves a cell tombstone behind.
 
 use super::buckets::{bucket_of, seq_from_cql, seq_to_cql};
-use crate::{AppRecord, AppSettings, Conversation, LoginPolicy, StoreError};
+use crate::{AppRecord, AppSettings, BeforeSend, Conversation, LoginPolicy, StoreError};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 
 /// A `messages` row as `cql::MESSAGE_SELECT` reads it.
@@ -60,6 +60,11 @@ pub type AppRow = (
     Option<bool>,
     // null in rows written before `004_max_members.cql`: the default
     Option<i64>,
+    // the before-send hook (`005_webhooks.cql`): no URL, no hook; null timeout: the default;
+    // null fail_open: false
+    Option<String>,
+    Option<i64>,
+    Option<bool>,
 );
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StoreError {
@@ -150,6 +155,9 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
         burst,
         end_user_accounts,
         max,
+        hook_url,
+        hook_timeout_ms,
+        hook_fail_open,
     ) = row;
     Ok(AppRecord {
         id: app_id(id)?,
@@ -166,7 +174,13 @@ pub fn app(row: AppRow) -> Result<AppRecord, StoreError> {
             send_burst: u32::try_from(burst).unwrap_or(0),
             end_user_accounts: end_user_accounts.unwrap_or(false),
             max_members: max.map_or(crate::DEFAULT_MAX_MEMBERS, |max| u32::try_from(max).unwrap_or(0)),
-            before_send: None, // not stored yet: the webhooks migration adds it
+            before_send: hook_url.map(|url| BeforeSend {
+                url,
+                timeout_ms: hook_timeout_ms.map_or(crate::DEFAULT_BEFORE_SEND_TIMEOUT_MS, |ms| {
+                    u32::try_from(ms).unwrap_or(crate::DEFAULT_BEFORE_SEND_TIMEOUT_MS)
+                }),
+                fail_open: hook_fail_open.unwrap_or(false),
+            }),
         },
     })
 }
@@ -187,14 +201,31 @@ pub fn app_values(app: &AppRecord) -> AppRow {
         i64::from(app.settings.send_burst),
         Some(app.settings.end_user_accounts),
         Some(i64::from(app.settings.max_members)),
+        app.settings.before_send.as_ref().map(|hook| hook.url.clone()),
+        app.settings.before_send.as_ref().map(|hook| i64::from(hook.timeout_ms)),
+        app.settings.before_send.as_ref().map(|hook| hook.fail_open),
     )
 }
 
-/// The settings columns of `UPDATE apps SET ... WHERE app_id = ?`, in statement order.
-pub fn settings_values<'a>(
-    id: &'a AppId,
-    settings: &'a AppSettings,
-) -> (&'a str, bool, i64, f64, i64, bool, i64, &'a str) {
+/// The values of `cql::APP_SET_SETTINGS`, in statement order.
+pub type SettingsValues<'a> = (
+    &'a str,
+    bool,
+    i64,
+    f64,
+    i64,
+    bool,
+    i64,
+    Option<&'a str>,
+    Option<i64>,
+    Option<bool>,
+    &'a str,
+);
+
+/// The settings columns of `UPDATE apps SET ... WHERE app_id = ?`, in statement order. No
+/// before-send hook writes nulls, so removing the hook clears its columns.
+pub fn settings_values<'a>(id: &'a AppId, settings: &'a AppSettings) -> SettingsValues<'a> {
+    let hook = settings.before_send.as_ref();
     (
         settings.login_policy.as_str(),
         settings.require_friendship,
@@ -203,6 +234,9 @@ pub fn settings_values<'a>(
         i64::from(settings.send_burst),
         settings.end_user_accounts,
         i64::from(settings.max_members),
+        hook.map(|hook| hook.url.as_str()),
+        hook.map(|hook| i64::from(hook.timeout_ms)),
+        hook.map(|hook| hook.fail_open),
         id.as_str(),
     )
 }
@@ -343,7 +377,10 @@ mod tests {
         assert_eq!(read.settings.login_policy, LoginPolicy::Multi);
         assert_eq!(read.settings.spam_unanswered_limit, 0);
         let values = settings_values(&original.id, &original.settings);
-        assert_eq!(values, ("kick", true, 7, 2.5, 11, true, 12, "default"));
+        assert_eq!(
+            values,
+            ("kick", true, 7, 2.5, 11, true, 12, None, None, None, "default")
+        );
         let mut before_accounts_setting = app_values(&original);
         before_accounts_setting.11 = None;
         assert!(
@@ -356,6 +393,57 @@ mod tests {
             app(before_the_cap).unwrap().settings.max_members,
             crate::DEFAULT_MAX_MEMBERS,
             "a row from before the member cap has the default cap"
+        );
+    }
+
+    #[test]
+    fn the_before_send_hook_round_trips() {
+        let hook = BeforeSend {
+            url: "https://moderation.example/check".into(),
+            timeout_ms: 750,
+            fail_open: true,
+        };
+        let mut original = AppRecord {
+            id: AppId::parse("default").unwrap(),
+            org: "org".into(),
+            name: "App".into(),
+            secret_hash: vec![1],
+            signing_key: vec![2],
+            created_at: 1,
+            settings: AppSettings::default(),
+        };
+        original.settings.before_send = Some(hook.clone());
+        assert_eq!(app(app_values(&original)).unwrap(), original);
+        let values = settings_values(&original.id, &original.settings);
+        assert_eq!(
+            (values.7, values.8, values.9),
+            (Some(hook.url.as_str()), Some(750), Some(true))
+        );
+
+        let mut before_hooks = app_values(&original);
+        (before_hooks.13, before_hooks.14, before_hooks.15) = (None, None, None);
+        assert_eq!(
+            app(before_hooks).unwrap().settings.before_send,
+            None,
+            "a row from before the hook has none"
+        );
+        let mut url_only = app_values(&original);
+        (url_only.14, url_only.15) = (None, None);
+        assert_eq!(
+            app(url_only).unwrap().settings.before_send,
+            Some(BeforeSend {
+                timeout_ms: crate::DEFAULT_BEFORE_SEND_TIMEOUT_MS,
+                fail_open: false,
+                ..hook
+            }),
+            "a hook without a timeout or fail-open has the defaults"
+        );
+        original.settings.before_send = None;
+        let cleared = settings_values(&original.id, &original.settings);
+        assert_eq!(
+            (cleared.7, cleared.8, cleared.9),
+            (None, None, None),
+            "no hook clears its columns"
         );
     }
 }

@@ -63,10 +63,10 @@ pub(crate) fn preparer(session: &Session, timeout: Duration) -> Preparer<'_> {
 
 /// The statements of the log, conversations and apps (`001_init.cql`).
 pub struct Statements {
-    pub app_insert: Prepared<13>,
+    pub app_insert: Prepared<16>,
     pub app_select: Prepared<1>,
     pub app_set_secret: Prepared<2>,
-    pub app_set_settings: Prepared<8>,
+    pub app_set_settings: Prepared<11>,
     pub secret_insert: Prepared<2>,
     pub secret_select: Prepared<1>,
     pub secret_delete: Prepared<1>,
@@ -241,6 +241,70 @@ impl AccountStatements {
             friend_set: p.prepare(&cql::FRIEND_SET).await?,
             friend_select: p.prepare(&cql::FRIEND_SELECT).await?,
             friends_select: p.prepare(&cql::FRIENDS_SELECT).await?,
+        })
+    }
+}
+
+/// The statements of `005_webhooks.cql` (see `webhooks.rs`).
+pub struct WebhookStatements {
+    pub(super) endpoint_insert: Prepared<6>,
+    pub(super) endpoint_select: Prepared<2>,
+    pub(super) endpoints_select: Prepared<1>,
+    pub(super) endpoint_delete: Prepared<2>,
+    pub(super) endpoint_set_secret: Prepared<3>,
+    pub(super) webhook_app_insert: Prepared<2>,
+    pub(super) webhook_apps_select: Prepared<1>,
+    pub(super) job_insert: Prepared<9>,
+    pub(super) job_select: Prepared<6>,
+    pub(super) jobs_after_lane: Prepared<4>,
+    pub(super) job_retry: Prepared<9>,
+    pub(super) job_kill: Prepared<7>,
+    pub(super) job_replay: Prepared<7>,
+    pub(super) job_delete: Prepared<6>,
+    pub(super) job_key_insert: Prepared<7>,
+    pub(super) job_key_select: Prepared<3>,
+    pub(super) job_keys_select: Prepared<2>,
+    pub(super) job_key_delete: Prepared<3>,
+    pub(super) job_keys_delete: Prepared<2>,
+    pub(super) dead_letter_insert: Prepared<7>,
+    pub(super) dead_letters_select: Prepared<2>,
+    pub(super) dead_letter_delete: Prepared<4>,
+    pub(super) dead_letters_delete: Prepared<2>,
+    pub(super) bot_insert: Prepared<2>,
+    pub(super) bot_delete: Prepared<2>,
+    pub(super) bots_select: Prepared<1>,
+}
+
+impl WebhookStatements {
+    pub async fn prepare(session: &Session, timeout: Duration) -> Result<Self, StoreError> {
+        let p = preparer(session, timeout);
+        Ok(Self {
+            endpoint_insert: p.prepare(&cql::ENDPOINT_INSERT).await?,
+            endpoint_select: p.prepare(&cql::ENDPOINT_SELECT).await?,
+            endpoints_select: p.prepare(&cql::ENDPOINTS_SELECT).await?,
+            endpoint_delete: p.prepare(&cql::ENDPOINT_DELETE).await?,
+            endpoint_set_secret: p.prepare(&cql::ENDPOINT_SET_SECRET).await?,
+            webhook_app_insert: p.prepare(&cql::WEBHOOK_APP_INSERT).await?,
+            webhook_apps_select: p.prepare(&cql::WEBHOOK_APPS_SELECT).await?,
+            job_insert: p.prepare(&cql::JOB_INSERT).await?,
+            job_select: p.prepare(&cql::JOB_SELECT).await?,
+            jobs_after_lane: p.prepare(&cql::JOBS_AFTER_LANE).await?,
+            job_retry: p.prepare(&cql::JOB_RETRY).await?,
+            job_kill: p.prepare(&cql::JOB_KILL).await?,
+            job_replay: p.prepare(&cql::JOB_REPLAY).await?,
+            job_delete: p.prepare(&cql::JOB_DELETE).await?,
+            job_key_insert: p.prepare(&cql::JOB_KEY_INSERT).await?,
+            job_key_select: p.prepare(&cql::JOB_KEY_SELECT).await?,
+            job_keys_select: p.prepare(&cql::JOB_KEYS_SELECT).await?,
+            job_key_delete: p.prepare(&cql::JOB_KEY_DELETE).await?,
+            job_keys_delete: p.prepare(&cql::JOB_KEYS_DELETE).await?,
+            dead_letter_insert: p.prepare(&cql::DEAD_LETTER_INSERT).await?,
+            dead_letters_select: p.prepare(&cql::DEAD_LETTERS_SELECT).await?,
+            dead_letter_delete: p.prepare(&cql::DEAD_LETTER_DELETE).await?,
+            dead_letters_delete: p.prepare(&cql::DEAD_LETTERS_DELETE).await?,
+            bot_insert: p.prepare(&cql::BOT_INSERT).await?,
+            bot_delete: p.prepare(&cql::BOT_DELETE).await?,
+            bots_select: p.prepare(&cql::BOTS_SELECT).await?,
         })
     }
 }

@@ -7,8 +7,10 @@ use super::fence::FenceBook;
 use super::migrate;
 use super::statements::AccountStatements;
 use super::statements::Statements;
+use super::statements::WebhookStatements;
 use crate::StoreError;
 use futures::{StreamExt, TryStreamExt, stream};
+use scylla::client::pager::TypedRowStream;
 use scylla::client::session::Session;
 use scylla::deserialize::row::DeserializeRow;
 use scylla::response::PagingState;
@@ -23,6 +25,7 @@ pub struct ScyllaStore {
     pub(super) session: Session,
     pub(super) st: Statements,
     pub(super) accounts: AccountStatements,
+    pub(super) hooks: WebhookStatements,
     pub(super) fences: FenceBook,
     /// Most statements one call runs at once.
     pub(super) concurrency: usize,
@@ -65,11 +68,13 @@ impl ScyllaStore {
         migrate::check_applied(&session).await?;
         let st = Statements::prepare(&session, config.request_timeout).await?;
         let accounts = AccountStatements::prepare(&session, config.request_timeout).await?;
+        let hooks = WebhookStatements::prepare(&session, config.request_timeout).await?;
         tracing::info!(keyspace = %config.keyspace, nodes = ?config.nodes, "scylla store open");
         Ok(Self {
             session,
             st,
             accounts,
+            hooks,
             fences: FenceBook::default(),
             concurrency: config.concurrency.max(1),
             request_timeout: config.request_timeout,
@@ -139,6 +144,20 @@ impl ScyllaStore {
             rows.push(row?);
         }
         Ok(rows)
+    }
+
+    /// The rows of a read as they come, a page at a time: for a scan that stops early or keeps
+    /// only some rows (dropping the stream stops the paging).
+    pub(super) async fn stream<R, const N: usize>(
+        &self,
+        statement: &Prepared<N>,
+        values: impl Values<N>,
+    ) -> Result<TypedRowStream<R>, StoreError>
+    where
+        R: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata>,
+    {
+        let pager = self.session.execute_iter(statement.statement.clone(), values).await?;
+        Ok(pager.rows_stream::<R>()?)
     }
 
     /// The first row of a point read (one page: the statement names a whole primary key or asks

@@ -8,19 +8,30 @@ use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, ConvKind, SessionId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 
+/// The `before_send_*` columns of `settings`: no hook is a NULL URL (its timeout and fail-open
+/// then keep their defaults).
+fn before_send_values(settings: &AppSettings) -> (Option<String>, u32, bool) {
+    match &settings.before_send {
+        Some(hook) => (Some(hook.url.clone()), hook.timeout_ms, hook.fail_open),
+        None => (None, crate::DEFAULT_BEFORE_SEND_TIMEOUT_MS, false),
+    }
+}
+
 #[async_trait]
 impl DirectoryStore for SqliteStore {
     async fn create_app_if_absent(&self, app: &AppRecord) -> Result<bool, StoreError> {
         let app = app.clone();
+        let before_send = before_send_values(&app.settings);
         self.write(move |conn| {
             let inserted = conn
                 .execute(
-                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) ON CONFLICT (app_id) DO NOTHING"),
+                    &format!("INSERT INTO apps ({APP_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16) ON CONFLICT (app_id) DO NOTHING"),
                     params![
                         app.id.as_str(), app.org, app.name, app.secret_hash, app.signing_key, app.created_at,
                         app.settings.login_policy.as_str(), app.settings.require_friendship,
                         app.settings.spam_unanswered_limit, app.settings.send_rate_per_sec, app.settings.send_burst,
-                        app.settings.end_user_accounts, app.settings.max_members
+                        app.settings.end_user_accounts, app.settings.max_members, before_send.0, before_send.1,
+                        before_send.2
                     ],
                 )
                 .map_err(map_err)?;
@@ -65,11 +76,13 @@ impl DirectoryStore for SqliteStore {
 
     async fn set_app_settings(&self, id: &AppId, settings: &AppSettings) -> Result<bool, StoreError> {
         let (id, settings) = (id.clone(), settings.clone());
+        let before_send = before_send_values(&settings);
         self.write(move |conn| {
             let changed = conn
                 .execute(
                     "UPDATE apps SET login_policy = ?2, require_friendship = ?3, spam_unanswered_limit = ?4, \
-                     send_rate_per_sec = ?5, send_burst = ?6, end_user_accounts = ?7, max_members = ?8 WHERE app_id = ?1",
+                     send_rate_per_sec = ?5, send_burst = ?6, end_user_accounts = ?7, max_members = ?8, \
+                     before_send_url = ?9, before_send_timeout_ms = ?10, before_send_fail_open = ?11 WHERE app_id = ?1",
                     params![
                         id.as_str(),
                         settings.login_policy.as_str(),
@@ -78,7 +91,10 @@ impl DirectoryStore for SqliteStore {
                         settings.send_rate_per_sec,
                         settings.send_burst,
                         settings.end_user_accounts,
-                        settings.max_members
+                        settings.max_members,
+                        before_send.0,
+                        before_send.1,
+                        before_send.2
                     ],
                 )
                 .map_err(map_err)?;

@@ -7,6 +7,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../../../schema/sqlite/002_accounts.sql")),
     (3, include_str!("../../../../schema/sqlite/003_hardening.sql")),
     (4, include_str!("../../../../schema/sqlite/004_max_members.sql")),
+    (5, include_str!("../../../../schema/sqlite/005_webhooks.sql")),
 ];
 
 /// Safe to run from several processes at once: each migration runs in an immediate transaction

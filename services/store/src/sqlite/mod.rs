@@ -1,9 +1,9 @@
 //! The embedded store: SQLite on disk (WAL, `synchronous=FULL`), one writer and a few readers,
 //! each connection on a thread of its own (`threads.rs`), never on tokio's blocking pool.
 //!
-//! One file per trait (`log.rs`, `queries.rs`, `directory.rs`, `accounts.rs`, `social.rs`); a
-//! batch is written by `apply.rs` inside the writer's group commit (`group_commit.rs`); row
-//! decoding is in `rows.rs`, the schema in `migrate.rs`.
+//! One file per trait (`log.rs`, `queries.rs`, `directory.rs`, `accounts.rs`, `social.rs`,
+//! `webhooks.rs`); a batch is written by `apply.rs` inside the writer's group commit
+//! (`group_commit.rs`); row decoding is in `rows.rs`, the schema in `migrate.rs`.
 
 mod accounts;
 mod apply;
@@ -15,6 +15,7 @@ mod queries;
 mod rows;
 mod social;
 mod threads;
+mod webhooks;
 
 use crate::StoreError;
 use rusqlite::{Connection, OpenFlags};

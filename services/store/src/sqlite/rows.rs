@@ -1,6 +1,6 @@
 //! Row ↔ domain conversions for SQLite.
 
-use crate::{AppRecord, AppSettings, Conversation, LoginPolicy};
+use crate::{AppRecord, AppSettings, BeforeSend, Conversation, LoginPolicy, WebhookEndpoint, WebhookJob};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 use rusqlite::Row;
 
@@ -8,7 +8,9 @@ pub const MESSAGE_COLUMNS: &str =
     "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
-pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members";
+pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members, before_send_url, before_send_timeout_ms, before_send_fail_open";
+pub const ENDPOINT_COLUMNS: &str = "app_id, endpoint_id, url, events, secret, created_at_ms";
+pub const JOB_COLUMNS: &str = "app_id, endpoint_id, event_id, log_partition, lane, lane_order, body, attempts, next_at_ms, created_at_ms, dead, last_error";
 
 fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
@@ -62,8 +64,49 @@ pub fn app(row: &Row<'_>) -> rusqlite::Result<AppRecord> {
             send_burst: row.get(10)?,
             end_user_accounts: row.get(11)?,
             max_members: row.get(12)?,
-            before_send: None, // not stored yet: the webhooks migration adds it
+            before_send: before_send(row)?,
         },
+    })
+}
+
+/// The before-send hook of an `apps` row (`APP_COLUMNS`): no URL, no hook.
+fn before_send(row: &Row<'_>) -> rusqlite::Result<Option<BeforeSend>> {
+    let Some(url) = row.get::<_, Option<String>>(13)? else {
+        return Ok(None);
+    };
+    Ok(Some(BeforeSend {
+        url,
+        timeout_ms: row.get(14)?,
+        fail_open: row.get(15)?,
+    }))
+}
+
+pub fn endpoint(row: &Row<'_>) -> rusqlite::Result<WebhookEndpoint> {
+    let events: String = row.get(3)?;
+    Ok(WebhookEndpoint {
+        app: app_id(row, 0)?,
+        id: row.get(1)?,
+        url: row.get(2)?,
+        events: serde_json::from_str(&events).map_err(|e| bad(3, e))?,
+        secret: row.get(4)?,
+        created_at_ms: row.get(5)?,
+    })
+}
+
+pub fn job(row: &Row<'_>) -> rusqlite::Result<WebhookJob> {
+    Ok(WebhookJob {
+        app: app_id(row, 0)?,
+        endpoint: row.get(1)?,
+        event_id: row.get(2)?,
+        partition: row.get(3)?,
+        lane: row.get(4)?,
+        order: row.get(5)?,
+        body: row.get(6)?,
+        attempts: row.get(7)?,
+        next_at_ms: row.get(8)?,
+        created_at_ms: row.get(9)?,
+        dead: row.get(10)?,
+        last_error: row.get(11)?,
     })
 }
 

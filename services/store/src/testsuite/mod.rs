@@ -11,6 +11,7 @@ pub mod directory;
 pub mod log;
 pub mod query;
 pub mod social;
+pub mod webhooks;
 
 use crate::{Change, Conversation, Fence, Store};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
@@ -23,6 +24,7 @@ pub async fn run(store: &dyn Store) {
     query::run(store, &run_id).await;
     accounts::run(store, &run_id).await;
     social::run(store, &run_id).await;
+    webhooks::run(store, &run_id).await;
 }
 
 /// A message record for `seq`, with idempotency key `k<seq>`.

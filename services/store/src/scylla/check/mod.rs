@@ -44,7 +44,8 @@ impl Table {
 }
 
 /// Tables that hold no app's data, so no app id in their partition key: server-wide lookups,
-/// console accounts and orgs, fences (scoped by partition), the revocation feed (by day), and the
+/// console accounts and orgs, fences (scoped by partition), the revocation feed (by day), the
+/// registry of apps with webhook endpoints (the dispatcher's one read of every app), and the
 /// migration ledger. Any other table must be partitioned by app.
 const TENANTLESS: &[&str] = &[
     "apps_by_secret",
@@ -59,6 +60,7 @@ const TENANTLESS: &[&str] = &[
     "schema_migrations",
     "schema_migrations_lock",
     "server_keys",
+    "webhook_apps",
 ];
 
 /// Reads of a whole (small) table: the migration ledger.
@@ -73,6 +75,7 @@ const LWTS: &[&str] = &[
     "APP_SET_SETTINGS",     // only an existing app
     "CONSOLE_USER_INSERT",  // an email signs up once
     "CONV_INSERT",          // a conversation id is taken once (409 otherwise)
+    "ENDPOINT_SET_SECRET",  // only an existing endpoint (a rotation never recreates a deleted one)
     "FENCE_EXTEND",         // only while our epoch holds the fence
     "FENCE_INSERT",         // the first claim of a scope
     "FENCE_RAISE",          // compare-and-set of the fence
