@@ -94,7 +94,7 @@ async fn consume_once<C: PartitionConsumer>(
     let partition = grant.partition;
     consumer.begin().await?;
     let checkpoint = ownership::load_checkpoint(bus, spec.role, partition).await?;
-    let mut reader = bus.read(spec.log, partition, checkpoint).await?;
+    let mut reader = bus.read_as(spec.log, partition, checkpoint, spec.role).await?;
     tracing::info!(
         role = spec.role,
         partition,

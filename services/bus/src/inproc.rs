@@ -60,6 +60,18 @@ impl InprocBus {
         }
     }
 
+    /// Keeps each events entry until every one of `readers` has finished it (the roles that
+    /// read the events log in this process: delivery and webhooks).
+    pub fn with_event_readers(self, readers: &[&'static str]) -> Self {
+        for ring in &self.events {
+            let mut state = ring.state.lock().unwrap_or_else(|p| p.into_inner());
+            for reader in readers {
+                state.done.insert(reader, 0);
+            }
+        }
+        self
+    }
+
     fn ring(&self, log: Log, partition: u32) -> Result<&Arc<Ring>, BusError> {
         let rings = match log {
             Log::Commands => &self.commands,
@@ -84,6 +96,9 @@ struct RingState {
     last_position: u64,
     seen: HashSet<String>,
     seen_order: VecDeque<String>,
+    /// How far each reader has finished; entries are dropped once all of them have. Readers
+    /// named up front (`with_event_readers`) hold entries from the start, before they first read.
+    done: HashMap<&'static str, u64>,
 }
 
 impl Ring {
@@ -121,9 +136,12 @@ impl Ring {
         }
     }
 
-    fn done_through(&self, position: u64) {
+    fn done_through(&self, reader: &'static str, position: u64) {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        while state.entries.front().is_some_and(|e| e.position <= position) {
+        let done = state.done.entry(reader).or_insert(0);
+        *done = (*done).max(position);
+        let all_done = state.done.values().copied().min().unwrap_or(position);
+        while state.entries.front().is_some_and(|e| e.position <= all_done) {
             state.entries.pop_front();
         }
         drop(state);
@@ -174,6 +192,10 @@ impl Bus for InprocBus {
     }
 
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+        self.read_as(log, partition, after, "").await
+    }
+
+    async fn read_as(&self, log: Log, partition: u32, after: u64, reader: &'static str) -> Result<LogReader, BusError> {
         let ring = self.ring(log, partition)?.clone();
         let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
         let feeder_ring = ring.clone();
@@ -195,7 +217,7 @@ impl Bus for InprocBus {
             }
         });
         let replay_through = ring.state.lock().unwrap_or_else(|p| p.into_inner()).last_position;
-        let on_done = Box::new(move |position| ring.done_through(position));
+        let on_done = Box::new(move |position| ring.done_through(reader, position));
         Ok(LogReader::new(rx, feeder.abort_handle(), Some(on_done), replay_through))
     }
 
@@ -356,6 +378,30 @@ mod tests {
             payload: Bytes::from_static(b"x"),
             trace: None,
         }
+    }
+
+    /// Two roles read the events log (delivery, webhooks): what one has finished stays for the
+    /// other, even one that has not read yet.
+    #[tokio::test]
+    async fn an_entry_stays_until_every_named_reader_has_finished_it() {
+        let bus = InprocBus::new(1).with_event_readers(&["delivery", "webhooks"]);
+        let events = (0..3).map(|i| message(&format!("e{i}"))).collect();
+        for outcome in bus.publish(Log::Events, events).await {
+            assert!(matches!(outcome, Ok(Published::Stored(_))), "{outcome:?}");
+        }
+        let mut delivery = bus.read_as(Log::Events, 0, 0, "delivery").await.unwrap();
+        let batch = delivery.next_batch(8).await.unwrap();
+        assert_eq!(batch.len(), 3);
+        delivery.done_through(batch[2].position);
+        let mut webhooks = bus.read_as(Log::Events, 0, 0, "webhooks").await.unwrap();
+        let batch = webhooks.next_batch(8).await.unwrap();
+        let positions: Vec<u64> = batch.iter().map(|e| e.position).collect();
+        assert_eq!(positions, vec![1, 2, 3], "the slower reader still gets everything");
+        webhooks.done_through(3);
+        assert!(
+            bus.events[0].state.lock().unwrap().entries.is_empty(),
+            "freed once both finished"
+        );
     }
 
     /// Invariant 5, the in-process rings: a full ring makes its writer wait (never drops, never

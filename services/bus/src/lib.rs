@@ -83,6 +83,19 @@ pub trait Bus: Send + Sync + 'static {
     /// Reads one partition of a log in order, starting after position `after`.
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError>;
 
+    /// `read` by a named reader (a role). Several roles read the events log (delivery and
+    /// webhooks); a log that keeps entries only until they are read (the in-process one) keeps
+    /// them until every role it was told of has finished them. A durable log ignores the name.
+    async fn read_as(
+        &self,
+        log: Log,
+        partition: u32,
+        after: u64,
+        _reader: &'static str,
+    ) -> Result<LogReader, BusError> {
+        self.read(log, partition, after).await
+    }
+
     /// Sends to one gateway's inbox (at most once; lost when the gateway is gone). The payload
     /// must fit `max_payload`; `send_gateway_message` splits a batch so that it does.
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError>;

@@ -23,11 +23,18 @@ pub struct Accounts {
     /// Failed logins per account and per client address.
     pub throttle: Arc<LoginThrottle>,
     pub revocations: Revocations,
+    /// Hooks (`before_send`) may point at loopback and private addresses (`HERALD_WEBHOOK_ALLOW_PRIVATE`).
+    pub allow_private_hooks: bool,
 }
 
 impl Accounts {
     /// The accounts handle over one store, with its revocations applied to `hub`'s connections.
-    pub fn new(store: Arc<dyn herald_store::Store>, auth: Arc<Auth>, hub: Arc<crate::hub::Hub>) -> Self {
+    pub fn new(
+        store: Arc<dyn herald_store::Store>,
+        auth: Arc<Auth>,
+        hub: Arc<crate::hub::Hub>,
+        allow_private_hooks: bool,
+    ) -> Self {
         let revocations = Revocations {
             accounts: store.clone(),
             auth: auth.clone(),
@@ -40,6 +47,7 @@ impl Accounts {
             hashing: Arc::new(Hashing::default()),
             throttle: Arc::new(LoginThrottle::default()),
             revocations,
+            allow_private_hooks,
         }
     }
 
@@ -61,7 +69,7 @@ impl Accounts {
         update: app_settings::SettingsUpdate,
     ) -> Result<Value, ApiError> {
         let mut updated = app.settings.clone();
-        app_settings::apply(&mut updated, update)?;
+        app_settings::apply(&mut updated, update, self.allow_private_hooks)?;
         self.directory.set_app_settings(&app.id, &updated).await?;
         self.auth.forget(&app.id);
         Ok(app_settings::to_json(&updated))

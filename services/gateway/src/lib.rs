@@ -12,6 +12,7 @@ mod conversations;
 mod error;
 mod frames;
 mod history;
+mod hooks;
 mod http;
 pub mod hub;
 mod inbox;
@@ -73,6 +74,8 @@ pub struct GatewayConfig {
     pub ping_interval: Duration,
     /// Connections one session may hold on one gateway.
     pub max_connections_per_session: usize,
+    /// Webhook endpoints and hooks may point at loopback and private addresses (tests, development).
+    pub webhook_allow_private: bool,
 }
 
 impl GatewayConfig {
@@ -88,6 +91,7 @@ impl GatewayConfig {
             max_content_bytes: 32 * 1024,
             ping_interval: Duration::from_secs(30),
             max_connections_per_session: 16,
+            webhook_allow_private: false,
         }
     }
 }
@@ -132,6 +136,7 @@ impl Shared {
             limiter: Arc::new(ratelimit::SendLimiter::default()),
             routes: routes.clone(),
             max_content_bytes: config.max_content_bytes,
+            hooks: hooks::Hooks::new(store.clone(), bus.partitions(), config.webhook_allow_private),
         });
         let tracker = presence::Tracker {
             gateway: config.id.clone(),
@@ -151,7 +156,7 @@ impl Shared {
             token_ttl: config.token_ttl,
         };
         let draining = Arc::new(AtomicBool::new(false));
-        let accounts = accounts::Accounts::new(store.clone(), auth.clone(), hub.clone());
+        let accounts = accounts::Accounts::new(store.clone(), auth.clone(), hub.clone(), config.webhook_allow_private);
         let connections = connections::Connections {
             hub,
             kicker,

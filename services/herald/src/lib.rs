@@ -18,6 +18,7 @@ use herald_sequencer::SequencerConfig;
 use herald_store::Store;
 use herald_store::scylla::{ScyllaConfig, ScyllaStore};
 use herald_store::sqlite::SqliteStore;
+use herald_webhooks::WebhooksConfig;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +81,9 @@ async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow:
                 .with_context(|| format!("NATS at {}", redact_url(url)))?;
             Ok(Arc::new(bus))
         }
-        (None, Role::Up) => Ok(Arc::new(InprocBus::new(settings.partitions))),
+        (None, Role::Up) => Ok(Arc::new(
+            InprocBus::new(settings.partitions).with_event_readers(&[herald_delivery::ROLE, herald_webhooks::ROLE]),
+        )),
         (None, _) => bail!("`herald {role:?}` runs one role of a cluster: set HERALD_NATS_URL (or use `herald up`)"),
     }
 }
@@ -181,18 +184,34 @@ fn gateway_config(settings: &Settings, instance: &str) -> anyhow::Result<Gateway
     config.max_body_bytes = settings.max_body_bytes;
     config.max_content_bytes = settings.max_content_bytes;
     config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));
+    config.webhook_allow_private = settings.webhook_allow_private;
     Ok(config)
 }
 
-/// Starts the sequencer and delivery loops this role runs.
+/// The webhook role's settings (it runs beside delivery: both consume the events log).
+fn webhooks_config(settings: &Settings, instance: &str, lease_ttl: Duration) -> WebhooksConfig {
+    let mut config = WebhooksConfig::new(instance);
+    config.lease_ttl = lease_ttl;
+    config.allow_private = settings.webhook_allow_private;
+    config.retry = herald_webhooks::Retry {
+        base: Duration::from_millis(settings.webhook_retry_base_ms.max(1)),
+        max: Duration::from_secs(3600),
+        give_up: Duration::from_secs(settings.webhook_give_up_secs),
+    };
+    config
+}
+
+/// Starts the sequencer, delivery and webhook loops this role runs.
 fn spawn_workers(
     store: &Arc<dyn Store>,
     bus: &Arc<dyn Bus>,
-    instance: &str,
+    webhooks: WebhooksConfig,
     lease_ttl: Duration,
     runs: impl Fn(Role) -> bool,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
+    let instance = webhooks.instance.clone();
+    let instance = instance.as_str();
     let mut tasks = Vec::new();
     if runs(Role::Sequencer) {
         let mut config = SequencerConfig::new(instance);
@@ -204,6 +223,12 @@ fn spawn_workers(
         let mut config = DeliveryConfig::new(instance);
         config.lease_ttl = lease_ttl;
         let run = herald_delivery::run(store.clone(), bus.clone(), config, shutdown.clone());
+        tasks.push(tokio::spawn(run));
+        let stores = herald_webhooks::Stores {
+            directory: store.clone(),
+            webhooks: store.clone(),
+        };
+        let run = herald_webhooks::run(stores, bus.clone(), webhooks, shutdown.clone());
         tasks.push(tokio::spawn(run));
     }
     tasks
@@ -229,7 +254,8 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     };
     let mut tasks = Vec::new();
     if let Some(store) = &store {
-        tasks = spawn_workers(store, &bus, &instance, lease_ttl, runs, &shutdown);
+        let webhooks = webhooks_config(&settings, &instance, lease_ttl);
+        tasks = spawn_workers(store, &bus, webhooks, lease_ttl, runs, &shutdown);
     }
     let mut generated_secret = None;
     let gateway = if runs(Role::Gateway) {

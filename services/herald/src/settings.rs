@@ -184,6 +184,21 @@ pub struct Settings {
     #[arg(long, env = "HERALD_MAX_PENDING", default_value_t = 65_536, global = true)]
     pub max_pending: usize,
 
+    /// Webhook endpoints and the before-send hook may point at loopback and private addresses.
+    /// Off in production (an app could otherwise reach the operator's own network); tests and
+    /// development turn it on.
+    #[arg(long, env = "HERALD_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, global = true)]
+    pub webhook_allow_private: bool,
+
+    /// Delay before a failed webhook request's first retry, in milliseconds; each next one
+    /// doubles (with jitter), up to an hour.
+    #[arg(long, env = "HERALD_WEBHOOK_RETRY_BASE_MS", default_value_t = 1000, global = true)]
+    pub webhook_retry_base_ms: u64,
+
+    /// A webhook event without a 2xx answer for this long is dead-lettered (default 24 h).
+    #[arg(long, env = "HERALD_WEBHOOK_GIVE_UP_SECS", default_value_t = 86_400, global = true)]
+    pub webhook_give_up_secs: u64,
+
     /// Seconds between server pings; a connection silent for three intervals is closed.
     #[arg(long, env = "HERALD_PING_INTERVAL_SECS", default_value_t = 30, global = true)]
     pub ping_interval_secs: u64,

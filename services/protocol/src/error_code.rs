@@ -20,6 +20,8 @@ pub enum ErrorCode {
     NotFriends,
     /// Not in the seeds: the system could not finish in time; retrying with the same key is safe.
     Unavailable,
+    /// The app's before-send hook refused the message (protocol §10).
+    RefusedByApp,
 }
 
 impl ErrorCode {
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::RefusedBySpam => 10009,
             ErrorCode::NotFriends => 1003,
             ErrorCode::Unavailable => 10010,
+            ErrorCode::RefusedByApp => 10011,
         }
     }
 
@@ -52,7 +55,7 @@ impl ErrorCode {
             | ErrorCode::ConversationNeedsMembers
             | ErrorCode::UnsupportedProtocol => 400,
             ErrorCode::Internal => 500,
-            ErrorCode::NotAllowed | ErrorCode::NotMember | ErrorCode::NotFriends => 403,
+            ErrorCode::NotAllowed | ErrorCode::NotMember | ErrorCode::NotFriends | ErrorCode::RefusedByApp => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,

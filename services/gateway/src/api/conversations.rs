@@ -71,6 +71,7 @@ impl Api {
         match self.directory.create_conversation(&conv, &spec.members).await? {
             Creation::Created(id) => {
                 metrics::counter!("herald_conversations_created_total").increment(1);
+                self.hooks.emit(vec![created_event(&conv, &spec.members)]).await;
                 Ok(id)
             }
             Creation::PairExists(id) => Ok(id),
@@ -284,6 +285,30 @@ fn member_spec(me: &Identity, request: CreateRequest) -> Result<CreateSpec, ApiE
         owner: me.session.clone(),
         members,
     })
+}
+
+/// `conversation.created` for the app's endpoints.
+fn created_event(conv: &Conversation, members: &[SessionId]) -> herald_webhooks::events::Outgoing {
+    use herald_webhooks::events::{CONVERSATION_CREATED, Lane, Outgoing};
+    Outgoing {
+        app: conv.app.clone(),
+        id: format!("conv:{}", conv.id),
+        kind: CONVERSATION_CREATED,
+        lane: Lane::Conversation(conv.id.clone()),
+        // before any of its events in the log (positions start at 1)
+        order: 0,
+        data: json!({
+            "ConversationID": conv.id,
+            "kind": if conv.kind == ConvKind::Single { "single" } else { "group" },
+            "conversation_type": conv.conv_type,
+            "name": conv.name,
+            "avatar": conv.avatar,
+            "owner": conv.owner,
+            "open": conv.open,
+            "members": members,
+        }),
+        created_at: conv.created_at,
+    }
 }
 
 /// The app backend's request: at least one session, the first owns it.

@@ -40,6 +40,7 @@ impl Api {
                 retry_after,
             ));
         }
+        let mut request = request;
         let idempotency_key = match &request.client_msg_id {
             Some(key) if key.is_empty() || key.len() > MAX_CLIENT_KEY_BYTES => {
                 return Err(ApiError::bad_input(format!(
@@ -49,6 +50,9 @@ impl Api {
             Some(key) => format!("c:{key}"),
             None => format!("g:{}", uuid::Uuid::new_v4().simple()),
         };
+        if let Some(content) = self.moderate(me, &settings, &request, &idempotency_key).await? {
+            request.content = content;
+        }
         let send = SendCommand {
             from: me.session.clone(),
             idempotency_key,
@@ -58,6 +62,48 @@ impl Api {
             content: request.content,
         };
         Ok(command(me, request.conv, Action::Send(send)))
+    }
+
+    /// The app's before-send hook's say on a send (protocol §10): `Some` replaced content. A
+    /// retried send whose message is stored already is not asked again (the sequencer answers it
+    /// with the stored message).
+    async fn moderate(
+        &self,
+        me: &Identity,
+        settings: &herald_store::AppSettings,
+        request: &SendRequest,
+        idempotency_key: &str,
+    ) -> Result<Option<String>, ApiError> {
+        if settings.before_send.is_none() {
+            return Ok(None);
+        }
+        let keys = [(me.session.clone(), idempotency_key.to_owned())];
+        if !self
+            .log
+            .find_idempotent(&me.app, &request.conv, &keys)
+            .await?
+            .is_empty()
+        {
+            return Ok(None);
+        }
+        let asked = herald_webhooks::before_send::Asked {
+            app: &me.app,
+            conversation: request.conv.as_str(),
+            from: me.session.as_str(),
+            msg_type: request.msg_type,
+            content: &request.content,
+            client_msg_id: request.client_msg_id.as_deref(),
+        };
+        let replaced = self.hooks.before_send(settings, &asked).await?;
+        if let Some(content) = &replaced
+            && content.len() > self.max_content_bytes
+        {
+            return Err(ApiError::new(
+                ErrorCode::TooLarge,
+                "the before-send hook's replacement is larger than the content limit",
+            ));
+        }
+        Ok(replaced)
     }
 
     /// Marks `conv` read up to `seq` (its last message when absent); members only.

@@ -18,6 +18,7 @@ use crate::Identity;
 use crate::auth::Auth;
 use crate::commands::Commands;
 use crate::error::ApiError;
+use crate::hooks::Hooks;
 use crate::pushes::Pushes;
 use crate::ratelimit::SendLimiter;
 use herald_bus::RouteTable;
@@ -39,6 +40,7 @@ pub struct Api {
     limiter: Arc<SendLimiter>,
     routes: Arc<RouteTable>,
     max_content_bytes: usize,
+    hooks: Hooks,
 }
 
 /// What the operations service is built from.
@@ -50,6 +52,7 @@ pub struct ApiParts {
     pub limiter: Arc<SendLimiter>,
     pub routes: Arc<RouteTable>,
     pub max_content_bytes: usize,
+    pub hooks: Hooks,
 }
 
 impl Api {
@@ -66,7 +69,13 @@ impl Api {
             limiter: parts.limiter,
             routes: parts.routes,
             max_content_bytes: parts.max_content_bytes,
+            hooks: parts.hooks,
         }
+    }
+
+    /// The webhooks of the app's backend.
+    pub fn hooks(&self) -> &Hooks {
+        &self.hooks
     }
 
     /// Where the commands these operations return are submitted.

@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::ratelimit::{FRIEND_REQUEST_RATE, SIGNAL_RATE, TYPING_RATE, Throttled};
 use herald_protocol::ws::{self as wire, Scalar};
 use herald_protocol::{ConvId, ErrorCode, SessionId, timefmt};
+use herald_webhooks::events::{FRIEND_ACCEPTED, FRIEND_REJECTED, FRIEND_REQUESTED, Lane, Outgoing};
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 
@@ -102,6 +103,8 @@ impl Api {
             created_at: timefmt::now_nanos(),
         };
         self.social.put_friend_request(&request).await?;
+        let data = json!({"from": me.session, "to": to, "information": information});
+        self.emit_friend(me, FRIEND_REQUESTED, data).await;
         let frame = wire::push(
             "friend-request",
             Some(wire::code::FRIEND_REQUEST),
@@ -129,11 +132,30 @@ impl Api {
         } else {
             (wire::code::FRIEND_REJECTED, "friend-rejected")
         };
+        let kind = if accept { FRIEND_ACCEPTED } else { FRIEND_REJECTED };
+        self.emit_friend(me, kind, json!({"from": from, "to": me.session}))
+            .await;
         let frame = wire::push(action, Some(code), json!({"linkKey": me.session, "accept": accept}));
         self.pushes
             .to_sessions(&me.app, std::slice::from_ref(from), frame)
             .await;
         Ok(())
+    }
+
+    /// A friend event for the app's endpoints, in the lane of the session that acted.
+    async fn emit_friend(&self, me: &Identity, kind: &'static str, data: Value) {
+        let now = timefmt::now_nanos();
+        self.hooks
+            .emit(vec![Outgoing {
+                app: me.app.clone(),
+                id: format!("{kind}:{}:{now}", me.session),
+                kind,
+                lane: Lane::Session(me.session.clone()),
+                order: now,
+                data,
+                created_at: now,
+            }])
+            .await;
     }
 
     /// `me`'s friends in session order after `after`; a list past the reply budget comes in

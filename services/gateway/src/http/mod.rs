@@ -10,6 +10,7 @@ mod openapi;
 mod schemas;
 mod seeds;
 mod users;
+mod webhooks;
 mod ws;
 mod ws_actions;
 mod ws_writer;
@@ -42,6 +43,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/inner/set_archive_conversations", post(inner::set_archive))
         .route("/inner/settings", get(inner::get_settings).put(inner::put_settings))
         .route("/inner/revoke_session", post(inner::revoke_session))
+        .route("/inner/webhooks", post(webhooks::create).get(webhooks::list))
+        .route("/inner/webhooks/{id}", axum::routing::delete(webhooks::delete))
+        .route("/inner/webhooks/{id}/rotate_secret", post(webhooks::rotate_secret))
+        .route("/inner/webhooks/{id}/dead_letters", get(webhooks::dead_letters))
+        .route("/inner/webhooks/{id}/replay", post(webhooks::replay))
+        .route(
+            "/inner/bots/{session}",
+            axum::routing::put(webhooks::put_bot).delete(webhooks::delete_bot),
+        )
+        .route("/inner/send_msg", post(webhooks::send_as))
         .route("/console/reg", post(console::register))
         .route("/console/login", post(console::login))
         .route("/console/org", post(console::create_org))

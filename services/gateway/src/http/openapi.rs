@@ -265,6 +265,15 @@ fn limits() -> Vec<(&'static str, String)> {
         inner::get_settings,
         inner::put_settings,
         inner::revoke_session,
+        super::webhooks::create,
+        super::webhooks::list,
+        super::webhooks::delete,
+        super::webhooks::rotate_secret,
+        super::webhooks::dead_letters,
+        super::webhooks::replay,
+        super::webhooks::put_bot,
+        super::webhooks::delete_bot,
+        super::webhooks::send_as,
         console::register,
         console::login,
         console::create_org,
@@ -297,6 +306,7 @@ fn limits() -> Vec<(&'static str, String)> {
         (name = "push", description = "the push channel and the native WebSocket protocol"),
         (name = "console", description = "console users, orgs and apps (console token)"),
         (name = "users", description = "end-user accounts for apps without their own user system"),
+        (name = "webhooks", description = "the app's backend hears what happens (signed POSTs: `Herald-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, \"<t>.<body>\")>`, `Herald-Event-Id`), moderates before send, runs bots, sends as a session (app secret; docs/protocol.md §10)"),
         (name = "ops", description = "health, readiness and metrics (on HERALD_ADMIN_ADDR when that is set)")
     )
 )]

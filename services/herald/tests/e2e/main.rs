@@ -48,3 +48,4 @@ mod signals;
 mod support;
 mod tracing;
 mod two_apps;
+mod webhooks;

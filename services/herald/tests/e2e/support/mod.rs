@@ -13,10 +13,12 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod clients;
 mod im_client;
+pub mod receiver;
 mod seed_clients;
 
 pub use clients::{SseReader, WsClient};
 pub use im_client::{ImClient, im_url};
+pub use receiver::Receiver;
 pub use seed_clients::SeedClient;
 
 pub const SECRET: &str = "test-app-secret-0123456789";

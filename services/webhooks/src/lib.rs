@@ -1,0 +1,119 @@
+//! Webhooks (protocol §10): what happens in an app reaches the app's backend, signed, at least
+//! once and in order per conversation, through a durable queue in the store.
+//!
+//! - `events`: the event types, their bodies, queuing them (`emit`, for the gateway's own events);
+//! - `dispatch`: the events log's consumer that queues message, recall, member and archive events;
+//! - `sender`: the workers that post due jobs, retry them with backoff, and dead-letter them;
+//! - `sign`: the `Herald-Signature` HMAC; `guard`: which destinations are allowed;
+//! - `before_send`: the app's synchronous moderation hook.
+//!
+//! The role `webhooks` leases the events log's partitions like delivery does: the owner of a
+//! partition queues its events and sends the jobs of its lanes, so each job has one sender.
+
+pub mod before_send;
+pub mod dispatch;
+pub mod events;
+pub mod guard;
+pub mod sender;
+pub mod sign;
+
+use herald_bus::consumer::{self, ConsumerSpec};
+use herald_bus::ownership::{self, Grant, OwnershipConfig};
+use herald_bus::{Bus, Log};
+use herald_store::{DirectoryStore, WebhookStore};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+pub use sender::Retry;
+
+/// The role's name: its leases, checkpoints and metrics.
+pub const ROLE: &str = "webhooks";
+/// Longest wait for an endpoint's answer (protocol §10: 10 s).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct WebhooksConfig {
+    pub instance: String,
+    pub lease_ttl: Duration,
+    pub max_batch: usize,
+    /// Loopback and private destinations are allowed (tests, development).
+    pub allow_private: bool,
+    pub retry: Retry,
+}
+
+impl WebhooksConfig {
+    pub fn new(instance: impl Into<String>) -> Self {
+        Self {
+            instance: instance.into(),
+            lease_ttl: Duration::from_secs(5),
+            max_batch: 512,
+            allow_private: false,
+            retry: Retry::default(),
+        }
+    }
+}
+
+/// The HTTP client of webhook requests: no redirects (a redirect could lead inside), bounded
+/// waits, and a resolver that keeps private addresses out unless allowed.
+pub fn client(allow_private: bool, timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .dns_resolver(Arc::new(guard::GuardedResolver { allow_private }))
+        .user_agent(concat!("herald-webhooks/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .expect("the webhook client's settings are valid")
+}
+
+/// The store parts the role uses.
+#[derive(Clone)]
+pub struct Stores {
+    pub directory: Arc<dyn DirectoryStore>,
+    pub webhooks: Arc<dyn WebhookStore>,
+}
+
+/// Runs the role until `shutdown`: leases partitions, and for each one queues its events and
+/// sends its lanes' jobs.
+pub async fn run(stores: Stores, bus: Arc<dyn Bus>, config: WebhooksConfig, shutdown: CancellationToken) {
+    let ownership_config = OwnershipConfig {
+        role: ROLE,
+        instance: config.instance.clone(),
+        lease_ttl: config.lease_ttl,
+        partitions: bus.partitions(),
+    };
+    let spec = ConsumerSpec {
+        role: ROLE,
+        log: Log::Events,
+        max_batch: config.max_batch,
+    };
+    let sending = sender::Sending {
+        store: stores.webhooks.clone(),
+        client: client(config.allow_private, REQUEST_TIMEOUT),
+        retry: config.retry,
+    };
+    let start_bus = bus.clone();
+    ownership::run(bus, ownership_config, shutdown, move |grant| {
+        serve(stores.clone(), start_bus.clone(), sending.clone(), grant, spec)
+    })
+    .await;
+}
+
+async fn serve(stores: Stores, bus: Arc<dyn Bus>, sending: sender::Sending, grant: Grant, spec: ConsumerSpec) {
+    let sender = tokio::spawn(sender::run_partition(
+        sending,
+        grant.partition,
+        grant.cancel.child_token(),
+    ));
+    let mut dispatch = dispatch::Dispatch {
+        directory: stores.directory.as_ref(),
+        webhooks: stores.webhooks.as_ref(),
+        bus: bus.as_ref(),
+        partition: grant.partition,
+        routes: None,
+    };
+    consumer::consume(bus.as_ref(), spec, &grant, &mut dispatch).await;
+    grant.cancel.cancel();
+    let _ = sender.await;
+}
