@@ -67,7 +67,8 @@ impl Run {
             .send()
             .await
             .expect("settings sent");
-        assert_eq!(response.status().as_u16(), 200, "send limits lifted");
+        let status = response.status().as_u16();
+        assert_eq!(status, 200, "send limits lifted: {}", response.text().await.unwrap_or_default());
 
         // (session, conversation, sends?)
         let mut sessions: Vec<(String, String, bool)> = Vec::new();
