@@ -275,11 +275,54 @@ pub const CATALOGUE: &[Metric] = &[
         &["role"],
         "Partition leases acquired (failovers and rebalancing), by role.",
     ),
+    // webhooks
+    metric(
+        "herald_webhook_events_queued_total",
+        Counter,
+        &[],
+        "Webhook jobs queued (one per event and endpoint that wants it).",
+    ),
+    metric(
+        "herald_webhook_deliveries_total",
+        Counter,
+        &["app", "outcome"],
+        "Webhook requests by outcome: ok (2xx), retry (failed, to be tried again), dead (given up).",
+    ),
+    metric(
+        "herald_webhook_request_seconds",
+        Histogram,
+        &["app"],
+        "One webhook request, sent to answered (or failed).",
+    ),
+    metric(
+        "herald_webhook_lag_seconds",
+        Histogram,
+        &["app"],
+        "A webhook event's age when its endpoint acknowledged it (queued to 2xx).",
+    ),
+    metric(
+        "herald_webhook_emit_failures_total",
+        Counter,
+        &[],
+        "Gateway events (conversation created, friends) that could not be queued for webhooks.",
+    ),
+    metric(
+        "herald_before_send_total",
+        Counter,
+        &["outcome"],
+        "Before-send hook calls by outcome: allow, reject, replace, no_answer.",
+    ),
+    metric(
+        "herald_before_send_seconds",
+        Histogram,
+        &[],
+        "One before-send hook call.",
+    ),
     metric(
         "herald_consumer_restarts_total",
         Counter,
         &["role"],
-        "Partition loops (sequencer or delivery) restarted from their checkpoint after an error.",
+        "Partition loops (sequencer, delivery or webhooks) restarted from their checkpoint after an error.",
     ),
     metric(
         "herald_consumer_pending",
