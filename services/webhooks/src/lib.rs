@@ -57,6 +57,9 @@ impl WebhooksConfig {
 /// The HTTP client of webhook requests: no redirects (a redirect could lead inside), bounded
 /// waits, and a resolver that keeps private addresses out unless allowed.
 pub fn client(allow_private: bool, timeout: Duration) -> reqwest::Client {
+    // https endpoints: reqwest's rustls uses the process's crypto provider, ring (as async-nats
+    // does); installing it twice is harmless
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
@@ -116,4 +119,15 @@ async fn serve(stores: Stores, bus: Arc<dyn Bus>, sending: sender::Sending, gran
     consumer::consume(bus.as_ref(), spec, &grant, &mut dispatch).await;
     grant.cancel.cancel();
     let _ = sender.await;
+}
+
+#[cfg(test)]
+mod tests {
+    /// The client builds with TLS (https endpoints), in a process that set nothing up first.
+    #[test]
+    fn the_client_speaks_https() {
+        let client = super::client(false, super::REQUEST_TIMEOUT);
+        let request = client.post("https://hooks.example.com/herald").build();
+        assert!(request.is_ok(), "{request:?}");
+    }
 }

@@ -68,7 +68,12 @@ impl Run {
             .await
             .expect("settings sent");
         let status = response.status().as_u16();
-        assert_eq!(status, 200, "send limits lifted: {}", response.text().await.unwrap_or_default());
+        assert_eq!(
+            status,
+            200,
+            "send limits lifted: {}",
+            response.text().await.unwrap_or_default()
+        );
 
         // (session, conversation, sends?)
         let mut sessions: Vec<(String, String, bool)> = Vec::new();
