@@ -128,6 +128,7 @@ impl Shared {
             config.max_connections_per_session,
         ));
         let pushes = pushes::Pushes::new(config.id.clone(), hub.clone(), routes.clone(), bus.clone());
+        let hooks = hooks::Hooks::new(store.clone(), bus.partitions(), config.webhook_allow_private);
         let api = api::Api::new(api::ApiParts {
             store: store.clone(),
             auth: auth.clone(),
@@ -136,7 +137,7 @@ impl Shared {
             limiter: Arc::new(ratelimit::SendLimiter::default()),
             routes: routes.clone(),
             max_content_bytes: config.max_content_bytes,
-            hooks: hooks::Hooks::new(store.clone(), bus.partitions(), config.webhook_allow_private),
+            hooks: hooks.clone(),
         });
         let tracker = presence::Tracker {
             gateway: config.id.clone(),
@@ -145,6 +146,7 @@ impl Shared {
             routes: routes.clone(),
             social: store.clone(),
             pushes,
+            hooks,
             shutdown: shutdown.clone(),
         };
         let kicker = kick_policy::Kicker {

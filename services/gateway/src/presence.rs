@@ -31,6 +31,8 @@ pub struct Tracker {
     pub routes: Arc<RouteTable>,
     pub social: Arc<dyn SocialStore>,
     pub pushes: Pushes,
+    /// `presence.changed` for the app's endpoints that asked for it.
+    pub hooks: crate::hooks::Hooks,
     pub shutdown: CancellationToken,
 }
 
@@ -224,6 +226,21 @@ async fn withdraw_dead_gateways(
     }
 }
 
+/// `presence.changed` (protocol §10, opt-in: only endpoints that list it get it).
+fn presence_event(key: &RouteKey, online: bool) -> herald_webhooks::events::Outgoing {
+    use herald_webhooks::events::{Lane, Outgoing, PRESENCE_CHANGED};
+    let now = herald_protocol::timefmt::now_nanos();
+    Outgoing {
+        app: key.app.clone(),
+        id: format!("presence:{}:{online}:{now}", key.session),
+        kind: PRESENCE_CHANGED,
+        lane: Lane::Session(key.session.clone()),
+        order: now,
+        data: serde_json::json!({"session": key.session, "online": online}),
+        created_at: now,
+    }
+}
+
 async fn announce(tracker: &Tracker, key: &RouteKey, online: bool) {
     let friends: Vec<SessionId> = match tracker.social.friends_of(&key.app, &key.session).await {
         Ok(friends) => friends,
@@ -234,6 +251,7 @@ async fn announce(tracker: &Tracker, key: &RouteKey, online: bool) {
     };
     metrics::counter!("herald_presence_changes_total", "state" => if online { "online" } else { "offline" })
         .increment(1);
+    tracker.hooks.emit(vec![presence_event(key, online)]).await;
     if friends.is_empty() {
         return;
     }

@@ -65,9 +65,34 @@ impl Api {
         if let Some(call_id) = call.call_id {
             data["callId"] = Value::from(call_id);
         }
+        if call.kind == "invite" {
+            self.invite_offline(me, to, &data).await;
+        }
         let frame = wire::push("signal", Some(wire::code::CALL_SIGNAL), data);
         self.pushes.to_sessions(&me.app, to, frame).await;
         Ok(())
+    }
+
+    /// An invite to sessions with no live connection goes to the app's endpoints as
+    /// `offline_push` with `data.signal` (protocol §10), so its backend can ring the phone.
+    async fn invite_offline(&self, me: &Identity, to: &[SessionId], signal: &Value) {
+        let online: HashSet<SessionId> = self.routes.plan(&me.app, to).into_values().flatten().collect();
+        let offline: Vec<&SessionId> = to.iter().filter(|s| !online.contains(*s)).collect();
+        if offline.is_empty() {
+            return;
+        }
+        let now = timefmt::now_nanos();
+        self.hooks
+            .emit(vec![Outgoing {
+                app: me.app.clone(),
+                id: format!("invite:{}:{now}", me.session),
+                kind: herald_webhooks::events::OFFLINE_PUSH,
+                lane: Lane::Session(me.session.clone()),
+                order: now,
+                data: json!({"signal": signal, "recipients": offline}),
+                created_at: now,
+            }])
+            .await;
     }
 
     /// Asks `to` to be friends; `to` gets a `friend-request` push. An `information` that is not

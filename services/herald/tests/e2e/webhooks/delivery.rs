@@ -288,3 +288,38 @@ async fn endpoints_are_checked_and_secrets_never_listed() {
     assert_eq!(status, 401);
     herald.stop().await;
 }
+
+async fn presence_and_an_offline_invite_reach_the_endpoints_that_ask(kind: BusKind) {
+    let herald = herald(kind).await;
+    let api = herald.api();
+    let receiver = Receiver::start().await;
+    register(&api, &receiver, &["presence.changed", "offline_push"]).await;
+    let mut alice = api.ws(&api.token("alice", 1).await).await;
+    let bob = api.ws(&api.token("bob", 1).await).await;
+    drop(bob);
+    let bob_changes = accepted(&receiver, 2, |b| b["data"]["session"] == "bob").await;
+    let states: Vec<&Value> = bob_changes.iter().map(|r| &r.body["data"]["online"]).collect();
+    assert_eq!(
+        states,
+        vec![&json!(true), &json!(false)],
+        "online, then offline, in order"
+    );
+    assert_eq!(bob_changes[0].body["type"], "presence.changed");
+
+    let invite = alice
+        .request(
+            "signal",
+            json!({"to": ["carol"], "kind": "invite", "callId": "call-9", "data": {"video": true}}),
+        )
+        .await;
+    assert_eq!(invite["status"], "ok", "{invite}");
+    let pushed = accepted(&receiver, 1, |b| b["type"] == "offline_push").await;
+    let data = &pushed[0].body["data"];
+    assert_eq!(data["recipients"], json!(["carol"]));
+    assert_eq!(data["signal"]["kind"], "invite");
+    assert_eq!(data["signal"]["callId"], "call-9");
+    assert_eq!(data["signal"]["from"], "alice");
+    assert!(data.get("message").is_none(), "a call invite, not a message: {data}");
+    herald.stop().await;
+}
+on_both_buses!(presence_and_an_offline_invite_reach_the_endpoints_that_ask);
