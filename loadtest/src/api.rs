@@ -21,6 +21,8 @@ pub struct Api {
 impl Api {
     pub fn new(base: &str, secret: &str) -> anyhow::Result<Self> {
         crate::ws::loopback_addr(base)?;
+        // reqwest's rustls (when built with the workspace) takes the process's provider
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(SETUP_CONCURRENCY)
             .timeout(std::time::Duration::from_secs(60))

@@ -236,6 +236,7 @@ fn spawn_workers(
 
 /// Starts `role` and returns once it listens.
 pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
+    herald_webhooks::install_tls_provider();
     if role == Role::Migrate {
         bail!("`herald migrate` runs to completion: call `herald::migrate`");
     }

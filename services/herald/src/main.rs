@@ -11,6 +11,8 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    // before any HTTP client (the OTLP exporter's, the webhooks')
+    herald_webhooks::install_tls_provider();
     let cli = Cli::parse();
     let role = format!("{:?}", cli.role).to_lowercase();
     let otlp = cli

@@ -57,9 +57,7 @@ impl WebhooksConfig {
 /// The HTTP client of webhook requests: no redirects (a redirect could lead inside), bounded
 /// waits, and a resolver that keeps private addresses out unless allowed.
 pub fn client(allow_private: bool, timeout: Duration) -> reqwest::Client {
-    // https endpoints: reqwest's rustls uses the process's crypto provider, ring (as async-nats
-    // does); installing it twice is harmless
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    install_tls_provider();
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(timeout)
@@ -68,6 +66,14 @@ pub fn client(allow_private: bool, timeout: Duration) -> reqwest::Client {
         .user_agent(concat!("herald-webhooks/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("the webhook client's settings are valid")
+}
+
+/// Makes ring the process's TLS crypto provider (as async-nats uses), once. reqwest's rustls
+/// (https webhook endpoints) takes the process's provider, and with it every reqwest client of
+/// the process (the OTLP exporter's too) must find one: call this before building any.
+/// Installing twice is harmless.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// The store parts the role uses.

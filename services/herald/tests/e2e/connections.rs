@@ -273,7 +273,7 @@ async fn simultaneous_first_polls_register_once(kind: BusKind) {
     let bob = api.token("bob", 2).await;
     let url = format!("{}/notify?protoc=poll&wait=1&token={bob}", api.base);
     // connections opened first, so the polls arrive together
-    let clients: Vec<reqwest::Client> = (0..8).map(|_| reqwest::Client::new()).collect();
+    let clients: Vec<reqwest::Client> = (0..8).map(|_| crate::support::http_client()).collect();
     for client in &clients {
         let status = client
             .get(format!("{}/healthz", api.base))

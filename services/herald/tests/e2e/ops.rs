@@ -73,7 +73,7 @@ async fn metrics_move_to_the_admin_address_when_one_is_set() {
     let running = herald::start(cli.role, cli.settings).await.expect("herald starts");
     let admin = running.admin_addr.expect("an admin address");
     assert_ne!(admin, running.addr);
-    let http = reqwest::Client::new();
+    let http = crate::support::http_client();
     let get = |addr: std::net::SocketAddr, path: &'static str| {
         let http = http.clone();
         async move {

@@ -97,7 +97,7 @@ impl Herald {
         Herald {
             running: Some(running),
             addr,
-            http: reqwest::Client::new(),
+            http: http_client(),
             data_dir,
             _nats: nats,
         }
@@ -141,6 +141,13 @@ impl Herald {
     }
 }
 
+/// An HTTP client for the tests (the process's TLS provider installed first: with the
+/// webhooks' https support, reqwest needs one).
+pub fn http_client() -> reqwest::Client {
+    herald_webhooks::install_tls_provider();
+    reqwest::Client::new()
+}
+
 /// The HTTP API of one server.
 #[derive(Clone)]
 pub struct Api {
@@ -152,7 +159,7 @@ impl Api {
     pub fn new(addr: SocketAddr) -> Self {
         Api {
             base: format!("http://{addr}"),
-            http: reqwest::Client::new(),
+            http: http_client(),
         }
     }
 

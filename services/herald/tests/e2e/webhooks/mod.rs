@@ -2,6 +2,7 @@
 
 mod before_send;
 mod bots;
+mod crash;
 mod delivery;
 
 use crate::support::{Api, Herald, Receiver, SECRET, WAIT};

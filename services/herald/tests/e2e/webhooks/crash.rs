@@ -1,0 +1,64 @@
+//! The webhook queue is in the store: what was queued survives `kill -9` of the server and is
+//! delivered after the restart, each event once.
+
+use super::{accepted, register};
+use crate::support::{Api, Process, Receiver, free_addr, wait_healthy};
+use std::collections::HashSet;
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queued_webhooks_survive_kill9_of_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let env = vec![
+        ("HERALD_DATA_DIR", dir.path().join("data").display().to_string()),
+        ("HERALD_HTTP_ADDR", addr.to_string()),
+        ("HERALD_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("HERALD_WEBHOOK_RETRY_BASE_MS", "100".to_owned()),
+    ];
+    let mut herald = Process::spawn("up-1", "up", &env, dir.path());
+    wait_healthy(addr).await;
+    let api = Api::new(addr);
+    api.unlimited_sends().await;
+    let receiver = Receiver::start().await;
+    receiver.answer_with(|_| (503, "down".into(), Duration::ZERO));
+    register(&api, &receiver, &["message.created"]).await;
+    let alice = api.token("alice", 1).await;
+    // ten conversations, ten lanes: each one's event is tried at once, so the receiver's
+    // refusals show every event is queued
+    let mut sent = HashSet::new();
+    for i in 0..10 {
+        let conv = api.create_group(&alice, &[&format!("peer{i}")]).await;
+        let (msg_id, _) = api.send_until_acked(&alice, &conv, "k", &format!("m{i}")).await;
+        sent.insert(msg_id);
+    }
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    loop {
+        let tried: HashSet<String> = receiver.received().into_iter().map(|r| r.event_id).collect();
+        if tried.len() >= 10 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{} of 10 events tried",
+            tried.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    herald.kill9();
+    receiver.answer_with(|_| (200, String::new(), Duration::ZERO));
+    let _restarted = Process::spawn("up-2", "up", &env, dir.path());
+    wait_healthy(addr).await;
+    let got = accepted(&receiver, 10, |_| true).await;
+    let delivered: HashSet<String> = got
+        .iter()
+        .map(|r| r.body["data"]["MsgId"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(delivered, sent, "every queued event, after the restart");
+    let ids: Vec<&String> = got.iter().map(|r| &r.event_id).collect();
+    assert_eq!(
+        ids.iter().collect::<HashSet<_>>().len(),
+        ids.len(),
+        "each accepted once"
+    );
+}
