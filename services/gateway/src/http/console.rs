@@ -220,7 +220,7 @@ pub async fn list_apps(
 }
 
 /// The app, if the console user belongs to its org.
-async fn member_app(accounts: &Accounts, user: &str, id: String) -> Result<AppRecord, ApiError> {
+pub(super) async fn member_app(accounts: &Accounts, user: &str, id: String) -> Result<AppRecord, ApiError> {
     let id = AppId::parse(id).map_err(|_| not_found())?;
     let app = accounts.directory.app(&id).await?.ok_or_else(not_found)?;
     if !accounts.store.is_org_member(&app.org, user).await? {

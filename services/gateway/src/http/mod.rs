@@ -2,6 +2,7 @@
 
 mod client_routes;
 mod console;
+mod console_webhooks;
 mod extract;
 mod health;
 mod inner;
@@ -65,6 +66,26 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route(
             "/console/app/{id}/settings",
             get(console::get_settings).put(console::put_settings),
+        )
+        .route(
+            "/console/app/{id}/webhooks",
+            post(console_webhooks::create).get(console_webhooks::list),
+        )
+        .route(
+            "/console/app/{id}/webhooks/{webhook}",
+            axum::routing::delete(console_webhooks::delete),
+        )
+        .route(
+            "/console/app/{id}/webhooks/{webhook}/rotate_secret",
+            post(console_webhooks::rotate_secret),
+        )
+        .route(
+            "/console/app/{id}/webhooks/{webhook}/dead_letters",
+            get(console_webhooks::dead_letters),
+        )
+        .route(
+            "/console/app/{id}/webhooks/{webhook}/replay",
+            post(console_webhooks::replay),
         )
         .route("/user/register", post(users::register))
         .route("/user/login", post(users::login))

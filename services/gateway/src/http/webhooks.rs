@@ -7,7 +7,7 @@ use crate::api::{Api, SendRequest};
 use crate::error::{ApiError, ApiResult, ok};
 use axum::extract::{Path, State};
 use herald_protocol::bus::Reply;
-use herald_protocol::{ConvId, ErrorCode, SessionId};
+use herald_protocol::{AppId, ConvId, ErrorCode, SessionId};
 use herald_store::{MAX_ENDPOINTS_PER_APP, WebhookEndpoint, WebhookJob};
 use herald_webhooks::events::ALL_TYPES;
 use rand::RngCore;
@@ -58,6 +58,11 @@ pub async fn create(
     InnerApp(app): InnerApp,
     JsonBody(body): JsonBody<NewEndpoint>,
 ) -> ApiResult {
+    create_for(&api, &app.id, body).await
+}
+
+/// Registers an endpoint of `app` (the `/inner` and `/console` routes).
+pub(super) async fn create_for(api: &Api, app: &AppId, body: NewEndpoint) -> ApiResult {
     let hooks = api.hooks();
     let url = herald_webhooks::guard::check_url(&body.url, hooks.allow_private).map_err(ApiError::bad_input)?;
     let mut events = body.events;
@@ -72,14 +77,14 @@ pub async fn create(
             ALL_TYPES.join(", ")
         )));
     }
-    if hooks.store.endpoints(&app.id).await?.len() >= MAX_ENDPOINTS_PER_APP {
+    if hooks.store.endpoints(app).await?.len() >= MAX_ENDPOINTS_PER_APP {
         return Err(ApiError::new(
             ErrorCode::Conflict,
             format!("an app has at most {MAX_ENDPOINTS_PER_APP} webhook endpoints"),
         ));
     }
     let endpoint = WebhookEndpoint {
-        app: app.id.clone(),
+        app: app.clone(),
         id: format!("wh_{}", uuid::Uuid::new_v4().simple()),
         url: url.to_string(),
         events,
@@ -95,7 +100,11 @@ pub async fn create(
     responses((status = 200, description = "`{\"code\": 0, \"data\": [{id, url, events, created_at}]}`"), super::schemas::Errors),
     security(("app_secret" = [])))]
 pub async fn list(State(api): State<Api>, InnerApp(app): InnerApp) -> ApiResult {
-    let endpoints = api.hooks().store.endpoints(&app.id).await?;
+    list_for(&api, &app.id).await
+}
+
+pub(super) async fn list_for(api: &Api, app: &AppId) -> ApiResult {
+    let endpoints = api.hooks().store.endpoints(app).await?;
     Ok(ok(endpoints.iter().map(endpoint_json).collect::<Vec<_>>()))
 }
 
@@ -104,7 +113,11 @@ pub async fn list(State(api): State<Api>, InnerApp(app): InnerApp) -> ApiResult 
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"id\"}}`"), super::schemas::Errors),
     security(("app_secret" = [])))]
 pub async fn delete(State(api): State<Api>, InnerApp(app): InnerApp, Path(id): Path<String>) -> ApiResult {
-    if !api.hooks().store.delete_endpoint(&app.id, &id).await? {
+    delete_for(&api, &app.id, id).await
+}
+
+pub(super) async fn delete_for(api: &Api, app: &AppId, id: String) -> ApiResult {
+    if !api.hooks().store.delete_endpoint(app, &id).await? {
         return Err(not_found());
     }
     Ok(ok(json!({"id": id})))
@@ -115,8 +128,12 @@ pub async fn delete(State(api): State<Api>, InnerApp(app): InnerApp, Path(id): P
     responses((status = 200, description = "`{\"code\": 0, \"data\": {\"secret\"}}`"), super::schemas::Errors),
     security(("app_secret" = [])))]
 pub async fn rotate_secret(State(api): State<Api>, InnerApp(app): InnerApp, Path(id): Path<String>) -> ApiResult {
+    rotate_for(&api, &app.id, id).await
+}
+
+pub(super) async fn rotate_for(api: &Api, app: &AppId, id: String) -> ApiResult {
     let secret = new_secret();
-    if !api.hooks().store.set_endpoint_secret(&app.id, &id, &secret).await? {
+    if !api.hooks().store.set_endpoint_secret(app, &id, &secret).await? {
         return Err(not_found());
     }
     Ok(ok(json!({"secret": secret})))
@@ -139,11 +156,15 @@ fn dead_letter_json(job: &WebhookJob) -> Value {
     responses((status = 200, description = "`{\"code\": 0, \"data\": [{id, type, attempts, last_error, created_at, event}]}`"), super::schemas::Errors),
     security(("app_secret" = [])))]
 pub async fn dead_letters(State(api): State<Api>, InnerApp(app): InnerApp, Path(id): Path<String>) -> ApiResult {
+    dead_letters_for(&api, &app.id, id).await
+}
+
+pub(super) async fn dead_letters_for(api: &Api, app: &AppId, id: String) -> ApiResult {
     let store = &api.hooks().store;
-    if !store.endpoints(&app.id).await?.iter().any(|e| e.id == id) {
+    if !store.endpoints(app).await?.iter().any(|e| e.id == id) {
         return Err(not_found());
     }
-    let jobs = store.dead_jobs(&app.id, &id, DEAD_LETTERS_PAGE).await?;
+    let jobs = store.dead_jobs(app, &id, DEAD_LETTERS_PAGE).await?;
     Ok(ok(jobs.iter().map(dead_letter_json).collect::<Vec<_>>()))
 }
 
@@ -164,8 +185,12 @@ pub async fn replay(
     Path(id): Path<String>,
     JsonBody(body): JsonBody<Replay>,
 ) -> ApiResult {
+    replay_for(&api, &app.id, id, body).await
+}
+
+pub(super) async fn replay_for(api: &Api, app: &AppId, id: String, body: Replay) -> ApiResult {
     let store = &api.hooks().store;
-    if !store.endpoints(&app.id).await?.iter().any(|e| e.id == id) {
+    if !store.endpoints(app).await?.iter().any(|e| e.id == id) {
         return Err(not_found());
     }
     if body.ids.as_ref().is_some_and(|ids| ids.len() > MAX_REPLAY_IDS) {
@@ -175,7 +200,7 @@ pub async fn replay(
         ));
     }
     let now = herald_webhooks::events::now_ms();
-    let replayed = store.replay_jobs(&app.id, &id, body.ids.as_deref(), now).await?;
+    let replayed = store.replay_jobs(app, &id, body.ids.as_deref(), now).await?;
     Ok(ok(json!({"replayed": replayed})))
 }
 

@@ -28,7 +28,7 @@ pub(crate) async fn put(api: &Api, path: &str, bearer: &str, body: Value) -> (u1
 }
 
 /// A console user with an org and an app: (console token, org id, app id, app secret).
-async fn tenant(api: &Api, name: &str) -> (String, String, String, String) {
+pub(crate) async fn tenant(api: &Api, name: &str) -> (String, String, String, String) {
     let email = format!("{name}@example.com");
     let (status, body) = api
         .post(

@@ -2,6 +2,7 @@
 
 mod before_send;
 mod bots;
+mod console;
 mod crash;
 mod delivery;
 
