@@ -5,36 +5,26 @@
 //! Queuing is idempotent (one job per endpoint and event id), so a batch replayed after a crash
 //! queues nothing twice.
 
+use crate::directory::AppView;
 use crate::events::{self, Lane, Outgoing};
 use herald_bus::consumer::{Interrupted, PartitionConsumer};
 use herald_bus::{Bus, LogEntry, LogReader, RouteTable};
 use herald_protocol::bus::{Event, EventBody};
-use herald_protocol::{AppId, MessageRecord, SessionId, codec};
+use herald_protocol::{MessageRecord, SessionId, codec};
 use herald_store::{DirectoryStore, WebhookEndpoint, WebhookStore};
 use serde_json::{Value, json};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 /// One partition's webhook events.
 pub struct Dispatch<'a> {
     pub directory: &'a dyn DirectoryStore,
     pub webhooks: &'a dyn WebhookStore,
+    /// The apps' endpoints and bots, shared by the process's partitions.
+    pub views: &'a crate::directory::Directory,
     pub bus: &'a dyn Bus,
     pub partition: u32,
     pub routes: Option<Arc<RouteTable>>,
-}
-
-/// What one batch needs to know of an app: its endpoints, the types they want, its bots.
-struct AppView {
-    endpoints: Vec<WebhookEndpoint>,
-    wanted: HashSet<String>,
-    bots: HashSet<SessionId>,
-}
-
-impl AppView {
-    fn wants(&self, kind: &str) -> bool {
-        self.wanted.contains(kind)
-    }
 }
 
 fn failed(err: impl std::fmt::Display) -> Interrupted {
@@ -52,13 +42,10 @@ impl PartitionConsumer for Dispatch<'_> {
             .iter()
             .filter_map(|entry| codec::decode::<Event>(&entry.payload).ok().map(|e| (entry.position, e)))
             .collect();
-        let mut views: HashMap<AppId, AppView> = HashMap::new();
-        for (_, event) in &events {
-            if !views.contains_key(&event.app) {
-                let view = self.view(&event.app).await?;
-                views.insert(event.app.clone(), view);
-            }
+        if events.is_empty() {
+            return Ok(());
         }
+        let views = self.views.views().await.map_err(failed)?;
         let mut outgoing = Vec::new();
         for (position, event) in &events {
             let Some(view) = views.get(&event.app).filter(|v| !v.endpoints.is_empty()) else {
@@ -69,7 +56,7 @@ impl PartitionConsumer for Dispatch<'_> {
         if outgoing.is_empty() {
             return Ok(());
         }
-        let endpoints: Vec<WebhookEndpoint> = views.into_values().flat_map(|v| v.endpoints).collect();
+        let endpoints: Vec<WebhookEndpoint> = views.values().flat_map(|v| v.endpoints.iter().cloned()).collect();
         let jobs = events::jobs(&outgoing, &endpoints, self.bus.partitions(), events::now_ms());
         metrics::counter!("herald_webhook_events_queued_total").increment(jobs.len() as u64);
         self.webhooks.enqueue(&jobs).await.map_err(failed)
@@ -77,21 +64,6 @@ impl PartitionConsumer for Dispatch<'_> {
 }
 
 impl Dispatch<'_> {
-    async fn view(&self, app: &AppId) -> Result<AppView, Interrupted> {
-        let endpoints = self.webhooks.endpoints(app).await.map_err(failed)?;
-        let wanted: HashSet<String> = endpoints.iter().flat_map(|e| e.events.iter().cloned()).collect();
-        let bots = if wanted.contains(events::BOT_MESSAGE) {
-            self.webhooks.bots(app).await.map_err(failed)?.into_iter().collect()
-        } else {
-            HashSet::new()
-        };
-        Ok(AppView {
-            endpoints,
-            wanted,
-            bots,
-        })
-    }
-
     /// The webhook events of one log event.
     async fn outgoing(&self, view: &AppView, position: u64, event: &Event) -> Result<Vec<Outgoing>, Interrupted> {
         let at = |kind: &'static str, id: String, data: Value, created_at: i64| Outgoing {

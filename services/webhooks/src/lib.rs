@@ -11,6 +11,7 @@
 //! partition queues its events and sends the jobs of its lanes, so each job has one sender.
 
 pub mod before_send;
+pub mod directory;
 pub mod dispatch;
 pub mod events;
 pub mod guard;
@@ -103,13 +104,28 @@ pub async fn run(stores: Stores, bus: Arc<dyn Bus>, config: WebhooksConfig, shut
         retry: config.retry,
     };
     let start_bus = bus.clone();
+    let views = Arc::new(directory::Directory::new(stores.webhooks.clone()));
     ownership::run(bus, ownership_config, shutdown, move |grant| {
-        serve(stores.clone(), start_bus.clone(), sending.clone(), grant, spec)
+        serve(
+            stores.clone(),
+            start_bus.clone(),
+            sending.clone(),
+            views.clone(),
+            grant,
+            spec,
+        )
     })
     .await;
 }
 
-async fn serve(stores: Stores, bus: Arc<dyn Bus>, sending: sender::Sending, grant: Grant, spec: ConsumerSpec) {
+async fn serve(
+    stores: Stores,
+    bus: Arc<dyn Bus>,
+    sending: sender::Sending,
+    views: Arc<directory::Directory>,
+    grant: Grant,
+    spec: ConsumerSpec,
+) {
     let sender = tokio::spawn(sender::run_partition(
         sending,
         grant.partition,
@@ -118,6 +134,7 @@ async fn serve(stores: Stores, bus: Arc<dyn Bus>, sending: sender::Sending, gran
     let mut dispatch = dispatch::Dispatch {
         directory: stores.directory.as_ref(),
         webhooks: stores.webhooks.as_ref(),
+        views: views.as_ref(),
         bus: bus.as_ref(),
         partition: grant.partition,
         routes: None,

@@ -52,6 +52,10 @@ pub const ERROR_CODES: &[(ErrorCode, &str)] = &[
         ErrorCode::Unavailable,
         "not confirmed in time or temporarily unavailable: retry (with the same key for sends)",
     ),
+    (
+        ErrorCode::RefusedByApp,
+        "refused by the app's before-send hook (its reason follows)",
+    ),
 ];
 
 /// `{"code": <non-zero>, "error": "<text>"}`.

@@ -92,6 +92,8 @@ pub(super) async fn create_for(api: &Api, app: &AppId, body: NewEndpoint) -> Api
         created_at_ms: herald_webhooks::events::now_ms(),
     };
     hooks.store.put_endpoint(&endpoint).await?;
+    // every dispatcher's view includes it by the time the app hears it exists
+    tokio::time::sleep(herald_webhooks::directory::SETTLE).await;
     Ok(ok(json!({"id": endpoint.id, "secret": endpoint.secret})))
 }
 
@@ -211,6 +213,7 @@ pub(super) async fn replay_for(api: &Api, app: &AppId, id: String, body: Replay)
 pub async fn put_bot(State(api): State<Api>, InnerApp(app): InnerApp, Path(session): Path<String>) -> ApiResult {
     let session = SessionId::parse(session)?;
     api.hooks().store.set_bot(&app.id, &session, true).await?;
+    tokio::time::sleep(herald_webhooks::directory::SETTLE).await;
     Ok(ok(json!({"session": session, "bot": true})))
 }
 

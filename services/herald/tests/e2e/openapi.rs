@@ -95,7 +95,7 @@ async fn openapi_describes_every_route_code_and_limit() {
     }
     let description = doc["info"]["description"].as_str().unwrap();
     for code in [
-        10101, 10001, 10002, 10003, 90010, 90011, 90013, 10004, 10005, 10006, 10007, 10008, 10009, 1003, 10010,
+        10101, 10001, 10002, 10003, 90010, 90011, 90013, 10004, 10005, 10006, 10007, 10008, 10009, 1003, 10010, 10011,
     ] {
         assert!(
             description.contains(&format!("| {code} |")),
