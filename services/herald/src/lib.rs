@@ -81,9 +81,14 @@ async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow:
                 .with_context(|| format!("NATS at {}", redact_url(url)))?;
             Ok(Arc::new(bus))
         }
-        (None, Role::Up) => Ok(Arc::new(
-            InprocBus::new(settings.partitions).with_event_readers(&[herald_delivery::ROLE, herald_webhooks::ROLE]),
-        )),
+        (None, Role::Up) => {
+            let readers: &[&'static str] = if settings.webhooks {
+                &[herald_delivery::ROLE, herald_webhooks::ROLE]
+            } else {
+                &[herald_delivery::ROLE]
+            };
+            Ok(Arc::new(InprocBus::new(settings.partitions).with_event_readers(readers)))
+        }
         (None, _) => bail!("`herald {role:?}` runs one role of a cluster: set HERALD_NATS_URL (or use `herald up`)"),
     }
 }
@@ -205,13 +210,12 @@ fn webhooks_config(settings: &Settings, instance: &str, lease_ttl: Duration) -> 
 fn spawn_workers(
     store: &Arc<dyn Store>,
     bus: &Arc<dyn Bus>,
-    webhooks: WebhooksConfig,
+    webhooks: Option<WebhooksConfig>,
+    instance: &str,
     lease_ttl: Duration,
     runs: impl Fn(Role) -> bool,
     shutdown: &CancellationToken,
 ) -> Vec<JoinHandle<()>> {
-    let instance = webhooks.instance.clone();
-    let instance = instance.as_str();
     let mut tasks = Vec::new();
     if runs(Role::Sequencer) {
         let mut config = SequencerConfig::new(instance);
@@ -224,12 +228,14 @@ fn spawn_workers(
         config.lease_ttl = lease_ttl;
         let run = herald_delivery::run(store.clone(), bus.clone(), config, shutdown.clone());
         tasks.push(tokio::spawn(run));
-        let stores = herald_webhooks::Stores {
-            directory: store.clone(),
-            webhooks: store.clone(),
-        };
-        let run = herald_webhooks::run(stores, bus.clone(), webhooks, shutdown.clone());
-        tasks.push(tokio::spawn(run));
+        if let Some(webhooks) = webhooks {
+            let stores = herald_webhooks::Stores {
+                directory: store.clone(),
+                webhooks: store.clone(),
+            };
+            let run = herald_webhooks::run(stores, bus.clone(), webhooks, shutdown.clone());
+            tasks.push(tokio::spawn(run));
+        }
     }
     tasks
 }
@@ -255,8 +261,10 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     };
     let mut tasks = Vec::new();
     if let Some(store) = &store {
-        let webhooks = webhooks_config(&settings, &instance, lease_ttl);
-        tasks = spawn_workers(store, &bus, webhooks, lease_ttl, runs, &shutdown);
+        let webhooks = settings
+            .webhooks
+            .then(|| webhooks_config(&settings, &instance, lease_ttl));
+        tasks = spawn_workers(store, &bus, webhooks, &instance, lease_ttl, runs, &shutdown);
     }
     let mut generated_secret = None;
     let gateway = if runs(Role::Gateway) {

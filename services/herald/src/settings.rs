@@ -184,6 +184,12 @@ pub struct Settings {
     #[arg(long, env = "HERALD_MAX_PENDING", default_value_t = 65_536, global = true)]
     pub max_pending: usize,
 
+    /// Run the webhook dispatcher (protocol §10) beside delivery. It reads the events log a second
+    /// time; a deployment whose apps register no webhook endpoints may turn it off (`false`) and
+    /// save that read. Events made while it is off never reach endpoints.
+    #[arg(long, env = "HERALD_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub webhooks: bool,
+
     /// Webhook endpoints and the before-send hook may point at loopback and private addresses.
     /// Off in production (an app could otherwise reach the operator's own network); tests and
     /// development turn it on.
