@@ -87,7 +87,9 @@ async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow:
             } else {
                 &[herald_delivery::ROLE]
             };
-            Ok(Arc::new(InprocBus::new(settings.partitions).with_event_readers(readers)))
+            Ok(Arc::new(
+                InprocBus::new(settings.partitions).with_event_readers(readers),
+            ))
         }
         (None, _) => bail!("`herald {role:?}` runs one role of a cluster: set HERALD_NATS_URL (or use `herald up`)"),
     }
