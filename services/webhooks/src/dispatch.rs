@@ -15,6 +15,7 @@ use herald_store::{DirectoryStore, WebhookEndpoint, WebhookStore};
 use serde_json::{Value, json};
 use std::collections::HashSet;
 use std::sync::Arc;
+use tracing::Instrument;
 
 /// One partition's webhook events.
 pub struct Dispatch<'a> {
@@ -38,20 +39,26 @@ impl PartitionConsumer for Dispatch<'_> {
     }
 
     async fn handle(&mut self, _reader: &LogReader, entries: Vec<LogEntry>) -> Result<(), Interrupted> {
-        let events: Vec<(u64, Event)> = entries
+        let events: Vec<(u64, Event, Option<&str>)> = entries
             .iter()
-            .filter_map(|entry| codec::decode::<Event>(&entry.payload).ok().map(|e| (entry.position, e)))
+            .filter_map(|entry| {
+                let event = codec::decode::<Event>(&entry.payload).ok()?;
+                Some((entry.position, event, entry.trace.as_deref()))
+            })
             .collect();
         if events.is_empty() {
             return Ok(());
         }
         let views = self.views.views().await.map_err(failed)?;
         let mut outgoing = Vec::new();
-        for (position, event) in &events {
+        for (position, event, trace) in &events {
             let Some(view) = views.get(&event.app).filter(|v| !v.endpoints.is_empty()) else {
                 continue;
             };
-            outgoing.extend(self.outgoing(view, *position, event).await?);
+            // the message's trace goes on: its webhook events are queued in a span of it
+            let span = tracing::info_span!("webhooks.queue", partition = self.partition, position);
+            herald_bus::trace::continue_trace(&span, *trace);
+            outgoing.extend(self.outgoing(view, *position, event).instrument(span).await?);
         }
         if outgoing.is_empty() {
             return Ok(());

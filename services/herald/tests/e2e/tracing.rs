@@ -1,5 +1,6 @@
 //! One send produces one connected trace across the separate gateway, sequencer and delivery
-//! processes, exported over OTLP (here to a collector the test runs).
+//! processes (its webhook event queued in it too), exported over OTLP (here to a collector the
+//! test runs).
 
 use crate::support::{Api, Process, free_addr, wait_healthy};
 use serde_json::{Value, json};
@@ -72,6 +73,7 @@ async fn one_send_is_one_connected_trace_across_processes() {
             ("HERALD_OTLP_ENDPOINT", format!("http://{collector_addr}")),
             ("HERALD_OTLP_PROTOCOL", "json".to_owned()),
             ("OTEL_BSP_SCHEDULE_DELAY", "200".to_owned()),
+            ("HERALD_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
         ]
     };
     let addrs: Vec<_> = (0..3).map(|_| free_addr()).collect();
@@ -82,6 +84,9 @@ async fn one_send_is_one_connected_trace_across_processes() {
         wait_healthy(*addr).await;
     }
     let api = Api::new(addrs[2]);
+    // an endpoint for the app's messages: queuing the webhook event is a stage of the trace too
+    let receiver = crate::support::Receiver::start().await;
+    crate::webhooks::register(&api, &receiver, &["message.created"]).await;
     let alice = api.token("alice", 1).await;
     let conv = api.create_group(&alice, &["bob"]).await;
     let mut bob = api.ws(&api.token("bob", 1).await).await;
@@ -101,6 +106,7 @@ async fn one_send_is_one_connected_trace_across_processes() {
         "sequencer.command",
         "store.append",
         "delivery.fanout",
+        "webhooks.queue",
         "gateway.write",
     ];
     let trace = herald_testkit::eventually(Duration::from_secs(30), "a trace with every stage", || {
