@@ -23,6 +23,8 @@ pub struct Dispatch<'a> {
     pub webhooks: &'a dyn WebhookStore,
     /// The apps' endpoints and bots, shared by the process's partitions.
     pub views: &'a crate::directory::Directory,
+    /// Wakes this partition's senders once jobs are queued.
+    pub wake: &'a tokio::sync::Notify,
     pub bus: &'a dyn Bus,
     pub partition: u32,
     pub routes: Option<Arc<RouteTable>>,
@@ -63,10 +65,20 @@ impl PartitionConsumer for Dispatch<'_> {
         if outgoing.is_empty() {
             return Ok(());
         }
-        let endpoints: Vec<WebhookEndpoint> = views.values().flat_map(|v| v.endpoints.iter().cloned()).collect();
+        // the endpoints of the apps with events here, not every app's
+        let mut apps: Vec<&herald_protocol::AppId> = outgoing.iter().map(|o| &o.app).collect();
+        apps.sort();
+        apps.dedup();
+        let endpoints: Vec<WebhookEndpoint> = apps
+            .into_iter()
+            .filter_map(|app| views.get(app))
+            .flat_map(|v| v.endpoints.iter().cloned())
+            .collect();
         let jobs = events::jobs(&outgoing, &endpoints, self.bus.partitions(), events::now_ms());
         metrics::counter!("herald_webhook_events_queued_total").increment(jobs.len() as u64);
-        self.webhooks.enqueue(&jobs).await.map_err(failed)
+        self.webhooks.enqueue(&jobs).await.map_err(failed)?;
+        self.wake.notify_waiters();
+        Ok(())
     }
 }
 

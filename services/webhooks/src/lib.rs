@@ -126,15 +126,18 @@ async fn serve(
     grant: Grant,
     spec: ConsumerSpec,
 ) {
+    let wake = Arc::new(tokio::sync::Notify::new());
     let sender = tokio::spawn(sender::run_partition(
         sending,
         grant.partition,
+        wake.clone(),
         grant.cancel.child_token(),
     ));
     let mut dispatch = dispatch::Dispatch {
         directory: stores.directory.as_ref(),
         webhooks: stores.webhooks.as_ref(),
         views: views.as_ref(),
+        wake: wake.as_ref(),
         bus: bus.as_ref(),
         partition: grant.partition,
         routes: None,

@@ -12,14 +12,17 @@ use rand::Rng;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// Jobs one endpoint worker sends at once (its lanes' heads, in parallel).
 pub const PER_ROUND: usize = 16;
 /// How often a partition's endpoint list is read again.
 const ENDPOINTS_EVERY: Duration = Duration::from_secs(1);
-/// How long a worker with nothing due waits before it looks again.
-const IDLE: Duration = Duration::from_millis(100);
+/// How long a worker with nothing due waits before it looks again, unless the partition's
+/// dispatcher queues something first (it wakes the workers): retries coming due, and events
+/// the gateways queue themselves, are found within this.
+const IDLE: Duration = Duration::from_secs(1);
 
 /// How sending retries and when it gives up.
 #[derive(Debug, Clone, Copy)]
@@ -60,7 +63,7 @@ pub struct Sending {
 
 /// Sends the jobs of `partition`'s lanes until `cancel`: one worker per endpoint, started and
 /// stopped as endpoints come and go.
-pub async fn run_partition(sending: Sending, partition: u32, cancel: CancellationToken) {
+pub async fn run_partition(sending: Sending, partition: u32, wake: Arc<Notify>, cancel: CancellationToken) {
     let mut workers: HashMap<(String, String), CancellationToken> = HashMap::new();
     while !cancel.is_cancelled() {
         match sending.store.all_endpoints().await {
@@ -82,7 +85,13 @@ pub async fn run_partition(sending: Sending, partition: u32, cancel: Cancellatio
                     }
                     let token = cancel.child_token();
                     workers.insert(key, token.clone());
-                    tokio::spawn(endpoint_worker(sending.clone(), endpoint, partition, token));
+                    tokio::spawn(endpoint_worker(
+                        sending.clone(),
+                        endpoint,
+                        partition,
+                        wake.clone(),
+                        token,
+                    ));
                 }
             }
             Err(err) => tracing::warn!(partition, error = %err, "webhook endpoints not read; retrying"),
@@ -99,7 +108,13 @@ pub async fn run_partition(sending: Sending, partition: u32, cancel: Cancellatio
 
 /// Sends one endpoint's due jobs in one partition until `cancel`. The endpoint's secret is read
 /// again every round, so a rotation applies at once.
-async fn endpoint_worker(sending: Sending, endpoint: WebhookEndpoint, partition: u32, cancel: CancellationToken) {
+async fn endpoint_worker(
+    sending: Sending,
+    endpoint: WebhookEndpoint,
+    partition: u32,
+    wake: Arc<Notify>,
+    cancel: CancellationToken,
+) {
     let mut secret = endpoint.secret.clone();
     let mut secret_read = Instant::now();
     while !cancel.is_cancelled() {
@@ -112,6 +127,10 @@ async fn endpoint_worker(sending: Sending, endpoint: WebhookEndpoint, partition:
             }
             secret_read = Instant::now();
         }
+        // listening before the read: a job queued while it runs still wakes this worker
+        let woken = wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
         let due = sending
             .store
             .due_jobs(&endpoint.app, &endpoint.id, partition, now_ms(), PER_ROUND)
@@ -126,6 +145,7 @@ async fn endpoint_worker(sending: Sending, endpoint: WebhookEndpoint, partition:
         if jobs.is_empty() {
             tokio::select! {
                 _ = cancel.cancelled() => return,
+                _ = &mut woken => continue,
                 _ = tokio::time::sleep(IDLE) => continue,
             }
         }

@@ -23,6 +23,10 @@ pub const CATCH_UP: &str = r#"{"action":"herald-catch-up"}"#;
 /// offline queue).
 pub const CATCH_UP_MAX: u64 = 1000;
 pub const CATCH_UP_DAYS: i64 = 15;
+/// And at most about this many bytes of content (a connection's catch-up is read, rendered
+/// and written at once, outside its outbound queue's bound; past it, the conversations not
+/// reached are left for a later connect).
+pub const CATCH_UP_BYTES: usize = 1024 * 1024;
 /// Conversation list pages the catch-up reads at most.
 const CATCH_UP_LIST_PAGES: usize = 10;
 /// Conversations whose kind one connection remembers.
@@ -156,13 +160,15 @@ impl ImRender {
     }
 
     /// Everything after the read cursor of each of `me`'s conversations (at most
-    /// `CATCH_UP_MAX` messages, none older than `CATCH_UP_DAYS`), oldest first.
+    /// `CATCH_UP_MAX` messages and about `CATCH_UP_BYTES`, none older than `CATCH_UP_DAYS`),
+    /// oldest first.
     async fn catch_up(&self) -> Vec<String> {
         let since = timefmt::rfc3339_nanos(timefmt::now_nanos() - CATCH_UP_DAYS * 86_400 * 1_000_000_000);
         let mut budget = CATCH_UP_MAX;
+        let mut bytes = 0;
         let mut queues: Vec<VecDeque<MsgData>> = Vec::new();
         for (conv, last, read) in self.unread_conversations().await {
-            if budget == 0 {
+            if budget == 0 || bytes >= CATCH_UP_BYTES {
                 break;
             }
             let count = (last - read).min(budget);
@@ -175,6 +181,7 @@ impl ImRender {
             };
             let msgs: VecDeque<MsgData> = page.msgs.into_iter().filter(|m| m.send_time >= since).collect();
             budget = budget.saturating_sub(msgs.len() as u64);
+            bytes += msgs.iter().map(|m| m.content.len()).sum::<usize>();
             if let Some(newest) = msgs.back() {
                 let mut caught = self.caught_up.lock().unwrap_or_else(|p| p.into_inner());
                 caught.insert(conv.clone(), newest.seq);
