@@ -32,6 +32,7 @@ mod throttle;
 
 pub use auth::{Auth, Identity, generate_secret, generate_signing_key, hash_secret};
 pub use error::{ApiError, ApiResult};
+pub use http::web::WebUi;
 pub use http::{MetricsRender, metrics_router};
 
 use herald_bus::{Bus, BusError};
@@ -76,6 +77,8 @@ pub struct GatewayConfig {
     pub max_connections_per_session: usize,
     /// Webhook endpoints and hooks may point at loopback and private addresses (tests, development).
     pub webhook_allow_private: bool,
+    /// Where the browser pages (`/app/`, `/console-ui/`) come from, or off.
+    pub web_ui: http::web::WebUi,
 }
 
 impl GatewayConfig {
@@ -92,6 +95,7 @@ impl GatewayConfig {
             ping_interval: Duration::from_secs(30),
             max_connections_per_session: 16,
             webhook_allow_private: false,
+            web_ui: http::web::WebUi::Embedded,
         }
     }
 }

@@ -192,6 +192,11 @@ fn gateway_config(settings: &Settings, instance: &str) -> anyhow::Result<Gateway
     config.max_content_bytes = settings.max_content_bytes;
     config.ping_interval = Duration::from_secs(settings.ping_interval_secs.max(1));
     config.webhook_allow_private = settings.webhook_allow_private;
+    config.web_ui = match (&settings.web_dir, settings.web_ui) {
+        (_, false) => herald_gateway::WebUi::Off,
+        (Some(dir), true) => herald_gateway::WebUi::Dir(dir.clone()),
+        (None, true) => herald_gateway::WebUi::Embedded,
+    };
     Ok(config)
 }
 

@@ -43,6 +43,9 @@ async fn main() -> std::process::ExitCode {
     if matches!(cli.role, Role::Up | Role::Gateway) {
         let addr = running.addr;
         println!("Herald is listening on http://{addr}");
+        if cli.settings.web_ui {
+            println!("  Web app:    http://{addr}/app/      Console: http://{addr}/console-ui/");
+        }
         println!("  WebSocket:  ws://{addr}/ws?token=<client token>");
         println!("  Push:       ws://{addr}/notify?protoc=ws&token=<client token>");
         let ops = running.admin_addr.unwrap_or(addr);

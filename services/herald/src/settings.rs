@@ -190,6 +190,16 @@ pub struct Settings {
     #[arg(long, env = "HERALD_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub webhooks: bool,
 
+    /// Serve the browser pages: the chat web app at `/app/` and the console at `/console-ui/`
+    /// (built into the binary). `false` leaves them out, for deployments that only want the API.
+    #[arg(long, env = "HERALD_WEB_UI", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub web_ui: bool,
+
+    /// Serve the browser pages from this directory (laid out like `clients/web/dist`) instead of
+    /// the copy built into the binary, read on every request: for working on the pages.
+    #[arg(long, env = "HERALD_WEB_DIR", global = true)]
+    pub web_dir: Option<std::path::PathBuf>,
+
     /// Webhook endpoints and the before-send hook may point at loopback and private addresses.
     /// Off in production (an app could otherwise reach the operator's own network); tests and
     /// development turn it on.

@@ -11,6 +11,7 @@ mod openapi;
 mod schemas;
 mod seeds;
 mod users;
+pub mod web;
 mod webhooks;
 mod ws;
 mod ws_actions;
@@ -109,6 +110,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/im/connect", get(seeds::im_connect))
         .route("/chat/test", get(seeds::gin_chat::chat_test))
         .route("/ping", get(seeds::ping))
+        .merge(web::routes(&shared.config.web_ui))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route") })
         .method_not_allowed_fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such route for this method") })
         .layer(axum::middleware::from_fn(observe))

@@ -48,4 +48,5 @@ mod signals;
 mod support;
 mod tracing;
 mod two_apps;
+mod web_pages;
 mod webhooks;
