@@ -238,6 +238,8 @@ fn presence_event(key: &RouteKey, online: bool) -> herald_webhooks::events::Outg
         order: now,
         data: serde_json::json!({"session": key.session, "online": online}),
         created_at: now,
+        // the presence tracker runs on its own: no request's trace
+        trace: None,
     }
 }
 

@@ -52,6 +52,9 @@ pub struct WebhookJob {
     pub dead: bool,
     /// Why the last attempt failed ("" before any).
     pub last_error: String,
+    /// The W3C `traceparent` of the span that queued it (the event's trace), so the request is
+    /// sent in a span of that trace, and the receiver is handed it too.
+    pub trace: Option<String>,
 }
 
 /// An app's webhook endpoints, their queue and its dead letters, and its bot sessions. Users:

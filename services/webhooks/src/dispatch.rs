@@ -60,7 +60,12 @@ impl PartitionConsumer for Dispatch<'_> {
             // the message's trace goes on: its webhook events are queued in a span of it
             let span = tracing::info_span!("webhooks.queue", partition = self.partition, position);
             herald_bus::trace::continue_trace(&span, *trace);
-            outgoing.extend(self.outgoing(view, *position, event).instrument(span).await?);
+            let trace = herald_bus::trace::traceparent_of(&span);
+            let made = self.outgoing(view, *position, event).instrument(span).await?;
+            outgoing.extend(made.into_iter().map(|o| Outgoing {
+                trace: trace.clone(),
+                ..o
+            }));
         }
         if outgoing.is_empty() {
             return Ok(());
@@ -93,6 +98,7 @@ impl Dispatch<'_> {
             order: position as i64,
             data,
             created_at,
+            trace: None,
         };
         let now = herald_protocol::timefmt::now_nanos();
         let mut out = Vec::new();

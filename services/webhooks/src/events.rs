@@ -48,6 +48,8 @@ pub struct Outgoing {
     pub data: Value,
     /// Unix nanoseconds.
     pub created_at: i64,
+    /// The W3C `traceparent` of the span it was made in: its request is sent in that trace.
+    pub trace: Option<String>,
 }
 
 /// What orders an event among others.
@@ -117,6 +119,7 @@ pub fn jobs(events: &[Outgoing], endpoints: &[WebhookEndpoint], partitions: u32,
                 created_at_ms: now_ms,
                 dead: false,
                 last_error: String::new(),
+                trace: event.trace.clone(),
             });
         }
     }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 /// Jobs one endpoint worker sends at once (its lanes' heads, in parallel).
 pub const PER_ROUND: usize = 16;
@@ -149,7 +150,13 @@ async fn endpoint_worker(
                 _ = tokio::time::sleep(IDLE) => continue,
             }
         }
-        let sends = jobs.into_iter().map(|job| send_one(&sending, &endpoint, &secret, job));
+        let sends = jobs.into_iter().map(|job| {
+            // the event's trace goes on: its request is a span of it, and the receiver is handed
+            // that span's `traceparent` to go on with
+            let span = tracing::info_span!("webhooks.send", endpoint = %endpoint.id, event = %job.event_id, attempt = job.attempts + 1);
+            herald_bus::trace::continue_trace(&span, job.trace.as_deref());
+            send_one(&sending, &endpoint, &secret, job).instrument(span)
+        });
         futures::future::join_all(sends).await;
     }
 }
@@ -158,15 +165,17 @@ async fn endpoint_worker(
 async fn send_one(sending: &Sending, endpoint: &WebhookEndpoint, secret: &str, job: WebhookJob) {
     let started = Instant::now();
     let t = now_ms() / 1000;
-    let outcome = sending
+    let request = sending
         .client
         .post(&endpoint.url)
         .header("content-type", "application/json")
         .header(EVENT_ID_HEADER, &job.event_id)
-        .header(SIGNATURE_HEADER, signature(secret, t, &job.body))
-        .body(job.body.clone())
-        .send()
-        .await;
+        .header(SIGNATURE_HEADER, signature(secret, t, &job.body));
+    let request = match herald_bus::trace::current_traceparent() {
+        Some(traceparent) => request.header(herald_bus::trace::HEADER, traceparent),
+        None => request,
+    };
+    let outcome = request.body(job.body.clone()).send().await;
     let app = endpoint.app.to_string();
     metrics::histogram!("herald_webhook_request_seconds", "app" => app.clone()).record(started.elapsed().as_secs_f64());
     let failure = match outcome {

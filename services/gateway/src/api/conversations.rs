@@ -308,6 +308,7 @@ fn created_event(conv: &Conversation, members: &[SessionId]) -> herald_webhooks:
             "members": members,
         }),
         created_at: conv.created_at,
+        trace: herald_bus::trace::current_traceparent(),
     }
 }
 

@@ -91,6 +91,7 @@ impl Api {
                 order: now,
                 data: json!({"signal": signal, "recipients": offline}),
                 created_at: now,
+                trace: herald_bus::trace::current_traceparent(),
             }])
             .await;
     }
@@ -179,6 +180,7 @@ impl Api {
                 order: now,
                 data,
                 created_at: now,
+                trace: herald_bus::trace::current_traceparent(),
             }])
             .await;
     }

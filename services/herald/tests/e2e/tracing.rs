@@ -107,6 +107,7 @@ async fn one_send_is_one_connected_trace_across_processes() {
         "store.append",
         "delivery.fanout",
         "webhooks.queue",
+        "webhooks.send",
         "gateway.write",
     ];
     let trace = herald_testkit::eventually(Duration::from_secs(30), "a trace with every stage", || {
@@ -139,6 +140,18 @@ async fn one_send_is_one_connected_trace_across_processes() {
             span.name
         );
     }
+    // the receiver is handed the trace too: its request's `traceparent` names the send's span
+    let send = trace.iter().find(|s| s.name == "webhooks.send").unwrap();
+    let delivered = receiver.accepted();
+    let request = delivered
+        .iter()
+        .find(|r| r.body["data"]["MsgId"] == msg_id.as_str())
+        .expect("the message's webhook request");
+    assert_eq!(
+        request.traceparent,
+        format!("00-{}-{}-01", send.trace, send.id),
+        "the webhook request continues the message's trace"
+    );
     let json = json!(
         trace
             .iter()

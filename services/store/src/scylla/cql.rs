@@ -107,7 +107,7 @@ macro_rules! app_columns {
 /// The columns `webhooks::JobRow` reads, in its order.
 macro_rules! job_columns {
     () => {
-        "lane, lane_order, event_id, body, attempts, first_at_ms, next_at_ms, created_at_ms, dead, last_error"
+        "lane, lane_order, event_id, body, attempts, first_at_ms, next_at_ms, created_at_ms, dead, last_error, trace"
     };
 }
 
@@ -302,8 +302,8 @@ catalogue! {
     WEBHOOK_APP_INSERT: Write, 2 = "INSERT INTO webhook_apps (feed, app_id) VALUES (?, ?)";
     WEBHOOK_APPS_SELECT: Read, 1 = "SELECT app_id FROM webhook_apps WHERE feed = ?";
     /// Never the cells the queue changes (see `005_webhooks.cql`): a re-enqueue cannot reset them.
-    JOB_INSERT: Write, 9 = "INSERT INTO webhook_jobs (app_id, endpoint_id, log_partition, lane, lane_order, \
-        event_id, body, first_at_ms, created_at_ms) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    JOB_INSERT: Write, 10 = "INSERT INTO webhook_jobs (app_id, endpoint_id, log_partition, lane, lane_order, \
+        event_id, body, first_at_ms, created_at_ms, trace) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
     JOB_SELECT: Read, 6 = concat!("SELECT ", job_columns!(), " FROM webhook_jobs WHERE ", job_key!());
     /// A partition's jobs in lane order, from the lane after the one named (`''`: from the first).
     JOBS_AFTER_LANE: Read, 4 = concat!(

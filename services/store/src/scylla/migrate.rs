@@ -59,6 +59,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "005_webhooks",
         cql: include_str!("../../../../schema/cql/005_webhooks.cql"),
     },
+    Migration {
+        version: 6,
+        name: "006_webhook_trace",
+        cql: include_str!("../../../../schema/cql/006_webhook_trace.cql"),
+    },
 ];
 
 pub(super) const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -254,7 +254,7 @@ pub struct WebhookStatements {
     pub(super) endpoint_set_secret: Prepared<3>,
     pub(super) webhook_app_insert: Prepared<2>,
     pub(super) webhook_apps_select: Prepared<1>,
-    pub(super) job_insert: Prepared<9>,
+    pub(super) job_insert: Prepared<10>,
     pub(super) job_select: Prepared<6>,
     pub(super) jobs_after_lane: Prepared<4>,
     pub(super) job_retry: Prepared<9>,

@@ -51,7 +51,7 @@ type EndpointRow = (
 );
 
 /// A `webhook_jobs` row as `cql::JOB_SELECT` reads it: lane, lane_order, event_id, body, attempts,
-/// first_at_ms, next_at_ms, created_at_ms, dead, last_error.
+/// first_at_ms, next_at_ms, created_at_ms, dead, last_error, trace.
 type JobRow = (
     String,
     i64,
@@ -62,6 +62,7 @@ type JobRow = (
     Option<i64>,
     Option<i64>,
     Option<bool>,
+    Option<String>,
     Option<String>,
 );
 
@@ -141,7 +142,7 @@ fn endpoint(row: EndpointRow) -> Result<Option<WebhookEndpoint>, StoreError> {
 /// The job of a row of (app, endpoint, partition), or `None` for a row without a body (an update
 /// that landed after the job was deleted). Unwritten queue cells read as a fresh job's.
 fn job(app: &AppId, endpoint: &str, partition: u32, row: JobRow) -> Option<WebhookJob> {
-    let (lane, order, event_id, body, attempts, first_at_ms, next_at_ms, created_at_ms, dead, last_error) = row;
+    let (lane, order, event_id, body, attempts, first_at_ms, next_at_ms, created_at_ms, dead, last_error, trace) = row;
     Some(WebhookJob {
         app: app.clone(),
         endpoint: endpoint.to_owned(),
@@ -155,6 +156,7 @@ fn job(app: &AppId, endpoint: &str, partition: u32, row: JobRow) -> Option<Webho
         created_at_ms: created_at_ms.unwrap_or_default(),
         dead: dead.unwrap_or(false),
         last_error: last_error.unwrap_or_default(),
+        trace,
     })
 }
 
@@ -302,6 +304,7 @@ impl ScyllaStore {
             job.body.as_str(),
             job.next_at_ms,
             job.created_at_ms,
+            job.trace.as_deref(),
         );
         self.write(&self.hooks.job_insert, row).await
     }

@@ -10,7 +10,7 @@ pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
 pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members, before_send_url, before_send_timeout_ms, before_send_fail_open";
 pub const ENDPOINT_COLUMNS: &str = "app_id, endpoint_id, url, events, secret, created_at_ms";
-pub const JOB_COLUMNS: &str = "app_id, endpoint_id, event_id, log_partition, lane, lane_order, body, attempts, next_at_ms, created_at_ms, dead, last_error";
+pub const JOB_COLUMNS: &str = "app_id, endpoint_id, event_id, log_partition, lane, lane_order, body, attempts, next_at_ms, created_at_ms, dead, last_error, trace";
 
 fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
@@ -107,6 +107,7 @@ pub fn job(row: &Row<'_>) -> rusqlite::Result<WebhookJob> {
         created_at_ms: row.get(9)?,
         dead: row.get(10)?,
         last_error: row.get(11)?,
+        trace: row.get(12)?,
     })
 }
 

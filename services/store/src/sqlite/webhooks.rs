@@ -105,7 +105,7 @@ impl WebhookStore for SqliteStore {
                 // a job queued already (live or dead) keeps its attempts and state
                 let mut insert = tx
                     .prepare_cached(&format!(
-                        "INSERT INTO webhook_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) \
+                        "INSERT INTO webhook_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
                          ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING"
                     ))
                     .map_err(map_err)?;
@@ -123,7 +123,8 @@ impl WebhookStore for SqliteStore {
                             j.next_at_ms,
                             j.created_at_ms,
                             j.dead,
-                            j.last_error
+                            j.last_error,
+                            j.trace,
                         ])
                         .map_err(map_err)?;
                 }

@@ -43,6 +43,8 @@ fn job(app: &AppId, endpoint: &str, event: &str, lane: &str, order: i64) -> Webh
         created_at_ms: order,
         dead: false,
         last_error: String::new(),
+        // kept as queued (every comparison below reads it back), traced or not
+        trace: (order % 2 == 0).then(|| format!("00-{:032x}-{:016x}-01", order + 1, order + 1)),
     }
 }
 

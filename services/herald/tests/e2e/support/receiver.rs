@@ -13,6 +13,8 @@ use std::time::Duration;
 pub struct Received {
     pub event_id: String,
     pub signature: String,
+    /// The W3C `traceparent` the request carried ("" when none).
+    pub traceparent: String,
     pub raw: String,
     pub body: Value,
     /// What the receiver answered.
@@ -94,6 +96,7 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     shared.received.lock().unwrap().push(Received {
         event_id: header("herald-event-id"),
         signature: header("herald-signature"),
+        traceparent: header("traceparent"),
         raw,
         body: parsed,
         status,

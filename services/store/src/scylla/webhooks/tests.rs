@@ -17,6 +17,7 @@ fn row(lane: &str, order: i64, event: &str) -> JobRow {
         Some(order),
         None,
         None,
+        None,
     )
 }
 
@@ -61,6 +62,7 @@ fn a_fresh_row_reads_as_a_fresh_job() {
             created_at_ms: 7,
             dead: false,
             last_error: String::new(),
+            trace: None,
         }
     );
 }
