@@ -3,7 +3,14 @@
  * would fetch one), what each one received, and closing them all when the test ends.
  */
 
-import { HeraldClient, type HeraldClientOptions, type HeraldError, type MsgData, type StateChange } from "../../src/index.js";
+import {
+  HeraldClient,
+  type HeraldClientOptions,
+  type HeraldError,
+  type MsgData,
+  type StateChange,
+  type SyncedEvent,
+} from "../../src/index.js";
 import { eventually } from "./eventually.js";
 import type { Herald } from "./herald.js";
 
@@ -13,6 +20,8 @@ export interface TestClient {
   messages: MsgData[];
   states: StateChange[];
   errors: HeraldError[];
+  /** Every catch-up, in order. */
+  synced: SyncedEvent[];
   /** How often the token callback was called. */
   tokens: number;
   /** The `message` events of one conversation. */
@@ -30,6 +39,7 @@ export function testClient(
     messages: [],
     states: [],
     errors: [],
+    synced: [],
     tokens: 0,
     of: (convId) => record.messages.filter((m) => m.ConversationID === convId),
   };
@@ -46,6 +56,7 @@ export function testClient(
   record.client.on("message", (m) => record.messages.push(m));
   record.client.on("state", (s) => record.states.push(s));
   record.client.on("error", (e) => record.errors.push(e));
+  record.client.on("synced", (s) => record.synced.push(s));
   cleanup(() => record.client.close());
   return record;
 }

@@ -64,6 +64,11 @@ export class Network {
     this.silent = true;
   }
 
+  /** The server's frames are delivered again. */
+  speak(): void {
+    this.silent = false;
+  }
+
   /** The next reply to `action` is lost, and its connection cut right after (the server did it). */
   loseNextReply(action: string): void {
     this.dropReplyTo = action;
