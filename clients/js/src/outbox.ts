@@ -2,7 +2,10 @@
  * Sends not yet acknowledged: bounded, in the order the application made them. An entry leaves only
  * when the server answers it (the stored message) or refuses it for a reason a retry cannot fix;
  * until then it is sent again — with the same `msgKey`, which the server deduplicates — after a
- * reconnect, a timeout, or an "unavailable" or rate-limit answer. No I/O here: the client drives it.
+ * reconnect, a timeout, or an "unavailable" or rate-limit answer. Retries keep the order: a send to
+ * retry holds back later ones, and after such a failure sends go one at a time until one is
+ * acknowledged. (Sends already written when one fails may still land before its retry.) No I/O
+ * here: the client drives it.
  */
 
 import { HeraldError, isRetryableSendError } from "./errors.js";
@@ -30,6 +33,9 @@ const MAX_RETRY_DELAY_MS = 10_000;
 
 export class Outbox {
   private readonly entries = new Set<OutboxEntry>();
+  /** A send was refused for now or not answered: one at a time until one is acknowledged, so that
+   *  the retries land in the order the sends were made. */
+  private recovering = false;
 
   constructor(private readonly limit: number) {}
 
@@ -55,12 +61,16 @@ export class Outbox {
     });
   }
 
-  /** Up to `slots` entries due at `now`, oldest first, marked in flight. */
+  /** Up to `slots` entries due at `now`, oldest first, marked in flight. An entry waiting to be
+   *  retried holds back the ones made after it, so that retries do not reorder a sender's messages
+   *  (entries already in flight are not held back: they were written before it failed). */
   take(slots: number, now: number): OutboxEntry[] {
     const out: OutboxEntry[] = [];
+    if (this.recovering) slots = Math.min(slots, 1 - this.inFlight);
     for (const entry of this.entries) {
       if (out.length >= slots) break;
-      if (entry.inFlight || entry.notBefore > now) continue;
+      if (entry.inFlight) continue;
+      if (entry.notBefore > now) break;
       entry.inFlight = true;
       out.push(entry);
     }
@@ -70,6 +80,7 @@ export class Outbox {
   /** The server stored it (or had stored it already: a retried `msgKey` answers the original). */
   acked(entry: OutboxEntry, msg: MsgData): void {
     if (!this.entries.delete(entry)) return;
+    this.recovering = false;
     entry.resolve(msg);
   }
 
@@ -84,18 +95,19 @@ export class Outbox {
       return;
     }
     entry.attempts += 1;
-    const disconnected = err instanceof HeraldError && err.code === "disconnected";
-    entry.notBefore = disconnected ? now : now + Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** (entry.attempts - 1));
+    if (err instanceof HeraldError && err.code === "disconnected") {
+      // the next connection writes them again, in order
+      entry.notBefore = now;
+      return;
+    }
+    this.recovering = true;
+    entry.notBefore = now + Math.min(MAX_RETRY_DELAY_MS, 250 * 2 ** (entry.attempts - 1));
   }
 
-  /** When the next waiting entry is due (ms since the epoch), if any waits. */
+  /** When `take` will next have something (ms since the epoch): the first waiting entry's time. */
   nextDue(): number | undefined {
-    let due: number | undefined;
-    for (const entry of this.entries) {
-      if (entry.inFlight) continue;
-      due = due === undefined ? entry.notBefore : Math.min(due, entry.notBefore);
-    }
-    return due;
+    for (const entry of this.entries) if (!entry.inFlight) return entry.notBefore;
+    return undefined;
   }
 
   rejectAll(err: unknown): void {

@@ -59,6 +59,26 @@ describe("outbox", { timeout: 60_000 }, () => {
     assert.equal(bob.of(conv).filter((m) => m.ClientMsgId === "key-lost").length, 1, "no duplicate");
   });
 
+  it("sends refused by the rate limit are retried until stored", async (t) => {
+    const herald = await Herald.start((fn) => t.after(fn));
+    await herald.inner.updateSettings({ send_rate_per_sec: 20, send_burst: 5 });
+    const alice = testClient(herald, "alice", (fn) => t.after(fn));
+    await alice.client.connect();
+    const conv = (await alice.client.createGroup(["bob"])).convId;
+    const started = Date.now();
+    const stored = await Promise.all(Array.from({ length: 20 }, (_, i) => alice.client.send(conv, `${i}`)));
+    assert.ok(Date.now() - started >= 500, "the server held them back: 15 past the burst at 20 a second");
+    assert.deepEqual(
+      stored.map((m) => m.Seq).sort((a, b) => a - b),
+      oneTo(20),
+      "stored once each",
+    );
+    assert.deepEqual(
+      stored.map((m) => m.Content),
+      oneTo(20).map((n) => `${n - 1}`),
+    );
+  });
+
   it("is bounded: a send past outboxLimit is refused at once, and close() fails what waits", async (t) => {
     const herald = await Herald.start((fn) => t.after(fn));
     const network = new Network();

@@ -14,6 +14,7 @@ const DIST = fileURLToPath(new URL("../../dist/", import.meta.url));
 
 describe("package", () => {
   it("exports the client, the HTTP helpers and the errors from dist", async () => {
+    assert.ok(existsSync(join(DIST, "index.js")), "dist/ is built: run `npm run build` before `npm test`");
     const name = "herald-client";
     const mod = (await import(name)) as Record<string, unknown>;
     for (const exported of ["HeraldClient", "HeraldHttp", "HeraldInner", "HeraldError", "ErrorCode", "MessageStatus"]) {

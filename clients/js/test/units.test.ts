@@ -57,15 +57,22 @@ describe("outbox", () => {
       ["k1"],
       "a dropped connection retries at once, an unavailable server later",
     );
+    const fourth = outbox.add(message(4));
+    assert.deepEqual(outbox.take(10, 1000), [], "a send made later waits behind the one to retry");
+    assert.equal(outbox.nextDue(), b!.notBefore, "and the outbox wakes when that one is due");
+    assert.deepEqual(outbox.take(10, 5000), [], "after a refusal, one at a time: k1 is in flight");
+    outbox.acked(a!, stored);
+    assert.equal(await first, stored);
     assert.deepEqual(
       outbox.take(10, 5000).map((e) => e.msgKey),
-      ["k2"],
+      ["k2", "k4"],
+      "an acknowledgement ends that",
     );
-    outbox.acked(a!, stored);
     outbox.acked(b!, stored);
-    assert.equal(await first, stored);
     assert.equal(await second, stored);
-    assert.equal(outbox.size, 0);
+    assert.equal(outbox.size, 1);
+    outbox.rejectAll(new HeraldError("closed", "closed", "msg-im"));
+    await assert.rejects(fourth, (err: HeraldError) => err.code === "closed");
   });
 });
 
