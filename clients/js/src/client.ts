@@ -221,7 +221,9 @@ export class HeraldClient {
 
   /** `conv-list`, one page (`cursor`: the previous page's `next`; `limit` default 100, at most 1000). */
   conversationPage(options: { cursor?: string | null; limit?: number } = {}): Promise<ConversationPage> {
-    return this.call("conv-list", { cursor: options.cursor ?? null, ...(options.limit ? { limit: options.limit } : {}) });
+    const param: Record<string, unknown> = { cursor: options.cursor ?? null };
+    if (options.limit !== undefined) param.limit = options.limit;
+    return this.call("conv-list", param);
   }
 
   /** `conv-delete`: hides the conversation from this session's list until a new message arrives. */

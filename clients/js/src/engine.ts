@@ -219,6 +219,8 @@ export class Engine {
       this.finish({ state: "closed", attempt: 0, ...change }, refused);
       return;
     }
+    // a connection that never opened says why in the state change (the server down, a refused token…)
+    if (!wasOpen && !reason && this.handshakeError) change.reason = this.handshakeError;
     // an expired token: at once, with a fresh one from the token callback
     this.scheduleReconnect({ ...change, immediate: code === CLOSE_TOKEN_EXPIRED });
   }

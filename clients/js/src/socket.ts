@@ -42,7 +42,8 @@ export function resolveWebSocket(given: WebSocketConstructor | undefined): Promi
     (err: unknown) => {
       cached = undefined;
       throw new Error(
-        "no WebSocket: this platform has no globalThis.WebSocket; install the ws package (npm install ws) or pass the WebSocket option",
+        "no WebSocket: this platform has no globalThis.WebSocket; " +
+          "install the ws package (npm install ws) or pass the WebSocket option",
         { cause: err },
       );
     },

@@ -143,7 +143,8 @@ export interface FriendResponsePush {
   accept: boolean;
 }
 
-/** `presence` push (2001 online / 2000 offline), to friends, when a session's first connection opens or last one closes. */
+/** `presence` push (2001 online / 2000 offline), to friends, when a session's first connection
+ *  opens or its last one closes. */
 export interface PresencePush {
   linkKey: string;
   online: boolean;

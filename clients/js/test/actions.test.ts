@@ -219,4 +219,23 @@ describe("actions", { timeout: 60_000 }, () => {
     assert.equal(second.client.state, "open");
     assert.equal(await second.client.ping(), "pong");
   });
+
+  it("a token the server refuses: a static one closes the client with 10101, a callback's is retried", async (t) => {
+    const herald = await Herald.start((fn) => t.after(fn));
+    const forged = testClient(herald, "alice", (fn) => t.after(fn), { token: "not-a-token" });
+    await assert.rejects(forged.client.connect(), (err: HeraldError) => err.code === ErrorCode.InvalidToken);
+    assert.equal(forged.client.state, "closed");
+    assert.deepEqual(
+      forged.errors.map((e) => [e.code, e.status]),
+      [[ErrorCode.InvalidToken, 401]],
+    );
+
+    let calls = 0;
+    const flaky = testClient(herald, "alice", (fn) => t.after(fn), {
+      token: () => (++calls < 3 ? "expired-or-forged" : herald.token("alice")),
+    });
+    await flaky.client.connect();
+    assert.equal(calls, 3, "the callback was asked again before each attempt");
+    assert.match(flaky.states.find((s) => s.state === "reconnecting")?.reason ?? "", /401/);
+  });
 });
