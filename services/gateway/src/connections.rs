@@ -36,9 +36,26 @@ impl ConnLimits {
     }
 }
 
-/// Cheap to clone: every connection task keeps one.
+/// Cheap to clone: one pointer, which every connection task keeps.
 #[derive(Clone)]
-pub(crate) struct Connections {
+pub(crate) struct Connections(Arc<ConnectionsState>);
+
+impl Connections {
+    pub fn new(state: ConnectionsState) -> Self {
+        Self(Arc::new(state))
+    }
+}
+
+impl std::ops::Deref for Connections {
+    type Target = ConnectionsState;
+
+    fn deref(&self) -> &ConnectionsState {
+        &self.0
+    }
+}
+
+/// What a [`Connections`] handle shares.
+pub(crate) struct ConnectionsState {
     pub hub: Arc<Hub>,
     /// Applies the app's `kick` login policy when a connection registers.
     pub kicker: Kicker,
@@ -55,7 +72,7 @@ pub(crate) struct Connections {
     pub draining: Arc<AtomicBool>,
 }
 
-impl Connections {
+impl ConnectionsState {
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::SeqCst)
     }

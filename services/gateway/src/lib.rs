@@ -163,7 +163,7 @@ impl Shared {
         };
         let draining = Arc::new(AtomicBool::new(false));
         let accounts = accounts::Accounts::new(store.clone(), auth.clone(), hub.clone(), config.webhook_allow_private);
-        let connections = connections::Connections {
+        let connections = connections::Connections::new(connections::ConnectionsState {
             hub,
             kicker,
             auth: auth.clone(),
@@ -173,7 +173,7 @@ impl Shared {
             limits: connections::ConnLimits::of(&config),
             shutdown,
             draining: draining.clone(),
-        };
+        });
         let shared = Shared {
             api,
             auth,

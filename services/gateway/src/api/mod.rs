@@ -27,9 +27,21 @@ use herald_store::{AppSettings, Conversation, DirectoryStore, LogStore, QuerySto
 use std::sync::Arc;
 
 /// The operations service: the store views, auth (app settings), the command publisher, the
-/// pushes and the send limiter its operations use. Cheap to clone.
+/// pushes and the send limiter its operations use. Cheap to clone: one pointer, which every
+/// connection keeps.
 #[derive(Clone)]
-pub struct Api {
+pub struct Api(Arc<ApiState>);
+
+impl std::ops::Deref for Api {
+    type Target = ApiState;
+
+    fn deref(&self) -> &ApiState {
+        &self.0
+    }
+}
+
+/// What an [`Api`] handle shares.
+pub struct ApiState {
     log: Arc<dyn LogStore>,
     query: Arc<dyn QueryStore>,
     directory: Arc<dyn DirectoryStore>,
@@ -58,7 +70,7 @@ pub struct ApiParts {
 impl Api {
     pub fn new(parts: ApiParts) -> Self {
         let store = parts.store;
-        Self {
+        Self(Arc::new(ApiState {
             log: store.clone(),
             query: store.clone(),
             directory: store.clone(),
@@ -70,7 +82,7 @@ impl Api {
             routes: parts.routes,
             max_content_bytes: parts.max_content_bytes,
             hooks: parts.hooks,
-        }
+        }))
     }
 
     /// The webhooks of the app's backend.

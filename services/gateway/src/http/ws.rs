@@ -14,13 +14,14 @@ use crate::outbound::{self, OutboundRx};
 use axum::extract::State;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::response::{IntoResponse, Response};
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use herald_protocol::ErrorCode;
 use herald_protocol::ws::{Format, MAX_FRAME_BYTES};
 use herald_store::LoginPolicy;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 /// Close code telling clients to reconnect (to another gateway): the server is draining.
 pub const CLOSE_RECONNECT: u16 = 1012;
@@ -151,74 +152,118 @@ pub fn token_expiry(me: &Identity) -> Instant {
         .unwrap_or_else(|| now + Duration::from_secs(86_400 * 365))
 }
 
-#[tracing::instrument(skip_all, fields(app = %registered.me.app, session = %registered.me.session, platform = registered.me.platform, kind = registered.kind.label()))]
-async fn serve(mut registered: Registered, socket: WebSocket, speaker: Speaker) {
-    let (sink, mut stream) = socket.split();
+/// Starts the connection's writer and returns its reading loop. The setup is not part of the
+/// loop's future: an idle connection's memory is mostly that future, held for its whole life, so
+/// it keeps only what the loop uses (the socket's parts are in the writer's task and a shared
+/// lock, the handles are pointers, and each frame's handling is boxed while it runs).
+fn serve(mut registered: Registered, socket: WebSocket, speaker: Speaker) -> impl Future<Output = ()> + Send {
     let (conns, me, kind) = (registered.conns.clone(), registered.me.clone(), registered.kind);
-    let Some((conn, rx)) = registered.conn.take() else {
-        return;
-    };
-    let close = conn.close.clone();
-    let (peer_closed_tx, peer_closed_rx) = oneshot::channel();
-    let writer = Writer {
-        sink,
-        rx,
-        close: close.clone(),
-        peer_closed: peer_closed_rx,
-        conns: conns.clone(),
-        render: match &speaker {
-            Speaker::Seed(seed) => Some(seed.render.clone()),
-            _ => None,
-        },
-    };
-    let mut writer = tokio::spawn(writer.run());
-    let mut reader = Reader::new(speaker, &conns, &me, &conn);
-    reader.opened().await;
-    let idle_limit = conns.limits.ping_interval * 3;
-    let mut deadline = Instant::now() + idle_limit;
-    let expiry = token_expiry(&me);
-    let mut peer_closed_tx = Some(peer_closed_tx);
-    loop {
-        let frame = tokio::select! {
-            frame = stream.next() => frame,
-            _ = close.cancelled() => break,
-            _ = tokio::time::sleep_until(deadline) => {
-                tracing::info!("closing an idle connection");
-                break;
-            }
-            _ = tokio::time::sleep_until(expiry) => {
-                tracing::info!("closing a connection whose token expired");
-                conn.offer(Outbound::Close { code: CLOSE_TOKEN_EXPIRED, reason: "token expired" });
-                break;
-            }
+    let span =
+        tracing::info_span!("serve", app = %me.app, session = %me.session, platform = me.platform, kind = kind.label());
+    let started = registered.conn.take().map(|(conn, rx)| {
+        let (sink, stream) = socket.split();
+        let (peer_closed_tx, peer_closed_rx) = oneshot::channel();
+        let writer = Writer {
+            sink,
+            rx,
+            close: conn.close.clone(),
+            peer_closed: peer_closed_rx,
+            conns: conns.clone(),
+            render: match &speaker {
+                Speaker::Seed(seed) => Some(seed.render.clone()),
+                _ => None,
+            },
         };
-        let frame = match frame {
-            Some(Ok(frame)) => frame,
-            Some(Err(err)) => {
-                // invalid UTF-8, or a frame past the hard size limit: say so, then close
-                tracing::debug!(error = %err, "websocket protocol error");
-                reader.protocol_error(&err.to_string());
-                break;
-            }
-            None => break,
-        };
-        deadline = Instant::now() + idle_limit;
-        if let Message::Close(_) = frame {
-            // the writer answers it (RFC 6455 §5.5.1)
-            if let Some(tx) = peer_closed_tx.take() {
-                let _ = tx.send(());
-            }
-            break;
+        let writer = tokio::spawn(writer.run().instrument(span.clone()));
+        let reader = Reader::new(speaker, &conns, &me, &conn);
+        Serving {
+            conns,
+            me,
+            kind,
+            conn,
+            stream,
+            writer,
+            reader,
+            peer_closed: Some(peer_closed_tx),
         }
-        reader.on_message(frame).await;
+    });
+    // not an `async` block around it: that would hold `started` beside the loop's own copy
+    futures::future::OptionFuture::from(started.map(Serving::run))
+        .map(|_: Option<()>| ())
+        .instrument(span)
+}
+
+/// An open connection's reading side and what it needs until it closes.
+struct Serving {
+    conns: Connections,
+    me: Identity,
+    kind: ConnKind,
+    conn: Conn,
+    stream: futures::stream::SplitStream<WebSocket>,
+    writer: tokio::task::JoinHandle<()>,
+    reader: Reader,
+    /// Tells the writer the client sent its Close frame (the writer answers it).
+    peer_closed: Option<oneshot::Sender<()>>,
+}
+
+impl Serving {
+    async fn run(mut self) {
+        Box::pin(self.reader.opened()).await;
+        let close = self.conn.close.clone();
+        let idle_limit = self.conns.limits.ping_interval * 3;
+        let mut deadline = Instant::now() + idle_limit;
+        let expiry = token_expiry(&self.me);
+        loop {
+            let frame = tokio::select! {
+                frame = self.stream.next() => frame,
+                _ = close.cancelled() => break,
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::info!("closing an idle connection");
+                    break;
+                }
+                _ = tokio::time::sleep_until(expiry) => {
+                    tracing::info!("closing a connection whose token expired");
+                    self.conn.offer(Outbound::Close { code: CLOSE_TOKEN_EXPIRED, reason: "token expired" });
+                    break;
+                }
+            };
+            let frame = match frame {
+                Some(Ok(frame)) => frame,
+                Some(Err(err)) => {
+                    // invalid UTF-8, or a frame past the hard size limit: say so, then close
+                    tracing::debug!(error = %err, "websocket protocol error");
+                    self.reader.protocol_error(&err.to_string());
+                    break;
+                }
+                None => break,
+            };
+            deadline = Instant::now() + idle_limit;
+            if let Message::Close(_) = frame {
+                // the writer answers it (RFC 6455 §5.5.1)
+                if let Some(tx) = self.peer_closed.take() {
+                    let _ = tx.send(());
+                }
+                break;
+            }
+            // boxed: an action's future lives only while it runs, so the loop that waits (an idle
+            // connection's whole life) does not carry the largest action's size
+            Box::pin(self.reader.on_message(frame)).await;
+        }
+        close.cancel();
+        Box::pin(self.finish()).await;
     }
-    close.cancel();
-    reader.closing().await;
-    conns.hub.unregister(&me.app, &me.session, conn.id, kind).await;
-    // the writer says goodbye within its own bounds; past them it is aborted, and the socket
-    // (both halves), the queue and the task are freed here
-    if tokio::time::timeout(WRITE_TIMEOUT, &mut writer).await.is_err() {
-        writer.abort();
+
+    async fn finish(mut self) {
+        self.reader.closing().await;
+        let Serving {
+            conns, me, kind, conn, ..
+        } = &self;
+        conns.hub.unregister(&me.app, &me.session, conn.id, *kind).await;
+        // the writer says goodbye within its own bounds; past them it is aborted, and the socket
+        // (both halves), the queue and the task are freed here
+        if tokio::time::timeout(WRITE_TIMEOUT, &mut self.writer).await.is_err() {
+            self.writer.abort();
+        }
     }
 }
 
