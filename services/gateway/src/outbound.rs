@@ -2,9 +2,9 @@
 //! read costs the gateway at most `HERALD_OUTBOUND_QUEUE` frames and `HERALD_OUTBOUND_QUEUE_BYTES`.
 
 use crate::frames::Outbound;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::mpsc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// Why a frame was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,32 +15,76 @@ pub enum Refused {
     Closed,
 }
 
-/// The producers' end (replies, pushes); cheap to clone.
-#[derive(Clone)]
-pub struct OutboundTx {
-    tx: mpsc::Sender<Outbound>,
-    queued_bytes: Arc<AtomicUsize>,
+/// A plain deque under a lock rather than a channel: an empty one allocates nothing, where a
+/// tokio channel allocates a block of 32 slots (about 1.5 KiB) up front, and most connections
+/// are idle most of the time. One writer takes from it; the lock is never held across an await.
+struct Queue {
+    state: Mutex<State>,
+    /// Wakes the writer when a frame arrives or the last producer leaves.
+    ready: Notify,
+    max_frames: usize,
     max_bytes: usize,
+}
+
+#[derive(Default)]
+struct State {
+    frames: VecDeque<Outbound>,
+    bytes: usize,
+    producers: usize,
+    writer_gone: bool,
+}
+
+/// The producers' end (replies, pushes); cheap to clone.
+pub struct OutboundTx {
+    queue: Arc<Queue>,
 }
 
 /// The writer's end.
 pub struct OutboundRx {
-    rx: mpsc::Receiver<Outbound>,
-    queued_bytes: Arc<AtomicUsize>,
+    queue: Arc<Queue>,
 }
 
 /// A queue of at most `max_frames` frames and `max_bytes` bytes of payload.
 pub fn channel(max_frames: usize, max_bytes: usize) -> (OutboundTx, OutboundRx) {
-    let (tx, rx) = mpsc::channel(max_frames.max(1));
-    let queued_bytes = Arc::new(AtomicUsize::new(0));
-    (
-        OutboundTx {
-            tx,
-            queued_bytes: queued_bytes.clone(),
-            max_bytes,
-        },
-        OutboundRx { rx, queued_bytes },
-    )
+    let queue = Arc::new(Queue {
+        state: Mutex::new(State {
+            producers: 1,
+            ..State::default()
+        }),
+        ready: Notify::new(),
+        max_frames: max_frames.max(1),
+        max_bytes,
+    });
+    (OutboundTx { queue: queue.clone() }, OutboundRx { queue })
+}
+
+impl Queue {
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        // a panic elsewhere while holding it leaves plain data behind: keep going
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+impl Clone for OutboundTx {
+    fn clone(&self) -> Self {
+        self.queue.state().producers += 1;
+        Self {
+            queue: self.queue.clone(),
+        }
+    }
+}
+
+impl Drop for OutboundTx {
+    fn drop(&mut self) {
+        let last = {
+            let mut state = self.queue.state();
+            state.producers -= 1;
+            state.producers == 0
+        };
+        if last {
+            self.queue.ready.notify_one();
+        }
+    }
 }
 
 impl OutboundTx {
@@ -49,32 +93,64 @@ impl OutboundTx {
     pub fn try_send(&self, frame: Outbound) -> Result<(), Refused> {
         let size = frame.byte_len();
         let closing = matches!(frame, Outbound::Close { .. });
-        let before = self.queued_bytes.fetch_add(size, Ordering::AcqRel);
-        if !closing && before.saturating_add(size) > self.max_bytes {
-            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
-            return Err(Refused::Full);
-        }
-        self.tx.try_send(frame).map_err(|err| {
-            self.queued_bytes.fetch_sub(size, Ordering::AcqRel);
-            match err {
-                mpsc::error::TrySendError::Full(_) => Refused::Full,
-                mpsc::error::TrySendError::Closed(_) => Refused::Closed,
+        {
+            let mut state = self.queue.state();
+            if state.writer_gone {
+                return Err(Refused::Closed);
             }
-        })
+            if state.frames.len() >= self.queue.max_frames
+                || (!closing && state.bytes.saturating_add(size) > self.queue.max_bytes)
+            {
+                return Err(Refused::Full);
+            }
+            state.bytes += size;
+            state.frames.push_back(frame);
+        }
+        self.queue.ready.notify_one();
+        Ok(())
     }
 }
 
 impl OutboundRx {
+    /// The next frame; `None` once every producer is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<Outbound> {
-        let frame = self.rx.recv().await?;
-        self.queued_bytes.fetch_sub(frame.byte_len(), Ordering::AcqRel);
-        Some(frame)
+        loop {
+            // registered before the check: a frame queued in between still wakes this
+            let ready = self.queue.ready.notified();
+            {
+                let mut state = self.queue.state();
+                if let Some(frame) = Self::pop(&mut state) {
+                    return Some(frame);
+                }
+                if state.producers == 0 {
+                    return None;
+                }
+            }
+            ready.await;
+        }
     }
 
     pub fn try_recv(&mut self) -> Option<Outbound> {
-        let frame = self.rx.try_recv().ok()?;
-        self.queued_bytes.fetch_sub(frame.byte_len(), Ordering::AcqRel);
+        Self::pop(&mut self.queue.state())
+    }
+
+    fn pop(state: &mut State) -> Option<Outbound> {
+        let frame = state.frames.pop_front()?;
+        state.bytes -= frame.byte_len();
+        if state.frames.is_empty() && state.frames.capacity() > 64 {
+            // a burst's room goes back once it is written
+            state.frames = VecDeque::new();
+        }
         Some(frame)
+    }
+}
+
+impl Drop for OutboundRx {
+    fn drop(&mut self) {
+        let mut state = self.queue.state();
+        state.writer_gone = true;
+        state.frames.clear();
+        state.bytes = 0;
     }
 }
 
@@ -104,6 +180,24 @@ mod tests {
         assert_eq!(tx.try_send(close), Ok(()), "a close frame is not refused for its size");
         drop(rx);
         assert_eq!(tx.try_send(text(1)), Err(Refused::Closed));
+    }
+
+    #[tokio::test]
+    async fn the_writer_wakes_for_a_frame_and_ends_when_every_producer_is_gone() {
+        let (tx, mut rx) = channel(8, 1000);
+        let other = tx.clone();
+        let waiting = tokio::spawn(async move {
+            let first = rx.recv().await.map(|f| f.byte_len());
+            let second = rx.recv().await.map(|f| f.byte_len());
+            let end = rx.recv().await.map(|f| f.byte_len());
+            (first, second, end)
+        });
+        tokio::task::yield_now().await;
+        assert_eq!(tx.try_send(text(5)), Ok(()));
+        assert_eq!(other.try_send(text(7)), Ok(()));
+        drop(tx);
+        drop(other);
+        assert_eq!(waiting.await.unwrap(), (Some(5), Some(7), None));
     }
 
     #[test]
