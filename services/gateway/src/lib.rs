@@ -124,7 +124,7 @@ impl Shared {
         shutdown: CancellationToken,
     ) -> (Self, presence::Tracker) {
         let pending = Arc::new(pending::Pending::new(config.max_pending));
-        let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone(), config.ack_timeout);
+        let publisher = publisher::Publisher::start(bus.clone(), store.clone(), pending.clone());
         let auth = Arc::new(Auth::new(store.clone(), config.token_ttl, console_key));
         let hub = Arc::new(hub::Hub::new(
             config.id.clone(),

@@ -1,6 +1,9 @@
 //! Publishes commands in pipelined batches: many requests, one round trip. A send the log
-//! drops as a duplicate (a retry of a key already published) is answered from the store once
-//! the original is sequenced.
+//! drops as a duplicate (a retry of a key already published) is answered from the store when
+//! its original is stored, and otherwise published again under a fresh log id: the original may
+//! have been refused (not a member, not friends, anti-spam), and a retry must get an answer of
+//! its own. The sequencer's idempotency check, not the log's, is what keeps a retry from
+//! storing a second message.
 
 use crate::pending::Pending;
 use bytes::Bytes;
@@ -30,10 +33,11 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn start(bus: Arc<dyn Bus>, store: Arc<dyn Store>, pending: Arc<Pending>, ack_timeout: Duration) -> Self {
+    pub fn start(bus: Arc<dyn Bus>, store: Arc<dyn Store>, pending: Arc<Pending>) -> Self {
         let (tx, rx) = mpsc::channel(PUBLISH_QUEUE);
         let partitions = bus.partitions();
-        tokio::spawn(run(rx, bus, store, pending, ack_timeout));
+        // weak: the loop ends once every publisher handle is gone
+        tokio::spawn(run(rx, tx.downgrade(), bus, store, pending));
         Self { tx, partitions }
     }
 
@@ -63,10 +67,10 @@ impl Publisher {
 
 async fn run(
     mut rx: mpsc::Receiver<Job>,
+    again: mpsc::WeakSender<Job>,
     bus: Arc<dyn Bus>,
     store: Arc<dyn Store>,
     pending: Arc<Pending>,
-    ack_timeout: Duration,
 ) {
     let mut jobs = Vec::with_capacity(PUBLISH_BATCH);
     while rx.recv_many(&mut jobs, PUBLISH_BATCH).await > 0 {
@@ -78,7 +82,8 @@ async fn run(
                 Ok(Published::Stored(_)) => metrics::counter!("herald_commands_published_total").increment(1),
                 Ok(Published::Duplicate) => {
                     metrics::counter!("herald_commands_deduplicated_total").increment(1);
-                    tokio::spawn(answer_from_store(store.clone(), pending.clone(), job, ack_timeout));
+                    let again = again.clone();
+                    tokio::spawn(answer_from_store(store.clone(), pending.clone(), job, again));
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "command publish failed");
@@ -95,28 +100,36 @@ async fn run(
     }
 }
 
-/// The original of a deduplicated send is (or soon will be) in the store: answer with it.
-async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, job: Job, within: Duration) {
+/// A send the log dropped as a duplicate: answered with its stored original, or published again
+/// under a fresh log id when there is none (refused, or not sequenced yet: the sequencer answers
+/// a replay of a key it stores meanwhile with the original).
+async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, mut job: Job, again: mpsc::WeakSender<Job>) {
     let Action::Send(send) = &job.command.action else {
         return;
     };
     let keys = [(send.from.clone(), send.idempotency_key.clone())];
-    let deadline = tokio::time::Instant::now() + within;
-    let mut delay = Duration::from_millis(10);
-    while tokio::time::Instant::now() < deadline {
-        match store.find_idempotent(&job.command.app, &job.command.conv, &keys).await {
-            Ok(found) if !found.is_empty() => {
-                let original = found.into_iter().next().expect("non-empty");
-                pending.complete(job.request, Ok(Reply::Message(original)));
-                return;
-            }
-            Ok(_) => {}
-            Err(err) => tracing::warn!(error = %err, "idempotency lookup failed"),
+    match store.find_idempotent(&job.command.app, &job.command.conv, &keys).await {
+        Ok(found) if !found.is_empty() => {
+            let original = found.into_iter().next().expect("non-empty");
+            pending.complete(job.request, Ok(Reply::Message(original)));
+            return;
         }
-        tokio::time::sleep(delay).await;
-        delay = (delay * 2).min(Duration::from_millis(500));
+        Ok(_) => {}
+        // published again below: the sequencer looks the key up itself
+        Err(err) => tracing::warn!(error = %err, "idempotency lookup failed"),
     }
-    // the sweeper answers with a timeout
+    metrics::counter!("herald_commands_republished_total").increment(1);
+    job.outgoing.dedupe_id = format!("{}:again:{}", job.outgoing.dedupe_id, uuid::Uuid::new_v4().simple());
+    let sent = match again.upgrade() {
+        Some(tx) => tx.send(job).await.map_err(|err| err.0),
+        None => Err(job),
+    };
+    if let Err(job) = sent {
+        pending.complete(
+            job.request,
+            Err(WireError::new(ErrorCode::Unavailable, "gateway shutting down")),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -156,7 +169,7 @@ mod tests {
             })
             .collect();
         bus.publish(Log::Commands, fill).await;
-        let publisher = Publisher::start(bus.clone(), store, Arc::new(Pending::new(16)), Duration::from_secs(5));
+        let publisher = Publisher::start(bus.clone(), store, Arc::new(Pending::new(16)));
 
         let bound = PUBLISH_QUEUE + PUBLISH_BATCH;
         let mut accepted = 0;

@@ -81,6 +81,12 @@ pub const CATALOGUE: &[Metric] = &[
         "Sends the commands log dropped as retries of a key it already holds.",
     ),
     metric(
+        "herald_commands_republished_total",
+        Counter,
+        &[],
+        "Retried sends the commands log dropped whose original is not stored (refused, or not sequenced yet), published again for an answer of their own.",
+    ),
+    metric(
         "herald_pending_requests",
         Gauge,
         &[],

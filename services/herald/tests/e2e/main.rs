@@ -40,6 +40,7 @@ mod ops;
 mod presence;
 mod races;
 mod reconnect;
+mod retries;
 mod routes;
 mod secrets;
 mod seed_gin_chat;
