@@ -13,7 +13,6 @@ use herald_protocol::error_code::WireError;
 use herald_protocol::{ErrorCode, codec, partition::partition_of};
 use herald_store::Store;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// Commands queued for publishing before senders wait.
