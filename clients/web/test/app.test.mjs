@@ -33,8 +33,10 @@ const tokenOf = (page) => page.evaluate(() => JSON.parse(sessionStorage.getItem(
 
 test('the bundle leaves out ws and MessagePack, and the sign-in page says when accounts are off', async () => {
   const bundle = await readFile(new URL('../dist/app/app.js', import.meta.url), 'utf8');
-  assert.ok(!/WebSocketServer|permessage-deflate/.test(bundle), 'no code of the ws package');
-  assert.ok(!/ExtensionCodec|decodeAsync/.test(bundle), 'no MessagePack codec');
+  assert.ok(!/permessage-deflate/.test(bundle), 'no code of the ws package');
+  assert.match(bundle, /import\("ws"\)/, 'ws left external (imported only where there is no WebSocket)');
+  assert.ok(bundle.includes('MessagePack is not part of the web app build'), 'the MessagePack stub instead of the codec');
+  assert.ok(!/Unrecognized type byte/.test(bundle), 'no MessagePack decoder');
 
   const other = await api(herald.url, '/user/register', { body: { app: 'nope', user_name: 'x', password: 'x-password' } });
   assert.equal(other.status, 404, JSON.stringify(other.body));
@@ -42,6 +44,7 @@ test('the bundle leaves out ws and MessagePack, and the sign-in page says when a
   await person.page.getByRole('button', { name: 'Sign out' }).click();
   await person.page.getByRole('heading', { name: 'Sign in to Herald chat' }).waitFor();
   await person.page.getByText('Signed out.').waitFor();
+  await shots(person.page, 'app-sign-in');
   assert.equal(await person.page.evaluate(() => sessionStorage.length + localStorage.length), 0, 'nothing kept after signing out');
   // an app whose accounts are off: the server's refusal and how to turn them on
   await person.page.getByLabel('User name').fill('zoe');
@@ -99,6 +102,7 @@ test('two people befriend, chat both ways with typing and read state, and one co
   const bobBox = bob.page.getByRole('textbox', { name: 'Message', exact: true });
   await bobBox.pressSequentially('hel');
   await alice.page.getByText('bob is typing…').waitFor();
+  await shots(alice.page, 'app-typing');
   await bobBox.fill('hello alice');
   await bobBox.press('Enter');
   await expectTexts(alice.page, ['hi bob', 'hello alice']);
@@ -106,7 +110,6 @@ test('two people befriend, chat both ways with typing and read state, and one co
   await alice.page.getByRole('textbox', { name: 'Message', exact: true }).pressSequentially('ok');
   await bob.page.getByText('alice is typing…').waitFor();
   await alice.page.getByRole('textbox', { name: 'Message', exact: true }).fill('');
-  await shots(alice.page, 'app-conversation');
 
   // Bob goes offline: the page says so at once; what he sends waits in the outbox.
   await bob.context.setOffline(true);
@@ -147,6 +150,7 @@ test('two people befriend, chat both ways with typing and read state, and one co
   await message(bob.page, 'You deleted this message').waitFor();
   assert.equal(await message(alice.page, missed[4]).count(), 1, 'deleted for Bob only');
   assert.equal(await message(bob.page, missed[5]).count(), 0);
+  await shots(bob.page, 'app-conversation');
 
   // History pages: 40 more (over HTTP), then Bob's page starts afresh and pages back to the start.
   const token = await tokenOf(alice.page);
@@ -185,7 +189,7 @@ test('two people befriend, chat both ways with typing and read state, and one co
   await screenshot(bob.page, 'app-list-phone');
   await entry(bob.page, 'alice').click();
   await message(bob.page, 'page test 40').waitFor();
-  await screenshot(bob.page, 'app-conversation-phone-bob');
+  await screenshot(bob.page, 'app-history-phone');
   await bob.page.setViewportSize(DESKTOP);
 
   noProblems(alice, bob);

@@ -369,7 +369,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
     current?.header();
   });
   client.on('kickout', (push) => {
-    closedWhy = push.reason === 'revoked' ? 'signed out' : 'signed in on another device';
+    closedWhy = push.reason; // the server's words: "logged in on another device", "token revoked"
   });
   client.on('state', (change) => {
     if (ended) return;
