@@ -1,16 +1,27 @@
-// The chat app at /app/. It is built on the JavaScript SDK (clients/js); until that lands,
-// this page says so and points at the console.
+// The chat app at /app/: sign in with an end-user account of an app, then chat through the
+// JavaScript SDK (clients/js). The client token lives in sessionStorage (this tab only).
 
-import { h, replace } from '../shared/dom';
+import { replace } from '../shared/dom';
+import { authView } from './auth';
+import { startChat } from './chat';
+import * as session from './session';
 
 const root = document.getElementById('root') ?? document.body;
-replace(root,
-  h('main', { class: 'placeholder' },
-    h('p', { class: 'brand' }, h('span', { class: 'logo', 'aria-hidden': 'true' }), 'Herald'),
-    h('section', { class: 'card' },
-      h('h1', {}, 'The chat app is on its way'),
-      h('p', {}, 'It is built on Herald’s JavaScript SDK, which is not part of this server yet.'),
-      h('p', {}, 'Meanwhile, the ', h('a', { href: '/console-ui/' }, 'console'), ' manages organizations, apps and their settings.'),
-    ),
-  ),
-);
+
+function render(notice = ''): void {
+  const signedIn = session.load();
+  if (!signedIn) {
+    document.title = 'Sign in · Herald chat';
+    replace(root, authView(notice, (next) => {
+      session.save(next);
+      render();
+    }));
+    return;
+  }
+  startChat(root, signedIn, (why) => {
+    session.clear();
+    render(why);
+  });
+}
+
+render();
