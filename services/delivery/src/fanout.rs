@@ -47,6 +47,21 @@ pub fn push_of(event: &Event) -> Push {
     }
 }
 
+/// The read receipt of a read event, for the conversation's other members: who read up to
+/// which `Seq` (protocol §5, `msg-readBy`). Other events have none.
+pub fn receipt_of(event: &Event) -> Option<Push> {
+    let EventBody::Read { session, seq, .. } = &event.body else {
+        return None;
+    };
+    Some(Push::Frame {
+        json: push(
+            "msg-readBy",
+            None,
+            json!({"convId": event.conv, "linkKey": session, "seq": seq}),
+        ),
+    })
+}
+
 /// `recipients[i]` are the sessions `events[i]` is for; `traces[i]` is the `traceparent` of the
 /// span delivering it (empty: untraced).
 pub fn plan_fanout(
@@ -55,7 +70,35 @@ pub fn plan_fanout(
     traces: &[Option<String>],
     routes: &RouteTable,
 ) -> HashMap<GatewayId, Vec<Delivery>> {
-    let mut plan: HashMap<GatewayId, Vec<Delivery>> = HashMap::new();
+    let mut plan = HashMap::new();
+    add_to_plan(&mut plan, events, recipients, traces, routes, true, |e| {
+        Some(push_of(e))
+    });
+    plan
+}
+
+/// Adds the read receipts of `events` (`receivers[i]`: who gets `events[i]`'s) to `plan`, after
+/// what each gateway already has, so a gateway writes a reader's receipt after the reads before it.
+pub fn plan_receipts(
+    plan: &mut HashMap<GatewayId, Vec<Delivery>>,
+    events: &[Event],
+    receivers: &[Vec<SessionId>],
+    traces: &[Option<String>],
+    routes: &RouteTable,
+) {
+    // a receipt nobody online wants is not an event lost: the reader's cursor is stored
+    add_to_plan(plan, events, receivers, traces, routes, false, receipt_of);
+}
+
+fn add_to_plan(
+    plan: &mut HashMap<GatewayId, Vec<Delivery>>,
+    events: &[Event],
+    recipients: &[Vec<SessionId>],
+    traces: &[Option<String>],
+    routes: &RouteTable,
+    count_unrouted: bool,
+    push_of: impl Fn(&Event) -> Option<Push>,
+) {
     for (index, event) in events.iter().enumerate() {
         let trace = traces.get(index).cloned().flatten();
         let Some(sessions) = recipients.get(index) else {
@@ -64,12 +107,14 @@ pub fn plan_fanout(
         let by_gateway = routes.plan(&event.app, sessions);
         if by_gateway.is_empty() {
             // every recipient offline (or the routing table wrong): the store still has it
-            if !sessions.is_empty() {
+            if count_unrouted && !sessions.is_empty() {
                 metrics::counter!("herald_events_unrouted_total").increment(1);
             }
             continue;
         }
-        let push = push_of(event);
+        let Some(push) = push_of(event) else {
+            continue;
+        };
         for (gateway, sessions) in by_gateway {
             plan.entry(gateway).or_default().push(Delivery {
                 app: event.app.clone(),
@@ -79,7 +124,6 @@ pub fn plan_fanout(
             });
         }
     }
-    plan
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@
 mod fanout;
 mod members;
 
-pub use fanout::{plan_fanout, push_of};
+pub use fanout::{plan_fanout, plan_receipts, push_of, receipt_of};
 pub use members::MemberCache;
 
 use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
@@ -103,9 +103,14 @@ impl PartitionConsumer for Partition<'_> {
         load_members(self.store, &mut self.members, &events)
             .await
             .map_err(|e| Interrupted::Failed(e.to_string()))?;
-        let recipients: Vec<_> = events.iter().map(|event| self.members.recipients(event)).collect();
+        // in log order: each read's receipt goes to the members as of that point of the log
+        let (recipients, receivers): (Vec<_>, Vec<_>) = events
+            .iter()
+            .map(|event| (self.members.recipients(event), self.members.receipt_recipients(event)))
+            .unzip();
         let routes = self.routes.as_ref().expect("begun");
-        let plan = plan_fanout(&events, &recipients, &traces, routes);
+        let mut plan = plan_fanout(&events, &recipients, &traces, routes);
+        plan_receipts(&mut plan, &events, &receivers, &traces, routes);
         // fenced like the sequencer: a paused owner whose lease lapsed sends nothing more
         if !self.grant.is_valid() {
             return Err(Interrupted::Fenced("delivery lease no longer valid".into()));

@@ -3,6 +3,7 @@
 //! all travel on one partition). Events carry no member lists, so they stay small.
 
 use herald_protocol::bus::{Audience, Event, EventBody};
+use herald_protocol::ws::READ_RECEIPT_MAX_MEMBERS;
 use herald_protocol::{AppId, ConvId, SessionId};
 use std::collections::{HashMap, HashSet};
 
@@ -25,7 +26,10 @@ impl MemberCache {
         let mut missing: Vec<ConvKey> = Vec::new();
         let mut seen = HashSet::new();
         for event in events {
-            if matches!(event.body.audience(), Audience::Session(_)) {
+            // a read goes to its session, and its receipt to the other members
+            let needs_members =
+                matches!(event.body, EventBody::Read { .. }) || !matches!(event.body.audience(), Audience::Session(_));
+            if !needs_members {
                 continue;
             }
             let key = (event.app.clone(), event.conv.clone());
@@ -93,6 +97,21 @@ impl MemberCache {
             (_, Audience::Members) => self.members.get(&key).cloned().unwrap_or_default(),
         }
     }
+
+    /// Who gets `event`'s read receipt: for a read in a conversation of at most
+    /// `READ_RECEIPT_MAX_MEMBERS`, the members other than the reader (as of this point of the
+    /// log); nobody otherwise.
+    pub fn receipt_recipients(&self, event: &Event) -> Vec<SessionId> {
+        let EventBody::Read { session, .. } = &event.body else {
+            return Vec::new();
+        };
+        match self.members.get(&(event.app.clone(), event.conv.clone())) {
+            Some(members) if members.len() <= READ_RECEIPT_MAX_MEMBERS => {
+                members.iter().filter(|m| *m != session).cloned().collect()
+            }
+            _ => Vec::new(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -152,9 +171,45 @@ mod tests {
         });
         assert!(
             cache.missing(std::slice::from_ref(&read)).is_empty(),
-            "a read needs no members"
+            "a read of a conversation whose members are known reads nothing"
         );
         assert_eq!(cache.recipients(&read), sids(&["alice"]));
+    }
+
+    #[test]
+    fn a_reads_receipt_goes_to_the_other_members_of_a_small_conversation_only() {
+        let mut cache = MemberCache::default();
+        let read = event(EventBody::Read {
+            session: SessionId::parse("alice").unwrap(),
+            seq: 3,
+            unread: 0,
+        });
+        assert_eq!(
+            cache.missing(std::slice::from_ref(&read)),
+            vec![key()],
+            "its members are read"
+        );
+        cache.insert(key(), sids(&["alice", "bob", "carol"]));
+        assert_eq!(cache.receipt_recipients(&read), sids(&["bob", "carol"]));
+        assert_eq!(
+            cache.recipients(&read),
+            sids(&["alice"]),
+            "the read itself: her devices"
+        );
+        let archived = event(EventBody::Archived { archived: true });
+        assert!(
+            cache.receipt_recipients(&archived).is_empty(),
+            "only reads have receipts"
+        );
+
+        let crowd: Vec<String> = (0..=READ_RECEIPT_MAX_MEMBERS).map(|i| format!("m{i}")).collect();
+        let crowd: Vec<&str> = crowd.iter().map(String::as_str).collect();
+        cache.clear();
+        cache.insert(key(), sids(&crowd));
+        assert!(
+            cache.receipt_recipients(&read).is_empty(),
+            "no receipts past {READ_RECEIPT_MAX_MEMBERS} members"
+        );
     }
 
     #[test]

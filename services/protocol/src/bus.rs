@@ -121,7 +121,8 @@ pub enum Audience<'a> {
 pub enum EventBody {
     /// A message was appended.
     Message(MessageRecord),
-    /// A session's read cursor moved (pushed to that session's devices).
+    /// A session's read cursor moved (pushed to that session's devices, and as a read receipt to
+    /// the other members of a conversation of at most `ws::READ_RECEIPT_MAX_MEMBERS`).
     Read {
         session: SessionId,
         seq: u64,

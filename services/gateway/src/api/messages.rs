@@ -116,6 +116,22 @@ impl Api {
         Ok(command(me, conv, action))
     }
 
+    /// The read cursor of every other member (who has read up to which `Seq`), or `None` for a
+    /// conversation of more than `READ_RECEIPT_MAX_MEMBERS` members; members only.
+    pub async fn readers(&self, me: &Identity, conv: &ConvId) -> Result<Option<Vec<(SessionId, u64)>>, ApiError> {
+        self.require_member(me, conv).await?;
+        let members = self.directory.members(&me.app, conv).await?;
+        if members.len() > herald_protocol::ws::READ_RECEIPT_MAX_MEMBERS {
+            return Ok(None);
+        }
+        let mut readers = Vec::with_capacity(members.len());
+        for member in members.into_iter().filter(|m| *m != me.session) {
+            let seq = self.log.read_cursor(&me.app, conv, &member).await?;
+            readers.push((member, seq));
+        }
+        Ok(Some(readers))
+    }
+
     /// Recalls a message for everyone (the sequencer checks sender or owner); members only.
     pub async fn recall(&self, me: &Identity, conv: ConvId, msg_id: MsgId) -> Result<Command, ApiError> {
         self.require_member(me, &conv).await?;

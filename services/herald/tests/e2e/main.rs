@@ -39,6 +39,7 @@ mod openapi;
 mod ops;
 mod presence;
 mod races;
+mod receipts;
 mod reconnect;
 mod retries;
 mod routes;

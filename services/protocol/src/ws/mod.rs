@@ -18,6 +18,10 @@ use serde::Serialize;
 /// Largest accepted client frame, in bytes.
 pub const MAX_FRAME_BYTES: usize = 64 * 1024;
 
+/// Read receipts (the `msg-readBy` push, `msg-readers`) are kept for conversations of at most
+/// this many members: past it, every read would be pushed to every member.
+pub const READ_RECEIPT_MAX_MEMBERS: usize = 50;
+
 /// Push codes of seed 002.
 pub mod code {
     pub const CHAT_MESSAGE: u32 = 200;

@@ -13,6 +13,7 @@ pub enum Request {
     Ping,
     MsgIm(MsgIm),
     MsgRead(MsgRead),
+    MsgReaders(ConvRef),
     ListHistory(ListHistory),
     MsgDelete(MsgDelete),
     ConvCreate(ConvCreate),
@@ -48,6 +49,7 @@ pub enum RequestError {
 pub const ACTIONS: &[&str] = &[
     "msg-im",
     "msg-read",
+    "msg-readers",
     "msg-listHistory",
     "msg-delete",
     "conv-create",
@@ -80,6 +82,7 @@ impl Request {
             "ping" => Request::Ping,
             "msg-im" => Request::MsgIm(param(frame, format)?),
             "msg-read" => Request::MsgRead(param(frame, format)?),
+            "msg-readers" => Request::MsgReaders(param(frame, format)?),
             "msg-listHistory" => Request::ListHistory(param(frame, format)?),
             "msg-delete" => Request::MsgDelete(param(frame, format)?),
             "conv-create" => Request::ConvCreate(param(frame, format)?),

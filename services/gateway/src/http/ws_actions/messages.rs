@@ -1,4 +1,5 @@
-//! Message actions: `msg-im`, `msg-read`, `msg-listHistory`, `msg-delete` and `sync`.
+//! Message actions: `msg-im`, `msg-read`, `msg-readers`, `msg-listHistory`, `msg-delete` and
+//! `sync`.
 
 use super::*;
 
@@ -19,6 +20,22 @@ impl ConnCtx {
         let conv = conv_id(p.conv_id)?;
         let command = self.api.read(&self.me, conv.clone(), p.seq).await?;
         self.submit(command, reply, Shape::Read(conv)).await
+    }
+
+    /// The other members' read cursors (read receipts), or `receipts: false` for a conversation
+    /// too large to keep them.
+    pub(super) async fn msg_readers(&self, p: wire::ConvRef) -> Result<Answer, ApiError> {
+        let conv = conv_id(p.conv_id)?;
+        let readers = self.api.readers(&self.me, &conv).await?;
+        let receipts = readers.is_some();
+        let readers: Vec<Value> = readers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(session, seq)| json!({"linkKey": session, "seq": seq}))
+            .collect();
+        Ok(Answer::Now(
+            json!({"convId": conv, "receipts": receipts, "readers": readers}),
+        ))
     }
 
     pub(super) async fn list_history(&self, p: wire::ListHistory) -> Result<Answer, ApiError> {

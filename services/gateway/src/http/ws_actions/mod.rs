@@ -168,6 +168,7 @@ impl ConnCtx {
             Request::Ping => Ok(Answer::Now(Value::from("pong"))),
             Request::MsgIm(p) => self.msg_im(p, reply).await,
             Request::MsgRead(p) => self.msg_read(p, reply).await,
+            Request::MsgReaders(p) => self.msg_readers(p).await,
             Request::ListHistory(p) => self.list_history(p).await,
             Request::MsgDelete(p) => self.msg_delete(p, reply).await,
             Request::ConvCreate(p) => self.conv_create(p).await,

@@ -22,7 +22,8 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | action | param | reply `data` |
 |---|---|---|
 | `msg-im` | `{convId, msgKey?, msgType, msgContent}`; `msgType` an integer or text, image, video, audio, duration, location, others | the stored `MsgData` (a retried `msgKey` answers the original) |
-| `msg-read` | `{convId, seq?}` | `{convId, seq, unreadNum}`; the session's other devices get a `msg-read` push |
+| `msg-read` | `{convId, seq?}` | `{convId, seq, unreadNum}`; the session's other devices get a `msg-read` push; in a conversation of at most 50 members the other members get a `msg-readBy` push `{convId, linkKey, seq}` (a read receipt: that member has read every message up to `seq`) |
+| `msg-readers` | `{convId}` | `{convId, receipts, readers: [{linkKey, seq}]}`: every other member's read cursor (0: nothing read), for a conversation of at most 50 members; larger ones keep no receipts (`receipts: false`, `readers` empty) |
 | `msg-listHistory` | `{convId, limit, offset}` or `{convId, limit, beforeSeq}` | `{convId, msgs, hasMore}`, newest first; deleted-for-me messages are tombstones (`Status` 1); `hasMore`: the reply budget (about 1 MiB) cut the page short, continue with `beforeSeq` = the oldest `Seq` received |
 | `msg-delete` | `{convId, msgId, forEveryone?}` | `{convId, ...}`; `forEveryone` recalls (sender or owner) and pushes `msg-delete` to members (`Status` 2 tombstone) |
 | `conv-create` | `{convType: single\|multi, convKey?, convName, convAvt, linkKeys}` | the conversation, with `linkKeys`; `single` between the same two sessions returns the existing one |
@@ -41,7 +42,7 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | `presence-query` | `{linkKeys}` (at most 1000) | `{presence: {linkKey: online}}` |
 | `signal` | `{to: [linkKey…] (at most 100), kind: invite\|ringing\|accept\|reject\|hangup\|ice, callId (1–128 bytes), data?}` | `{callId, to}`; each addressed session's live connections get a `signal` push (code 600) `{from, kind, callId, data}`; never stored; 20 a second per session, bursts of 50 (error 10008) |
 
-Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-delete` (recall), `conv-membersAdded`,
+Pushes: `msg-im` (code 200, `MsgData`), `msg-read`, `msg-readBy` (read receipt), `msg-delete` (recall), `conv-membersAdded`,
 `conv-membersRemoved`, `conv-archive`, `typing`, `chat-msg-im`, `friend-request` (1000),
 `friend-accepted` (1001), `friend-rejected` (1002), `presence` (2001 online, 2000 offline: to friends,
 when a session's first connection opens / last one closes, on any gateway), `signal` (600, call
