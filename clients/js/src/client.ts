@@ -20,6 +20,7 @@ import type {
   MsgData,
   MsgType,
   ReadState,
+  Readers,
   SignalRequest,
   SyncReply,
 } from "./wire.js";
@@ -161,6 +162,12 @@ export class HeraldClient {
   /** `msg-read`: moves this session's read cursor to `seq` (default: the latest message). */
   markRead(convId: string, seq?: number): Promise<ReadState> {
     return this.call("msg-read", seq === undefined ? { convId } : { convId, seq });
+  }
+
+  /** `msg-readers`: every other member's read cursor (members only), to show read receipts on
+   *  opening a conversation; `readBy` events move them on from there. */
+  readers(convId: string): Promise<Readers> {
+    return this.call("msg-readers", { convId });
   }
 
   /** `msg-listHistory`: a page of messages, newest first. */

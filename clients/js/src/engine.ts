@@ -331,6 +331,8 @@ export class Engine {
         return this.onMessage(frame.data);
       case "msg-read":
         return this.events.emit("read", data);
+      case "msg-readBy":
+        return this.events.emit("readBy", data);
       case "msg-delete":
         return this.events.emit("recall", data);
       case "conv-membersAdded": {

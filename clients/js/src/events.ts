@@ -11,6 +11,7 @@ import type {
   KickoutPush,
   MsgData,
   PresencePush,
+  ReadByPush,
   ReadState,
   RecallPush,
   RoomMessage,
@@ -55,6 +56,8 @@ export interface HeraldEvents {
   recall: RecallPush;
   /** This session's read cursor moved (on another device, or this one). */
   read: ReadState;
+  /** Another member moved their read cursor (read receipts: conversations of at most 50 members). */
+  readBy: ReadByPush;
   typing: TypingPush;
   friendRequest: FriendRequestPush;
   friendAccepted: FriendResponsePush;

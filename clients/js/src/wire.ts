@@ -71,6 +71,20 @@ export interface ReadState {
   unreadNum: number;
 }
 
+/** One other member's read cursor: they have read every message with `Seq <= seq` (0: none). */
+export interface ReadCursor {
+  linkKey: string;
+  seq: number;
+}
+
+/** `msg-readers`: the read cursor of each *other* member. `receipts` is false, and `readers`
+ *  empty, in a conversation of more than 50 members: the server keeps no receipts there. */
+export interface Readers {
+  convId: string;
+  receipts: boolean;
+  readers: ReadCursor[];
+}
+
 /** `msg-listHistory`: newest first; `hasMore` when the reply budget cut the page short. */
 export interface HistoryPage {
   convId: string;
@@ -123,6 +137,14 @@ export interface RecallPush {
   seq: number;
   forEveryone: true;
   msg: MsgData;
+}
+
+/** `msg-readBy` push (conversations of at most 50 members): another member, `linkKey`, moved
+ *  their read cursor to `seq` — they have read every message with `Seq <= seq`. */
+export interface ReadByPush {
+  convId: string;
+  linkKey: string;
+  seq: number;
 }
 
 /** `typing` push: `linkKey` is typing in `convId`. */

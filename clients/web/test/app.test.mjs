@@ -1,6 +1,7 @@
 // The chat app at /app/ in real Chromium against a real `herald up`: two people register,
-// befriend, chat both ways with typing and read state; one goes offline while the other sends
-// and comes back to every message once and in order; recall, delete for me, history pages.
+// befriend, chat both ways with typing, read state and read receipts; one goes offline while the
+// other sends and comes back to every message once and in order; recall, delete for me, history
+// pages; a group of three with "Read by N".
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -8,7 +9,7 @@ import { APP_SECRET, api, startHerald } from './support/herald.mjs';
 import { PHONE, DESKTOP, launch, screenshot } from './support/browser.mjs';
 import { eventually } from './support/eventually.mjs';
 import {
-  connection, entry, expectTexts, message, messages, noProblems, online, openConversation, send, seqs,
+  connection, entry, expectTexts, message, messages, noProblems, online, openConversation, receipt, send, seqs,
   showFriends, showingFailures, shots, signIn, signUp, texts,
 } from './support/chat.mjs';
 
@@ -56,7 +57,7 @@ test('the bundle leaves out ws and MessagePack, and the sign-in page says when a
   await person.context.close();
 });
 
-test('two people befriend, chat both ways with typing and read state, and one comes back from offline to every message once, in order', async () => {
+test('two people befriend, chat both ways with typing, read state and receipts, and one comes back from offline to every message once, in order', async () => {
   const [alice, bob] = await Promise.all([signUp(browser, herald.url, 'alice'), signUp(browser, herald.url, 'bob')]);
   await showingFailures(() => [alice, bob], async () => {
   const stored = await alice.page.evaluate(() => ({ session: sessionStorage.length, local: localStorage.length }));
@@ -87,6 +88,7 @@ test('two people befriend, chat both ways with typing and read state, and one co
   await bob.page.getByRole('button', { name: 'Chats', exact: true }).click();
   await entry(bob.page, 'alice').filter({ hasText: 'hi bob' }).filter({ hasText: '1 unread' }).waitFor();
   await entry(bobPhone.page, 'alice').filter({ hasText: '1 unread' }).waitFor();
+  assert.equal(await receipt(alice.page, 'hi bob').count(), 0, 'no receipt before bob has read it');
 
   // Reading it moves Bob's read cursor: on the server, and on his other device (the `read` push).
   await openConversation(bob.page, 'alice');
@@ -97,6 +99,15 @@ test('two people befriend, chat both ways with typing and read state, and one co
   assert.equal(joined.body.data.Conversations[0].UnreadNum, 0, JSON.stringify(joined.body));
   noProblems(bobPhone);
   await bobPhone.context.close();
+
+  // Read receipts: Alice sees that Bob read her message (the `readBy` push) ...
+  await receipt(alice.page, 'hi bob').filter({ hasText: /^✓✓\s*Read$/ }).waitFor();
+  await shots(alice.page, 'app-read');
+  // ... and still does in a fresh page, before any push (the `readers` answer on opening).
+  await alice.page.reload();
+  await online(alice.page);
+  await openConversation(alice.page, 'bob');
+  await receipt(alice.page, 'hi bob').filter({ hasText: /^✓✓\s*Read$/ }).waitFor();
 
   // Typing both ways, then an answer (which ends the typing line).
   const bobBox = bob.page.getByRole('textbox', { name: 'Message', exact: true });
@@ -198,7 +209,7 @@ test('two people befriend, chat both ways with typing and read state, and one co
   await bob.context.close();
 });
 
-test('a group of three, created and invited from the UI: everyone sees everyone’s messages, in one order', async () => {
+test('a group of three, created and invited from the UI: everyone sees everyone’s messages, in one order, and the sender how many have read', async () => {
   const [dave, erin, frank] = await Promise.all(['dave', 'erin', 'frank'].map((name) => signUp(browser, herald.url, name)));
   await showingFailures(() => [dave, erin, frank], async () => {
     await dave.page.getByRole('button', { name: 'New group' }).click();
@@ -213,6 +224,7 @@ test('a group of three, created and invited from the UI: everyone sees everyone�
     await entry(erin.page, 'Weekend trip').filter({ hasText: '1 unread' }).waitFor();
     await openConversation(erin.page, 'Weekend trip');
     await expectTexts(erin.page, ['who is in?']);
+    await receipt(dave.page, 'who is in?').filter({ hasText: 'Read by 1' }).waitFor();
 
     await dave.page.getByRole('button', { name: 'Invite' }).click();
     const invite = dave.page.getByRole('dialog', { name: 'Invite to Weekend trip' });
@@ -237,6 +249,8 @@ test('a group of three, created and invited from the UI: everyone sees everyone�
     assert.deepEqual(await seqs(frank.page), order);
     // In a group, others' messages say who wrote them.
     assert.equal(await message(dave.page, 'me!').locator('.from').textContent(), 'erin');
+    // Both others have read Dave's message (they opened the group, and each wrote after it).
+    await receipt(dave.page, 'who is in?').filter({ hasText: 'Read by 2' }).waitFor();
     await shots(dave.page, 'app-group');
     noProblems(dave, erin, frank);
   });

@@ -163,6 +163,18 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
     current.scrollToEnd();
     renderList();
     if (!conv.historyLoaded) void loadLatest(conv);
+    void loadReaders(conv);
+  }
+
+  /** The other members' read cursors, for the receipts: on opening, and after a reconnect (the
+   *  `readBy` pushes of the time offline are lost). Pushes keep them current meanwhile. */
+  async function loadReaders(conv: Conv): Promise<void> {
+    try {
+      store.readers(await client.readers(conv.id));
+      if (current?.conv === conv) current.receipts();
+    } catch {
+      // no receipts shown until the next opening or connection; the conversation works without them
+    }
   }
 
   async function loadLatest(conv: Conv): Promise<void> {
@@ -267,6 +279,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
         } while (refreshAgain);
         renderList();
         current?.header();
+        current?.receipts(); // a member who left no longer counts
         markRead();
         void queryPresence();
       } catch (error) {
@@ -334,6 +347,9 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
     store.read(state.convId, state.seq);
     renderList();
   });
+  client.on('readBy', (push) => {
+    if (store.readBy(push.convId, push.linkKey, push.seq) && current?.conv.id === push.convId) current.receipts();
+  });
   client.on('typing', (push) => {
     if (push.linkKey !== me && current?.conv.id === push.convId) current.typing(push.linkKey);
   });
@@ -383,6 +399,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
   });
   client.on('synced', () => {
     notices.clear();
+    if (current) void loadReaders(current.conv);
     void refreshList();
     void loadFriends();
   });

@@ -4,8 +4,12 @@
 // Messages are kept by `Seq`, so a message is held once whatever brings it — the SDK's `message`
 // event (each once, in order), a send's reply, or a history page that overlaps what is already
 // there — and a tombstone (recalled, deleted for me) is never turned back into the message.
+//
+// The other members' read cursors (read receipts) come from `readers` when a conversation opens
+// and from `readBy` pushes after that; like this session's own cursor they only move forward,
+// so a late reply or push never takes a receipt back.
 
-import { MessageStatus, type ConversationEntry, type CreatedConversation, type MsgData } from 'herald-client';
+import { MessageStatus, type ConversationEntry, type CreatedConversation, type MsgData, type Readers } from 'herald-client';
 
 export interface Conv {
   id: string;
@@ -20,6 +24,10 @@ export interface Conv {
   lastSeq: number;
   /** This session's read cursor: the last `Seq` it has read (its own messages count as read). */
   readSeq: number;
+  /** The other members' read cursors, as far as known (a member absent: nothing known, as 0). */
+  readers: Map<string, number>;
+  /** False when the server keeps no receipts for it (more than 50 members). */
+  receipts: boolean;
   /** Loaded messages by `Seq`. */
   messages: Map<number, MsgData>;
   /** Whether the latest history page has been loaded (on first opening). */
@@ -46,6 +54,8 @@ export class Store {
         last: null,
         lastSeq: 0,
         readSeq: 0,
+        readers: new Map(),
+        receipts: true,
         messages: new Map(),
         historyLoaded: false,
         described: false,
@@ -64,6 +74,9 @@ export class Store {
     conv.members = entry.links;
     conv.memberCount = entry.linkCount;
     conv.described = true;
+    if (entry.links.length >= entry.linkCount) {
+      for (const who of conv.readers.keys()) if (!entry.links.includes(who)) conv.readers.delete(who);
+    }
     if (entry.lastMsg) this.track(conv, entry.lastMsg);
     conv.readSeq = Math.max(conv.readSeq, (entry.lastMsg?.Seq ?? 0) - entry.unreadNum);
     return conv;
@@ -116,6 +129,46 @@ export class Store {
     if (conv) conv.readSeq = Math.max(conv.readSeq, seq);
   }
 
+  /** `readers`' answer: every other member's cursor (and whether there are receipts at all). */
+  readers(state: Readers): void {
+    const conv = this.convs.get(state.convId);
+    if (!conv) return;
+    conv.receipts = state.receipts;
+    // the members it names are the members now: one who left no longer counts
+    const known = conv.readers;
+    conv.readers = new Map();
+    for (const { linkKey, seq } of state.readers) {
+      if (linkKey !== this.me) conv.readers.set(linkKey, Math.max(seq, known.get(linkKey) ?? 0));
+    }
+  }
+
+  /** Another member has read every message up to `seq`. Returns whether that moved their cursor. */
+  readBy(convId: string, who: string, seq: number): boolean {
+    const conv = this.convs.get(convId);
+    if (!conv || who === this.me || seq <= (conv.readers.get(who) ?? 0)) return false;
+    conv.readers.set(who, seq);
+    return true;
+  }
+
+  /**
+   * What to show under this session's messages: the latest of its own messages (not a tombstone)
+   * that another member has read, and how many have (null: none read yet, or no receipts here).
+   */
+  receipt(conv: Conv): { seq: number; readers: string[] } | null {
+    if (!conv.receipts || conv.readers.size === 0) return null;
+    let furthest = 0;
+    for (const seq of conv.readers.values()) furthest = Math.max(furthest, seq);
+    let latest: number | null = null;
+    for (const msg of conv.messages.values()) {
+      if (msg.FromSession !== this.me || msg.Status !== MessageStatus.Normal || msg.Seq > furthest) continue;
+      if (latest === null || msg.Seq > latest) latest = msg.Seq;
+    }
+    if (latest === null) return null;
+    const seq = latest;
+    const readers = [...conv.readers].filter(([, read]) => read >= seq).map(([who]) => who).sort();
+    return { seq, readers };
+  }
+
   unread(conv: Conv): number {
     return Math.max(0, conv.lastSeq - conv.readSeq);
   }
@@ -154,7 +207,8 @@ export class Store {
     conv.lastSeq = Math.max(conv.lastSeq, msg.Seq);
     const last = conv.last;
     if (!last || msg.Seq > last.Seq || (msg.Seq === last.Seq && last.Status === MessageStatus.Normal)) conv.last = msg;
-    // what this session sent, it has read (the server moves the sender's cursor too)
+    // a sender has read what it sent (the server moves the sender's cursor, without a readBy push)
     if (msg.FromSession === this.me) conv.readSeq = Math.max(conv.readSeq, msg.Seq);
+    else this.readBy(conv.id, msg.FromSession, msg.Seq);
   }
 }

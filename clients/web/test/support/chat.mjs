@@ -73,6 +73,9 @@ export async function send(page, text) {
 /** The message row with this text. */
 export const message = (page, text) => messages(page).locator('.msg').filter({ has: page.getByText(text, { exact: true }) });
 
+/** The read receipt ("Read", "Read by N") under the message with this text. */
+export const receipt = (page, text) => message(page, text).locator('.receipt');
+
 export async function showFriends(page) {
   await page.getByRole('button', { name: /^Friends/ }).click();
   await page.getByRole('region', { name: 'Friends and requests' }).waitFor();

@@ -1,6 +1,6 @@
 // The conversation view: its messages in `Seq` order (each once: rows are kept by `Seq`),
 // older pages on scrolling up or with "Load older messages", the composer with the typing
-// signal, sends in flight, who is typing, and the server's refusals shown plainly.
+// signal, sends in flight, who is typing, read receipts, and the server's refusals shown plainly.
 
 import { HeraldError, type ConnectionState, type MsgData } from 'herald-client';
 import { h, statusLine } from '../../shared/dom';
@@ -24,6 +24,8 @@ export interface ConversationView {
   /** Shows what the store holds now (new messages, tombstones); `keepPlace` after loading older ones. */
   sync(keepPlace?: boolean): void;
   header(): void;
+  /** Shows the read receipt the store has now (after `readers` or a `readBy` push). */
+  receipts(): void;
   /** Scrolls to the newest message (once the view is on the page). */
   scrollToEnd(): void;
   typing(who: string): void;
@@ -66,6 +68,9 @@ export function conversationView(store: Store, conv: Conv, presence: Map<string,
   /** Rendered `Seq`s, ascending. */
   const order: number[] = [];
   const sends = new Map<string, { row: HTMLLIElement; state: HTMLElement; buttons: HTMLElement; content: string }>();
+  /** The one receipt line, under the latest own message another member has read. */
+  const receiptText = h('span', {});
+  const receiptLine = h('p', { class: 'receipt' }, h('span', { class: 'ticks', 'aria-hidden': 'true' }, '✓✓'), receiptText);
   const typers = new Map<string, number>();
   let typingTimer: ReturnType<typeof setTimeout> | undefined;
   let connection: ConnectionState = 'open';
@@ -211,9 +216,27 @@ export function conversationView(store: Store, conv: Conv, presence: Map<string,
       const follow = nearBottom();
       let added = false;
       for (const msg of store.messages(conv)) added = place(msg) || added;
+      view.receipts();
       showOlder();
       if (keepPlace) scroller.scrollTop = scroller.scrollHeight - fromBottom;
       else if (added && follow) toBottom();
+    },
+    receipts() {
+      const receipt = store.receipt(conv);
+      const row = receipt === null ? undefined : rows.get(receipt.seq)?.row;
+      if (!receipt || !row) {
+        receiptLine.remove();
+        return;
+      }
+      // 1:1: the peer has read it; a group: how many members have (and who, on hover)
+      const group = conv.kind === 'group';
+      receiptText.textContent = group ? `Read by ${receipt.readers.length}` : 'Read';
+      if (group) receiptLine.title = `Read by ${receipt.readers.join(', ')}`;
+      else receiptLine.removeAttribute('title');
+      if (receiptLine.parentElement === row) return;
+      const follow = nearBottom();
+      row.append(receiptLine);
+      if (follow) toBottom(); // a receipt under the newest message stays in sight
     },
     header() {
       title.textContent = store.title(conv);
