@@ -184,6 +184,15 @@ pub trait SocialStore: Send + Sync + 'static {
         from: &SessionId,
         to: &SessionId,
     ) -> Result<Option<FriendRequest>, StoreError>;
+    /// The requests sent to `to` that wait for its answer, ordered by sender, those after the
+    /// sender `after` (exclusive), at most `limit`.
+    async fn friend_requests_to(
+        &self,
+        app: &AppId,
+        to: &SessionId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<FriendRequest>, StoreError>;
     /// Makes or unmakes `a` and `b` friends (both directions).
     async fn set_friends(
         &self,

@@ -11,6 +11,9 @@ use herald_webhooks::events::{FRIEND_ACCEPTED, FRIEND_REJECTED, FRIEND_REQUESTED
 use serde_json::{Map, Value, json};
 use std::collections::HashSet;
 
+/// Pending friend requests per `friend-pending` page.
+pub const PENDING_PAGE: usize = 100;
+
 /// Longest friend request `information`, in bytes.
 pub const MAX_INFORMATION_BYTES: usize = 1024;
 /// Sessions one call signal may address.
@@ -196,6 +199,22 @@ impl Api {
         let mut budget = Budget::reply(friends.len());
         let has_more = budget::keep_first(&mut friends, &mut budget);
         Ok((friends, has_more))
+    }
+
+    /// The requests sent to `me` that wait for its answer, by sender, after `after`: at most
+    /// `PENDING_PAGE` and whether more follow.
+    pub async fn pending_friend_requests(
+        &self,
+        me: &Identity,
+        after: Option<&SessionId>,
+    ) -> Result<(Vec<herald_store::FriendRequest>, bool), ApiError> {
+        let mut requests = self
+            .social
+            .friend_requests_to(&me.app, &me.session, after, PENDING_PAGE + 1)
+            .await?;
+        let has_more = requests.len() > PENDING_PAGE;
+        requests.truncate(PENDING_PAGE);
+        Ok((requests, has_more))
     }
 
     /// Ends the friendship between `me` and `other` (nothing happens if there is none).

@@ -283,3 +283,63 @@ async fn lonely_routed(api: &Api) {
     )
     .await;
 }
+
+/// `friend-pending`: a request made while its recipient was offline waits for the answer, in
+/// sender order and paged; answering it removes it.
+async fn requests_made_offline_wait_for_the_answer(kind: BusKind) {
+    let herald = Herald::start(kind).await;
+    let api = herald.api();
+    for from in ["zed", "amy", "kim"] {
+        let mut sender = api.ws(&api.token(from, 1).await).await;
+        let sent = sender
+            .request(
+                "friend-request",
+                json!({"linkKey": "dot", "information": format!("{from} here")}),
+            )
+            .await;
+        assert_eq!(sent["status"], "ok", "{sent}");
+    }
+    let mut dot = api.ws(&api.token("dot", 1).await).await;
+    let pending = dot.request("friend-pending", json!({})).await;
+    let listed: Vec<(&str, &str)> = pending["data"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["linkKey"].as_str().unwrap(), r["information"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        listed,
+        [("amy", "amy here"), ("kim", "kim here"), ("zed", "zed here")],
+        "{pending}"
+    );
+    assert_eq!(pending["data"]["hasMore"], false);
+    assert!(pending["data"]["requests"][0]["createdAt"].as_i64().unwrap() > 0);
+    let after = dot.request("friend-pending", json!({"after": "kim"})).await;
+    assert_eq!(after["data"]["requests"].as_array().unwrap().len(), 1, "{after}");
+    assert_eq!(after["data"]["requests"][0]["linkKey"], "zed");
+
+    let accepted = dot
+        .request("friend-respond", json!({"linkKey": "kim", "accept": true}))
+        .await;
+    assert_eq!(accepted["status"], "ok", "{accepted}");
+    let rejected = dot
+        .request("friend-respond", json!({"linkKey": "zed", "accept": false}))
+        .await;
+    assert_eq!(rejected["status"], "ok", "{rejected}");
+    let left = dot.request("friend-pending", json!({})).await;
+    let senders: Vec<&str> = left["data"]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["linkKey"].as_str().unwrap())
+        .collect();
+    assert_eq!(senders, ["amy"], "answered requests are gone: {left}");
+    let mine = api
+        .ws(&api.token("amy", 1).await)
+        .await
+        .request("friend-pending", json!({}))
+        .await;
+    assert_eq!(mine["data"]["requests"], json!([]), "only requests sent to the caller");
+    herald.stop().await;
+}
+on_both_buses!(requests_made_offline_wait_for_the_answer);

@@ -31,6 +31,7 @@ pub enum Request {
     FriendRequest(FriendRequest),
     FriendRespond(FriendRespond),
     FriendList(FriendList),
+    FriendPending(FriendList),
     FriendDelete(LinkRef),
     PresenceQuery(PresenceQuery),
     Signal(Signal),
@@ -68,6 +69,7 @@ pub const ACTIONS: &[&str] = &[
     "friend-request",
     "friend-respond",
     "friend-list",
+    "friend-pending",
     "friend-delete",
     "presence-query",
     "signal",
@@ -103,6 +105,7 @@ impl Request {
             "friend-request" => Request::FriendRequest(param(frame, format)?),
             "friend-respond" => Request::FriendRespond(param(frame, format)?),
             "friend-list" => Request::FriendList(param(frame, format)?),
+            "friend-pending" => Request::FriendPending(param(frame, format)?),
             "friend-delete" => Request::FriendDelete(param(frame, format)?),
             "presence-query" => Request::PresenceQuery(param(frame, format)?),
             "signal" => Request::Signal(param(frame, format)?),
@@ -283,7 +286,7 @@ pub struct FriendRespond {
     pub accept: Scalar,
 }
 
-/// `friend-list`.
+/// `friend-list` and `friend-pending`: the page after the session `after`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct FriendList {
     #[serde(default)]

@@ -263,7 +263,48 @@ impl ScyllaStore {
             request.information.as_str(),
             request.created_at,
         );
-        self.write(&self.accounts.request_upsert, values).await
+        self.write(&self.accounts.request_upsert, values).await?;
+        // the recipient's index, after the request: an entry never names a request not written
+        let entry = (request.app.as_str(), request.to.as_str(), request.from.as_str());
+        self.write(&self.accounts.request_to_insert, entry).await
+    }
+
+    /// The recipient's pending requests: its index read in sender order, each entry checked
+    /// against its request (an entry left by a crash between a take and its cleanup is skipped).
+    pub(super) async fn requests_to(
+        &self,
+        app: &AppId,
+        to: &SessionId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<FriendRequest>, StoreError> {
+        let after = after.map(SessionId::as_str).unwrap_or("");
+        // room for entries left behind by a crash, which are skipped below
+        let read = i32::try_from(limit.saturating_mul(2).saturating_add(1)).unwrap_or(i32::MAX);
+        let entries: Vec<(String,)> = self
+            .rows(
+                &self.accounts.requests_to_select,
+                (app.as_str(), to.as_str(), after, read),
+            )
+            .await?;
+        let mut requests = Vec::new();
+        for (from,) in entries {
+            if requests.len() == limit {
+                break;
+            }
+            let keys = (app.as_str(), from.as_str(), to.as_str());
+            let row: Option<(Option<String>, Option<i64>)> = self.first(&self.accounts.request_select, keys).await?;
+            if let Some((information, created_at)) = row {
+                requests.push(FriendRequest {
+                    app: app.clone(),
+                    from: super::rows::session_id(from)?,
+                    to: to.clone(),
+                    information: information.unwrap_or_default(),
+                    created_at: created_at.unwrap_or_default(),
+                });
+            }
+        }
+        Ok(requests)
     }
 
     /// Takes the request: a conditional delete, so of two racing takers exactly one gets it (the
@@ -286,6 +327,8 @@ impl ScyllaStore {
         if !taken.applied {
             return Ok(None);
         }
+        let entry = (app.as_str(), to.as_str(), from.as_str());
+        self.write(&self.accounts.request_to_delete, entry).await?;
         Ok(Some(FriendRequest {
             app: app.clone(),
             from: from.clone(),

@@ -285,6 +285,12 @@ catalogue! {
     /// Taking a request: only one of two racing takers sees `[applied]`.
     REQUEST_TAKE: Lwt, 3 =
         "DELETE FROM friend_requests WHERE app_id = ? AND from_session = ? AND to_session = ? IF EXISTS";
+    REQUEST_TO_INSERT: Write, 3 = "INSERT INTO friend_requests_to (app_id, to_session, from_session) VALUES (?, ?, ?)";
+    REQUEST_TO_DELETE: Write, 3 =
+        "DELETE FROM friend_requests_to WHERE app_id = ? AND to_session = ? AND from_session = ?";
+    /// A recipient's pending requests, from the sender after the one named (`''`: the first).
+    REQUESTS_TO_SELECT: Read, 4 = "SELECT from_session FROM friend_requests_to \
+        WHERE app_id = ? AND to_session = ? AND from_session > ? LIMIT ?";
     FRIEND_SET: Write, 5 = "INSERT INTO friends (app_id, session, friend, since, active) VALUES (?, ?, ?, ?, ?)";
     FRIEND_SELECT: Read, 3 = "SELECT active FROM friends WHERE app_id = ? AND session = ? AND friend = ?";
     FRIENDS_SELECT: Read, 2 = "SELECT friend, active FROM friends WHERE app_id = ? AND session = ?";

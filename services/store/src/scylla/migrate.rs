@@ -64,6 +64,11 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "006_webhook_trace",
         cql: include_str!("../../../../schema/cql/006_webhook_trace.cql"),
     },
+    Migration {
+        version: 7,
+        name: "007_pending_requests",
+        cql: include_str!("../../../../schema/cql/007_pending_requests.cql"),
+    },
 ];
 
 pub(super) const LEDGER: &str = "CREATE TABLE IF NOT EXISTS schema_migrations \

@@ -283,6 +283,16 @@ impl SocialStore for ScyllaStore {
         self.timed("write", self.take_request(app, from, to)).await
     }
 
+    async fn friend_requests_to(
+        &self,
+        app: &AppId,
+        to: &SessionId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<FriendRequest>, StoreError> {
+        self.timed("read", self.requests_to(app, to, after, limit)).await
+    }
+
     async fn set_friends(
         &self,
         app: &AppId,

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../../../../schema/sqlite/004_max_members.sql")),
     (5, include_str!("../../../../schema/sqlite/005_webhooks.sql")),
     (6, include_str!("../../../../schema/sqlite/006_webhook_trace.sql")),
+    (7, include_str!("../../../../schema/sqlite/007_pending_requests.sql")),
 ];
 
 /// Safe to run from several processes at once: each migration runs in an immediate transaction

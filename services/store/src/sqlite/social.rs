@@ -51,6 +51,35 @@ impl SocialStore for SqliteStore {
         .await
     }
 
+    async fn friend_requests_to(
+        &self,
+        app: &AppId,
+        to: &SessionId,
+        after: Option<&SessionId>,
+        limit: usize,
+    ) -> Result<Vec<FriendRequest>, StoreError> {
+        let (app, to) = (app.clone(), to.clone());
+        let after = after.map(|s| s.as_str().to_owned()).unwrap_or_default();
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT from_session, information, created_at FROM friend_requests \
+                 WHERE app_id = ?1 AND to_session = ?2 AND from_session > ?3 ORDER BY from_session LIMIT ?4",
+            )?
+            .query_map(params![app.as_str(), to.as_str(), after, limit], |r| {
+                Ok(FriendRequest {
+                    app: app.clone(),
+                    from: rows::session(r, 0)?,
+                    to: to.clone(),
+                    information: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
+            })?
+            .collect()
+        })
+        .await
+    }
+
     async fn set_friends(
         &self,
         app: &AppId,

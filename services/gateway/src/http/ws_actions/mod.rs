@@ -186,6 +186,7 @@ impl ConnCtx {
             Request::FriendRequest(p) => self.friend_request(p).await,
             Request::FriendRespond(p) => self.friend_respond(p).await,
             Request::FriendList(p) => self.friend_list(p).await,
+            Request::FriendPending(p) => self.friend_pending(p).await,
             Request::FriendDelete(p) => self.friend_delete(p).await,
             Request::PresenceQuery(p) => self.presence_query(p).await,
             Request::Signal(p) => self.signal(p).await,

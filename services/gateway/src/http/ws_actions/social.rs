@@ -30,6 +30,17 @@ impl ConnCtx {
         Ok(Answer::Now(json!({"friends": friends, "hasMore": has_more})))
     }
 
+    /// The requests waiting for this session's answer (made while it was offline too).
+    pub(super) async fn friend_pending(&self, p: wire::FriendList) -> Result<Answer, ApiError> {
+        let after = p.after.map(SessionId::parse).transpose()?;
+        let (requests, has_more) = self.api.pending_friend_requests(&self.me, after.as_ref()).await?;
+        let requests: Vec<Value> = requests
+            .into_iter()
+            .map(|r| json!({"linkKey": r.from, "information": r.information, "createdAt": r.created_at}))
+            .collect();
+        Ok(Answer::Now(json!({"requests": requests, "hasMore": has_more})))
+    }
+
     pub(super) async fn friend_delete(&self, p: wire::LinkRef) -> Result<Answer, ApiError> {
         let other = SessionId::parse(p.link_key)?;
         self.api.unfriend(&self.me, &other).await?;
