@@ -19,6 +19,7 @@ import type {
   HistoryPage,
   MsgData,
   MsgType,
+  PendingFriendRequests,
   ReadState,
   Readers,
   SignalRequest,
@@ -296,6 +297,14 @@ export class HeraldClient {
   /** `friend-respond` to `linkKey`'s pending request: it gets `friendAccepted` or `friendRejected`. */
   respondFriend(linkKey: string, accept: boolean): Promise<{ linkKey: string; accept: boolean }> {
     return this.call("friend-respond", { linkKey, accept });
+  }
+
+  /** `friend-pending`, one page: the requests sent to this session that wait for `respondFriend`,
+   *  in `linkKey` order after `after` (at most 100). The `friendRequest` event reaches only live
+   *  connections: this is how a client learns of the requests that came while it was offline.
+   *  Answering a request removes it from the list. */
+  pendingFriendRequests(after?: string): Promise<PendingFriendRequests> {
+    return this.call("friend-pending", after === undefined ? {} : { after });
   }
 
   /** `friend-list`, one page: sessions after `after`, in order. */

@@ -59,6 +59,8 @@ export interface HeraldEvents {
   /** Another member moved their read cursor (read receipts: conversations of at most 50 members). */
   readBy: ReadByPush;
   typing: TypingPush;
+  /** Someone asked to be friends (live connections only: `pendingFriendRequests()` lists the
+   *  requests that came while offline). */
   friendRequest: FriendRequestPush;
   friendAccepted: FriendResponsePush;
   friendRejected: FriendResponsePush;

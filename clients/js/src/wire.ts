@@ -116,6 +116,24 @@ export interface FriendList {
   hasMore: boolean;
 }
 
+/** A friend request sent to this session that waits for an answer (`friend-respond`). */
+export interface PendingFriendRequest {
+  /** Who asked. */
+  linkKey: string;
+  /** Their note (empty when they left none). */
+  information: string;
+  /** When they asked: unix nanoseconds. A JavaScript number holds it to within a quarter of a
+   *  microsecond (`new Date(createdAt / 1e6)` for a date). */
+  createdAt: number;
+}
+
+/** `friend-pending`: a page of the requests waiting for this session's answer, by `linkKey`;
+ *  `hasMore`: continue with `after` = the last one's `linkKey`. */
+export interface PendingFriendRequests {
+  requests: PendingFriendRequest[];
+  hasMore: boolean;
+}
+
 export type SignalKind = "invite" | "ringing" | "accept" | "reject" | "hangup" | "ice";
 
 /** A call signal to send (protocol §10): live only, never stored. */

@@ -4,7 +4,7 @@
 import { HeraldClient, HeraldError, HeraldHttp, MessageStatus, type MsgData } from 'herald-client';
 import { h, replace, statusLine } from '../shared/dom';
 import { describe, newMsgKey } from './format';
-import { remember, recall, type SignedIn } from './session';
+import type { SignedIn } from './session';
 import { OnlineAwareSocket } from './socket';
 import { Store, type Conv } from './store';
 import { connectionView } from './views/connection';
@@ -24,7 +24,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
   const me = signedIn.user;
   const store = new Store(me);
   const presence = new Map<string, boolean>();
-  const people: FriendsModel = { friends: [], presence, incoming: new Map(recall<[string, string][]>('requests', [])) };
+  const people: FriendsModel = { friends: [], presence, incoming: new Map() };
   const http = new HeraldHttp({ url: location.origin, token: signedIn.token });
   const client = new HeraldClient({
     url: location.origin,
@@ -56,9 +56,14 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
       await client.friendRequest(name);
     },
     respond: async (name, accept) => {
-      await client.respondFriend(name, accept);
+      try {
+        await client.respondFriend(name, accept);
+      } catch (error) {
+        void loadRequests(); // perhaps answered already (on another device): show what still waits
+        throw error;
+      }
       people.incoming.delete(name);
-      remember('requests', [...people.incoming]);
+      requestsMeanwhile?.answered.add(name);
       renderFriends();
       if (accept) void loadFriends();
     },
@@ -97,6 +102,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
     friendsPanel.hidden = tab !== 'friends';
     chatsTab.setAttribute('aria-pressed', String(tab === 'chats'));
     friendsTab.setAttribute('aria-pressed', String(tab === 'friends'));
+    if (tab === 'friends' && client.state === 'open') void loadRequests(); // answers from other devices
   }
   showTab('chats');
 
@@ -311,6 +317,54 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
     }
   }
 
+  let requestsLoading: Promise<void> | null = null;
+  let requestsAgain = false;
+  /** Pushes and answers that came while the pending list was being loaded: newer than the list. */
+  let requestsMeanwhile: { arrived: Map<string, string>; answered: Set<string> } | null = null;
+
+  /** The friend requests waiting for an answer, as the server has them (`friend-pending`, every
+   *  page): pushes reach live connections only, so this is how the requests that came while this
+   *  tab was closed or offline show up. Loaded on every connection and on opening the Friends tab;
+   *  pushes and answers meanwhile are merged in, one entry per requester. */
+  function loadRequests(): Promise<void> {
+    if (requestsLoading) {
+      requestsAgain = true;
+      return requestsLoading;
+    }
+    const meanwhile = { arrived: new Map<string, string>(), answered: new Set<string>() };
+    requestsMeanwhile = meanwhile;
+    requestsLoading = (async () => {
+      try {
+        let listed: Map<string, string>;
+        do {
+          requestsAgain = false;
+          listed = await pendingRequests();
+        } while (requestsAgain);
+        for (const [who, note] of meanwhile.arrived) listed.set(who, note);
+        for (const who of meanwhile.answered) listed.delete(who);
+        people.incoming = listed;
+        renderFriends();
+      } catch (error) {
+        if (!ended) friends.notice(`Friend requests not loaded: ${describe(error)}`);
+      } finally {
+        requestsMeanwhile = null;
+        requestsLoading = null;
+      }
+    })();
+    return requestsLoading;
+  }
+
+  async function pendingRequests(): Promise<Map<string, string>> {
+    const listed = new Map<string, string>();
+    let after: string | undefined;
+    for (;;) {
+      const page = await client.pendingFriendRequests(after);
+      for (const request of page.requests) listed.set(request.linkKey, request.information);
+      if (!page.hasMore || page.requests.length === 0) return listed;
+      after = page.requests[page.requests.length - 1]?.linkKey;
+    }
+  }
+
   async function queryPresence(): Promise<void> {
     const who = new Set(people.friends);
     for (const conv of store.convs.values()) {
@@ -370,7 +424,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
   });
   client.on('friendRequest', (push) => {
     people.incoming.set(push.linkKey, push.information);
-    remember('requests', [...people.incoming]);
+    requestsMeanwhile?.arrived.set(push.linkKey, push.information);
     renderFriends();
   });
   client.on('friendAccepted', (push) => {
@@ -402,6 +456,7 @@ export function startChat(root: HTMLElement, signedIn: SignedIn, signedOut: (not
     if (current) void loadReaders(current.conv);
     void refreshList();
     void loadFriends();
+    void loadRequests();
   });
   client.on('error', (error) => {
     if (ended) return;

@@ -29,17 +29,3 @@ export function save(signedIn: SignedIn): void {
 export function clear(): void {
   sessionStorage.clear();
 }
-
-/** A small per-tab store for what the server cannot list again (friend requests that came as pushes). */
-export function remember<T>(name: string, value: T): void {
-  sessionStorage.setItem(`herald.chat.${name}`, JSON.stringify(value));
-}
-
-export function recall<T>(name: string, fallback: T): T {
-  try {
-    const raw = sessionStorage.getItem(`herald.chat.${name}`);
-    return raw === null ? fallback : (JSON.parse(raw) as T);
-  } catch {
-    return fallback;
-  }
-}

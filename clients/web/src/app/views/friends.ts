@@ -7,7 +7,8 @@ import { describe } from '../format';
 export interface FriendsModel {
   friends: string[];
   presence: Map<string, boolean>;
-  /** Requests received (as pushes: the protocol has no list of them), by requester: their note. */
+  /** Requests waiting for an answer, by requester: their note (the server's pending list, and
+   *  the pushes since). */
   incoming: Map<string, string>;
 }
 
