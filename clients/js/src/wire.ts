@@ -122,8 +122,7 @@ export interface PendingFriendRequest {
   linkKey: string;
   /** Their note (empty when they left none). */
   information: string;
-  /** When they asked: unix nanoseconds. A JavaScript number holds it to within a quarter of a
-   *  microsecond (`new Date(createdAt / 1e6)` for a date). */
+  /** When they asked: unix milliseconds (`new Date(createdAt)`). */
   createdAt: number;
 }
 

@@ -313,7 +313,15 @@ async fn requests_made_offline_wait_for_the_answer(kind: BusKind) {
         "{pending}"
     );
     assert_eq!(pending["data"]["hasMore"], false);
-    assert!(pending["data"]["requests"][0]["createdAt"].as_i64().unwrap() > 0);
+    let created = pending["data"]["requests"][0]["createdAt"].as_i64().unwrap();
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    assert!(
+        (now_ms - 60_000..=now_ms).contains(&created),
+        "createdAt is unix milliseconds of the last minute: {created}"
+    );
     let after = dot.request("friend-pending", json!({"after": "kim"})).await;
     assert_eq!(after["data"]["requests"].as_array().unwrap().len(), 1, "{after}");
     assert_eq!(after["data"]["requests"][0]["linkKey"], "zed");

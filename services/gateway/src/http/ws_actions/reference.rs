@@ -39,7 +39,7 @@ Pushes are `{"action", "code"?, "status": "ok", "data"}` without `reqId`.
 | `friend-request` | `{linkKey, information?}` | `{linkKey}`; that session gets push code 1000. At most 10 at once, then one every 6 s per session (error 10008, "retry in N s") |
 | `friend-respond` | `{linkKey, accept}` | `{linkKey, accept}`; the requester gets 1001 (accepted) or 1002 (rejected) |
 | `friend-list` / `friend-delete` | `{after?}` / `{linkKey}` | `{friends, hasMore}` in session order, about 1 MiB at most (`hasMore`: continue with `after` = the last one) / `{linkKey}` |
-| `friend-pending` | `{after?}` | `{requests: [{linkKey, information, createdAt}], hasMore}`: the requests sent to this session that wait for its answer (also those made while it was offline), by `linkKey`, at most 100 a page (`hasMore`: continue with `after` = the last one); answering one removes it |
+| `friend-pending` | `{after?}` | `{requests: [{linkKey, information, createdAt (unix ms)}], hasMore}`: the requests sent to this session that wait for its answer (also those made while it was offline), by `linkKey`, at most 100 a page (`hasMore`: continue with `after` = the last one); answering one removes it |
 | `presence-query` | `{linkKeys}` (at most 1000) | `{presence: {linkKey: online}}` |
 | `signal` | `{to: [linkKey…] (at most 100), kind: invite\|ringing\|accept\|reject\|hangup\|ice, callId (1–128 bytes), data?}` | `{callId, to}`; each addressed session's live connections get a `signal` push (code 600) `{from, kind, callId, data}`; never stored; 20 a second per session, bursts of 50 (error 10008) |
 

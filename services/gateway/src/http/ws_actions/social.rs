@@ -36,7 +36,8 @@ impl ConnCtx {
         let (requests, has_more) = self.api.pending_friend_requests(&self.me, after.as_ref()).await?;
         let requests: Vec<Value> = requests
             .into_iter()
-            .map(|r| json!({"linkKey": r.from, "information": r.information, "createdAt": r.created_at}))
+            // milliseconds: a JSON number a JavaScript client holds exactly (the store keeps nanoseconds)
+            .map(|r| json!({"linkKey": r.from, "information": r.information, "createdAt": r.created_at / 1_000_000}))
             .collect();
         Ok(Answer::Now(json!({"requests": requests, "hasMore": has_more})))
     }
