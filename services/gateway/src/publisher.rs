@@ -82,7 +82,7 @@ async fn run(
                 Ok(Published::Duplicate) => {
                     metrics::counter!("herald_commands_deduplicated_total").increment(1);
                     let again = again.clone();
-                    tokio::spawn(answer_from_store(store.clone(), pending.clone(), job, again));
+                    tokio::spawn(answer_duplicate(store.clone(), pending.clone(), job, again));
                 }
                 Err(err) => {
                     tracing::warn!(error = %err, "command publish failed");
@@ -102,7 +102,7 @@ async fn run(
 /// A send the log dropped as a duplicate: answered with its stored original, or published again
 /// under a fresh log id when there is none (refused, or not sequenced yet: the sequencer answers
 /// a replay of a key it stores meanwhile with the original).
-async fn answer_from_store(store: Arc<dyn Store>, pending: Arc<Pending>, mut job: Job, again: mpsc::WeakSender<Job>) {
+async fn answer_duplicate(store: Arc<dyn Store>, pending: Arc<Pending>, mut job: Job, again: mpsc::WeakSender<Job>) {
     let Action::Send(send) = &job.command.action else {
         return;
     };

@@ -3,8 +3,20 @@
 //! keeps none.
 
 use crate::support::{BusKind, Herald, SECRET};
-use serde_json::json;
+use serde_json::{Value, json};
 use std::time::Duration;
+
+/// The (member, read cursor) pairs of a `msg-readers` reply, by member.
+fn cursors(reply: &Value) -> Vec<(String, u64)> {
+    let mut cursors: Vec<(String, u64)> = reply["data"]["readers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["linkKey"].as_str().unwrap().to_owned(), r["seq"].as_u64().unwrap()))
+        .collect();
+    cursors.sort();
+    cursors
+}
 
 async fn reads_reach_the_other_members_as_receipts(kind: BusKind) {
     let herald = Herald::start(kind).await;
@@ -23,15 +35,8 @@ async fn reads_reach_the_other_members_as_receipts(kind: BusKind) {
 
     let before = ann.request("msg-readers", json!({"convId": conv})).await;
     assert_eq!(before["data"]["receipts"], true, "{before}");
-    let mut cursors: Vec<(String, u64)> = before["data"]["readers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["linkKey"].as_str().unwrap().to_owned(), r["seq"].as_u64().unwrap()))
-        .collect();
-    cursors.sort();
     assert_eq!(
-        cursors,
+        cursors(&before),
         [("ben".to_owned(), 0), ("cal".to_owned(), 0)],
         "nothing read yet"
     );
@@ -51,15 +56,8 @@ async fn reads_reach_the_other_members_as_receipts(kind: BusKind) {
         );
     }
     let after = cal.request("msg-readers", json!({"convId": conv})).await;
-    let mut cursors: Vec<(String, u64)> = after["data"]["readers"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| (r["linkKey"].as_str().unwrap().to_owned(), r["seq"].as_u64().unwrap()))
-        .collect();
-    cursors.sort();
     assert_eq!(
-        cursors,
+        cursors(&after),
         [("ann".to_owned(), 2), ("ben".to_owned(), 2)],
         "the others' cursors, not the asker's (a sender has read what she sent)"
     );
