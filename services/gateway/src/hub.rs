@@ -346,6 +346,13 @@ impl Hub {
         closed
     }
 
+    /// Whether this gateway holds a connection of the session (known here before any replica of
+    /// the routing table has seen its route).
+    pub fn holds(&self, app: &AppId, session: &SessionId) -> bool {
+        let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
+        conns.contains_key(&(app.clone(), session.clone()))
+    }
+
     pub fn for_each_conn(&self, app: &AppId, session: &SessionId, mut visit: impl FnMut(&Conn)) {
         let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(list) = conns.get(&(app.clone(), session.clone())) {

@@ -27,6 +27,11 @@ impl Pushes {
         }
     }
 
+    /// Whether the session has a connection on this gateway, however recently it connected.
+    pub fn connected_here(&self, app: &AppId, session: &SessionId) -> bool {
+        self.hub.holds(app, session)
+    }
+
     /// Pushes the frame `json` to every connection of `sessions` (at most once, best effort).
     pub async fn to_sessions(&self, app: &AppId, sessions: &[SessionId], json: String) {
         let push = Push::Frame { json };

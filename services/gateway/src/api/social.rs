@@ -237,7 +237,12 @@ impl Api {
         let online: HashSet<&SessionId> = online.values().flatten().collect();
         Ok(sessions
             .iter()
-            .map(|s| (s.to_string(), Value::Bool(online.contains(s))))
+            // a connection of this gateway counts at once: the routing table's replica follows
+            // the change feed and may not have seen a route added a moment ago
+            .map(|s| {
+                let here = self.pushes.connected_here(&me.app, s);
+                (s.to_string(), Value::Bool(here || online.contains(s)))
+            })
             .collect())
     }
 }
