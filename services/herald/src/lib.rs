@@ -2,6 +2,7 @@
 
 pub mod bootstrap;
 pub mod catalogue;
+mod inline_webhooks;
 pub mod settings;
 mod telemetry;
 
@@ -82,13 +83,9 @@ async fn connect_bus(settings: &Settings, role: Role, instance: &str) -> anyhow:
             Ok(Arc::new(bus))
         }
         (None, Role::Up) => {
-            let readers: &[&'static str] = if settings.webhooks {
-                &[herald_delivery::ROLE, herald_webhooks::ROLE]
-            } else {
-                &[herald_delivery::ROLE]
-            };
+            // delivery is the one reader: webhooks are queued by the sequencer (`inline_webhooks`)
             Ok(Arc::new(
-                InprocBus::new(settings.partitions).with_event_readers(readers),
+                InprocBus::new(settings.partitions).with_event_readers(&[herald_delivery::ROLE]),
             ))
         }
         (None, _) => bail!("`herald {role:?}` runs one role of a cluster: set HERALD_NATS_URL (or use `herald up`)"),
@@ -200,9 +197,11 @@ fn gateway_config(settings: &Settings, instance: &str) -> anyhow::Result<Gateway
     Ok(config)
 }
 
-/// The webhook role's settings (it runs beside delivery: both consume the events log).
+/// The webhook role's settings (it runs beside delivery: both consume the events log; embedded,
+/// the sequencer queues the jobs in its appends instead).
 fn webhooks_config(settings: &Settings, instance: &str, lease_ttl: Duration) -> WebhooksConfig {
     let mut config = WebhooksConfig::new(instance);
+    config.queue_from_log = settings.nats_url.is_some();
     config.lease_ttl = lease_ttl;
     config.allow_private = settings.webhook_allow_private;
     config.retry = herald_webhooks::Retry {
@@ -214,7 +213,7 @@ fn webhooks_config(settings: &Settings, instance: &str, lease_ttl: Duration) -> 
 }
 
 /// Starts the sequencer, delivery and webhook loops this role runs.
-fn spawn_workers(
+async fn spawn_workers(
     store: &Arc<dyn Store>,
     bus: &Arc<dyn Bus>,
     webhooks: Option<WebhooksConfig>,
@@ -222,11 +221,16 @@ fn spawn_workers(
     lease_ttl: Duration,
     runs: impl Fn(Role) -> bool,
     shutdown: &CancellationToken,
-) -> Vec<JoinHandle<()>> {
+) -> anyhow::Result<Vec<JoinHandle<()>>> {
     let mut tasks = Vec::new();
+    let wakers = Arc::new(herald_webhooks::Wakers::new(bus.partitions()));
     if runs(Role::Sequencer) {
         let mut config = SequencerConfig::new(instance);
         config.lease_ttl = lease_ttl;
+        if webhooks.as_ref().is_some_and(|w| !w.queue_from_log) {
+            let inline = inline_webhooks::InlineWebhooks::new(store, bus, wakers.clone()).await?;
+            config.with_batch = Some(Arc::new(inline));
+        }
         let run = herald_sequencer::run(store.clone(), bus.clone(), config, shutdown.clone());
         tasks.push(tokio::spawn(run));
     }
@@ -240,11 +244,11 @@ fn spawn_workers(
                 directory: store.clone(),
                 webhooks: store.clone(),
             };
-            let run = herald_webhooks::run(stores, bus.clone(), webhooks, shutdown.clone());
+            let run = herald_webhooks::run(stores, bus.clone(), webhooks, wakers, shutdown.clone());
             tasks.push(tokio::spawn(run));
         }
     }
-    tasks
+    Ok(tasks)
 }
 
 /// Starts `role` and returns once it listens.
@@ -271,7 +275,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
         let webhooks = settings
             .webhooks
             .then(|| webhooks_config(&settings, &instance, lease_ttl));
-        tasks = spawn_workers(store, &bus, webhooks, &instance, lease_ttl, runs, &shutdown);
+        tasks = spawn_workers(store, &bus, webhooks, &instance, lease_ttl, runs, &shutdown).await?;
     }
     let mut generated_secret = None;
     let gateway = if runs(Role::Gateway) {

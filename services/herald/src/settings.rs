@@ -184,9 +184,10 @@ pub struct Settings {
     #[arg(long, env = "HERALD_MAX_PENDING", default_value_t = 65_536, global = true)]
     pub max_pending: usize,
 
-    /// Run the webhook dispatcher (protocol §10) beside delivery. It reads the events log a second
-    /// time; a deployment whose apps register no webhook endpoints may turn it off (`false`) and
-    /// save that read. Events made while it is off never reach endpoints.
+    /// Run the webhook dispatcher (protocol §10) beside delivery. On NATS it reads the events log a
+    /// second time (embedded, the sequencer queues the jobs with each batch); a deployment whose
+    /// apps register no webhook endpoints may turn it off (`false`) and save that work. Events
+    /// made while it is off never reach endpoints.
     #[arg(long, env = "HERALD_WEBHOOKS", default_value_t = true, action = clap::ArgAction::Set, global = true)]
     pub webhooks: bool,
 

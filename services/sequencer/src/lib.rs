@@ -8,9 +8,11 @@ mod plan;
 
 pub use plan::{ConvState, Known, Plan, plan_batch};
 
+pub use futures::future::BoxFuture;
 use herald_bus::Bus;
 use herald_bus::ownership::{self, OwnershipConfig};
-use herald_store::Store;
+use herald_protocol::bus::Event;
+use herald_store::{Change, Store, StoreError};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +29,29 @@ pub struct SequencerConfig {
     pub max_batch: usize,
     /// Conversations whose state is kept in memory per partition.
     pub max_cached_conversations: usize,
+    /// Changes written in each batch's own append beside its messages (see [`WithBatch`]).
+    pub with_batch: Option<Arc<dyn WithBatch>>,
+}
+
+/// What must be stored exactly when a batch is: changes the batch's events make, written in the
+/// batch's own append (one transaction on SQLite). The embedded server queues its webhook jobs
+/// this way, since its events log does not outlive the process.
+pub trait WithBatch: Send + Sync {
+    /// The changes of a batch's events, each `(its replay-stable id, the event, the traceparent
+    /// of its command)`. An error fails the batch, which is then retried.
+    fn changes<'a>(
+        &'a self,
+        partition: u32,
+        events: &'a [(String, &'a Event, Option<String>)],
+    ) -> BoxFuture<'a, Result<Vec<Change>, StoreError>>;
+    /// Called once the batch carrying `changes` is stored.
+    fn stored(&self, changes: &[Change]);
+}
+
+impl std::fmt::Debug for dyn WithBatch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WithBatch")
+    }
 }
 
 impl SequencerConfig {
@@ -36,6 +61,7 @@ impl SequencerConfig {
             lease_ttl: Duration::from_secs(5),
             max_batch: 512,
             max_cached_conversations: 50_000,
+            with_batch: None,
         }
     }
 }

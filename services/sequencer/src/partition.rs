@@ -115,7 +115,7 @@ impl<'a> Partition<'a> {
         let (commands, spans) = self.decode(&entries);
         let known = self.known(&commands, reader.replay_through()).await?;
         let ids = &mut self.ids;
-        let plan = plan_batch(
+        let mut plan = plan_batch(
             commands,
             &mut self.states,
             known,
@@ -125,8 +125,29 @@ impl<'a> Partition<'a> {
         metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
         metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
         metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
+        let own_changes = plan.changes.len();
+        if let Some(with_batch) = &self.config.with_batch
+            && !plan.events.is_empty()
+        {
+            let events: Vec<(String, &herald_protocol::bus::Event, Option<String>)> = plan
+                .events
+                .iter()
+                .zip(event_dedupe_ids(&plan.events))
+                .map(|((position, event), id)| {
+                    let trace = spans.get(position).and_then(herald_bus::trace::traceparent_of);
+                    (id, event, trace)
+                })
+                .collect();
+            let extra = with_batch.changes(self.grant.partition, &events).await?;
+            plan.changes.extend(extra);
+        }
         if !plan.changes.is_empty() {
             self.append(&plan.changes, &spans).await?;
+        }
+        if let Some(with_batch) = &self.config.with_batch
+            && plan.changes.len() > own_changes
+        {
+            with_batch.stored(&plan.changes[own_changes..]);
         }
         self.publish(&plan.events, &spans).await?;
         // answered only once the events are in the log: an acknowledged message is stored and

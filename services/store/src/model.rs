@@ -206,6 +206,10 @@ pub enum Change {
         session: SessionId,
         seq: u64,
     },
+    /// Webhook jobs queued with the batch that made their events, so that they are stored
+    /// exactly when it is (the embedded server, whose events log does not outlive the process:
+    /// see `herald_webhooks::inline`). Queuing is idempotent per (endpoint, event id).
+    Webhooks(Vec<crate::WebhookJob>),
 }
 
 /// A partition owner's claim: writes under an epoch lower than the scope's highest are refused.

@@ -2,7 +2,8 @@
 //! once and in order per conversation, through a durable queue in the store.
 //!
 //! - `events`: the event types, their bodies, queuing them (`emit`, for the gateway's own events);
-//! - `dispatch`: the events log's consumer that queues message, recall, member and archive events;
+//! - `queue`: the jobs of message, recall, member and archive events; `dispatch` queues them off
+//!   the events log (clusters), `inline` in the sequencer's own append (embedded);
 //! - `sender`: the workers that post due jobs, retry them with backoff, and dead-letter them;
 //! - `sign`: the `Herald-Signature` HMAC; `guard`: which destinations are allowed;
 //! - `before_send`: the app's synchronous moderation hook.
@@ -15,6 +16,8 @@ pub mod directory;
 pub mod dispatch;
 pub mod events;
 pub mod guard;
+pub mod inline;
+pub mod queue;
 pub mod sender;
 pub mod sign;
 
@@ -41,6 +44,9 @@ pub struct WebhooksConfig {
     /// Loopback and private destinations are allowed (tests, development).
     pub allow_private: bool,
     pub retry: Retry,
+    /// Queue the events log's events (a cluster's durable log). Off when the sequencer queues
+    /// them in its append (`inline`: embedded, whose log does not outlive the process).
+    pub queue_from_log: bool,
 }
 
 impl WebhooksConfig {
@@ -51,6 +57,7 @@ impl WebhooksConfig {
             max_batch: 512,
             allow_private: false,
             retry: Retry::default(),
+            queue_from_log: true,
         }
     }
 }
@@ -84,9 +91,32 @@ pub struct Stores {
     pub webhooks: Arc<dyn WebhookStore>,
 }
 
-/// Runs the role until `shutdown`: leases partitions, and for each one queues its events and
-/// sends its lanes' jobs.
-pub async fn run(stores: Stores, bus: Arc<dyn Bus>, config: WebhooksConfig, shutdown: CancellationToken) {
+/// Wakes a partition's senders when jobs of its lanes are queued (shared with `inline`).
+pub struct Wakers(Vec<Arc<tokio::sync::Notify>>);
+
+impl Wakers {
+    pub fn new(partitions: u32) -> Self {
+        Self((0..partitions.max(1)).map(|_| Arc::default()).collect())
+    }
+
+    pub fn of(&self, partition: u32) -> Arc<tokio::sync::Notify> {
+        self.0[partition as usize % self.0.len()].clone()
+    }
+
+    pub fn wake(&self, partition: u32) {
+        self.of(partition).notify_waiters();
+    }
+}
+
+/// Runs the role until `shutdown`: leases partitions, and for each one queues its events (unless
+/// `inline` does) and sends its lanes' jobs.
+pub async fn run(
+    stores: Stores,
+    bus: Arc<dyn Bus>,
+    config: WebhooksConfig,
+    wakers: Arc<Wakers>,
+    shutdown: CancellationToken,
+) {
     let ownership_config = OwnershipConfig {
         role: ROLE,
         instance: config.instance.clone(),
@@ -105,12 +135,16 @@ pub async fn run(stores: Stores, bus: Arc<dyn Bus>, config: WebhooksConfig, shut
     };
     let start_bus = bus.clone();
     let views = Arc::new(directory::Directory::new(stores.webhooks.clone()));
+    let queue_from_log = config.queue_from_log;
     ownership::run(bus, ownership_config, shutdown, move |grant| {
+        let wake = wakers.of(grant.partition);
+        let spec = queue_from_log.then_some(spec);
         serve(
             stores.clone(),
             start_bus.clone(),
             sending.clone(),
             views.clone(),
+            wake,
             grant,
             spec,
         )
@@ -123,16 +157,22 @@ async fn serve(
     bus: Arc<dyn Bus>,
     sending: sender::Sending,
     views: Arc<directory::Directory>,
+    wake: Arc<tokio::sync::Notify>,
     grant: Grant,
-    spec: ConsumerSpec,
+    spec: Option<ConsumerSpec>,
 ) {
-    let wake = Arc::new(tokio::sync::Notify::new());
     let sender = tokio::spawn(sender::run_partition(
         sending,
         grant.partition,
         wake.clone(),
         grant.cancel.child_token(),
     ));
+    let Some(spec) = spec else {
+        // the sequencer queues this partition's events (`inline`): only sending is left
+        grant.cancel.cancelled().await;
+        let _ = sender.await;
+        return;
+    };
     let mut dispatch = dispatch::Dispatch {
         directory: stores.directory.as_ref(),
         webhooks: stores.webhooks.as_ref(),

@@ -129,7 +129,9 @@ pub fn plan<'a>(changes: &'a [Change], first_timestamp: i64, skip: &HashSet<usiz
                 Some((_, _, messages)) => messages.push((record, timestamp)),
                 None => by_conversation.push((&record.app, &record.conv, vec![(record, timestamp)])),
             },
-            Change::Archive { .. } | Change::ReadCursor { .. } => others.push((change, timestamp)),
+            Change::Archive { .. } | Change::ReadCursor { .. } | Change::Webhooks(_) => {
+                others.push((change, timestamp))
+            }
         }
     }
     let logs = by_conversation

@@ -69,6 +69,8 @@ async fn write_other(store: &ScyllaStore, change: &Change, timestamp: i64) -> Re
                 )
                 .await
         }
+        // not atomic with the batch here (a cluster queues its jobs off the durable events log)
+        Change::Webhooks(jobs) => crate::WebhookStore::enqueue(store, jobs).await,
         Change::Message(_) | Change::Tombstone(_) => Ok(()),
     }
 }

@@ -95,6 +95,7 @@ pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> 
                 )));
             }
         }
+        Change::Webhooks(jobs) => super::webhooks::insert_jobs(tx, jobs)?,
         _ => apply_state_change(tx, change).map_err(map_err)?,
     }
     Ok(())
@@ -111,7 +112,7 @@ fn occupied(record: &MessageRecord, stored: u64) -> StoreError {
 /// Membership, archive and read-cursor changes: upserts.
 fn apply_state_change(tx: &Connection, change: &Change) -> rusqlite::Result<()> {
     match change {
-        Change::Message(_) | Change::Tombstone(_) => {}
+        Change::Message(_) | Change::Tombstone(_) | Change::Webhooks(_) => {}
         Change::AddMember { app, conv, session, at } => {
             tx.prepare_cached("INSERT INTO members (app_id, conv_id, session, joined_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING")?
                 .execute(params![app.as_str(), conv.as_str(), session.as_str(), at])?;

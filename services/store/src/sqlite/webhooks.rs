@@ -100,35 +100,10 @@ impl WebhookStore for SqliteStore {
         }
         let jobs = jobs.to_vec();
         self.write(move |c| {
-            let tx = c.transaction_with_behavior(TransactionBehavior::Immediate).map_err(map_err)?;
-            {
-                // a job queued already (live or dead) keeps its attempts and state
-                let mut insert = tx
-                    .prepare_cached(&format!(
-                        "INSERT INTO webhook_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
-                         ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING"
-                    ))
-                    .map_err(map_err)?;
-                for j in &jobs {
-                    insert
-                        .execute(params![
-                            j.app.as_str(),
-                            j.endpoint,
-                            j.event_id,
-                            j.partition,
-                            j.lane,
-                            j.order,
-                            j.body,
-                            j.attempts,
-                            j.next_at_ms,
-                            j.created_at_ms,
-                            j.dead,
-                            j.last_error,
-                            j.trace,
-                        ])
-                        .map_err(map_err)?;
-                }
-            }
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            insert_jobs(&tx, &jobs)?;
             tx.commit().map_err(map_err)
         })
         .await
@@ -285,4 +260,35 @@ impl WebhookStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Queues `jobs` inside `tx` (the queue's own transaction, or a sequenced batch's); a job queued
+/// already, live or dead, keeps its attempts and state.
+pub(super) fn insert_jobs(tx: &rusqlite::Connection, jobs: &[WebhookJob]) -> Result<(), StoreError> {
+    let mut insert = tx
+        .prepare_cached(&format!(
+            "INSERT INTO webhook_jobs ({JOB_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13) \
+             ON CONFLICT (app_id, endpoint_id, event_id) DO NOTHING"
+        ))
+        .map_err(map_err)?;
+    for j in jobs {
+        insert
+            .execute(params![
+                j.app.as_str(),
+                j.endpoint,
+                j.event_id,
+                j.partition,
+                j.lane,
+                j.order,
+                j.body,
+                j.attempts,
+                j.next_at_ms,
+                j.created_at_ms,
+                j.dead,
+                j.last_error,
+                j.trace,
+            ])
+            .map_err(map_err)?;
+    }
+    Ok(())
 }

@@ -62,3 +62,73 @@ async fn queued_webhooks_survive_kill9_of_the_server() {
         "each accepted once"
     );
 }
+
+/// Embedded, an acknowledged message's webhook events are stored with it: a `kill -9` right
+/// after the last acknowledgement still delivers every message's `message.created` after the
+/// restart (the in-process events log is gone; the jobs were written in the messages' own append).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_keep_their_events_across_kill9() {
+    const CONVERSATIONS: usize = 16;
+    const MESSAGES: usize = 400;
+    let dir = tempfile::tempdir().unwrap();
+    let addr = free_addr();
+    let env = vec![
+        ("HERALD_DATA_DIR", dir.path().join("data").display().to_string()),
+        ("HERALD_HTTP_ADDR", addr.to_string()),
+        ("HERALD_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
+        ("HERALD_WEBHOOK_RETRY_BASE_MS", "100".to_owned()),
+    ];
+    let mut herald = Process::spawn("up-1", "up", &env, dir.path());
+    wait_healthy(addr).await;
+    let api = Api::new(addr);
+    api.unlimited_sends().await;
+    let receiver = Receiver::start().await;
+    register(&api, &receiver, &["message.created"]).await;
+    let alice = api.token("alice", 1).await;
+    let mut convs = Vec::new();
+    for i in 0..CONVERSATIONS {
+        convs.push(api.create_group(&alice, &[&format!("peer{i}")]).await);
+    }
+    // pipelined (a window under the 64 requests a connection may have in flight), so the last
+    // acknowledgements come while the events of the ones before are still being handled
+    let mut ws = api.ws(&alice).await;
+    let send = |i: usize| {
+        let conv = &convs[i % CONVERSATIONS];
+        serde_json::json!({"convId": conv, "msgContent": format!("m{i}")})
+    };
+    let mut next = 0;
+    while next < 48 {
+        ws.send_request("msg-im", send(next)).await;
+        next += 1;
+    }
+    let mut acked = HashSet::new();
+    while acked.len() < MESSAGES {
+        let reply = ws.next_reply().await;
+        assert_eq!(reply["status"], "ok", "{reply}");
+        acked.insert(reply["data"]["MsgId"].as_str().expect("a MsgId").to_owned());
+        if next < MESSAGES {
+            ws.send_request("msg-im", send(next)).await;
+            next += 1;
+        }
+    }
+    herald.kill9();
+    let _restarted = Process::spawn("up-2", "up", &env, dir.path());
+    wait_healthy(addr).await;
+    let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+    loop {
+        let delivered: HashSet<String> = receiver
+            .accepted()
+            .iter()
+            .filter_map(|r| r.body["data"]["MsgId"].as_str().map(str::to_owned))
+            .collect();
+        let missing = acked.difference(&delivered).count();
+        if missing == 0 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{missing} of {MESSAGES} acknowledged messages never reached the endpoint"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
