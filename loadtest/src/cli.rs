@@ -45,6 +45,28 @@ pub enum SpawnKind {
     Nats,
     /// The harness's own relay: forwards each message to its addressees, stores nothing.
     Relay,
+    /// ejabberd (XMPP), configured by the harness (`chat` only; see RESULTS.md, "Peers").
+    Ejabberd,
+    /// Synapse (Matrix) on PostgreSQL (`chat` only).
+    Synapse,
+}
+
+impl SpawnKind {
+    /// The other chat server this names, if it is not Herald or the relay.
+    pub fn peer(self) -> Option<PeerKind> {
+        match self {
+            SpawnKind::Ejabberd => Some(PeerKind::Ejabberd),
+            SpawnKind::Synapse => Some(PeerKind::Synapse),
+            SpawnKind::Embedded | SpawnKind::Nats | SpawnKind::Relay => None,
+        }
+    }
+}
+
+/// Another chat server, measured under the same workload (`peer::`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeerKind {
+    Ejabberd,
+    Synapse,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -53,10 +75,22 @@ pub struct Common {
     #[arg(long, global = true)]
     pub url: Option<String>,
 
-    /// Start the server under test: embedded Herald, Herald on NATS, or the relay.
-    /// Default: embedded (relay for `baseline`).
+    /// Start the server under test: embedded Herald, Herald on NATS, the relay, or a peer
+    /// (ejabberd, Synapse: `chat` only). Default: embedded (relay for `baseline`).
     #[arg(long, value_enum, global = true)]
     pub spawn: Option<SpawnKind>,
+
+    /// With --url: the target is not Herald but this peer (its HTTP listener is the URL).
+    #[arg(long, value_enum, global = true)]
+    pub target_kind: Option<PeerKind>,
+
+    /// With --url and --target-kind ejabberd: its XMPP client port (same address as --url).
+    #[arg(long, global = true)]
+    pub xmpp_port: Option<u16>,
+
+    /// The XMPP domain of the users (a spawned ejabberd serves it).
+    #[arg(long, default_value = "localhost", global = true)]
+    pub xmpp_domain: String,
 
     /// App secret of the target (with --url); a spawned Herald gets a generated one.
     #[arg(long, env = "HERALD_APP_SECRET", hide_env_values = true, global = true)]
