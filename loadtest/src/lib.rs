@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod compare;
 pub mod connection;
 pub mod frames;
 pub mod html;
@@ -53,6 +54,7 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             scenario::history::run(common, args, &mut target).await
         }
         Scenario::Baseline(args) => scenario::baseline::run(common, args).await,
+        Scenario::Compare(_) => anyhow::bail!("`compare` makes a table of runs: call compare::run"),
         Scenario::Relay(args) => {
             ws::loopback_addr(&format!("http://{}", args.listen))?;
             relay::serve(args.listen, args.read_buffer).await?;

@@ -44,6 +44,8 @@ pub struct Target {
     pub kind: String,
     pub api: Api,
     pub server_pid: Option<u32>,
+    /// The server's RSS once it was ready, before any client connected (memory per connection).
+    pub rss_ready: Option<u64>,
     pub nats_pid: Option<u32>,
     pub nats_url: Option<String>,
     /// A log of the spawned server, shown when it fails.
@@ -232,6 +234,7 @@ impl Target {
             kind: format!("{kind:?}").to_lowercase(),
             api,
             server_pid,
+            rss_ready: server_pid.and_then(crate::procfs::rss_bytes),
             nats_pid,
             nats_url,
             log: Some(log),
@@ -248,6 +251,7 @@ impl Target {
             kind: kind.to_owned(),
             api,
             server_pid,
+            rss_ready: server_pid.and_then(crate::procfs::rss_bytes),
             nats_pid: companion_pid,
             nats_url: None,
             log: None,
@@ -277,6 +281,7 @@ impl Target {
             kind: "url".to_owned(),
             api,
             server_pid: common.server_pid,
+            rss_ready: common.server_pid.and_then(crate::procfs::rss_bytes),
             nats_pid: None,
             nats_url: common.nats_url.clone(),
             log: None,

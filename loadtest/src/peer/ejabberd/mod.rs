@@ -8,7 +8,7 @@ pub mod xmpp;
 
 use super::{Account, Link, Peer, PeerPair};
 use crate::api::Api;
-use crate::cli::Common;
+use crate::cli::{Common, EjabberdArchive};
 use crate::connection::Outcome;
 use crate::progress;
 use crate::run::Run;
@@ -55,13 +55,19 @@ impl Ejabberd {
     async fn spawn(common: &Common, domain: String, pairs: u32) -> anyhow::Result<(Self, Target)> {
         let install =
             server::installation().with_context(|| format!("ejabberd is not installed: {}", server::INSTALL_HINT))?;
+        if common.ejabberd_archive == EjabberdArchive::Sqlite && !server::has_sqlite(&install) {
+            bail!("ejabberd's SQLite driver is not installed: apt-get install -y erlang-p1-sqlite3");
+        }
         let dir = tempfile::tempdir()?;
         let ports = server::Ports {
             c2s: target::free_port()?,
             http: target::free_port()?,
         };
         let level = if common.server_log.is_some() { "info" } else { "warning" };
-        std::fs::write(dir.path().join("ejabberd.yml"), server::config(&domain, ports, level))?;
+        std::fs::write(
+            dir.path().join("ejabberd.yml"),
+            server::config(&domain, ports, level, common.ejabberd_archive, dir.path()),
+        )?;
         let log = common.server_log.clone().unwrap_or_else(|| dir.path().join("erl.log"));
         let log_file = std::fs::File::create(&log)?;
         let mut command = server::command(&install, dir.path());
@@ -92,7 +98,12 @@ impl Ejabberd {
                 dir.path().display()
             );
         }
-        let mut target = Target::peer("ejabberd", Api::new(&peer.http, "")?, Some(guard.pid()), None);
+        let kind = match common.ejabberd_archive {
+            EjabberdArchive::Mnesia => "ejabberd",
+            EjabberdArchive::Sqlite => "ejabberd-sqlite",
+            EjabberdArchive::None => "ejabberd-no-archive",
+        };
+        let mut target = Target::peer(kind, Api::new(&peer.http, "")?, Some(guard.pid()), None);
         target.log = Some(log);
         target.adopt(guard, dir);
         Ok((peer, target))

@@ -5,6 +5,7 @@
 //! needs no `epmd` — nothing outlives the run, and it never meets the system's ejabberd node —
 //! and its Mnesia spool, log and configuration all live in the run's temporary directory.
 
+use crate::cli::EjabberdArchive;
 use crate::peer::Account;
 use anyhow::{Context, bail};
 use std::path::{Path, PathBuf};
@@ -51,6 +52,15 @@ pub fn installation() -> Option<Installation> {
     Some(Installation { erl, libs })
 }
 
+/// Whether the SQLite driver ejabberd needs for `--ejabberd-archive sqlite` is installed.
+pub fn has_sqlite(install: &Installation) -> bool {
+    [install.libs.as_path(), Path::new("/usr/lib/erlang/lib")]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flat_map(|entries| entries.flatten())
+        .any(|e| e.file_name().to_string_lossy().starts_with("p1_sqlite3-"))
+}
+
 /// Loopback ports of one ejabberd.
 #[derive(Debug, Clone, Copy)]
 pub struct Ports {
@@ -62,13 +72,27 @@ pub struct Ports {
 
 /// The `ejabberd.yml` of a run. Choices for a fair fight (RESULTS.md, "Peers"):
 /// - `mod_mam` with `default: always`: every 1:1 message is archived (each user's archive), as
-///   Herald stores every message; on Mnesia, the default and only backend built in;
+///   Herald stores every message; on Mnesia (the default) or SQLite (`archive`, in `dir`);
 /// - `mod_stream_mgmt`: XEP-0198 acks are the server's acknowledgement of a send;
 /// - no traffic shaper on the client listener and no session or offline-queue caps that a
 ///   load test would hit (the stock config limits each connection to 1,000 B/s);
 /// - plain TCP and SASL PLAIN on loopback (Herald is measured without TLS too);
 /// - a listen backlog of 4,096, as the harness opens connections 64 at a time.
-pub fn config(domain: &str, ports: Ports, log_level: &str) -> String {
+pub fn config(domain: &str, ports: Ports, log_level: &str, archive: EjabberdArchive, dir: &Path) -> String {
+    let (sql, mam_db) = match archive {
+        EjabberdArchive::Mnesia | EjabberdArchive::None => (String::new(), "mnesia"),
+        EjabberdArchive::Sqlite => (
+            format!(
+                "sql_type: sqlite\nsql_database: \"{}\"\n",
+                dir.join("ejabberd.db").display()
+            ),
+            "sql",
+        ),
+    };
+    let mam = match archive {
+        EjabberdArchive::None => String::new(),
+        _ => format!("  mod_mam:\n    default: always\n    db_type: {mam_db}\n"),
+    };
     format!(
         r#"# written by herald-loadtest for one run
 hosts:
@@ -95,7 +119,7 @@ listen:
 auth_method: internal
 auth_password_format: plain
 default_db: mnesia
-shaper_rules:
+{sql}shaper_rules:
   max_user_sessions: 10
   max_user_offline_messages: 100000
   c2s_shaper: none
@@ -116,9 +140,7 @@ api_permissions:
     what:
       - register
 modules:
-  mod_mam:
-    default: always
-  mod_stream_mgmt:
+{mam}  mod_stream_mgmt:
     resend_on_timeout: if_offline
   mod_roster: {{}}
 "#,
@@ -187,11 +209,36 @@ mod tests {
 
     #[test]
     fn the_config_archives_acks_and_lifts_the_shaper() {
-        let text = config("localhost", Ports { c2s: 5, http: 6 }, "warning");
+        let dir = Path::new("/run/x");
+        let text = config(
+            "localhost",
+            Ports { c2s: 5, http: 6 },
+            "warning",
+            EjabberdArchive::Mnesia,
+            dir,
+        );
         assert!(text.contains("port: 5\n") && text.contains("port: 6\n"));
         assert!(text.contains("mod_mam:\n    default: always"));
         assert!(text.contains("mod_stream_mgmt:"));
         assert!(text.contains("shaper: none"));
         assert!(!text.contains("0.0.0.0"));
+        assert!(text.contains("db_type: mnesia") && !text.contains("sql_type"));
+        let text = config(
+            "localhost",
+            Ports { c2s: 5, http: 6 },
+            "warning",
+            EjabberdArchive::Sqlite,
+            dir,
+        );
+        assert!(text.contains("sql_type: sqlite\nsql_database: \"/run/x/ejabberd.db\"\n"));
+        assert!(text.contains("db_type: sql\n"));
+        let text = config(
+            "localhost",
+            Ports { c2s: 5, http: 6 },
+            "warning",
+            EjabberdArchive::None,
+            dir,
+        );
+        assert!(!text.contains("mod_mam") && text.contains("mod_stream_mgmt"));
     }
 }
