@@ -101,15 +101,15 @@ pub fn markdown(rows: &[Row], args: &CompareArgs) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "| target | msg/s (max) | p50 / p99 ms (max) | p50 / p99 ms at {} msg/s | server CPU s / 1k msgs (max run; + companion) | generator CPU s / 1k msgs (max run) | server KiB / connection | lost / dup / misordered |",
+        "| target | msg/s (max) | p50 / p99 ms (max) | p50 / p99 ms at {} msg/s | server CPU s / 1k msgs (max run; + companion) | generator CPU s / 1k msgs (max run) | server KiB / connection | other processes' CPU s (max run) | lost / dup / misordered |",
         args.common_rate
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for row in rows {
         let (max, common) = match (&row.max, &row.common) {
             (Ok(max), Ok(common)) => (max, common),
             (Err(why), _) | (_, Err(why)) => {
-                let _ = writeln!(out, "| {} | {why} | | | | | | |", row.target);
+                let _ = writeln!(out, "| {} | {why} | | | | | | | |", row.target);
                 continue;
             }
         };
@@ -126,11 +126,23 @@ pub fn markdown(rows: &[Row], args: &CompareArgs) -> String {
             }
             _ => "–".to_owned(),
         };
+        // a run that shared the cores with something else says so
+        let others = match (max.server.machine_busy_seconds, max.loadgen_cpu_seconds) {
+            (Some(busy), Some(loadgen)) => {
+                let servers = max.server.cpu_seconds.unwrap_or(0.0) + max.server.nats_cpu_seconds.unwrap_or(0.0);
+                format!(
+                    "{:.1} of {:.1}",
+                    (busy - servers - loadgen).max(0.0),
+                    max.machine.cpus as f64 * max.cpu_window_seconds
+                )
+            }
+            _ => "–".to_owned(),
+        };
         let tally = |r: &Report| (r.tally.lost, r.tally.duplicated, r.tally.misordered);
         let (a, b) = (tally(max), tally(common));
         let _ = writeln!(
             out,
-            "| {} | {:.0} | {:.1} / {:.1} | {:.2} / {:.2} | {}{companion} | {} | {memory} | {} / {} / {} |",
+            "| {} | {:.0} | {:.1} / {:.1} | {:.2} / {:.2} | {}{companion} | {} | {memory} | {others} | {} / {} / {} |",
             row.target,
             max.rate,
             max.latency.p50,
