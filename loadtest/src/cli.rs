@@ -31,6 +31,9 @@ pub enum Scenario {
     /// The machine's limits: the `chat` workload through a trivial relay, and raw JetStream
     /// publish/consume on the same NATS.
     Baseline(BaselineArgs),
+    /// `chat` on Herald (embedded, NATS), the relay, ejabberd and Synapse one after another, at
+    /// the maximum rate and at a common rate: one Markdown table (peers not installed skipped).
+    Compare(CompareArgs),
     /// Serves the trivial relay (what `--spawn relay` starts); runs until killed.
     #[command(hide = true)]
     Relay(RelayArgs),
@@ -45,6 +48,39 @@ pub enum SpawnKind {
     Nats,
     /// The harness's own relay: forwards each message to its addressees, stores nothing.
     Relay,
+    /// ejabberd (XMPP), configured by the harness (`chat` only; see RESULTS.md, "Peers").
+    Ejabberd,
+    /// Synapse (Matrix) on PostgreSQL (`chat` only).
+    Synapse,
+}
+
+impl SpawnKind {
+    /// The other chat server this names, if it is not Herald or the relay.
+    pub fn peer(self) -> Option<PeerKind> {
+        match self {
+            SpawnKind::Ejabberd => Some(PeerKind::Ejabberd),
+            SpawnKind::Synapse => Some(PeerKind::Synapse),
+            SpawnKind::Embedded | SpawnKind::Nats | SpawnKind::Relay => None,
+        }
+    }
+}
+
+/// The backend of ejabberd's message archive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum EjabberdArchive {
+    /// Mnesia, ejabberd's built-in database (the archive table is on disk, not fsynced per write).
+    Mnesia,
+    /// SQLite, one file (each archive write is its own transaction).
+    Sqlite,
+    /// No archive at all: not a fair fight (nothing is stored), it shows what the archive costs.
+    None,
+}
+
+/// Another chat server, measured under the same workload (`peer::`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PeerKind {
+    Ejabberd,
+    Synapse,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -53,10 +89,27 @@ pub struct Common {
     #[arg(long, global = true)]
     pub url: Option<String>,
 
-    /// Start the server under test: embedded Herald, Herald on NATS, or the relay.
-    /// Default: embedded (relay for `baseline`).
+    /// Start the server under test: embedded Herald, Herald on NATS, the relay, or a peer
+    /// (ejabberd, Synapse: `chat` only). Default: embedded (relay for `baseline`).
     #[arg(long, value_enum, global = true)]
     pub spawn: Option<SpawnKind>,
+
+    /// With --url: the target is not Herald but this peer (its HTTP listener is the URL).
+    #[arg(long, value_enum, global = true)]
+    pub target_kind: Option<PeerKind>,
+
+    /// With --url and --target-kind ejabberd: its XMPP client port (same address as --url).
+    #[arg(long, global = true)]
+    pub xmpp_port: Option<u16>,
+
+    /// The XMPP domain of the users (a spawned ejabberd serves it).
+    #[arg(long, default_value = "localhost", global = true)]
+    pub xmpp_domain: String,
+
+    /// Where a spawned ejabberd archives messages (`mod_mam`): Mnesia (its default) or SQLite
+    /// (what ejabberd recommends for a small server; Debian `erlang-p1-sqlite3`).
+    #[arg(long, value_enum, default_value_t = EjabberdArchive::Mnesia, global = true)]
+    pub ejabberd_archive: EjabberdArchive,
 
     /// App secret of the target (with --url); a spawned Herald gets a generated one.
     #[arg(long, env = "HERALD_APP_SECRET", hide_env_values = true, global = true)]
@@ -269,6 +322,25 @@ pub struct BaselineArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The workload of every run (`--rate` is the first run's: 0, the maximum).
+    #[command(flatten)]
+    pub chat: ChatArgs,
+
+    /// The rate of every target's second run, for latencies side by side.
+    #[arg(long, default_value_t = 1000.0)]
+    pub common_rate: f64,
+
+    /// Write the table to this file too (Markdown).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+
+    /// Leave a target out (repeatable).
+    #[arg(long, value_enum)]
+    pub skip: Vec<SpawnKind>,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct RelayArgs {
     /// Address to listen on (loopback).
     #[arg(long, default_value = "127.0.0.1:0")]
@@ -287,6 +359,7 @@ impl Scenario {
             Scenario::Idle(_) => "idle",
             Scenario::History(_) => "history",
             Scenario::Baseline(_) => "baseline",
+            Scenario::Compare(_) => "compare",
             Scenario::Relay(_) => "relay",
         }
     }

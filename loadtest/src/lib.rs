@@ -4,12 +4,14 @@
 
 pub mod api;
 pub mod cli;
+pub mod compare;
 pub mod connection;
 pub mod frames;
 pub mod html;
 pub mod jetstream;
 pub mod load;
 pub mod notify;
+pub mod peer;
 pub mod procfs;
 pub mod progress;
 pub mod recorder;
@@ -23,7 +25,7 @@ pub mod target;
 pub mod tracker;
 pub mod ws;
 
-pub use cli::{Cli, Scenario, SpawnKind};
+pub use cli::{Cli, PeerKind, Scenario, SpawnKind};
 pub use report::Report;
 
 use target::Target;
@@ -33,6 +35,9 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
     let common = &cli.common;
     match &cli.scenario {
         Scenario::Chat(args) => {
+            if let Some(kind) = peer_kind(common) {
+                return peer::run_chat(common, args, kind).await;
+            }
             let mut target = Target::open(common, SpawnKind::Embedded).await?;
             scenario::chat::run(common, args, &mut target, "chat").await
         }
@@ -49,11 +54,21 @@ pub async fn run(cli: &Cli) -> anyhow::Result<Report> {
             scenario::history::run(common, args, &mut target).await
         }
         Scenario::Baseline(args) => scenario::baseline::run(common, args).await,
+        Scenario::Compare(_) => anyhow::bail!("`compare` makes a table of runs: call compare::run"),
         Scenario::Relay(args) => {
             ws::loopback_addr(&format!("http://{}", args.listen))?;
             relay::serve(args.listen, args.read_buffer).await?;
             anyhow::bail!("the relay stopped")
         }
+    }
+}
+
+/// The peer a run targets: `--target-kind` with `--url`, or `--spawn ejabberd|synapse`.
+fn peer_kind(common: &cli::Common) -> Option<cli::PeerKind> {
+    if common.url.is_some() {
+        common.target_kind
+    } else {
+        common.spawn.and_then(SpawnKind::peer)
     }
 }
 

@@ -257,6 +257,7 @@ pub async fn measure(
         disconnect_samples: outcomes.iter().filter_map(|o| o.closed.clone()).take(10).collect(),
         drained,
         server: ServerFigures {
+            rss_ready: target.rss_ready,
             rss_start,
             rss_peak: rss.iter().map(|(_, b)| *b).max(),
             rss_end: target.server_pid.and_then(procfs::rss_bytes),

@@ -90,6 +90,9 @@ impl Machine {
 /// Memory and CPU time of the server (and its NATS) over the run, from /proc.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ServerFigures {
+    /// Once the server was ready, before the run's connections opened.
+    pub rss_ready: Option<u64>,
+    /// When the load starts (every connection open).
     pub rss_start: Option<u64>,
     pub rss_peak: Option<u64>,
     pub rss_end: Option<u64>,

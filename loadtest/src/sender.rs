@@ -146,6 +146,66 @@ impl Drop for Counted<'_> {
     }
 }
 
+/// When a sender may send, and how many at once: the pace (rate, backlog, count) and the window
+/// of unanswered requests. Every sending connection uses it — Herald's, and the peers' in
+/// `peer::` — so a rate or a window means the same thing whatever the protocol.
+pub struct Turns {
+    pace: Pace,
+    permits: Arc<Semaphore>,
+    start: tokio::time::Instant,
+    stop: CancellationToken,
+}
+
+impl Turns {
+    /// Waits for the load to start; `None` if the run stopped sending first. `permits` holds the
+    /// window: whoever reads the answers returns one per answered request.
+    pub async fn begin(run: &Run, pace: Pace, permits: Arc<Semaphore>) -> Option<Self> {
+        let stop = run.stop_sending.clone();
+        tokio::select! {
+            _ = run.started.cancelled() => {}
+            _ = stop.cancelled() => return None,
+        }
+        // with a rate, each sender starts at a random point of its first interval (unless --burst):
+        // otherwise "1,000 msg/s from 400 senders" is 400 messages at once every 400 ms
+        let phase = match pace.rate {
+            Some(rate) if !run.burst && rate > 0.0 => Duration::from_secs_f64(random_fraction() / rate),
+            _ => Duration::ZERO,
+        };
+        Some(Self {
+            pace,
+            permits,
+            start: tokio::time::Instant::now() + phase,
+            stop,
+        })
+    }
+
+    /// How many requests may go now, `n` having gone before (at least one, their window slots
+    /// taken); `None` once the run stops sending or the count is reached.
+    pub async fn next(&self, n: u64, counters: &Counters) -> Option<u64> {
+        let pace = &self.pace;
+        if self.stop.is_cancelled() || pace.limit.is_some_and(|limit| n >= limit) {
+            return None;
+        }
+        if !wait_turn(pace, self.start, n, counters, &self.stop).await {
+            return None;
+        }
+        // stop first: once the load phase is over, not one more request
+        let permit = tokio::select! {
+            biased;
+            _ = self.stop.cancelled() => return None,
+            permit = self.permits.acquire() => permit,
+        };
+        permit.ok()?.forget();
+        // more at once while the window and the rate allow: one flush for the batch
+        let mut cap = pace.limit.map_or(u64::MAX, |limit| limit - n);
+        if let Some(rate) = pace.rate {
+            let owed = (self.start.elapsed().as_secs_f64() * rate) as u64 + 1;
+            cap = cap.min(owed.saturating_sub(n).max(1));
+        }
+        Some(1 + take_more(&self.permits, cap - 1))
+    }
+}
+
 /// Sends until the run stops sending (or the limit is reached); returns the sink to close later.
 pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work: Work) -> Sink {
     let (pace, is_message) = match &work {
@@ -154,44 +214,15 @@ pub async fn drive(mut sink: Sink, permits: Arc<Semaphore>, run: Arc<Run>, work:
     };
     let fanout = work.fanout();
     let counters = &run.counters;
-    let stop = run.stop_sending.clone();
     // a sender with a fixed count holds the load phase open until it has sent it
     let _counted = pace.limit.map(|_| Counted::new(counters));
-    tokio::select! {
-        _ = run.started.cancelled() => {}
-        _ = stop.cancelled() => return sink,
-    }
-    // with a rate, each sender starts at a random point of its first interval (unless --burst):
-    // otherwise "1,000 msg/s from 400 senders" is 400 messages at once every 400 ms
-    let phase = match pace.rate {
-        Some(rate) if !run.burst && rate > 0.0 => Duration::from_secs_f64(random_fraction() / rate),
-        _ => Duration::ZERO,
+    let Some(turns) = Turns::begin(&run, pace, permits).await else {
+        return sink;
     };
-    let start = tokio::time::Instant::now() + phase;
     let mut local = run.recorder.local();
     let mut n: u64 = 0;
-    'sending: loop {
-        if stop.is_cancelled() || pace.limit.is_some_and(|limit| n >= limit) {
-            break;
-        }
-        if !wait_turn(&pace, start, n, counters, &stop).await {
-            break;
-        }
-        // stop first: once the load phase is over, not one more request
-        let permit = tokio::select! {
-            biased;
-            _ = stop.cancelled() => break,
-            permit = permits.acquire() => permit,
-        };
-        let Ok(permit) = permit else { break };
-        permit.forget();
-        // more at once while the window and the rate allow: one flush for the batch
-        let mut cap = pace.limit.map_or(u64::MAX, |limit| limit - n);
-        if let Some(rate) = pace.rate {
-            let owed = (start.elapsed().as_secs_f64() * rate) as u64 + 1;
-            cap = cap.min(owed.saturating_sub(n).max(1));
-        }
-        for _ in 0..1 + take_more(&permits, cap - 1) {
+    'sending: while let Some(batch) = turns.next(n, counters).await {
+        for _ in 0..batch {
             let now = run.now_us();
             let text = request_text(&work, &run, now, n);
             Counters::add(&counters.requests, 1);

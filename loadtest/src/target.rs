@@ -18,6 +18,11 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
+    /// Guards `child` (named `server` when it is the server under test: its exit fails the run).
+    pub fn new(name: &'static str, child: Child) -> Self {
+        Self { name, child }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
@@ -39,6 +44,8 @@ pub struct Target {
     pub kind: String,
     pub api: Api,
     pub server_pid: Option<u32>,
+    /// The server's RSS once it was ready, before any client connected (memory per connection).
+    pub rss_ready: Option<u64>,
     pub nats_pid: Option<u32>,
     pub nats_url: Option<String>,
     /// A log of the spawned server, shown when it fails.
@@ -85,13 +92,19 @@ fn herald_binary(flag: Option<&Path>) -> PathBuf {
 }
 
 fn wait_listening(port: u16, child: &mut ChildGuard) -> anyhow::Result<()> {
-    let deadline = Instant::now() + READY_WITHIN;
+    wait_listening_within(port, child, READY_WITHIN)
+}
+
+/// Waits until something listens on loopback `port`; an error if `child` exits first or
+/// `within` passes.
+pub fn wait_listening_within(port: u16, child: &mut ChildGuard, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Some(status) = child.exited() {
             bail!("{} exited ({status}) before listening on {port}", child.name);
         }
         if Instant::now() > deadline {
-            bail!("{} did not listen on {port} within {READY_WITHIN:?}", child.name);
+            bail!("{} did not listen on {port} within {within:?}", child.name);
         }
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -128,6 +141,9 @@ fn server_command(
     nats_url: Option<&str>,
 ) -> anyhow::Result<Command> {
     Ok(match kind {
+        SpawnKind::Ejabberd | SpawnKind::Synapse => {
+            bail!("--spawn {kind:?} runs the `chat` scenario only (`herald-loadtest chat --spawn ...`)")
+        }
         SpawnKind::Relay => {
             let mut command = Command::new(std::env::current_exe()?);
             command.args(["relay", "--listen", addr, "--read-buffer"]);
@@ -218,12 +234,36 @@ impl Target {
             kind: format!("{kind:?}").to_lowercase(),
             api,
             server_pid,
+            rss_ready: server_pid.and_then(crate::procfs::rss_bytes),
             nats_pid,
             nats_url,
             log: Some(log),
             children,
             _dirs: dirs,
         })
+    }
+
+    /// A peer server (`peer::`): `api` is its HTTP base, used only to look for Herald's
+    /// `/metrics` (a peer has none, so no stages); `companion_pid` is its database, in the
+    /// `nats_pid` slot. The spawned processes and their folders are handed over with `adopt`.
+    pub fn peer(kind: &str, api: Api, server_pid: Option<u32>, companion_pid: Option<u32>) -> Self {
+        Self {
+            kind: kind.to_owned(),
+            api,
+            server_pid,
+            rss_ready: server_pid.and_then(crate::procfs::rss_bytes),
+            nats_pid: companion_pid,
+            nats_url: None,
+            log: None,
+            children: Vec::new(),
+            _dirs: Vec::new(),
+        }
+    }
+
+    /// Stops `child` when this target is dropped, then removes `dir`.
+    pub fn adopt(&mut self, child: ChildGuard, dir: tempfile::TempDir) {
+        self.children.push(child);
+        self._dirs.push(dir);
     }
 
     /// Attaches to a server already running at `url` (loopback only).
@@ -241,6 +281,7 @@ impl Target {
             kind: "url".to_owned(),
             api,
             server_pid: common.server_pid,
+            rss_ready: common.server_pid.and_then(crate::procfs::rss_bytes),
             nats_pid: None,
             nats_url: common.nats_url.clone(),
             log: None,

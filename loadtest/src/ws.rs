@@ -54,6 +54,23 @@ pub fn loopback_addr(url: &str) -> anyhow::Result<SocketAddr> {
 /// bytes (small for idle connections).
 pub async fn connect(url: &str, source: IpAddr, read_buffer: usize) -> anyhow::Result<Socket> {
     let addr = loopback_addr(url)?;
+    let stream = connect_tcp(addr, source).await?;
+    let config = WebSocketConfig::default()
+        .read_buffer_size(read_buffer)
+        .write_buffer_size(16 * 1024)
+        .max_message_size(Some(1 << 20));
+    let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
+        .await
+        .with_context(|| format!("websocket handshake with {addr}"))?;
+    Ok(socket)
+}
+
+/// A TCP connection to `addr` (loopback only) from `source`, Nagle off: the WebSockets above,
+/// and the peers' own protocols (XMPP streams).
+pub async fn connect_tcp(addr: SocketAddr, source: IpAddr) -> anyhow::Result<TcpStream> {
+    if !addr.ip().is_loopback() {
+        bail!("{addr}: load tests only target loopback addresses (127.0.0.0/8, [::1])");
+    }
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
@@ -66,14 +83,7 @@ pub async fn connect(url: &str, source: IpAddr, read_buffer: usize) -> anyhow::R
     }
     let stream = socket.connect(addr).await.with_context(|| format!("connect {addr}"))?;
     stream.set_nodelay(true)?;
-    let config = WebSocketConfig::default()
-        .read_buffer_size(read_buffer)
-        .write_buffer_size(16 * 1024)
-        .max_message_size(Some(1 << 20));
-    let (socket, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config))
-        .await
-        .with_context(|| format!("websocket handshake with {addr}"))?;
-    Ok(socket)
+    Ok(stream)
 }
 
 /// Sends `ping` on a native `/ws` connection and waits for its answer: once answered, the server
