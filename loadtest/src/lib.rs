@@ -10,6 +10,7 @@ pub mod html;
 pub mod jetstream;
 pub mod load;
 pub mod notify;
+pub mod peer;
 pub mod procfs;
 pub mod progress;
 pub mod recorder;

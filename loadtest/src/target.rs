@@ -18,11 +18,16 @@ pub struct ChildGuard {
 }
 
 impl ChildGuard {
+    pub fn new(name: &'static str, child: Child) -> Self {
+        Self { name, child }
+    }
+
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
-    fn exited(&mut self) -> Option<String> {
+    /// How the process exited, if it has.
+    pub fn exited(&mut self) -> Option<String> {
         self.child.try_wait().ok().flatten().map(|status| status.to_string())
     }
 }
