@@ -111,7 +111,12 @@ pub struct Common {
     #[arg(long, value_enum, default_value_t = EjabberdArchive::Mnesia, global = true)]
     pub ejabberd_archive: EjabberdArchive,
 
-    /// App secret of the target (with --url); a spawned Herald gets a generated one.
+    /// The Python virtualenv with `matrix-synapse[postgres]` for `--spawn synapse`.
+    #[arg(long, env = "HERALD_SYNAPSE_VENV", default_value = ".venv-synapse", global = true)]
+    pub synapse_venv: std::path::PathBuf,
+
+    /// App secret of the target (with --url); a spawned Herald gets a generated one. With
+    /// `--target-kind synapse`: the homeserver's `registration_shared_secret`.
     #[arg(long, env = "HERALD_APP_SECRET", hide_env_values = true, global = true)]
     pub app_secret: Option<String>,
 

@@ -22,7 +22,7 @@ pub struct Row {
 }
 
 /// Why `kind` cannot run on this machine, if it cannot (a peer not installed or not built).
-fn unavailable(kind: SpawnKind) -> Option<String> {
+fn unavailable(kind: SpawnKind, common: &crate::cli::Common) -> Option<String> {
     match kind {
         SpawnKind::Ejabberd => crate::peer::ejabberd::server::installation().is_none().then(|| {
             format!(
@@ -30,7 +30,9 @@ fn unavailable(kind: SpawnKind) -> Option<String> {
                 crate::peer::ejabberd::server::INSTALL_HINT
             )
         }),
-        SpawnKind::Synapse => Some("skipped: the Synapse adapter is not built yet".to_owned()),
+        SpawnKind::Synapse => crate::peer::synapse::Install::find(&common.synapse_venv)
+            .err()
+            .map(|err| format!("skipped: not installed ({err:#})")),
         SpawnKind::Embedded | SpawnKind::Nats | SpawnKind::Relay => None,
     }
 }
@@ -67,7 +69,7 @@ pub async fn run(cli: &Cli, args: &CompareArgs) -> Vec<Row> {
         if args.skip.contains(&kind) {
             continue;
         }
-        if let Some(why) = unavailable(kind) {
+        if let Some(why) = unavailable(kind, &cli.common) {
             rows.push(Row {
                 target,
                 max: Err(why.clone()),

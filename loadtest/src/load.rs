@@ -139,7 +139,8 @@ impl CpuMark {
     fn take(target: &Target) -> Self {
         Self {
             server: target.server_pid.and_then(procfs::cpu_seconds),
-            nats: target.nats_pid.and_then(procfs::cpu_seconds),
+            // the companion with its children (PostgreSQL's backends; NATS has none)
+            nats: target.nats_pid.and_then(procfs::cpu_seconds_with_children),
             loadgen: procfs::cpu_seconds(std::process::id()),
             machine_busy: procfs::machine_busy_seconds(),
         }

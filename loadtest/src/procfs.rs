@@ -21,6 +21,25 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     parse_cpu(&stat)
 }
 
+/// CPU seconds of `pid` and its live children (PostgreSQL's backends are the postmaster's
+/// children: its own time is a small part of the database's work).
+pub fn cpu_seconds_with_children(pid: u32) -> Option<f64> {
+    let own = cpu_seconds(pid)?;
+    let children: f64 = std::fs::read_dir("/proc")
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&child| parent_of(child) == Some(pid))
+        .filter_map(cpu_seconds)
+        .sum();
+    Some(own + children)
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // after the command name's closing parenthesis: state, then the parent's pid
+    stat[stat.rfind(')')? + 1..].split_whitespace().nth(1)?.parse().ok()
+}
+
 fn parse_cpu(stat: &str) -> Option<f64> {
     // the command name may hold spaces: fields are counted after its closing parenthesis
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -50,6 +69,12 @@ fn parse_busy(cpu_line: &str) -> Option<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn this_process_has_a_parent() {
+        assert!(super::parent_of(std::process::id()).is_some());
+        assert!(super::cpu_seconds_with_children(std::process::id()).is_some());
+    }
+
     use super::*;
 
     #[test]

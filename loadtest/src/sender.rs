@@ -16,7 +16,7 @@ use tokio_util::sync::CancellationToken;
 pub type Sink = SplitSink<Socket, Message>;
 
 /// A random number in [0, 1): std's per-instance random hash keys, no generator crate needed.
-fn random_fraction() -> f64 {
+pub fn random_fraction() -> f64 {
     use std::hash::{BuildHasher, Hasher};
     let bits = std::collections::hash_map::RandomState::new().build_hasher().finish();
     (bits >> 11) as f64 / (1u64 << 53) as f64
@@ -68,7 +68,7 @@ impl Work {
 }
 
 /// Waits until request `n` is due and the backlog is under its bound; false once the run stops.
-async fn wait_turn(
+pub async fn wait_turn(
     pace: &Pace,
     start: tokio::time::Instant,
     n: u64,
@@ -129,10 +129,10 @@ fn request_text(work: &Work, run: &Run, now: u64, n: u64) -> String {
 }
 
 /// Counts one sender with a fixed count of requests among `counted_senders` while it lives.
-struct Counted<'a>(&'a Counters);
+pub struct Counted<'a>(&'a Counters);
 
 impl<'a> Counted<'a> {
-    fn new(counters: &'a Counters) -> Self {
+    pub fn new(counters: &'a Counters) -> Self {
         Counters::add(&counters.counted_senders, 1);
         Self(counters)
     }

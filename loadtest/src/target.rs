@@ -27,7 +27,8 @@ impl ChildGuard {
         self.child.id()
     }
 
-    fn exited(&mut self) -> Option<String> {
+    /// How the process exited, if it has.
+    pub fn exited(&mut self) -> Option<String> {
         self.child.try_wait().ok().flatten().map(|status| status.to_string())
     }
 }
@@ -50,6 +51,8 @@ pub struct Target {
     pub nats_url: Option<String>,
     /// A log of the spawned server, shown when it fails.
     pub log: Option<PathBuf>,
+    /// A peer server that stops itself when dropped (Synapse and its PostgreSQL).
+    held: Vec<Box<dyn std::any::Any + Send>>,
     // dropped last: children before their directories
     children: Vec<ChildGuard>,
     _dirs: Vec<tempfile::TempDir>,
@@ -238,6 +241,7 @@ impl Target {
             nats_pid,
             nats_url,
             log: Some(log),
+            held: Vec::new(),
             children,
             _dirs: dirs,
         })
@@ -255,12 +259,18 @@ impl Target {
             nats_pid: companion_pid,
             nats_url: None,
             log: None,
+            held: Vec::new(),
             children: Vec::new(),
             _dirs: Vec::new(),
         }
     }
 
     /// Stops `child` when this target is dropped, then removes `dir`.
+    /// Keeps `server` (which stops itself when dropped) until the target is dropped.
+    pub fn hold(&mut self, server: impl std::any::Any + Send) {
+        self.held.push(Box::new(server));
+    }
+
     pub fn adopt(&mut self, child: ChildGuard, dir: tempfile::TempDir) {
         self.children.push(child);
         self._dirs.push(dir);
@@ -285,6 +295,7 @@ impl Target {
             nats_pid: None,
             nats_url: common.nats_url.clone(),
             log: None,
+            held: Vec::new(),
             children: Vec::new(),
             _dirs: Vec::new(),
         })

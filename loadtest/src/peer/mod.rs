@@ -13,6 +13,7 @@
 
 pub mod chat;
 pub mod ejabberd;
+pub mod synapse;
 
 use crate::cli::{Common, PeerKind};
 use crate::connection::Outcome;
@@ -100,10 +101,10 @@ pub async fn run_chat(
             let (peer, mut target) = ejabberd::Ejabberd::open(common, args.pairs).await?;
             chat::run(&peer, &mut target, common, args).await
         }
-        PeerKind::Synapse => anyhow::bail!(
-            "the Synapse adapter is not built yet (peer::synapse); `--spawn ejabberd` is, and \
-             Herald's own targets are"
-        ),
+        PeerKind::Synapse => {
+            let (peer, mut target) = synapse::Synapse::open(common).await?;
+            chat::run(&peer, &mut target, common, args).await
+        }
     }
 }
 

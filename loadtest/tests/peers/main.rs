@@ -3,6 +3,7 @@
 //! misordered. A peer that is not installed is skipped, saying so and how to install it.
 
 mod ejabberd;
+mod synapse;
 
 use herald_loadtest::Report;
 
