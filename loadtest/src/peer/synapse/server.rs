@@ -354,6 +354,8 @@ pub fn homeserver_yaml(dir: &Path, port: u16, pg_socket: &Path, pg_port: u16, se
     format!(
         r#"server_name: "{SERVER_NAME}"
 pid_file: {dir}/homeserver.pid
+# setup only: the harness registers hundreds of users before the run (passwords are never used)
+bcrypt_rounds: 4
 listeners:
   - port: {port}
     bind_addresses: ['127.0.0.1']
