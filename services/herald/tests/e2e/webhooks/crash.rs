@@ -63,21 +63,37 @@ async fn queued_webhooks_survive_kill9_of_the_server() {
     );
 }
 
-/// Embedded, an acknowledged message's webhook events are stored with it: a `kill -9` right
-/// after the last acknowledgement still delivers every message's `message.created` after the
-/// restart (the in-process events log is gone; the jobs were written in the messages' own append).
+/// An acknowledged message's webhook events survive a `kill -9` right after the last
+/// acknowledgement: every message's `message.created` arrives after the restart. Embedded, the
+/// in-process events log is gone, and the jobs were written in the messages' own append; on
+/// NATS the webhooks consumer resumes the durable events log from its checkpoint.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn acknowledged_messages_keep_their_events_across_kill9() {
+async fn acknowledged_messages_keep_their_events_across_kill9_embedded() {
+    acknowledged_messages_keep_their_events_across_kill9(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_messages_keep_their_events_across_kill9_nats() {
+    let nats = herald_testkit::NatsServer::start();
+    acknowledged_messages_keep_their_events_across_kill9(Some(&nats.url)).await;
+}
+
+async fn acknowledged_messages_keep_their_events_across_kill9(nats_url: Option<&str>) {
     const CONVERSATIONS: usize = 16;
     const MESSAGES: usize = 400;
     let dir = tempfile::tempdir().unwrap();
     let addr = free_addr();
-    let env = vec![
+    let mut env = vec![
         ("HERALD_DATA_DIR", dir.path().join("data").display().to_string()),
         ("HERALD_HTTP_ADDR", addr.to_string()),
         ("HERALD_WEBHOOK_ALLOW_PRIVATE", "true".to_owned()),
         ("HERALD_WEBHOOK_RETRY_BASE_MS", "100".to_owned()),
     ];
+    if let Some(url) = nats_url {
+        // the dead process's leases lapse soon, so the restarted one takes its partitions
+        env.push(("HERALD_NATS_URL", url.to_owned()));
+        env.push(("HERALD_LEASE_TTL_MS", "2000".to_owned()));
+    }
     let mut herald = Process::spawn("up-1", "up", &env, dir.path());
     wait_healthy(addr).await;
     let api = Api::new(addr);
