@@ -58,6 +58,19 @@ pub struct Target {
     _dirs: Vec<tempfile::TempDir>,
 }
 
+/// `N` distinct free ports: bound together, so two of them are never the same port (as two
+/// calls of [`free_port`] may be, the first one's released before the second asks).
+pub fn free_ports<const N: usize>() -> anyhow::Result<[u16; N]> {
+    let listeners = (0..N)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut ports = [0; N];
+    for (port, listener) in ports.iter_mut().zip(&listeners) {
+        *port = listener.local_addr()?.port();
+    }
+    Ok(ports)
+}
+
 pub fn free_port() -> anyhow::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }

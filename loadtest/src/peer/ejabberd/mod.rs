@@ -59,10 +59,8 @@ impl Ejabberd {
             bail!("ejabberd's SQLite driver is not installed: apt-get install -y erlang-p1-sqlite3");
         }
         let dir = tempfile::tempdir()?;
-        let ports = server::Ports {
-            c2s: target::free_port()?,
-            http: target::free_port()?,
-        };
+        let [c2s, http] = target::free_ports()?;
+        let ports = server::Ports { c2s, http };
         let level = if common.server_log.is_some() { "info" } else { "warning" };
         std::fs::write(
             dir.path().join("ejabberd.yml"),
