@@ -11,11 +11,22 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 /// A port nobody listens on right now.
+/// A free loopback port, never one this process was given before: the port is released when
+/// this returns, so two calls in a row could otherwise name the same port, and two servers of
+/// one test would then race for it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("free port");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// Sends `signal` (`STOP`, `CONT`, …) to process `pid` with kill(1): pausing a process keeps

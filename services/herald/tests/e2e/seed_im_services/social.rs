@@ -162,6 +162,25 @@ async fn call_request_relayed_live(kind: BusKind) {
         callees.push(ImClient::connect(&api_b, &api_b.token("ben", 2).await).await);
     }
 
+    if let Some(second) = &second {
+        // the caller's gateway relays by its replica of the routing table, which follows the
+        // table's change feed: once it sees a session that connected to the second gateway after
+        // ben, it has seen ben's route there too
+        let api_b = Api::new(second.addr);
+        let _probe = ImClient::connect(&api_b, &api_b.token("probe", 1).await).await;
+        let deadline = tokio::time::Instant::now() + crate::support::WAIT;
+        loop {
+            ann.send(json!({"msg_code": 2002, "to_id": "probe"})).await;
+            if ann.next_code(2002).await["online"] == true {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the second gateway's routes never reached the first"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
     let offer = json!({"sdp": "v=0", "call_id": "c-1"});
     ann.send(json!({"msg_code": 600, "to_id": "ben", "data": offer})).await;
     for callee in callees.iter_mut() {
