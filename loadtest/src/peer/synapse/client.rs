@@ -123,22 +123,6 @@ pub fn registration_mac(secret: &str, nonce: &str, user: &str, password: &str) -
     mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// A message body: the sender's number `n`, the send time (µs since the run started), then
-/// padding to `size` bytes, like Herald's content.
-pub fn body(n: u64, sent_us: u64, size: usize) -> String {
-    let mut text = format!("{n} {sent_us} ");
-    while text.len() < size {
-        text.push('x');
-    }
-    text
-}
-
-/// The number and send time a body carries.
-pub fn parse_body(body: &str) -> Option<(u64, u64)> {
-    let mut fields = body.split(' ');
-    Some((fields.next()?.parse().ok()?, fields.next()?.parse().ok()?))
-}
-
 impl SynapseClient {
     pub fn new(base: &str, shared_secret: &str) -> anyhow::Result<Self> {
         crate::ws::loopback_addr(base)?;
@@ -357,14 +341,6 @@ impl SynapseClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bodies_carry_number_and_send_time_at_the_size() {
-        let text = body(17, 123_456, 64);
-        assert_eq!(text.len(), 64);
-        assert_eq!(parse_body(&text), Some((17, 123_456)));
-        assert_eq!(parse_body("hello"), None);
-    }
 
     #[test]
     fn encodes_room_ids() {

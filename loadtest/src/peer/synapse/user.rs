@@ -176,7 +176,7 @@ impl Reader {
             return;
         }
         self.last_seen = Some(event.event_id.clone());
-        let Some((n, sent_us)) = event.content.body.as_deref().and_then(client::parse_body) else {
+        let Some((sent_us, n)) = event.content.body.as_deref().and_then(crate::peer::parse_body) else {
             keep_error(
                 &mut outcome.errors,
                 &run.counters,
@@ -242,7 +242,7 @@ async fn send_loop(
         local.record(Sample::Sent {
             second: Run::second_of(sent_us),
         });
-        let text = client::body(n, sent_us, run.content_size);
+        let text = crate::peer::body(sent_us, n, run.content_size);
         let txn = format!("{}-{key}-{n}", run.id);
         let (client, user, room, run, acks) = (client.clone(), user.clone(), room.clone(), run.clone(), acks.clone());
         tokio::spawn(async move {
