@@ -10,7 +10,7 @@ use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing};
 use herald_protocol::bus::{Ack, Action, Command, GatewayMessage, Reply, ReplyTo};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, codec, timefmt};
-use herald_store::{AppSettings, Change, Fence, Store, StoreError};
+use herald_store::{AppSettings, Change, Fence, IdempotentLookup, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -295,7 +295,7 @@ impl<'a> Partition<'a> {
         Ok(())
     }
 
-    /// Stored messages carrying any of the batch's idempotency keys, one lookup per conversation.
+    /// Stored messages carrying any of the batch's idempotency keys: one store call per batch.
     async fn find_originals(&self, commands: &[(u64, Command)]) -> Result<Vec<MessageRecord>, StoreError> {
         let mut keys: HashMap<(&AppId, &ConvId), Vec<(SessionId, String)>> = HashMap::new();
         for (_, command) in commands {
@@ -307,14 +307,18 @@ impl<'a> Partition<'a> {
                     .push((send.from.clone(), send.idempotency_key.clone()));
             }
         }
-        let lookups = keys
-            .iter()
-            .map(|((app, conv), keys)| self.store.find_idempotent(app, conv, keys));
-        Ok(futures::future::try_join_all(lookups)
-            .await?
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let lookups: Vec<IdempotentLookup> = keys
             .into_iter()
-            .flatten()
-            .collect())
+            .map(|((app, conv), keys)| IdempotentLookup {
+                app: app.clone(),
+                conv: conv.clone(),
+                keys,
+            })
+            .collect();
+        self.store.find_idempotent_in(&lookups).await
     }
 
     /// The settings of the apps in the batch, from a cache at most `SETTINGS_TTL` old.

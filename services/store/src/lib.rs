@@ -20,8 +20,8 @@ mod webhooks;
 pub use error::StoreError;
 pub use model::{
     Account, AppRecord, AppSettings, BeforeSend, Change, ConsoleUser, ConvSummary, Conversation, Creation,
-    DEFAULT_BEFORE_SEND_TIMEOUT_MS, DEFAULT_MAX_MEMBERS, Fence, FriendRequest, ListCursor, LoginPolicy, Org,
-    Revocation, RevocationFeed, RevocationKind,
+    DEFAULT_BEFORE_SEND_TIMEOUT_MS, DEFAULT_MAX_MEMBERS, Fence, FriendRequest, IdempotentLookup, ListCursor,
+    LoginPolicy, Org, Revocation, RevocationFeed, RevocationKind,
 };
 pub use webhooks::{MAX_ENDPOINTS_PER_APP, WebhookEndpoint, WebhookJob, WebhookStore};
 
@@ -61,6 +61,19 @@ pub trait LogStore: Send + Sync + 'static {
         conv: &ConvId,
         keys: &[(SessionId, String)],
     ) -> Result<Vec<MessageRecord>, StoreError>;
+    /// [`Store::find_idempotent`] for several conversations in one call: what a sequencer's batch
+    /// asks. By default one call per conversation, concurrently; a backend that can answer them
+    /// together (SQLite: one job on a reader thread instead of one per conversation) overrides it.
+    async fn find_idempotent_in(&self, lookups: &[IdempotentLookup]) -> Result<Vec<MessageRecord>, StoreError> {
+        let calls = lookups
+            .iter()
+            .map(|lookup| self.find_idempotent(&lookup.app, &lookup.conv, &lookup.keys));
+        Ok(futures::future::try_join_all(calls)
+            .await?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
     async fn message_by_id(&self, app: &AppId, conv: &ConvId, id: MsgId) -> Result<Option<MessageRecord>, StoreError>;
     async fn read_cursor(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<u64, StoreError>;
     /// Per sender, how many messages of the conversation it sent (for the anti-spam rule of 1:1s).

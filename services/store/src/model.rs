@@ -212,6 +212,14 @@ pub enum Change {
     Webhooks(Vec<crate::WebhookJob>),
 }
 
+/// The (sender, idempotency key) pairs to look up in one conversation ([`crate::Store::find_idempotent_in`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentLookup {
+    pub app: AppId,
+    pub conv: ConvId,
+    pub keys: Vec<(SessionId, String)>,
+}
+
 /// A partition owner's claim: writes under an epoch lower than the scope's highest are refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fence {

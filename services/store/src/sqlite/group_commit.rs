@@ -17,31 +17,21 @@ pub struct Job {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Commits `jobs` in one transaction, each in its own savepoint, and answers each (on the
-/// writer thread, `threads.rs`, which gathers the group).
+/// Commits `jobs` in one transaction and answers each (on the writer thread, `threads.rs`, which
+/// gathers the group).
+///
+/// The common case runs without savepoints: a fenced-out batch is refused before it writes
+/// anything, so only a change that fails midway needs one. A savepoint makes SQLite copy every
+/// page it touches into a statement journal first (a twentieth of the writer's time at full
+/// load), so that path is taken only when a change fails: the group is rolled back and done
+/// again with one savepoint per batch, and the failing batch rolls back alone.
 pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
     let started = std::time::Instant::now();
-    let outcome = (|| {
-        let mut tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(map_err)?;
-        let mut results = Vec::with_capacity(jobs.len());
-        for job in &jobs {
-            let mut savepoint = tx.savepoint().map_err(map_err)?;
-            let applied = raise_fence(&savepoint, &job.fence).and_then(|()| {
-                job.changes
-                    .iter()
-                    .try_for_each(|change| apply_change(&savepoint, change))
-            });
-            match applied {
-                Ok(()) => savepoint.commit().map_err(map_err)?,
-                Err(_) => savepoint.rollback().map_err(map_err)?,
-            }
-            results.push(applied);
-        }
-        tx.commit().map_err(map_err)?;
-        Ok::<_, StoreError>(results)
-    })();
+    let outcome = match commit_plain(conn, &jobs) {
+        Plain::Done(results) => Ok(results),
+        Plain::Failed(err) => Err(err),
+        Plain::NeedsSavepoints => commit_in_savepoints(conn, &jobs),
+    };
     crate::observe::call("write", started, outcome.is_err());
     metrics::histogram!("herald_store_group_size").record(jobs.len() as f64);
     match outcome {
@@ -59,4 +49,67 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
             }
         }
     }
+}
+
+enum Plain {
+    Done(Vec<Result<(), StoreError>>),
+    /// A change failed after others of its batch were written: roll back, use savepoints.
+    NeedsSavepoints,
+    Failed(StoreError),
+}
+
+/// The group in one transaction without savepoints; a fenced batch is skipped before it writes.
+fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
+    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+        Ok(tx) => tx,
+        Err(err) => return Plain::Failed(map_err(err)),
+    };
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        match raise_fence(&tx, &job.fence) {
+            // nothing of this batch was written
+            Err(fenced @ StoreError::Fenced { .. }) => results.push(Err(fenced)),
+            Err(_) => return Plain::NeedsSavepoints,
+            Ok(()) => {
+                if job
+                    .changes
+                    .iter()
+                    .try_for_each(|change| apply_change(&tx, change))
+                    .is_err()
+                {
+                    // dropping `tx` rolls the whole group back
+                    return Plain::NeedsSavepoints;
+                }
+                results.push(Ok(()));
+            }
+        }
+    }
+    tx.set_drop_behavior(rusqlite::DropBehavior::Rollback);
+    match tx.commit() {
+        Ok(()) => Plain::Done(results),
+        Err(err) => Plain::Failed(map_err(err)),
+    }
+}
+
+/// The group in one transaction, each batch in its own savepoint, so a failing one rolls back alone.
+fn commit_in_savepoints(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+    let mut tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let mut results = Vec::with_capacity(jobs.len());
+    for job in jobs {
+        let mut savepoint = tx.savepoint().map_err(map_err)?;
+        let applied = raise_fence(&savepoint, &job.fence).and_then(|()| {
+            job.changes
+                .iter()
+                .try_for_each(|change| apply_change(&savepoint, change))
+        });
+        match applied {
+            Ok(()) => savepoint.commit().map_err(map_err)?,
+            Err(_) => savepoint.rollback().map_err(map_err)?,
+        }
+        results.push(applied);
+    }
+    tx.commit().map_err(map_err)?;
+    Ok(results)
 }

@@ -4,7 +4,7 @@
 use super::apply::raise_fence;
 use super::rows::{self, MESSAGE_COLUMNS};
 use super::{SqliteStore, group_commit, map_err, threads};
-use crate::{Change, Fence, LogStore, StoreError};
+use crate::{Change, Fence, IdempotentLookup, LogStore, StoreError};
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -54,21 +54,30 @@ impl LogStore for SqliteStore {
         conv: &ConvId,
         keys: &[(SessionId, String)],
     ) -> Result<Vec<MessageRecord>, StoreError> {
-        if keys.is_empty() {
+        let lookup = IdempotentLookup {
+            app: app.clone(),
+            conv: conv.clone(),
+            keys: keys.to_vec(),
+        };
+        self.find_idempotent_in(std::slice::from_ref(&lookup)).await
+    }
+
+    async fn find_idempotent_in(&self, lookups: &[IdempotentLookup]) -> Result<Vec<MessageRecord>, StoreError> {
+        if lookups.iter().all(|lookup| lookup.keys.is_empty()) {
             return Ok(Vec::new());
         }
-        let (app, conv, keys) = (app.clone(), conv.clone(), keys.to_vec());
+        let lookups = lookups.to_vec();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND sender = ?3 AND idempotency_key = ?4"
             ))?;
             let mut found = Vec::new();
-            for (sender, key) in &keys {
-                if let Some(record) = stmt
-                    .query_row(params![app.as_str(), conv.as_str(), sender.as_str(), key], rows::message)
-                    .optional()?
-                {
-                    found.push(record);
+            for lookup in &lookups {
+                for (sender, key) in &lookup.keys {
+                    let params = params![lookup.app.as_str(), lookup.conv.as_str(), sender.as_str(), key];
+                    if let Some(record) = stmt.query_row(params, rows::message).optional()? {
+                        found.push(record);
+                    }
                 }
             }
             Ok(found)
@@ -80,7 +89,7 @@ impl LogStore for SqliteStore {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| {
             c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND msg_id = ?3"
+                "SELECT {MESSAGE_COLUMNS} FROM messages INDEXED BY messages_by_msg_id WHERE msg_id = ?3 AND app_id = ?1 AND conv_id = ?2"
             ))?
             .query_row(params![app.as_str(), conv.as_str(), id.0 as i64], rows::message)
             .optional()

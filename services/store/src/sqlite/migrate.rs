@@ -10,6 +10,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../../../../schema/sqlite/005_webhooks.sql")),
     (6, include_str!("../../../../schema/sqlite/006_webhook_trace.sql")),
     (7, include_str!("../../../../schema/sqlite/007_pending_requests.sql")),
+    (8, include_str!("../../../../schema/sqlite/008_messages_by_msg_id.sql")),
 ];
 
 /// Safe to run from several processes at once: each migration runs in an immediate transaction

@@ -262,3 +262,67 @@ async fn sqlite_group_commit_rolls_back_only_a_fenced_batch() {
         }
     }
 }
+
+/// A batch that fails midway (a `Seq` another message holds) is undone alone: its earlier
+/// messages are not left behind, and the batches committed with it in the same group stand.
+/// (The group commit runs without savepoints and falls back to them only for such a batch.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_group_commit_undoes_only_a_batch_that_fails_midway() {
+    use herald_store::{Change, Fence, StoreError};
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(SqliteStore::open(dir.path()).await.unwrap());
+    let app = herald_protocol::AppId::parse("a").unwrap();
+    let broken = herald_protocol::ConvId::parse("c7").unwrap();
+    // seq 3 of c7 is held by another message
+    let mut holder = herald_store::testsuite::record(&app, &broken, 3, "x");
+    holder.msg_id = herald_protocol::MsgId(holder.msg_id.0 + 500);
+    holder.idempotency_key = "someone else".into();
+    let setup = Fence {
+        scope: "setup".into(),
+        epoch: 1,
+    };
+    store.apply(&setup, &[Change::Message(holder)]).await.unwrap();
+    let mut tasks = Vec::new();
+    for partition in 0..24u64 {
+        let (store, app) = (store.clone(), app.clone());
+        tasks.push(tokio::spawn(async move {
+            let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
+            let fence = Fence {
+                scope: format!("p{partition}"),
+                epoch: 1,
+            };
+            let batch: Vec<Change> = (1..=5)
+                .map(|s| Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
+                .collect();
+            (partition, store.apply(&fence, &batch).await)
+        }));
+    }
+    for task in tasks {
+        let (partition, result) = task.await.unwrap();
+        let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
+        let first = store
+            .find_idempotent(
+                &app,
+                &conv,
+                &[(herald_protocol::SessionId::parse("x").unwrap(), "k1".into())],
+            )
+            .await
+            .unwrap();
+        if partition == 7 {
+            assert!(
+                matches!(result, Err(StoreError::Fatal(_))),
+                "the batch is refused: {result:?}"
+            );
+            assert!(first.is_empty(), "its first messages were undone with it");
+            assert_eq!(
+                store.last_seq(&app, &conv).await.unwrap(),
+                3,
+                "only the holder is stored"
+            );
+        } else {
+            result.unwrap();
+            assert_eq!(first.len(), 1, "the others committed");
+            assert_eq!(store.last_seq(&app, &conv).await.unwrap(), 5);
+        }
+    }
+}
