@@ -101,39 +101,58 @@ struct RingState {
     done: HashMap<&'static str, u64>,
 }
 
-impl Ring {
-    async fn append(&self, dedupe_id: String, payload: Bytes, trace: Option<String>) -> Published {
-        loop {
-            let space = self.space.notified();
-            {
-                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if state.seen.contains(&dedupe_id) {
-                    return Published::Duplicate;
-                }
-                if state.entries.len() < RING_CAPACITY {
-                    state.last_position += 1;
-                    let position = state.last_position;
-                    state.entries.push_back(LogEntry {
-                        position,
-                        payload,
-                        pending: 0,
-                        trace,
-                    });
-                    state.seen.insert(dedupe_id.clone());
-                    state.seen_order.push_back(dedupe_id);
-                    if state.seen_order.len() > DEDUPE_WINDOW
-                        && let Some(old) = state.seen_order.pop_front()
-                    {
-                        state.seen.remove(&old);
-                    }
-                    drop(state);
-                    self.data.notify_waiters();
-                    return Published::Stored(position);
-                }
-            }
-            // full: wait for the reader to finish entries (backpressure)
-            space.await;
+impl RingState {
+    fn append(&mut self, message: Outgoing) -> Published {
+        if self.seen.contains(&message.dedupe_id) {
+            return Published::Duplicate;
         }
+        self.last_position += 1;
+        let position = self.last_position;
+        self.entries.push_back(LogEntry {
+            position,
+            payload: message.payload,
+            pending: 0,
+            trace: message.trace,
+        });
+        self.seen.insert(message.dedupe_id.clone());
+        self.seen_order.push_back(message.dedupe_id);
+        if self.seen_order.len() > DEDUPE_WINDOW
+            && let Some(old) = self.seen_order.pop_front()
+        {
+            self.seen.remove(&old);
+        }
+        Published::Stored(position)
+    }
+}
+
+impl Ring {
+    /// Appends `messages` in order under one lock while they fit (a batch, not a message, per
+    /// lock and per wake of the readers), waiting for space when the ring is full.
+    async fn append_all(&self, messages: Vec<Outgoing>) -> Vec<Published> {
+        let mut outcomes = Vec::with_capacity(messages.len());
+        let mut messages = messages.into_iter().peekable();
+        while messages.peek().is_some() {
+            let space = self.space.notified();
+            let appended = {
+                let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+                let mut appended = false;
+                while state.entries.len() < RING_CAPACITY
+                    && let Some(message) = messages.next()
+                {
+                    outcomes.push(state.append(message));
+                    appended = true;
+                }
+                appended
+            };
+            if appended {
+                self.data.notify_waiters();
+            }
+            if messages.peek().is_some() {
+                // full: wait for the readers to finish entries (backpressure)
+                space.await;
+            }
+        }
+        outcomes
     }
 
     fn done_through(&self, reader: &'static str, position: u64) {
@@ -180,13 +199,19 @@ impl Bus for InprocBus {
     }
 
     async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
+        // runs of one partition go into its ring together; order is kept
         let mut outcomes = Vec::with_capacity(batch.len());
-        for message in batch {
-            let outcome = match self.ring(log, message.partition) {
-                Ok(ring) => Ok(ring.append(message.dedupe_id, message.payload, message.trace).await),
-                Err(err) => Err(err),
-            };
-            outcomes.push(outcome);
+        let mut batch = batch.into_iter().peekable();
+        while let Some(first) = batch.next() {
+            let partition = first.partition;
+            let mut run = vec![first];
+            while let Some(next) = batch.next_if(|m| m.partition == partition) {
+                run.push(next);
+            }
+            match self.ring(log, partition) {
+                Ok(ring) => outcomes.extend(ring.append_all(run).await.into_iter().map(Ok)),
+                Err(err) => outcomes.extend(run.iter().map(|_| Err(err.clone()))),
+            }
         }
         outcomes
     }

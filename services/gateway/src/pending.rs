@@ -62,6 +62,9 @@ pub struct Pending {
     next: AtomicU64,
     max: usize,
     waiting: Mutex<HashMap<u64, (Instant, Waiter)>>,
+    /// Metric handles resolved once: these are touched for every request.
+    waiting_gauge: metrics::Gauge,
+    ack_seconds: metrics::Histogram,
 }
 
 impl Pending {
@@ -71,6 +74,8 @@ impl Pending {
             next: AtomicU64::new((u64::from(rand::random::<u32>()) << 32) | 1),
             max,
             waiting: Mutex::new(HashMap::new()),
+            waiting_gauge: metrics::gauge!("herald_pending_requests"),
+            ack_seconds: metrics::histogram!("herald_command_ack_seconds"),
         }
     }
 
@@ -82,14 +87,14 @@ impl Pending {
         }
         let request = self.next.fetch_add(1, Ordering::Relaxed);
         waiting.insert(request, (Instant::now(), waiter));
-        metrics::gauge!("herald_pending_requests").set(waiting.len() as f64);
+        self.waiting_gauge.set(waiting.len() as f64);
         Ok(request)
     }
 
     pub fn complete(&self, request: u64, outcome: Outcome) {
         let waiter = self.waiting.lock().unwrap_or_else(|p| p.into_inner()).remove(&request);
         if let Some((started, waiter)) = waiter {
-            metrics::histogram!("herald_command_ack_seconds").record(started.elapsed().as_secs_f64());
+            self.ack_seconds.record(started.elapsed().as_secs_f64());
             answer(waiter, outcome);
         }
     }

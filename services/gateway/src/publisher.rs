@@ -72,15 +72,19 @@ async fn run(
     pending: Arc<Pending>,
 ) {
     let mut jobs = Vec::with_capacity(PUBLISH_BATCH);
+    let batch_size = metrics::histogram!("herald_publish_batch_size");
+    let published = metrics::counter!("herald_commands_published_total");
+    let deduplicated = metrics::counter!("herald_commands_deduplicated_total");
     while rx.recv_many(&mut jobs, PUBLISH_BATCH).await > 0 {
         let batch: Vec<Outgoing> = jobs.iter().map(|j| j.outgoing.clone()).collect();
-        metrics::histogram!("herald_publish_batch_size").record(batch.len() as f64);
+        batch_size.record(batch.len() as f64);
         let outcomes = bus.publish(Log::Commands, batch).await;
+        let (mut stored, mut duplicates) = (0, 0);
         for (job, outcome) in jobs.drain(..).zip(outcomes) {
             match outcome {
-                Ok(Published::Stored(_)) => metrics::counter!("herald_commands_published_total").increment(1),
+                Ok(Published::Stored(_)) => stored += 1,
                 Ok(Published::Duplicate) => {
-                    metrics::counter!("herald_commands_deduplicated_total").increment(1);
+                    duplicates += 1;
                     let again = again.clone();
                     tokio::spawn(answer_duplicate(store.clone(), pending.clone(), job, again));
                 }
@@ -96,6 +100,8 @@ async fn run(
                 }
             }
         }
+        published.increment(stored);
+        deduplicated.increment(duplicates);
     }
 }
 

@@ -27,6 +27,10 @@ impl InlineWebhooks {
 }
 
 impl WithBatch for InlineWebhooks {
+    fn wants<'a>(&'a self, events: &'a [(u64, Event)]) -> BoxFuture<'a, Result<bool, StoreError>> {
+        Box::pin(self.0.wants(events))
+    }
+
     fn changes<'a>(
         &'a self,
         partition: u32,

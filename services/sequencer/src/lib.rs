@@ -37,6 +37,9 @@ pub struct SequencerConfig {
 /// batch's own append (one transaction on SQLite). The embedded server queues its webhook jobs
 /// this way, since its events log does not outlive the process.
 pub trait WithBatch: Send + Sync {
+    /// Whether the batch's `events` (with their log positions) make any change at all; when not,
+    /// the batch skips naming its events for [`WithBatch::changes`] (a cost per message).
+    fn wants<'a>(&'a self, events: &'a [(u64, Event)]) -> BoxFuture<'a, Result<bool, StoreError>>;
     /// The changes of a batch's events, each `(its replay-stable id, the event, the traceparent
     /// of its command)`. An error fails the batch, which is then retried.
     fn changes<'a>(

@@ -128,6 +128,7 @@ impl<'a> Partition<'a> {
         let own_changes = plan.changes.len();
         if let Some(with_batch) = &self.config.with_batch
             && !plan.events.is_empty()
+            && with_batch.wants(&plan.events).await?
         {
             let events: Vec<(String, &herald_protocol::bus::Event, Option<String>)> = plan
                 .events

@@ -163,6 +163,15 @@ pub fn plan_batch(
         now: now_nanos,
         plan: Plan::default(),
     };
+    // sized for the batch up front: grown message by message, these maps rehashed several
+    // times per batch
+    planner.originals.reserve(commands.len());
+    planner.by_id.reserve(commands.len());
+    planner.reemitted.reserve(commands.len());
+    planner.cursors.reserve(commands.len());
+    planner.plan.changes.reserve(commands.len());
+    planner.plan.replies.reserve(commands.len());
+    planner.plan.events.reserve(commands.len());
     for (position, command) in commands {
         let reply_to = command.reply_to.clone();
         let outcome = match states.get_mut(&key_of(&command)) {

@@ -52,6 +52,18 @@ impl Inline {
         }
     }
 
+    /// Whether any of `events` belongs to an app with an endpoint (the apps' endpoints are
+    /// cached): a batch without one skips naming its events for webhooks altogether.
+    pub async fn wants(&self, events: &[(u64, Event)]) -> Result<bool, StoreError> {
+        let views = self.views.views().await?;
+        if views.is_empty() {
+            return Ok(false);
+        }
+        Ok(events
+            .iter()
+            .any(|(_, event)| views.get(&event.app).is_some_and(|view| !view.endpoints.is_empty())))
+    }
+
     /// The jobs of one sequenced batch's events (none, and no store read, for apps without
     /// endpoints).
     pub async fn jobs(&self, partition: u32, events: &[BatchEvent<'_>]) -> Result<Vec<WebhookJob>, StoreError> {

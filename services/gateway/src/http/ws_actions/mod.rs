@@ -27,6 +27,11 @@ use std::sync::atomic::Ordering;
 
 /// One `/ws` connection's requests: the operations service, the chat rooms (a `/ws`-only
 /// feature) and the connection's own state.
+/// `herald_ws_requests_total`, resolved on first use (the process installs its recorder before
+/// it serves): a registry lookup per frame otherwise.
+static WS_REQUESTS: std::sync::LazyLock<metrics::Counter> =
+    std::sync::LazyLock::new(|| metrics::counter!("herald_ws_requests_total"));
+
 pub struct ConnCtx {
     api: Api,
     rooms_hub: Arc<Rooms>,
@@ -133,7 +138,7 @@ impl ConnCtx {
             let text = "linkKey is not this token's session";
             return self.reply_error(format, action, req_id, ErrorCode::NotMember, text);
         }
-        metrics::counter!("herald_ws_requests_total").increment(1);
+        WS_REQUESTS.increment(1);
         if self.conn.in_flight.available_permits() == 0 {
             // one connection may not take the gateway's pending slots (and other tenants' sends)
             let text = format!(
