@@ -295,6 +295,12 @@ pub struct HistoryArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub read_window: u32,
 
+    /// Target rate of history reads per second over all readers, each reader at a random phase
+    /// (0: closed loop, every reader keeps `--read-window` requests in flight: the read
+    /// throughput, whose latency is the queue that window makes).
+    #[arg(long, default_value_t = 0.0)]
+    pub read_rate: f64,
+
     /// Messages per history page (`limit`, at most 100).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub limit: u64,

@@ -56,7 +56,7 @@ pub async fn run(common: &Common, args: &HistoryArgs, target: &mut Target) -> an
                     conv_json: json_string(&pair.conv),
                     limit: args.limit,
                     pace: Pace {
-                        rate: None,
+                        rate: (args.read_rate > 0.0).then(|| args.read_rate / f64::from(args.readers)),
                         window: args.read_window,
                         max_backlog: None,
                         limit: None,
