@@ -61,6 +61,10 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // no connection checkpoints inside its own commits: the checkpointer thread does it beside
     // the writer (threads.rs), so copying the WAL back never holds a group commit
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // plans never depend on bound values: the bundled SQLite (built with STAT4) otherwise marks a
+    // cached statement expired whenever some parameters are bound again, and re-parses and
+    // re-plans it on its next step — every history read, lookup and insert, every time
+    conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
     Ok(conn)
 }
 
@@ -127,4 +131,33 @@ impl SqliteStore {
 /// negative number (which would match everything).
 fn sql_seq(seq: u64) -> i64 {
     i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    /// A cached statement runs as prepared: binding new values does not make SQLite parse and
+    /// plan it again (it did for every read and insert before the connections set QPSG).
+    #[test]
+    fn cached_statements_are_not_prepared_again_for_new_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::open_connection(&dir.path().join("herald.sqlite3")).unwrap();
+        super::migrate::migrate(&mut conn).unwrap();
+        for sql in [
+            "SELECT seq FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT ?3",
+            "SELECT seq FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 LIMIT ?5",
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE app_id = ?1 AND conv_id = ?2",
+        ] {
+            let mut statement = conn.prepare_cached(sql).unwrap();
+            for round in 0..4_i64 {
+                let values: Vec<i64> = (0..statement.parameter_count() as i64).map(|k| k + round).collect();
+                let rows = statement
+                    .query_map(rusqlite::params_from_iter(values.iter()), |_| Ok(()))
+                    .unwrap();
+                assert!(rows.count() <= 1, "an empty log");
+            }
+            assert_eq!(statement.get_status(StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
 }
