@@ -26,38 +26,22 @@ pub struct Page {
 }
 
 impl Reader<'_> {
-    /// Messages as `me` sees them: those it deleted for itself are tombstones (`Status` 1, no content).
-    pub async fn render(&self, records: Vec<MessageRecord>) -> Result<Vec<MsgData>, ApiError> {
-        let (Some(low), Some(high)) = (records.iter().map(|r| r.seq).min(), records.iter().map(|r| r.seq).max()) else {
-            return Ok(Vec::new());
-        };
-        let hidden = self
-            .store
-            .hidden_seqs(&self.me.app, &self.me.session, self.conv, low, high)
-            .await?;
-        Ok(records
-            .iter()
-            .map(|record| {
-                let mut wire = record.to_wire();
-                if hidden.contains(&record.seq) && wire.status == msg::status::NORMAL {
-                    wire.status = msg::status::DELETED_FOR_ME;
-                    wire.content.clear();
-                }
-                wire
-            })
-            .collect())
-    }
-
     /// `Seq` in `from..=to`, at most `limit` (and the page cap), oldest first, rendered for `me`.
     pub async fn range(&self, from: u64, to: u64, limit: usize) -> Result<Vec<MsgData>, ApiError> {
         if to < from || limit == 0 {
             return Ok(Vec::new());
         }
-        let records = self
+        let (records, hidden) = self
             .store
-            .messages_in_range(&self.me.app, self.conv, from, to, limit.min(MAX_PAGE))
+            .member_range(
+                &self.me.app,
+                &self.me.session,
+                self.conv,
+                (from, to),
+                limit.min(MAX_PAGE),
+            )
             .await?;
-        self.render(records).await
+        Ok(rendered(&records, &hidden))
     }
 
     /// `Seq` in `from..=to`, oldest first, as many as `budget` admits: a contiguous run from `from`.
@@ -124,4 +108,20 @@ impl Reader<'_> {
             cut,
         })
     }
+}
+
+/// `records` as the reader sees them: those in `hidden` (deleted by the reader for itself) are
+/// tombstones (`Status` 1, no content).
+fn rendered(records: &[MessageRecord], hidden: &[u64]) -> Vec<MsgData> {
+    records
+        .iter()
+        .map(|record| {
+            let mut wire = record.to_wire();
+            if hidden.contains(&record.seq) && wire.status == msg::status::NORMAL {
+                wire.status = msg::status::DELETED_FOR_ME;
+                wire.content.clear();
+            }
+            wire
+        })
+        .collect()
 }

@@ -109,6 +109,24 @@ pub trait QueryStore: Send + Sync + 'static {
     ) -> Result<Vec<ConvSummary>, StoreError>;
     /// Deletes a message for one session only.
     async fn hide_message(&self, app: &AppId, session: &SessionId, conv: &ConvId, seq: u64) -> Result<(), StoreError>;
+    /// [`QueryStore::messages_in_range`] with the `Seq`s among them that `session` deleted for
+    /// itself ([`QueryStore::hidden_seqs`]): what a member's history page reads, in one call
+    /// (SQLite: one job on a reader thread, not two).
+    async fn member_range(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        conv: &ConvId,
+        (from, to): (u64, u64),
+        limit: usize,
+    ) -> Result<(Vec<MessageRecord>, Vec<u64>), StoreError> {
+        let records = self.messages_in_range(app, conv, from, to, limit).await?;
+        let (Some(low), Some(high)) = (records.first().map(|r| r.seq), records.last().map(|r| r.seq)) else {
+            return Ok((records, Vec::new()));
+        };
+        let hidden = self.hidden_seqs(app, session, conv, low, high).await?;
+        Ok((records, hidden))
+    }
     /// The `Seq`s in `from..=to` the session deleted for itself.
     async fn hidden_seqs(
         &self,
@@ -153,6 +171,20 @@ pub trait DirectoryStore: Send + Sync + 'static {
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError>;
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError>;
     async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError>;
+    /// The conversation and whether `session` is one of its members, in one call: what every
+    /// member-only read asks first (SQLite: one job on a reader thread, not two).
+    async fn conversation_for(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        session: &SessionId,
+    ) -> Result<Option<(Conversation, bool)>, StoreError> {
+        let Some(conversation) = self.conversation(app, conv).await? else {
+            return Ok(None);
+        };
+        let member = self.is_member(app, conv, session).await?;
+        Ok(Some((conversation, member)))
+    }
 }
 
 /// Who may sign in and what is revoked: console users and their orgs (with the org's apps),

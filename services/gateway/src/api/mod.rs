@@ -107,12 +107,12 @@ impl Api {
 
     /// 404 for an unknown conversation, 403 for a non-member.
     pub async fn require_member(&self, me: &Identity, conv: &ConvId) -> Result<Conversation, ApiError> {
-        let conversation = self
+        let (conversation, member) = self
             .directory
-            .conversation(&me.app, conv)
+            .conversation_for(&me.app, conv, &me.session)
             .await?
             .ok_or_else(|| ApiError::new(ErrorCode::NotFound, "conversation not found"))?;
-        if !self.directory.is_member(&me.app, conv, &me.session).await? {
+        if !member {
             return Err(ApiError::new(ErrorCode::NotMember, "not a member of this conversation"));
         }
         Ok(conversation)

@@ -6,7 +6,7 @@ use super::{SqliteStore, map_err};
 use crate::{AppRecord, AppSettings, Conversation, Creation, DirectoryStore, StoreError};
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, ConvKind, SessionId};
-use rusqlite::{OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 /// The `before_send_*` columns of `settings`: no hook is a NULL URL (its timeout and fail-open
 /// then keep their defaults).
@@ -181,14 +181,7 @@ impl DirectoryStore for SqliteStore {
 
     async fn conversation(&self, app: &AppId, conv: &ConvId) -> Result<Option<Conversation>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE app_id = ?1 AND conv_id = ?2"
-            ))?
-            .query_row([app.as_str(), conv.as_str()], rows::conversation)
-            .optional()
-        })
-        .await
+        self.read(move |c| conversation_row(c, &app, &conv)).await
     }
 
     async fn members(&self, app: &AppId, conv: &ConvId) -> Result<Vec<SessionId>, StoreError> {
@@ -201,14 +194,37 @@ impl DirectoryStore for SqliteStore {
         .await
     }
 
-    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError> {
+    async fn conversation_for(
+        &self,
+        app: &AppId,
+        conv: &ConvId,
+        session: &SessionId,
+    ) -> Result<Option<(Conversation, bool)>, StoreError> {
         let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT EXISTS(SELECT 1 FROM members WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3)",
-            )?
-            .query_row([app.as_str(), conv.as_str(), session.as_str()], |r| r.get(0))
+            let Some(conversation) = conversation_row(c, &app, &conv)? else {
+                return Ok(None);
+            };
+            Ok(Some((conversation, member_exists(c, &app, &conv, &session)?)))
         })
         .await
     }
+
+    async fn is_member(&self, app: &AppId, conv: &ConvId, session: &SessionId) -> Result<bool, StoreError> {
+        let (app, conv, session) = (app.clone(), conv.clone(), session.clone());
+        self.read(move |c| member_exists(c, &app, &conv, &session)).await
+    }
+}
+
+fn conversation_row(c: &Connection, app: &AppId, conv: &ConvId) -> rusqlite::Result<Option<Conversation>> {
+    c.prepare_cached(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE app_id = ?1 AND conv_id = ?2"
+    ))?
+    .query_row([app.as_str(), conv.as_str()], rows::conversation)
+    .optional()
+}
+
+fn member_exists(c: &Connection, app: &AppId, conv: &ConvId, session: &SessionId) -> rusqlite::Result<bool> {
+    c.prepare_cached("SELECT EXISTS(SELECT 1 FROM members WHERE app_id = ?1 AND conv_id = ?2 AND session = ?3)")?
+        .query_row([app.as_str(), conv.as_str(), session.as_str()], |r| r.get(0))
 }

@@ -5,7 +5,7 @@ use super::{SqliteStore, map_err, sql_seq};
 use crate::{ConvSummary, ListCursor, QueryStore, StoreError};
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, SessionId};
-use rusqlite::{OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, params};
 
 #[async_trait]
 impl QueryStore for SqliteStore {
@@ -36,16 +36,7 @@ impl QueryStore for SqliteStore {
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
-        let limit = limit.min(crate::MAX_PAGE) as i64;
-        let (from, to) = (sql_seq(from), sql_seq(to));
-        self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
-            ))?;
-            stmt.query_map(params![app.as_str(), conv.as_str(), from, to, limit], rows::message)?
-                .collect()
-        })
-        .await
+        self.read(move |c| range(c, &app, &conv, (from, to), limit)).await
     }
 
     async fn conversations_of(
@@ -118,6 +109,26 @@ impl QueryStore for SqliteStore {
         .await
     }
 
+    async fn member_range(
+        &self,
+        app: &AppId,
+        session: &SessionId,
+        conv: &ConvId,
+        (from, to): (u64, u64),
+        limit: usize,
+    ) -> Result<(Vec<MessageRecord>, Vec<u64>), StoreError> {
+        let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
+        self.read(move |c| {
+            let records = range(c, &app, &conv, (from, to), limit)?;
+            let (Some(low), Some(high)) = (records.first().map(|r| r.seq), records.last().map(|r| r.seq)) else {
+                return Ok((records, Vec::new()));
+            };
+            let hidden = hidden(c, &app, &session, &conv, (low, high))?;
+            Ok((records, hidden))
+        })
+        .await
+    }
+
     async fn hidden_seqs(
         &self,
         app: &AppId,
@@ -127,17 +138,7 @@ impl QueryStore for SqliteStore {
         to: u64,
     ) -> Result<Vec<u64>, StoreError> {
         let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
-        let (from, to) = (sql_seq(from), sql_seq(to));
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT seq FROM hidden_messages WHERE app_id = ?1 AND session = ?2 AND conv_id = ?3 AND seq >= ?4 AND seq <= ?5",
-            )?
-            .query_map(params![app.as_str(), session.as_str(), conv.as_str(), from, to], |r| {
-                r.get::<_, i64>(0).map(|s| s as u64)
-            })?
-            .collect()
-        })
-        .await
+        self.read(move |c| hidden(c, &app, &session, &conv, (from, to))).await
     }
 
     async fn hide_conversation(
@@ -159,4 +160,41 @@ impl QueryStore for SqliteStore {
         })
         .await
     }
+}
+
+/// Messages with `Seq` in `from..=to`, oldest first, at most `limit` (and the page cap).
+fn range(
+    c: &Connection,
+    app: &AppId,
+    conv: &ConvId,
+    (from, to): (u64, u64),
+    limit: usize,
+) -> rusqlite::Result<Vec<MessageRecord>> {
+    let limit = limit.min(crate::MAX_PAGE) as i64;
+    c.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
+    ))?
+    .query_map(
+        params![app.as_str(), conv.as_str(), sql_seq(from), sql_seq(to), limit],
+        rows::message,
+    )?
+    .collect()
+}
+
+/// The `Seq`s in `from..=to` of `conv` that `session` deleted for itself.
+fn hidden(
+    c: &Connection,
+    app: &AppId,
+    session: &SessionId,
+    conv: &ConvId,
+    (from, to): (u64, u64),
+) -> rusqlite::Result<Vec<u64>> {
+    c.prepare_cached(
+        "SELECT seq FROM hidden_messages WHERE app_id = ?1 AND session = ?2 AND conv_id = ?3 AND seq >= ?4 AND seq <= ?5",
+    )?
+    .query_map(
+        params![app.as_str(), session.as_str(), conv.as_str(), sql_seq(from), sql_seq(to)],
+        |r| r.get::<_, i64>(0).map(|s| s as u64),
+    )?
+    .collect()
 }

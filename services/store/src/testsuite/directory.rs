@@ -112,11 +112,26 @@ async fn conversations(store: &dyn Store, run: &str) {
         !store.is_member(&app, &id, &session("mallory")).await.unwrap(),
         "conversations: non-member"
     );
+    assert_eq!(
+        store.conversation_for(&app, &id, &session("bob")).await.unwrap(),
+        Some((group.clone(), true)),
+        "conversation_for: a member"
+    );
+    assert_eq!(
+        store.conversation_for(&app, &id, &session("mallory")).await.unwrap(),
+        Some((group.clone(), false)),
+        "conversation_for: not a member"
+    );
     let other_app = app_id(run, "convs-other");
     assert_eq!(
         store.conversation(&other_app, &id).await.unwrap(),
         None,
         "conversations: scoped to app"
+    );
+    assert_eq!(
+        store.conversation_for(&other_app, &id, &session("bob")).await.unwrap(),
+        None,
+        "conversation_for: scoped to app"
     );
     assert!(
         !store.is_member(&other_app, &id, &session("bob")).await.unwrap(),

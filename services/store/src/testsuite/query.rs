@@ -144,4 +144,21 @@ async fn hiding_messages(store: &dyn Store, run: &str) {
             .is_empty(),
         "hidden: others see all"
     );
+    // a member's range carries the hidden Seqs among the messages it returns, not beyond them
+    let fence = fence(run, "hiding", 1);
+    let stored: Vec<Change> = (1..=3)
+        .map(|seq| Change::Message(record(&app, &conv_id, seq, "alice")))
+        .collect();
+    store.apply(&fence, &stored).await.unwrap();
+    let (records, hidden) = store
+        .member_range(&app, &session("bob"), &conv_id, (1, 10), 10)
+        .await
+        .unwrap();
+    assert_eq!(records.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(hidden, vec![2], "member_range: the hidden Seqs among the page only");
+    let (records, hidden) = store
+        .member_range(&app, &session("alice"), &conv_id, (2, 3), 10)
+        .await
+        .unwrap();
+    assert_eq!((records.len(), hidden), (2, Vec::new()), "member_range: per session");
 }
