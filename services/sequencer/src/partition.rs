@@ -319,7 +319,7 @@ impl<'a> Partition<'a> {
                 keys,
             })
             .collect();
-        self.store.find_idempotent_in(&lookups).await
+        self.store.find_idempotent_in(lookups).await
     }
 
     /// The settings of the apps in the batch, from a cache at most `SETTINGS_TTL` old.

@@ -64,7 +64,7 @@ pub trait LogStore: Send + Sync + 'static {
     /// [`Store::find_idempotent`] for several conversations in one call: what a sequencer's batch
     /// asks. By default one call per conversation, concurrently; a backend that can answer them
     /// together (SQLite: one job on a reader thread instead of one per conversation) overrides it.
-    async fn find_idempotent_in(&self, lookups: &[IdempotentLookup]) -> Result<Vec<MessageRecord>, StoreError> {
+    async fn find_idempotent_in(&self, lookups: Vec<IdempotentLookup>) -> Result<Vec<MessageRecord>, StoreError> {
         let calls = lookups
             .iter()
             .map(|lookup| self.find_idempotent(&lookup.app, &lookup.conv, &lookup.keys));
@@ -121,10 +121,10 @@ pub trait QueryStore: Send + Sync + 'static {
         limit: usize,
     ) -> Result<(Vec<MessageRecord>, Vec<u64>), StoreError> {
         let records = self.messages_in_range(app, conv, from, to, limit).await?;
-        let (Some(low), Some(high)) = (records.first().map(|r| r.seq), records.last().map(|r| r.seq)) else {
-            return Ok((records, Vec::new()));
+        let hidden = match seq_span(&records) {
+            Some((low, high)) => self.hidden_seqs(app, session, conv, low, high).await?,
+            None => Vec::new(),
         };
-        let hidden = self.hidden_seqs(app, session, conv, low, high).await?;
         Ok((records, hidden))
     }
     /// The `Seq`s in `from..=to` the session deleted for itself.
@@ -249,4 +249,10 @@ pub trait SocialStore: Send + Sync + 'static {
     ) -> Result<(), StoreError>;
     async fn friends_of(&self, app: &AppId, session: &SessionId) -> Result<Vec<SessionId>, StoreError>;
     async fn are_friends(&self, app: &AppId, a: &SessionId, b: &SessionId) -> Result<bool, StoreError>;
+}
+
+/// The lowest and highest `Seq` of `records` (oldest first), none when empty: the range a page's
+/// per-session hiding is read for.
+pub(crate) fn seq_span(records: &[MessageRecord]) -> Option<(u64, u64)> {
+    Some((records.first()?.seq, records.last()?.seq))
 }

@@ -1,6 +1,7 @@
 //! Group commit: every partition's batch that is waiting when the writer is free goes into one
-//! transaction (one WAL fsync), each inside its own savepoint, so a fenced-out batch rolls back
-//! alone. Sixteen partitions then cost one commit, not sixteen queued ones.
+//! transaction (one WAL fsync); a fenced-out batch writes nothing, and one that fails midway is
+//! undone alone (the group is done again with a savepoint per batch). Sixteen partitions then
+//! cost one commit, not sixteen queued ones.
 
 use super::apply::{apply_change, raise_fence};
 use super::map_err;
@@ -60,7 +61,7 @@ enum Plain {
 
 /// The group in one transaction without savepoints; a fenced batch is skipped before it writes.
 fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
-    let mut tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
+    let tx = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(tx) => tx,
         Err(err) => return Plain::Failed(map_err(err)),
     };
@@ -84,7 +85,6 @@ fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
             }
         }
     }
-    tx.set_drop_behavior(rusqlite::DropBehavior::Rollback);
     match tx.commit() {
         Ok(()) => Plain::Done(results),
         Err(err) => Plain::Failed(map_err(err)),

@@ -59,14 +59,13 @@ impl LogStore for SqliteStore {
             conv: conv.clone(),
             keys: keys.to_vec(),
         };
-        self.find_idempotent_in(std::slice::from_ref(&lookup)).await
+        self.find_idempotent_in(vec![lookup]).await
     }
 
-    async fn find_idempotent_in(&self, lookups: &[IdempotentLookup]) -> Result<Vec<MessageRecord>, StoreError> {
+    async fn find_idempotent_in(&self, lookups: Vec<IdempotentLookup>) -> Result<Vec<MessageRecord>, StoreError> {
         if lookups.iter().all(|lookup| lookup.keys.is_empty()) {
             return Ok(Vec::new());
         }
-        let lookups = lookups.to_vec();
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND sender = ?3 AND idempotency_key = ?4"

@@ -120,10 +120,10 @@ impl QueryStore for SqliteStore {
         let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
         self.read(move |c| {
             let records = range(c, &app, &conv, (from, to), limit)?;
-            let (Some(low), Some(high)) = (records.first().map(|r| r.seq), records.last().map(|r| r.seq)) else {
-                return Ok((records, Vec::new()));
+            let hidden = match crate::seq_span(&records) {
+                Some(span) => hidden(c, &app, &session, &conv, span)?,
+                None => Vec::new(),
             };
-            let hidden = hidden(c, &app, &session, &conv, (low, high))?;
             Ok((records, hidden))
         })
         .await

@@ -210,9 +210,40 @@ fn note(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 
+/// Applies 24 batches at once, messages 1 to 5 of conversation `c{partition}` each, under
+/// `p{partition}` at epoch 1 unless `fence_of` names another fence: the writer groups what
+/// arrives together. Each partition's outcome.
+async fn apply_at_once(
+    store: &std::sync::Arc<SqliteStore>,
+    app: &herald_protocol::AppId,
+    fence_of: impl Fn(u64) -> Option<herald_store::Fence>,
+) -> Vec<(u64, Result<(), herald_store::StoreError>)> {
+    use herald_store::{Change, Fence};
+    let mut tasks = Vec::new();
+    for partition in 0..24u64 {
+        let (store, app) = (store.clone(), app.clone());
+        let fence = fence_of(partition).unwrap_or_else(|| Fence {
+            scope: format!("p{partition}"),
+            epoch: 1,
+        });
+        tasks.push(tokio::spawn(async move {
+            let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
+            let batch: Vec<Change> = (1..=5)
+                .map(|s| Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
+                .collect();
+            (partition, store.apply(&fence, &batch).await)
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.push(task.await.unwrap());
+    }
+    outcomes
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_group_commit_rolls_back_only_a_fenced_batch() {
-    use herald_store::{Change, Fence, StoreError};
+    use herald_store::{Fence, StoreError};
     let dir = tempfile::tempdir().unwrap();
     let store = std::sync::Arc::new(SqliteStore::open(dir.path()).await.unwrap());
     let app = herald_protocol::AppId::parse("a").unwrap();
@@ -223,31 +254,14 @@ async fn sqlite_group_commit_rolls_back_only_a_fenced_batch() {
         })
         .await
         .unwrap();
-    let mut tasks = Vec::new();
-    for partition in 0..24u64 {
-        let (store, app) = (store.clone(), app.clone());
-        tasks.push(tokio::spawn(async move {
-            let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
-            // one batch of them writes under an epoch that has been superseded
-            let fence = if partition == 7 {
-                Fence {
-                    scope: "stale".into(),
-                    epoch: 3,
-                }
-            } else {
-                Fence {
-                    scope: format!("p{partition}"),
-                    epoch: 1,
-                }
-            };
-            let batch: Vec<Change> = (1..=5)
-                .map(|s| Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
-                .collect();
-            (partition, store.apply(&fence, &batch).await)
-        }));
-    }
-    for task in tasks {
-        let (partition, result) = task.await.unwrap();
+    // one batch of them writes under an epoch that has been superseded
+    let stale = |partition: u64| {
+        (partition == 7).then(|| Fence {
+            scope: "stale".into(),
+            epoch: 3,
+        })
+    };
+    for (partition, result) in apply_at_once(&store, &app, stale).await {
         let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
         let stored = store.last_seq(&app, &conv).await.unwrap();
         if partition == 7 {
@@ -282,23 +296,7 @@ async fn sqlite_group_commit_undoes_only_a_batch_that_fails_midway() {
         epoch: 1,
     };
     store.apply(&setup, &[Change::Message(holder)]).await.unwrap();
-    let mut tasks = Vec::new();
-    for partition in 0..24u64 {
-        let (store, app) = (store.clone(), app.clone());
-        tasks.push(tokio::spawn(async move {
-            let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
-            let fence = Fence {
-                scope: format!("p{partition}"),
-                epoch: 1,
-            };
-            let batch: Vec<Change> = (1..=5)
-                .map(|s| Change::Message(herald_store::testsuite::record(&app, &conv, s, "x")))
-                .collect();
-            (partition, store.apply(&fence, &batch).await)
-        }));
-    }
-    for task in tasks {
-        let (partition, result) = task.await.unwrap();
+    for (partition, result) in apply_at_once(&store, &app, |_| None).await {
         let conv = herald_protocol::ConvId::parse(format!("c{partition}")).unwrap();
         let first = store
             .find_idempotent(

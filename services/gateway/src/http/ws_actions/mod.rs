@@ -25,13 +25,13 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-/// One `/ws` connection's requests: the operations service, the chat rooms (a `/ws`-only
-/// feature) and the connection's own state.
 /// `herald_ws_requests_total`, resolved on first use (the process installs its recorder before
 /// it serves): a registry lookup per frame otherwise.
 static WS_REQUESTS: std::sync::LazyLock<metrics::Counter> =
     std::sync::LazyLock::new(|| metrics::counter!("herald_ws_requests_total"));
 
+/// One `/ws` connection's requests: the operations service, the chat rooms (a `/ws`-only
+/// feature) and the connection's own state.
 pub struct ConnCtx {
     api: Api,
     rooms_hub: Arc<Rooms>,
