@@ -224,7 +224,7 @@ mod tests {
             .map(|i| Outgoing {
                 partition: 0,
                 dedupe_id: format!("m{i}"),
-                payload: Bytes::from_static(b"x"),
+                payload: Bytes::from_static(b"x").into(),
                 trace: None,
             })
             .collect();

@@ -3,7 +3,7 @@
 //! needs to: an unacknowledged command is retried by its client, an acknowledged one is in the store.
 
 use crate::{
-    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteKey, RouteTable,
+    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Payload, Published, ROOM_BUFFER, RouteKey, RouteTable,
     Subscription, Versioned,
 };
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ pub struct InprocBus {
     scope: String,
     commands: Vec<Arc<Ring>>,
     events: Vec<Arc<Ring>>,
-    inboxes: Mutex<HashMap<GatewayId, mpsc::Sender<Bytes>>>,
+    inboxes: Mutex<HashMap<GatewayId, mpsc::Sender<Payload>>>,
     kv: Mutex<Kv>,
     routes: Arc<RouteTable>,
     rooms: Mutex<HashMap<(AppId, String), tokio::sync::broadcast::Sender<Bytes>>>,
@@ -250,7 +250,11 @@ impl Bus for InprocBus {
         usize::MAX
     }
 
-    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
+    fn carries_values(&self) -> bool {
+        true
+    }
+
+    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Payload) -> Result<(), BusError> {
         let inbox = self
             .inboxes
             .lock()
@@ -264,7 +268,7 @@ impl Bus for InprocBus {
         }
     }
 
-    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError> {
+    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Payload>, BusError> {
         let (tx, rx) = mpsc::channel(INBOX_CAPACITY);
         self.inboxes
             .lock()
@@ -400,7 +404,7 @@ mod tests {
         Outgoing {
             partition: 0,
             dedupe_id: key.to_owned(),
-            payload: Bytes::from_static(b"x"),
+            payload: Bytes::from_static(b"x").into(),
             trace: None,
         }
     }

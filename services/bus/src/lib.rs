@@ -9,6 +9,7 @@ pub mod inproc;
 mod log;
 pub mod nats;
 pub mod ownership;
+mod payload;
 mod routes;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
@@ -16,6 +17,7 @@ pub mod trace;
 
 pub use error::BusError;
 pub use log::{LogEntry, LogReader};
+pub use payload::Payload;
 pub use routes::{PresenceChange, RouteKey, RouteTable};
 
 use async_trait::async_trait;
@@ -31,7 +33,7 @@ pub struct Outgoing {
     pub partition: u32,
     /// The log drops a second message with the same id inside its dedupe window.
     pub dedupe_id: String,
-    pub payload: Bytes,
+    pub payload: Payload,
     /// The publishing span's `traceparent`, carried beside the payload.
     pub trace: Option<String>,
 }
@@ -98,13 +100,19 @@ pub trait Bus: Send + Sync + 'static {
 
     /// Sends to one gateway's inbox (at most once; lost when the gateway is gone). The payload
     /// must fit `max_payload`; `send_gateway_message` splits a batch so that it does.
-    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError>;
+    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Payload) -> Result<(), BusError>;
 
     /// The largest payload one message may carry (NATS: the server's `max_payload`).
     fn max_payload(&self) -> usize;
 
+    /// True when payloads stay in this process, so a [`Payload::value`] is handed over as it
+    /// is (the in-process bus); false when every payload is serialized (NATS).
+    fn carries_values(&self) -> bool {
+        false
+    }
+
     /// This gateway's inbox. Bounded: a gateway that does not keep up loses the oldest.
-    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError>;
+    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Payload>, BusError>;
 
     async fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Versioned>, BusError>;
     /// Creates the key; `None` when it exists.
@@ -155,11 +163,15 @@ impl Drop for Subscription {
 /// Messages a room subscription buffers before the oldest are lost.
 pub const ROOM_BUFFER: usize = 1024;
 
-/// Sends a batch of acks or deliveries to a gateway, split into as many messages as the bus's
-/// `max_payload` requires (a batch is capped by count upstream, its bytes only here). An item
-/// too large to send alone is dropped, counted in `herald_gateway_items_too_large_total` and
-/// logged at warn: its client recovers it from the store (history, or the retried send's answer).
+/// Sends a batch of acks or deliveries to a gateway. In-process it is handed over whole, as a
+/// value (its count is capped upstream). Across processes it is serialized and split into as
+/// many messages as the bus's `max_payload` requires; an item too large to send alone is
+/// dropped, counted in `herald_gateway_items_too_large_total` and logged at warn: its client
+/// recovers it from the store (history, or the retried send's answer).
 pub async fn send_gateway_message(bus: &dyn Bus, gateway: &GatewayId, message: GatewayMessage) -> Result<(), BusError> {
+    if bus.carries_values() {
+        return bus.send_to_gateway(gateway, Payload::value(message)).await;
+    }
     let encoded = message
         .encode_within(bus.max_payload())
         .map_err(|e| BusError::Unavailable(format!("encoding a gateway message: {e}")))?;
@@ -171,7 +183,7 @@ pub async fn send_gateway_message(bus: &dyn Bus, gateway: &GatewayId, message: G
         metrics::counter!("herald_gateway_messages_split_total").increment(1);
     }
     for payload in encoded.payloads {
-        bus.send_to_gateway(gateway, Bytes::from(payload)).await?;
+        bus.send_to_gateway(gateway, Payload::from(payload)).await?;
     }
     Ok(())
 }

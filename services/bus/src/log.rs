@@ -1,6 +1,5 @@
 //! A reader of one log partition: entries in order, in batches, from a bounded channel.
 
-use bytes::Bytes;
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
@@ -11,7 +10,7 @@ pub const READ_AHEAD: usize = 4096;
 pub struct LogEntry {
     /// Position in the log; strictly increasing within a partition.
     pub position: u64,
-    pub payload: Bytes,
+    pub payload: crate::Payload,
     /// Entries of this partition after this one when it was read (the consumer's lag).
     pub pending: u64,
     /// The publisher's `traceparent`.

@@ -6,6 +6,7 @@ use herald_protocol::bus::{Delivery, Event, EventBody, Push};
 use herald_protocol::ws::push;
 use herald_protocol::{GatewayId, SessionId};
 use serde_json::json;
+use std::borrow::Borrow;
 use std::collections::HashMap;
 
 /// The push an event becomes (protocol §5; the push catalogue is in the OpenAPI description).
@@ -15,7 +16,7 @@ pub fn push_of(event: &Event) -> Push {
     match &event.body {
         EventBody::Message(record) => Push::Message {
             msg_id: record.msg_id,
-            msg_data_json: serde_json::to_string(&record.to_wire()).expect("MsgData serializes"),
+            msg_data_json: serde_json::to_string(&record.wire()).expect("MsgData serializes"),
             conv: Some(conv.clone()),
             seq: record.seq,
         },
@@ -65,7 +66,7 @@ pub fn receipt_of(event: &Event) -> Option<Push> {
 /// `recipients[i]` are the sessions `events[i]` is for; `traces[i]` is the `traceparent` of the
 /// span delivering it (empty: untraced).
 pub fn plan_fanout(
-    events: &[Event],
+    events: &[impl Borrow<Event>],
     recipients: &[Vec<SessionId>],
     traces: &[Option<String>],
     routes: &RouteTable,
@@ -81,7 +82,7 @@ pub fn plan_fanout(
 /// what each gateway already has, so a gateway writes a reader's receipt after the reads before it.
 pub fn plan_receipts(
     plan: &mut HashMap<GatewayId, Vec<Delivery>>,
-    events: &[Event],
+    events: &[impl Borrow<Event>],
     receivers: &[Vec<SessionId>],
     traces: &[Option<String>],
     routes: &RouteTable,
@@ -92,14 +93,14 @@ pub fn plan_receipts(
 
 fn add_to_plan(
     plan: &mut HashMap<GatewayId, Vec<Delivery>>,
-    events: &[Event],
+    events: &[impl Borrow<Event>],
     recipients: &[Vec<SessionId>],
     traces: &[Option<String>],
     routes: &RouteTable,
     count_unrouted: bool,
     push_of: impl Fn(&Event) -> Option<Push>,
 ) {
-    for (index, event) in events.iter().enumerate() {
+    for (index, event) in events.iter().map(Borrow::borrow).enumerate() {
         let trace = traces.get(index).cloned().flatten();
         let Some(sessions) = recipients.get(index) else {
             continue;

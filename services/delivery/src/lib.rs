@@ -14,8 +14,9 @@ use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
 use herald_bus::ownership::{self, Grant, OwnershipConfig};
 use herald_bus::{Bus, Log, LogEntry, LogReader, RouteTable};
 use herald_protocol::bus::{Event, EventBody, GatewayMessage};
-use herald_protocol::{codec, timefmt};
+use herald_protocol::timefmt;
 use herald_store::{DirectoryStore, StoreError};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -127,11 +128,16 @@ impl PartitionConsumer for Partition<'_> {
 
 /// The batch's events, each with the `traceparent` of its fan-out span; what does not decode
 /// is logged and skipped.
-fn decode(partition: u32, entries: &[LogEntry]) -> (Vec<Event>, Vec<Option<String>>) {
+fn decode(partition: u32, entries: &[LogEntry]) -> (Vec<Cow<'_, Event>>, Vec<Option<String>>) {
     let mut events = Vec::with_capacity(entries.len());
     let mut traces = Vec::with_capacity(entries.len());
     for entry in entries {
-        match codec::decode::<Event>(&entry.payload) {
+        // in-process, the event itself (no copy); from NATS, decoded
+        let event = match entry.payload.as_value::<Event>() {
+            Some(event) => Ok(Cow::Borrowed(event)),
+            None => entry.payload.clone().decode::<Event>().map(Cow::Owned),
+        };
+        match event {
             Ok(event) => {
                 events.push(event);
                 traces.push(entry.trace.as_deref().and_then(|parent| {
@@ -149,7 +155,11 @@ fn decode(partition: u32, entries: &[LogEntry]) -> (Vec<Event>, Vec<Option<Strin
 }
 
 /// Reads the members of the conversations `events` need that the cache lacks.
-async fn load_members(store: &dyn DirectoryStore, cache: &mut MemberCache, events: &[Event]) -> Result<(), StoreError> {
+async fn load_members(
+    store: &dyn DirectoryStore,
+    cache: &mut MemberCache,
+    events: &[Cow<'_, Event>],
+) -> Result<(), StoreError> {
     loop {
         let mut loaded = Vec::new();
         for (app, conv) in cache.missing(events) {

@@ -5,6 +5,7 @@
 use herald_protocol::bus::{Audience, Event, EventBody};
 use herald_protocol::ws::READ_RECEIPT_MAX_MEMBERS;
 use herald_protocol::{AppId, ConvId, SessionId};
+use std::borrow::Borrow;
 use std::collections::{HashMap, HashSet};
 
 /// A conversation's key: (app, id).
@@ -22,10 +23,10 @@ pub struct MemberCache {
 
 impl MemberCache {
     /// The conversations among `events` whose members must be read before `recipients`.
-    pub fn missing(&self, events: &[Event]) -> Vec<ConvKey> {
+    pub fn missing(&self, events: &[impl Borrow<Event>]) -> Vec<ConvKey> {
         let mut missing: Vec<ConvKey> = Vec::new();
         let mut seen = HashSet::new();
-        for event in events {
+        for event in events.iter().map(Borrow::borrow) {
             // a read goes to its session, and its receipt to the other members
             let needs_members =
                 matches!(event.body, EventBody::Read { .. }) || !matches!(event.body.audience(), Audience::Session(_));

@@ -3,15 +3,14 @@
 use crate::hub::Hub;
 use crate::kick_policy::Kicker;
 use crate::pending::Pending;
-use bytes::Bytes;
+use herald_bus::Payload;
 use herald_protocol::bus::GatewayMessage;
-use herald_protocol::codec;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-pub async fn run(pending: Arc<Pending>, hub: Arc<Hub>, kicker: Kicker, mut inbox: mpsc::Receiver<Bytes>) {
+pub async fn run(pending: Arc<Pending>, hub: Arc<Hub>, kicker: Kicker, mut inbox: mpsc::Receiver<Payload>) {
     while let Some(payload) = inbox.recv().await {
-        match codec::decode::<GatewayMessage>(&payload) {
+        match payload.decode::<GatewayMessage>() {
             Ok(GatewayMessage::Acks(acks)) => {
                 for ack in acks {
                     pending.complete(ack.request, ack.outcome);

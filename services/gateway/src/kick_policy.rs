@@ -5,10 +5,9 @@ use crate::frames::Outbound;
 use crate::hub::Conn;
 use crate::hub::Hub;
 use axum::extract::ws::Utf8Bytes;
-use bytes::Bytes;
-use herald_bus::{Bus, RouteTable};
+use herald_bus::{Bus, Payload, RouteTable};
 use herald_protocol::bus::GatewayMessage;
-use herald_protocol::{AppId, GatewayId, Platform, SessionId, codec, ws};
+use herald_protocol::{AppId, GatewayId, Platform, SessionId, ws};
 use herald_store::AccountStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -53,7 +52,7 @@ impl Kicker {
             except_gateway: self.gateway.clone(),
             except_conn: new_conn,
         };
-        let payload = Bytes::from(codec::encode(&message).expect("kick encodes"));
+        let payload = Payload::value(message);
         let plan = self.routes.plan(app, std::iter::once(session));
         for gateway in plan.keys().filter(|g| **g != self.gateway) {
             if let Err(err) = self.bus.send_to_gateway(gateway, payload.clone()).await {

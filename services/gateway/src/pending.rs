@@ -140,6 +140,8 @@ fn answer(waiter: Waiter, outcome: Outcome) {
             shape,
         } => {
             let encoded = match outcome {
+                // the stored message, serialized from the record (no `Value` built first)
+                Ok(Reply::Message(record)) => format.ok_reply(&action, &req_id, record.wire()),
                 Ok(reply) => format.ok_reply(&action, &req_id, shape.data(reply)),
                 Err(err) => format.error_reply(&action, &req_id, err.code, &err.text),
             };

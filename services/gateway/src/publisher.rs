@@ -6,11 +6,10 @@
 //! storing a second message.
 
 use crate::pending::Pending;
-use bytes::Bytes;
-use herald_bus::{Bus, Log, Outgoing, Published};
+use herald_bus::{Bus, Log, Outgoing, Payload, Published};
 use herald_protocol::bus::{Action, Command, Reply};
 use herald_protocol::error_code::WireError;
-use herald_protocol::{ErrorCode, codec, partition::partition_of};
+use herald_protocol::{ErrorCode, partition::partition_of};
 use herald_store::Store;
 use std::sync::Arc;
 use tokio::sync::mpsc;
@@ -20,9 +19,9 @@ pub const PUBLISH_QUEUE: usize = 8192;
 const PUBLISH_BATCH: usize = 512;
 
 struct Job {
+    /// Carries the command (a value in-process, its bytes on NATS).
     outgoing: Outgoing,
     request: u64,
-    command: Command,
 }
 
 #[derive(Clone)]
@@ -43,22 +42,17 @@ impl Publisher {
     /// Queues a command for request `request`; waits while the queue is full (backpressure).
     pub async fn publish(&self, command: Command, request: u64, trace: Option<String>) -> Result<(), WireError> {
         let partition = partition_of(&command.app, &command.conv, self.partitions);
-        let payload = codec::encode(&command).map_err(|e| WireError::new(ErrorCode::Internal, e.to_string()))?;
         let dedupe_id = command
             .dedupe_id()
             .unwrap_or_else(|| format!("req:{}", uuid::Uuid::new_v4().simple()));
         let outgoing = Outgoing {
             partition,
             dedupe_id,
-            payload: Bytes::from(payload),
+            payload: Payload::value(command),
             trace,
         };
         self.tx
-            .send(Job {
-                outgoing,
-                request,
-                command,
-            })
+            .send(Job { outgoing, request })
             .await
             .map_err(|_| WireError::new(ErrorCode::Unavailable, "gateway shutting down"))
     }
@@ -109,11 +103,18 @@ async fn run(
 /// under a fresh log id when there is none (refused, or not sequenced yet: the sequencer answers
 /// a replay of a key it stores meanwhile with the original).
 async fn answer_duplicate(store: Arc<dyn Store>, pending: Arc<Pending>, mut job: Job, again: mpsc::WeakSender<Job>) {
-    let Action::Send(send) = &job.command.action else {
+    let command = match job.outgoing.payload.clone().decode::<Command>() {
+        Ok(command) => command,
+        Err(err) => {
+            tracing::error!(error = %err, "a queued command does not decode");
+            return;
+        }
+    };
+    let Action::Send(send) = &command.action else {
         return;
     };
     let keys = [(send.from.clone(), send.idempotency_key.clone())];
-    match store.find_idempotent(&job.command.app, &job.command.conv, &keys).await {
+    match store.find_idempotent(&command.app, &command.conv, &keys).await {
         Ok(found) if !found.is_empty() => {
             let original = found.into_iter().next().expect("non-empty");
             pending.complete(job.request, Ok(Reply::Message(original)));
@@ -169,7 +170,7 @@ mod tests {
             .map(|i| Outgoing {
                 partition: 0,
                 dedupe_id: format!("fill{i}"),
-                payload: Bytes::from_static(b"x"),
+                payload: Payload::value("x".to_owned()),
                 trace: None,
             })
             .collect();
@@ -216,7 +217,10 @@ mod tests {
             }
             let batch = reader.next_batch(4096).await.unwrap();
             let last = batch.last().unwrap().position;
-            published += batch.iter().filter(|e| e.payload.as_ref() != b"x").count();
+            published += batch
+                .iter()
+                .filter(|e| e.payload.as_value::<Command>().is_some())
+                .count();
             reader.done_through(last);
         }
         assert_eq!(published, accepted + 1, "every accepted command reaches the log");

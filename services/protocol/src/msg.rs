@@ -55,6 +55,21 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// Its `MsgData`, borrowing the texts (to serialize).
+    pub fn wire(&self) -> MsgDataRef<'_> {
+        MsgDataRef {
+            msg_id: self.msg_id,
+            conversation_id: &self.conv,
+            from_session: &self.from,
+            send_time: timefmt::rfc3339_nanos(self.send_time),
+            status: self.status,
+            msg_type: self.msg_type,
+            content: &self.content,
+            seq: self.seq,
+            client_msg_id: self.client_msg_id.as_deref(),
+        }
+    }
+
     pub fn to_wire(&self) -> MsgData {
         MsgData {
             msg_id: self.msg_id,
@@ -68,6 +83,30 @@ impl MessageRecord {
             client_msg_id: self.client_msg_id.clone(),
         }
     }
+}
+
+/// `MsgData` borrowed from a record: serialized as [`MsgData`] is, without copying the
+/// record's texts first (pushes and acks are written this way).
+#[derive(Debug, Serialize)]
+pub struct MsgDataRef<'a> {
+    #[serde(rename = "MsgId")]
+    pub msg_id: MsgId,
+    #[serde(rename = "ConversationID")]
+    pub conversation_id: &'a ConvId,
+    #[serde(rename = "FromSession")]
+    pub from_session: &'a SessionId,
+    #[serde(rename = "SendTime")]
+    pub send_time: String,
+    #[serde(rename = "Status")]
+    pub status: i32,
+    #[serde(rename = "Type")]
+    pub msg_type: i32,
+    #[serde(rename = "Content")]
+    pub content: &'a str,
+    #[serde(rename = "Seq")]
+    pub seq: u64,
+    #[serde(rename = "ClientMsgId", skip_serializing_if = "Option::is_none")]
+    pub client_msg_id: Option<&'a str>,
 }
 
 /// `MsgData` of protocol §3.
@@ -128,5 +167,33 @@ mod tests {
         }
         assert!(!keys.contains(&"ClientMsgId"));
         assert_eq!(json["MsgId"], "42");
+    }
+
+    #[test]
+    fn the_borrowed_wire_form_serializes_as_the_owned_one() {
+        let mut record = MessageRecord {
+            app: AppId::parse("a").unwrap(),
+            conv: ConvId::parse("c").unwrap(),
+            seq: 7,
+            msg_id: MsgId(42),
+            from: SessionId::parse("s").unwrap(),
+            send_time: 1_700_000_000_123_456_789,
+            status: 2,
+            msg_type: 101,
+            content: "h\"i\u{1F600}\n".into(),
+            idempotency_key: "k".into(),
+            client_msg_id: None,
+        };
+        for client_msg_id in [None, Some("c-1".to_owned())] {
+            record.client_msg_id = client_msg_id;
+            assert_eq!(
+                serde_json::to_string(&record.wire()).unwrap(),
+                serde_json::to_string(&record.to_wire()).unwrap()
+            );
+            assert_eq!(
+                rmp_serde::to_vec_named(&record.wire()).unwrap(),
+                rmp_serde::to_vec_named(&record.to_wire()).unwrap()
+            );
+        }
     }
 }

@@ -3,13 +3,12 @@
 
 use crate::plan::{ConvKey, ConvState, Known, key_of, plan_batch};
 use crate::{ROLE, SequencerConfig};
-use bytes::Bytes;
 use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
 use herald_bus::ownership::Grant;
-use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing};
+use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing, Payload};
 use herald_protocol::bus::{Ack, Action, Command, GatewayMessage, Reply, ReplyTo};
 use herald_protocol::error_code::WireError;
-use herald_protocol::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, codec, timefmt};
+use herald_protocol::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, timefmt};
 use herald_store::{AppSettings, Change, Fence, IdempotentLookup, Store, StoreError};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -150,7 +149,7 @@ impl<'a> Partition<'a> {
         {
             with_batch.stored(&plan.changes[own_changes..]);
         }
-        self.publish(&plan.events, &spans).await?;
+        self.publish(plan.events, &spans).await?;
         // answered only once the events are in the log: an acknowledged message is stored and
         // on its way to every member, and while the events log is unavailable nothing is
         // acknowledged (the senders retry with their keys and get the original answer)
@@ -165,7 +164,7 @@ impl<'a> Partition<'a> {
         let mut commands = Vec::with_capacity(entries.len());
         let mut spans = HashMap::new();
         for entry in entries {
-            match codec::decode::<Command>(&entry.payload) {
+            match entry.payload.clone().decode::<Command>() {
                 Ok(command) => {
                     if let Some(parent) = entry.trace.as_deref() {
                         let span =
@@ -229,17 +228,18 @@ impl<'a> Partition<'a> {
     /// Publishes the batch's events, pipelined, each under its replay-stable dedupe id.
     async fn publish(
         &self,
-        events: &[(u64, herald_protocol::bus::Event)],
+        events: Vec<(u64, herald_protocol::bus::Event)>,
         spans: &HashMap<u64, tracing::Span>,
     ) -> Result<(), ServeError> {
+        let dedupe_ids = event_dedupe_ids(&events);
         let outgoing: Vec<Outgoing> = events
-            .iter()
-            .zip(event_dedupe_ids(events))
+            .into_iter()
+            .zip(dedupe_ids)
             .map(|((position, event), dedupe_id)| Outgoing {
                 partition: self.grant.partition,
                 dedupe_id,
-                payload: Bytes::from(codec::encode(event).expect("events encode")),
-                trace: spans.get(position).and_then(herald_bus::trace::traceparent_of),
+                payload: Payload::value(event),
+                trace: spans.get(&position).and_then(herald_bus::trace::traceparent_of),
             })
             .collect();
         let published = outgoing.len() as u64;

@@ -112,9 +112,28 @@ pub struct Known {
     pub replay_through: u64,
 }
 
+/// A message the planner refers to: one the store holds, or one this batch writes (its index
+/// in `plan.changes`, so the record is not copied once more per lookup map).
+enum Ref {
+    Stored(MessageRecord),
+    Planned(usize),
+}
+
+impl Ref {
+    fn get<'a>(&'a self, changes: &'a [Change]) -> &'a MessageRecord {
+        match self {
+            Ref::Stored(record) => record,
+            Ref::Planned(index) => match &changes[*index] {
+                Change::Message(record) | Change::Tombstone(record) => record,
+                other => unreachable!("a planned message refers to {other:?}"),
+            },
+        }
+    }
+}
+
 struct Planner<F> {
-    originals: HashMap<(ConvKey, SessionId, String), MessageRecord>,
-    by_id: HashMap<(ConvKey, MsgId), MessageRecord>,
+    originals: HashMap<(ConvKey, SessionId, String), Ref>,
+    by_id: HashMap<(ConvKey, MsgId), Ref>,
     settings: HashMap<AppId, AppSettings>,
     friends: HashSet<(AppId, SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
@@ -149,11 +168,11 @@ pub fn plan_batch(
                         r.from.clone(),
                         r.idempotency_key.clone(),
                     ),
-                    r,
+                    Ref::Stored(r),
                 )
             })
             .collect(),
-        by_id: known.by_id,
+        by_id: known.by_id.into_iter().map(|(key, r)| (key, Ref::Stored(r))).collect(),
         settings: known.settings,
         friends: known.friends,
         reemitted: HashSet::new(),
@@ -312,7 +331,7 @@ impl<F: FnMut() -> u64> Planner<F> {
         // a retry answers the original, whatever changed since
         if let Some(original) = self.originals.get(&key) {
             self.plan.duplicates += 1;
-            let original = original.clone();
+            let original = original.get(&self.plan.changes).clone();
             let replayed = position <= self.replay_through;
             if (replayed || self.now - original.send_time < REEMIT_WINDOW_NANOS)
                 && self.reemitted.insert(original.msg_id)
@@ -362,11 +381,12 @@ impl<F: FnMut() -> u64> Planner<F> {
         self.cursors
             .insert((app.clone(), conv.clone(), record.from.clone()), record.seq);
         self.plan.accepted += 1;
+        let planned = self.plan.changes.len();
         self.plan.changes.push(Change::Message(record.clone()));
         // its event is in this batch already
         self.reemitted.insert(record.msg_id);
-        self.by_id.insert((key.0.clone(), record.msg_id), record.clone());
-        self.originals.insert(key, record.clone());
+        self.by_id.insert((key.0.clone(), record.msg_id), Ref::Planned(planned));
+        self.originals.insert(key, Ref::Planned(planned));
         self.event(position, app, conv, EventBody::Message(record.clone()));
         Ok(Reply::Message(record))
     }
@@ -418,6 +438,7 @@ impl<F: FnMut() -> u64> Planner<F> {
         let target = self
             .by_id
             .get(&key)
+            .map(|r| r.get(&self.plan.changes))
             .filter(|m| m.app == app && m.conv == conv)
             .ok_or_else(|| err(ErrorCode::NotFound, "message not found"))?;
         if target.from != session && state.conv.owner != session {
@@ -436,7 +457,7 @@ impl<F: FnMut() -> u64> Planner<F> {
         let mut tombstone = target.clone();
         tombstone.status = msg::status::RECALLED;
         tombstone.content.clear();
-        self.by_id.insert(key, tombstone.clone());
+        self.by_id.insert(key, Ref::Planned(self.plan.changes.len()));
         self.plan.changes.push(Change::Tombstone(tombstone.clone()));
         self.event(position, app, conv, EventBody::Recalled(tombstone));
         Ok(Reply::Done)

@@ -7,7 +7,6 @@ use crate::queue::{Queuer, Source};
 use herald_bus::consumer::{Interrupted, PartitionConsumer};
 use herald_bus::{Bus, LogEntry, LogReader, RouteTable};
 use herald_protocol::bus::Event;
-use herald_protocol::codec;
 use herald_store::{DirectoryStore, WebhookStore};
 use std::sync::Arc;
 
@@ -38,7 +37,7 @@ impl PartitionConsumer for Dispatch<'_> {
         let events: Vec<(u64, Event, Option<&str>)> = entries
             .iter()
             .filter_map(|entry| {
-                let event = codec::decode::<Event>(&entry.payload).ok()?;
+                let event = entry.payload.clone().decode::<Event>().ok()?;
                 Some((entry.position, event, entry.trace.as_deref()))
             })
             .collect();

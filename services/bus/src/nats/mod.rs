@@ -18,8 +18,8 @@ const READER_PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(
 const READER_INACTIVE_THRESHOLD: std::time::Duration = std::time::Duration::from_secs(30);
 
 use crate::{
-    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Published, ROOM_BUFFER, RouteTable, Subscription,
-    Versioned,
+    Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Payload, Published, ROOM_BUFFER, RouteTable,
+    Subscription, Versioned,
 };
 use async_nats::jetstream;
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
@@ -173,7 +173,7 @@ async fn feed(mut messages: pull::Stream, after: u64, tx: mpsc::Sender<Result<Lo
                 .map(|v| v.as_str().to_owned());
             Ok(LogEntry {
                 position,
-                payload: message.payload.clone(),
+                payload: message.payload.clone().into(),
                 pending,
                 trace,
             })
@@ -203,23 +203,28 @@ impl Bus for NatsBus {
         // send everything first, then collect the acks: one round trip for the batch
         let mut pending = Vec::with_capacity(batch.len());
         for message in batch {
+            let payload = match message.payload.encoded() {
+                Ok(payload) => payload,
+                Err(err) => {
+                    pending.push(Err(BusError::fatal(format!("encoding a log message: {err}"))));
+                    continue;
+                }
+            };
             let mut publish = jetstream::message::PublishMessage::build()
-                .payload(message.payload)
+                .payload(payload)
                 .message_id(&message.dedupe_id);
             if let Some(trace) = &message.trace {
                 publish = publish.header(crate::trace::HEADER, trace.as_str());
             }
-            pending.push(self.js.send_publish(subject(log, message.partition), publish).await);
+            let sent = self.js.send_publish(subject(log, message.partition), publish).await;
+            pending.push(sent.map_err(BusError::unavailable));
         }
         // the acks are awaited together: each one's timeout starts when it is awaited, so acks
         // lost with a crashed server would otherwise time out one after another
         futures::future::join_all(pending.into_iter().map(|sent| async move {
-            match sent {
-                Ok(ack) => match ack.await {
-                    Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
-                    Ok(ack) => Ok(Published::Stored(ack.sequence)),
-                    Err(err) => Err(BusError::unavailable(err)),
-                },
+            match sent?.await {
+                Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
+                Ok(ack) => Ok(Published::Stored(ack.sequence)),
                 Err(err) => Err(BusError::unavailable(err)),
             }
         }))
@@ -243,14 +248,17 @@ impl Bus for NatsBus {
         }
     }
 
-    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Bytes) -> Result<(), BusError> {
+    async fn send_to_gateway(&self, gateway: &GatewayId, payload: Payload) -> Result<(), BusError> {
+        let payload = payload
+            .encoded()
+            .map_err(|e| BusError::fatal(format!("encoding a gateway message: {e}")))?;
         self.client
             .publish(gateway_subject(gateway), payload)
             .await
             .map_err(BusError::unavailable)
     }
 
-    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Bytes>, BusError> {
+    async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Payload>, BusError> {
         let mut subscriber = self
             .client
             .subscribe(gateway_subject(gateway))
@@ -259,7 +267,7 @@ impl Bus for NatsBus {
         let (tx, rx) = mpsc::channel(crate::inproc::INBOX_CAPACITY);
         tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
-                if tx.send(message.payload).await.is_err() {
+                if tx.send(message.payload.into()).await.is_err() {
                     return;
                 }
             }

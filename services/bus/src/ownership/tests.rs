@@ -41,7 +41,11 @@ impl Bus for MembershipFails {
     async fn read(&self, log: crate::Log, partition: u32, after: u64) -> Result<crate::LogReader, BusError> {
         self.inner.read(log, partition, after).await
     }
-    async fn send_to_gateway(&self, gateway: &herald_protocol::GatewayId, payload: Bytes) -> Result<(), BusError> {
+    async fn send_to_gateway(
+        &self,
+        gateway: &herald_protocol::GatewayId,
+        payload: crate::Payload,
+    ) -> Result<(), BusError> {
         self.inner.send_to_gateway(gateway, payload).await
     }
     fn max_payload(&self) -> usize {
@@ -50,7 +54,7 @@ impl Bus for MembershipFails {
     async fn gateway_inbox(
         &self,
         gateway: &herald_protocol::GatewayId,
-    ) -> Result<tokio::sync::mpsc::Receiver<Bytes>, BusError> {
+    ) -> Result<tokio::sync::mpsc::Receiver<crate::Payload>, BusError> {
         self.inner.gateway_inbox(gateway).await
     }
     async fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<crate::Versioned>, BusError> {

@@ -54,7 +54,7 @@ fn one(payload: &'static str, dedupe: &str) -> Vec<Outgoing> {
     vec![Outgoing {
         partition: 0,
         dedupe_id: dedupe.into(),
-        payload: Bytes::from_static(payload.as_bytes()),
+        payload: Bytes::from_static(payload.as_bytes()).into(),
         trace: None,
     }]
 }
@@ -95,7 +95,7 @@ async fn a_gateways_credentials_publish_commands_but_not_events() {
         .expect("an event arrives")
         .expect("the reader runs");
     assert_eq!(
-        batch[0].payload,
+        batch[0].payload.encoded().unwrap(),
         Bytes::from_static(b"a real event"),
         "the forged event is not in the stream"
     );

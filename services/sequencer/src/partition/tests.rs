@@ -115,7 +115,7 @@ async fn the_conversation_cache_is_bounded_cleared_and_re_read() {
                     vec![Outgoing {
                         partition: 0,
                         dedupe_id: format!("{conv}:{round}"),
-                        payload: Bytes::from(codec::encode(&command).unwrap()),
+                        payload: Payload::value(command),
                         trace: None,
                     }],
                 )
