@@ -2,6 +2,7 @@
 //! gateway inboxes, a map for the key-value space. Nothing survives the process, and nothing
 //! needs to: an unacknowledged command is retried by its client, an acknowledged one is in the store.
 
+use crate::log::DirectRead;
 use crate::{
     Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Payload, Published, ROOM_BUFFER, RouteKey, RouteTable,
     Subscription, Versioned,
@@ -188,6 +189,29 @@ impl Ring {
     }
 }
 
+/// A reader of one ring, read by the consumer's own task: an append wakes it directly.
+struct RingRead {
+    ring: Arc<Ring>,
+    /// The last position returned.
+    cursor: u64,
+}
+
+#[async_trait]
+impl DirectRead for RingRead {
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<LogEntry>, BusError> {
+        loop {
+            // registered before looking: an append between the look and the wait still wakes it
+            let data = self.ring.data.notified();
+            let entries = self.ring.after(self.cursor, max.max(1));
+            if let Some(last) = entries.last() {
+                self.cursor = last.position;
+                return Ok(entries);
+            }
+            data.await;
+        }
+    }
+}
+
 #[async_trait]
 impl Bus for InprocBus {
     fn partitions(&self) -> u32 {
@@ -222,28 +246,13 @@ impl Bus for InprocBus {
 
     async fn read_as(&self, log: Log, partition: u32, after: u64, reader: &'static str) -> Result<LogReader, BusError> {
         let ring = self.ring(log, partition)?.clone();
-        let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
-        let feeder_ring = ring.clone();
-        let feeder = tokio::spawn(async move {
-            let mut cursor = after;
-            loop {
-                let data = feeder_ring.data.notified();
-                let entries = feeder_ring.after(cursor, 256);
-                if entries.is_empty() {
-                    data.await;
-                    continue;
-                }
-                for entry in entries {
-                    cursor = entry.position;
-                    if tx.send(Ok(entry)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-        });
         let replay_through = ring.state.lock().unwrap_or_else(|p| p.into_inner()).last_position;
+        let read = Box::new(RingRead {
+            ring: ring.clone(),
+            cursor: after,
+        });
         let on_done = Box::new(move |position| ring.done_through(reader, position));
-        Ok(LogReader::new(rx, feeder.abort_handle(), Some(on_done), replay_through))
+        Ok(LogReader::direct(read, Some(on_done), replay_through))
     }
 
     fn max_payload(&self) -> usize {

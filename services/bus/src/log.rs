@@ -18,10 +18,29 @@ pub struct LogEntry {
 }
 
 pub struct LogReader {
-    rx: mpsc::Receiver<Result<LogEntry, crate::BusError>>,
-    feeder: AbortHandle,
+    source: Source,
     on_done: Option<Box<dyn Fn(u64) + Send + Sync>>,
     replay_through: u64,
+}
+
+/// Where a reader's entries come from.
+enum Source {
+    /// A task feeding a bounded channel (NATS: the consumer's messages).
+    Fed {
+        rx: mpsc::Receiver<Result<LogEntry, crate::BusError>>,
+        feeder: AbortHandle,
+    },
+    /// Read straight from the log by the reader's own task (the in-process ring): no task or
+    /// channel in between, so an append wakes the consumer itself.
+    Direct(Box<dyn DirectRead>),
+}
+
+/// A log the reader's task reads itself.
+#[async_trait::async_trait]
+pub(crate) trait DirectRead: Send + Sync {
+    /// Waits for at least one entry after the last one returned, then returns what is there, up
+    /// to `max`. Cancel-safe: nothing is consumed until it returns.
+    async fn next_batch(&mut self, max: usize) -> Result<Vec<LogEntry>, crate::BusError>;
 }
 
 impl LogReader {
@@ -32,8 +51,19 @@ impl LogReader {
         replay_through: u64,
     ) -> Self {
         Self {
-            rx,
-            feeder,
+            source: Source::Fed { rx, feeder },
+            on_done,
+            replay_through,
+        }
+    }
+
+    pub(crate) fn direct(
+        read: Box<dyn DirectRead>,
+        on_done: Option<Box<dyn Fn(u64) + Send + Sync>>,
+        replay_through: u64,
+    ) -> Self {
+        Self {
+            source: Source::Direct(read),
             on_done,
             replay_through,
         }
@@ -46,13 +76,19 @@ impl LogReader {
         self.replay_through
     }
 
-    /// Waits for at least one entry, then takes what is ready, up to `max`. An error ends the reader.
+    /// Waits for at least one entry, then takes what is ready, up to `max`. An error ends the
+    /// reader. Cancel-safe.
     pub async fn next_batch(&mut self, max: usize) -> Result<Vec<LogEntry>, crate::BusError> {
-        let mut raw = Vec::with_capacity(max.min(READ_AHEAD));
-        if self.rx.recv_many(&mut raw, max).await == 0 {
-            return Err(crate::BusError::Unavailable("log reader closed".into()));
+        match &mut self.source {
+            Source::Fed { rx, .. } => {
+                let mut raw = Vec::with_capacity(max.min(READ_AHEAD));
+                if rx.recv_many(&mut raw, max).await == 0 {
+                    return Err(crate::BusError::Unavailable("log reader closed".into()));
+                }
+                raw.into_iter().collect()
+            }
+            Source::Direct(read) => read.next_batch(max).await,
         }
-        raw.into_iter().collect()
     }
 
     /// Tells the log everything up to `position` is finished (the in-process log frees it).
@@ -65,6 +101,8 @@ impl LogReader {
 
 impl Drop for LogReader {
     fn drop(&mut self) {
-        self.feeder.abort();
+        if let Source::Fed { feeder, .. } = &self.source {
+            feeder.abort();
+        }
     }
 }

@@ -65,6 +65,7 @@ impl PartitionConsumer for Dispatch<'_> {
             return Ok(());
         }
         self.webhooks.enqueue(&jobs).await.map_err(failed)?;
+        crate::events::count_queued(&jobs);
         self.wake.notify_waiters();
         Ok(())
     }

@@ -144,8 +144,14 @@ pub async fn emit(store: &dyn WebhookStore, partitions: u32, events: &[Outgoing]
     if jobs.is_empty() {
         return Ok(());
     }
+    store.enqueue(&jobs).await?;
+    count_queued(&jobs);
+    Ok(())
+}
+
+/// Counts jobs once they are stored (`herald_webhook_events_queued_total`).
+pub fn count_queued(jobs: &[WebhookJob]) {
     metrics::counter!("herald_webhook_events_queued_total").increment(jobs.len() as u64);
-    store.enqueue(&jobs).await
 }
 
 /// Unix milliseconds now.

@@ -88,6 +88,7 @@ impl Inline {
 
     /// Once the batch with `jobs` is stored: wakes the senders of their partitions.
     pub fn queued(&self, jobs: &[WebhookJob]) {
+        crate::events::count_queued(jobs);
         let partitions: BTreeSet<u32> = jobs.iter().map(|j| j.partition).collect();
         for partition in partitions {
             self.wakers.wake(partition);

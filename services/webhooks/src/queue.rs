@@ -69,9 +69,9 @@ impl Queuer<'_> {
             .filter_map(|app| views.get(app))
             .flat_map(|v| v.endpoints.iter().cloned())
             .collect();
-        let jobs = events::jobs(&outgoing, &endpoints, self.partitions, events::now_ms());
-        metrics::counter!("herald_webhook_events_queued_total").increment(jobs.len() as u64);
-        Ok(jobs)
+        // counted once stored (`events::count_queued`), not here: a batch planned again after a
+        // failed append would count its jobs twice
+        Ok(events::jobs(&outgoing, &endpoints, self.partitions, events::now_ms()))
     }
 
     /// The webhook events of one log event.

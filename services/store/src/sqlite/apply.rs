@@ -9,11 +9,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 /// Raises the fence inside `tx`; errs when a higher epoch holds it.
 pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
+    // cached: every batch of every group commit raises its fence
     let held: Option<i64> = tx
-        .query_row("SELECT epoch FROM fences WHERE scope = ?1", [&fence.scope], |r| {
-            r.get(0)
-        })
-        .optional()
+        .prepare_cached("SELECT epoch FROM fences WHERE scope = ?1")
+        .and_then(|mut select| select.query_row([&fence.scope], |r| r.get(0)).optional())
         .map_err(map_err)?;
     let ours = fence.epoch as i64;
     match held {
@@ -24,10 +23,10 @@ pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
         }),
         Some(held) if held == ours => Ok(()),
         _ => {
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO fences (scope, epoch) VALUES (?1, ?2) ON CONFLICT (scope) DO UPDATE SET epoch = excluded.epoch",
-                params![fence.scope, ours],
             )
+            .and_then(|mut upsert| upsert.execute(params![fence.scope, ours]))
             .map_err(map_err)?;
             Ok(())
         }
