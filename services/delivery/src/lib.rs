@@ -76,6 +76,20 @@ async fn serve(store: Arc<dyn DirectoryStore>, bus: Arc<dyn Bus>, grant: Grant, 
     consumer::consume(bus.as_ref(), spec, &grant, &mut partition).await;
 }
 
+/// The metric handles every batch touches, resolved on first use (the process installs its
+/// recorder before it serves): a registry lookup per event and gateway otherwise.
+struct Meters {
+    lag_seconds: metrics::Histogram,
+    batch_size: metrics::Histogram,
+    deliveries: metrics::Counter,
+}
+
+static METERS: std::sync::LazyLock<Meters> = std::sync::LazyLock::new(|| Meters {
+    lag_seconds: metrics::histogram!("herald_delivery_lag_seconds"),
+    batch_size: metrics::histogram!("herald_delivery_batch_size"),
+    deliveries: metrics::counter!("herald_deliveries_total"),
+});
+
 /// One partition's fan-out: the members of its conversations and the routing table.
 struct Partition<'a> {
     store: &'a dyn DirectoryStore,
@@ -98,7 +112,7 @@ impl PartitionConsumer for Partition<'_> {
         let now = timefmt::now_nanos();
         for event in &events {
             if let EventBody::Message(record) = &event.body {
-                metrics::histogram!("herald_delivery_lag_seconds").record((now - record.send_time).max(0) as f64 / 1e9);
+                METERS.lag_seconds.record((now - record.send_time).max(0) as f64 / 1e9);
             }
         }
         load_members(self.store, &mut self.members, &events)
@@ -118,8 +132,8 @@ impl PartitionConsumer for Partition<'_> {
         }
         for (gateway, deliveries) in plan {
             let recipients: usize = deliveries.iter().map(|d| d.recipients.len()).sum();
-            metrics::histogram!("herald_delivery_batch_size").record(deliveries.len() as f64);
-            metrics::counter!("herald_deliveries_total").increment(recipients as u64);
+            METERS.batch_size.record(deliveries.len() as f64);
+            METERS.deliveries.increment(recipients as u64);
             herald_bus::send_gateway_message(self.bus, &gateway, GatewayMessage::Deliver(deliveries)).await?;
         }
         Ok(())

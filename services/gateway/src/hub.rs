@@ -14,6 +14,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio_util::sync::CancellationToken;
 
+/// `herald_pushes_written_total`, resolved on first use (the process installs its recorder
+/// before it serves): a registry lookup per delivery batch otherwise.
+static PUSHES_WRITTEN: std::sync::LazyLock<metrics::Counter> =
+    std::sync::LazyLock::new(|| metrics::counter!("herald_pushes_written_total"));
+
 /// What a connection speaks: the native `/ws` protocol, one of the push-only `/notify`
 /// channels, or a seed's WebSocket protocol (protocol §9).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +315,7 @@ impl Hub {
                 }
             }
         }
-        metrics::counter!("herald_pushes_written_total").increment(written);
+        PUSHES_WRITTEN.increment(written);
         if skipped > 0 {
             metrics::counter!("herald_pushes_out_of_order_total").increment(skipped);
         }

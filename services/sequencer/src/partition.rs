@@ -57,6 +57,30 @@ struct Partition<'a> {
     ids: snowflaked::Generator,
 }
 
+/// The metric handles every batch touches, resolved on first use (the process installs its
+/// recorder before it serves): a registry lookup per call and batch otherwise.
+struct Meters {
+    accepted: metrics::Counter,
+    duplicate: metrics::Counter,
+    rejected: metrics::Counter,
+    batch_seconds: metrics::Histogram,
+    append_seconds: metrics::Histogram,
+    appends: metrics::Counter,
+    append_batch_size: metrics::Histogram,
+    events_published: metrics::Counter,
+}
+
+static METERS: std::sync::LazyLock<Meters> = std::sync::LazyLock::new(|| Meters {
+    accepted: metrics::counter!("herald_commands_total", "outcome" => "accepted"),
+    duplicate: metrics::counter!("herald_commands_total", "outcome" => "duplicate"),
+    rejected: metrics::counter!("herald_commands_total", "outcome" => "rejected"),
+    batch_seconds: metrics::histogram!("herald_sequence_batch_seconds"),
+    append_seconds: metrics::histogram!("herald_append_seconds"),
+    appends: metrics::counter!("herald_appends_total"),
+    append_batch_size: metrics::histogram!("herald_append_batch_size"),
+    events_published: metrics::counter!("herald_events_published_total"),
+});
+
 /// App settings (anti-spam, friendship) are re-read this often.
 const SETTINGS_TTL: Duration = Duration::from_secs(2);
 
@@ -121,9 +145,9 @@ impl<'a> Partition<'a> {
             || ids.generate::<u64>(),
             timefmt::now_nanos(),
         );
-        metrics::counter!("herald_commands_total", "outcome" => "accepted").increment(plan.accepted as u64);
-        metrics::counter!("herald_commands_total", "outcome" => "duplicate").increment(plan.duplicates as u64);
-        metrics::counter!("herald_commands_total", "outcome" => "rejected").increment(plan.rejected as u64);
+        METERS.accepted.increment(plan.accepted as u64);
+        METERS.duplicate.increment(plan.duplicates as u64);
+        METERS.rejected.increment(plan.rejected as u64);
         let own_changes = plan.changes.len();
         if let Some(with_batch) = &self.config.with_batch
             && !plan.events.is_empty()
@@ -154,7 +178,7 @@ impl<'a> Partition<'a> {
         // on its way to every member, and while the events log is unavailable nothing is
         // acknowledged (the senders retry with their keys and get the original answer)
         self.reply(plan.replies).await;
-        metrics::histogram!("herald_sequence_batch_seconds").record(started.elapsed().as_secs_f64());
+        METERS.batch_seconds.record(started.elapsed().as_secs_f64());
         Ok(())
     }
 
@@ -212,7 +236,7 @@ impl<'a> Partition<'a> {
         }
         let append_started = Instant::now();
         let applied = self.store.apply(&self.fence, changes).instrument(append_span).await;
-        metrics::histogram!("herald_append_seconds").record(append_started.elapsed().as_secs_f64());
+        METERS.append_seconds.record(append_started.elapsed().as_secs_f64());
         if let Err(err) = applied {
             // our in-memory state may be ahead of the store now: forget it
             self.states.clear();
@@ -220,8 +244,8 @@ impl<'a> Partition<'a> {
             return Err(err.into());
         }
         let appended = changes.iter().filter(|c| matches!(c, Change::Message(_))).count();
-        metrics::counter!("herald_appends_total").increment(appended as u64);
-        metrics::histogram!("herald_append_batch_size").record(changes.len() as f64);
+        METERS.appends.increment(appended as u64);
+        METERS.append_batch_size.record(changes.len() as f64);
         Ok(())
     }
 
@@ -246,7 +270,7 @@ impl<'a> Partition<'a> {
         for outcome in self.bus.publish(Log::Events, outgoing).await {
             outcome?;
         }
-        metrics::counter!("herald_events_published_total").increment(published);
+        METERS.events_published.increment(published);
         Ok(())
     }
 
