@@ -204,6 +204,9 @@ impl DirectRead for RingRead {
             let data = self.ring.data.notified();
             let entries = self.ring.after(self.cursor, max.max(1));
             if let Some(last) = entries.last() {
+                // a consumer that always finds entries still yields now and then (tokio's
+                // budget, as a channel's receive would)
+                tokio::task::consume_budget().await;
                 self.cursor = last.position;
                 return Ok(entries);
             }

@@ -1,9 +1,10 @@
-//! A reader of one log partition: entries in order, in batches, from a bounded channel.
+//! A reader of one log partition: entries in order, in batches, either from a bounded channel a
+//! feeder task fills (NATS) or read from the log by the consumer's own task (the in-process ring).
 
 use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
-/// Entries a reader buffers ahead of its consumer.
+/// Entries a fed reader (NATS) buffers ahead of its consumer.
 pub const READ_AHEAD: usize = 4096;
 
 #[derive(Debug, Clone)]

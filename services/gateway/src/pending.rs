@@ -140,8 +140,12 @@ fn answer(waiter: Waiter, outcome: Outcome) {
             shape,
         } => {
             let encoded = match outcome {
-                // the stored message, serialized from the record (no `Value` built first)
-                Ok(Reply::Message(record)) => format.ok_reply(&action, &req_id, record.wire()),
+                // JSON: the stored message serialized from the record (no `Value` built first);
+                // MessagePack keeps its keys sorted, as its clients have always had them
+                // (`ws/reply.rs`), which the `Value` below gives
+                Ok(Reply::Message(record)) if format == Format::Json => {
+                    format.ok_reply(&action, &req_id, record.wire())
+                }
                 Ok(reply) => format.ok_reply(&action, &req_id, shape.data(reply)),
                 Err(err) => format.error_reply(&action, &req_id, err.code, &err.text),
             };
@@ -149,5 +153,76 @@ fn answer(waiter: Waiter, outcome: Outcome) {
             conn.offer(frames::reply(encoded));
             drop(in_flight);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::frames::Outbound;
+    use crate::hub::{ConnKind, Sink};
+    use crate::outbound;
+    use herald_protocol::{AppId, MessageRecord, MsgId, SessionId};
+    use tokio_util::sync::CancellationToken;
+
+    fn record() -> MessageRecord {
+        MessageRecord {
+            app: AppId::parse("a").unwrap(),
+            conv: ConvId::parse("c").unwrap(),
+            seq: 3,
+            msg_id: MsgId(42),
+            from: SessionId::parse("s").unwrap(),
+            send_time: 1_700_000_000_000_000_000,
+            status: 0,
+            msg_type: 1,
+            content: "hi \"there\"".into(),
+            idempotency_key: "k".into(),
+            client_msg_id: Some("k".into()),
+        }
+    }
+
+    /// The frame a `/ws` send's answer becomes, in `format`.
+    fn answered(format: Format) -> Outbound {
+        let me = crate::Identity {
+            app: AppId::parse("a").unwrap(),
+            session: SessionId::parse("s").unwrap(),
+            platform: 1,
+            jti: "j".into(),
+            iat: 0,
+            exp: u64::MAX,
+        };
+        let (tx, mut rx) = outbound::channel(4, 1 << 20);
+        let conn = Conn::new(1, &me, ConnKind::Native, Sink::Queue(tx), CancellationToken::new());
+        let waiter = Waiter::Ws {
+            conn,
+            in_flight: None,
+            action: "msg-im".into(),
+            req_id: Value::from(7),
+            format,
+            shape: Shape::Message,
+        };
+        answer(waiter, Ok(Reply::Message(record())));
+        rx.try_recv().expect("a reply frame")
+    }
+
+    /// A send's answer carries the stored message: in JSON serialized from the record (the same
+    /// object the `Value` path gave), in MessagePack byte for byte as before (keys sorted).
+    #[test]
+    fn a_send_s_answer_is_the_stored_message_in_either_format() {
+        let Outbound::Text { json, .. } = answered(Format::Json) else {
+            panic!("a text frame")
+        };
+        let reply: Value = serde_json::from_str(&json).unwrap();
+        assert_eq!(reply["data"], serde_json::to_value(record().to_wire()).unwrap());
+        assert_eq!(reply["reqId"], 7);
+
+        let Outbound::Binary(bytes) = answered(Format::MsgPack) else {
+            panic!("a binary frame")
+        };
+        let before = Format::MsgPack.ok_reply("msg-im", &Value::from(7), Shape::Message.data(Reply::Message(record())));
+        let herald_protocol::ws::Encoded::Binary(before) = before else {
+            panic!("MessagePack is binary")
+        };
+        assert_eq!(bytes.as_ref(), before.as_slice());
     }
 }

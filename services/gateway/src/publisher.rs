@@ -19,7 +19,7 @@ pub const PUBLISH_QUEUE: usize = 8192;
 const PUBLISH_BATCH: usize = 512;
 
 struct Job {
-    /// Carries the command (a value in-process, its bytes on NATS).
+    /// Carries the command as a value (the NATS bus serializes it when it publishes).
     outgoing: Outgoing,
     request: u64,
 }

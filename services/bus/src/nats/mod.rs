@@ -201,15 +201,20 @@ impl Bus for NatsBus {
 
     async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
         // send everything first, then collect the acks: one round trip for the batch
-        let mut pending = Vec::with_capacity(batch.len());
-        for message in batch {
-            let payload = match message.payload.encoded() {
-                Ok(payload) => payload,
+        // every payload serialized before anything is sent: a batch is published whole or not
+        // at all, never around a gap
+        let mut payloads = Vec::with_capacity(batch.len());
+        for message in &batch {
+            match message.payload.encoded() {
+                Ok(payload) => payloads.push(payload),
                 Err(err) => {
-                    pending.push(Err(BusError::fatal(format!("encoding a log message: {err}"))));
-                    continue;
+                    let err = BusError::fatal(format!("encoding a log message: {err}"));
+                    return batch.iter().map(|_| Err(err.clone())).collect();
                 }
-            };
+            }
+        }
+        let mut pending = Vec::with_capacity(batch.len());
+        for (message, payload) in batch.into_iter().zip(payloads) {
             let mut publish = jetstream::message::PublishMessage::build()
                 .payload(payload)
                 .message_id(&message.dedupe_id);
