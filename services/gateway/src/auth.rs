@@ -25,6 +25,21 @@ pub struct Identity {
     pub exp: u64,
 }
 
+#[cfg(test)]
+impl Identity {
+    /// A session of app `a` named `s` on platform 1, with a token that never expires.
+    pub fn for_tests() -> Self {
+        Self {
+            app: AppId::parse("a").unwrap(),
+            session: SessionId::parse("s").unwrap(),
+            platform: 1,
+            jti: "j".into(),
+            iat: 0,
+            exp: u64::MAX,
+        }
+    }
+}
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,

@@ -511,14 +511,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_gets_each_conversation_s_pushes_in_rising_seq_order() {
         let hub = Hub::new(GatewayId::parse("g").unwrap(), Arc::new(InprocBus::new(1)), 16);
-        let me = crate::Identity {
-            app: AppId::parse("a").unwrap(),
-            session: SessionId::parse("s").unwrap(),
-            platform: 1,
-            jti: "j".into(),
-            iat: 0,
-            exp: u64::MAX,
-        };
+        let me = crate::Identity::for_tests();
         let (tx, mut rx) = outbound::channel(64, 1 << 20);
         let conn = Conn::new(1, &me, ConnKind::Sse, Sink::Queue(tx), CancellationToken::new());
         hub.register(&me.app, &me.session, conn).await.unwrap();

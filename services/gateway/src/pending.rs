@@ -183,14 +183,7 @@ mod tests {
 
     /// The frame a `/ws` send's answer becomes, in `format`.
     fn answered(format: Format) -> Outbound {
-        let me = crate::Identity {
-            app: AppId::parse("a").unwrap(),
-            session: SessionId::parse("s").unwrap(),
-            platform: 1,
-            jti: "j".into(),
-            iat: 0,
-            exp: u64::MAX,
-        };
+        let me = crate::Identity::for_tests();
         let (tx, mut rx) = outbound::channel(4, 1 << 20);
         let conn = Conn::new(1, &me, ConnKind::Native, Sink::Queue(tx), CancellationToken::new());
         let waiter = Waiter::Ws {

@@ -136,9 +136,8 @@ pub struct MsgData {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wire_names_follow_seed_001() {
-        let record = MessageRecord {
+    fn record() -> MessageRecord {
+        MessageRecord {
             app: AppId::parse("a").unwrap(),
             conv: ConvId::parse("c").unwrap(),
             seq: 7,
@@ -150,7 +149,12 @@ mod tests {
             content: "hi".into(),
             idempotency_key: "k".into(),
             client_msg_id: None,
-        };
+        }
+    }
+
+    #[test]
+    fn wire_names_follow_seed_001() {
+        let record = record();
         let json = serde_json::to_value(record.to_wire()).unwrap();
         let keys: Vec<&str> = json.as_object().unwrap().keys().map(String::as_str).collect();
         for key in [
@@ -172,17 +176,11 @@ mod tests {
     #[test]
     fn the_borrowed_wire_form_serializes_as_the_owned_one() {
         let mut record = MessageRecord {
-            app: AppId::parse("a").unwrap(),
-            conv: ConvId::parse("c").unwrap(),
-            seq: 7,
-            msg_id: MsgId(42),
-            from: SessionId::parse("s").unwrap(),
             send_time: 1_700_000_000_123_456_789,
             status: 2,
             msg_type: 101,
             content: "h\"i\u{1F600}\n".into(),
-            idempotency_key: "k".into(),
-            client_msg_id: None,
+            ..record()
         };
         for client_msg_id in [None, Some("c-1".to_owned())] {
             record.client_msg_id = client_msg_id;
