@@ -341,7 +341,7 @@ pub const CATALOGUE: &[Metric] = &[
         "herald_store_seconds",
         Histogram,
         &["op"],
-        "Store call latency by op (read, write).",
+        "Store call latency by op (read, write; SQLite also checkpoint and idempotency_merge, a step of merging recent idempotency keys).",
     ),
     metric(
         "herald_store_errors_total",

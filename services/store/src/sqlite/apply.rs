@@ -57,7 +57,10 @@ pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> 
                     ])
                 })
                 .map_err(map_err)?;
-            if inserted == 0 {
+            if inserted == 1 {
+                let h = super::idempotency::hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
+                super::idempotency::record(tx, h, r.msg_id.0 as i64).map_err(map_err)?;
+            } else {
                 // the Seq is taken: by this very message (a re-applied batch) or by another one
                 let stored: i64 = tx
                     .prepare_cached("SELECT msg_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3")

@@ -3,7 +3,7 @@
 
 use super::apply::raise_fence;
 use super::rows::{self, MESSAGE_COLUMNS};
-use super::{SqliteStore, group_commit, map_err, threads};
+use super::{SqliteStore, group_commit, idempotency, map_err, threads};
 use crate::{Change, Fence, IdempotentLookup, LogStore, StoreError};
 use async_trait::async_trait;
 use herald_protocol::{AppId, ConvId, MessageRecord, MsgId, SessionId};
@@ -66,16 +66,25 @@ impl LogStore for SqliteStore {
         if lookups.iter().all(|lookup| lookup.keys.is_empty()) {
             return Ok(Vec::new());
         }
+        let recent = self.recent.clone();
         self.read(move |c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND sender = ?3 AND idempotency_key = ?4"
-            ))?;
+            let keys: Vec<(&IdempotentLookup, &SessionId, &String)> = lookups
+                .iter()
+                .flat_map(|lookup| lookup.keys.iter().map(move |(sender, key)| (lookup, sender, key)))
+                .collect();
+            let hashes: Vec<i64> = keys
+                .iter()
+                .map(|(l, sender, key)| idempotency::hash(l.app.as_str(), l.conv.as_str(), sender.as_str(), key))
+                .collect();
+            let candidates = recent.candidates(c, &hashes)?;
             let mut found = Vec::new();
-            for lookup in &lookups {
-                for (sender, key) in &lookup.keys {
-                    let params = params![lookup.app.as_str(), lookup.conv.as_str(), sender.as_str(), key];
-                    if let Some(record) = stmt.query_row(params, rows::message).optional()? {
+            for ((lookup, sender, key), ids) in keys.iter().zip(candidates) {
+                // a candidate shares the hash; the message's own fields decide
+                for id in ids {
+                    let fields = (lookup.app.as_str(), lookup.conv.as_str(), sender.as_str(), key.as_str());
+                    if let Some(record) = idempotency::confirm(c, id, fields)? {
                         found.push(record);
+                        break;
                     }
                 }
             }

@@ -11,11 +11,14 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../../../../schema/sqlite/006_webhook_trace.sql")),
     (7, include_str!("../../../../schema/sqlite/007_pending_requests.sql")),
     (8, include_str!("../../../../schema/sqlite/008_messages_by_msg_id.sql")),
+    (9, include_str!("../../../../schema/sqlite/009_idempotency_by_hash.sql")),
 ];
 
 /// Safe to run from several processes at once: each migration runs in an immediate transaction
 /// that re-checks whether it was applied.
 pub fn migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    // 009 hashes the stored messages' idempotency keys in SQL
+    super::idempotency::register_hash_function(conn)?;
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;

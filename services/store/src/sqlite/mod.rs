@@ -9,6 +9,7 @@ mod accounts;
 mod apply;
 mod directory;
 mod group_commit;
+mod idempotency;
 mod log;
 mod migrate;
 mod queries;
@@ -29,6 +30,8 @@ pub struct SqliteStore {
     path: PathBuf,
     /// The writer and reader threads (dropping the store ends them).
     threads: threads::Threads,
+    /// The recent idempotency keys, mirrored in memory (`idempotency.rs`).
+    recent: std::sync::Arc<idempotency::Recent>,
 }
 
 /// Busy or locked is worth a retry (`Unavailable`); any other SQLite error is not.
@@ -82,9 +85,10 @@ impl SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
             let checkpointer = open_connection(&path).map_err(map_err)?;
-            let threads = threads::start(writer, readers, checkpointer)
+            let recent = std::sync::Arc::new(idempotency::Recent::default());
+            let threads = threads::start(writer, readers, checkpointer, recent.clone())
                 .map_err(|e| StoreError::Fatal(format!("start the sqlite threads: {e}")))?;
-            Ok(SqliteStore { path, threads })
+            Ok(SqliteStore { path, threads, recent })
         })
         .await
         .map_err(|e| StoreError::Fatal(e.to_string()))?

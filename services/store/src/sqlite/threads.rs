@@ -4,6 +4,7 @@
 //! cannot starve it; a full queue makes callers wait (async), it never grows.
 
 use super::group_commit::{self, MAX_GROUP};
+use super::idempotency::Recent;
 use crate::StoreError;
 use rusqlite::Connection;
 use std::panic::AssertUnwindSafe;
@@ -44,11 +45,16 @@ pub fn stopped() -> StoreError {
 }
 
 /// Starts the writer thread on `writer` and one reader thread per connection of `readers`.
-pub fn start(writer: Connection, readers: Vec<Connection>, checkpointer: Connection) -> std::io::Result<Threads> {
+pub fn start(
+    writer: Connection,
+    readers: Vec<Connection>,
+    checkpointer: Connection,
+    recent: Arc<Recent>,
+) -> std::io::Result<Threads> {
     let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("herald-sqlite-writer".into())
-        .spawn(move || write_loop(writer, write_rx))?;
+        .spawn(move || write_loop(writer, write_rx, &recent))?;
     let (read_tx, read_rx) = mpsc::channel::<ReadWork>(READ_QUEUE);
     let read_rx = Arc::new(Mutex::new(read_rx));
     for (index, conn) in readers.into_iter().enumerate() {
@@ -75,7 +81,9 @@ fn guarded(job: impl FnOnce()) {
     }
 }
 
-fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>) {
+fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent: &Recent) {
+    // a merge of idempotency keys is running (or due): one step of it after each group commit
+    let mut merging = false;
     while let Some(job) = jobs.blocking_recv() {
         match job {
             WriterJob::Run(work) => guarded(|| work(&mut conn)),
@@ -94,6 +102,18 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>) {
                     }
                 }
                 guarded(|| group_commit::commit(&mut conn, group));
+                if merging || recent.wants_merge() {
+                    let started = std::time::Instant::now();
+                    let step = recent.merge_step(&mut conn);
+                    crate::observe::call("idempotency_merge", started, step.is_err());
+                    merging = match step {
+                        Ok(more) => more,
+                        Err(err) => {
+                            tracing::warn!(error = %err, "merging idempotency keys failed; retrying after the next commit");
+                            true
+                        }
+                    };
+                }
                 if let Some(work) = after {
                     guarded(|| work(&mut conn));
                 }
