@@ -60,6 +60,13 @@ pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> 
             if inserted == 1 {
                 let h = super::idempotency::hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
                 super::idempotency::record(tx, h, r.msg_id.0 as i64).map_err(map_err)?;
+                // the sender's count, in its read cursor's row (which the batch moves anyway)
+                tx.prepare_cached(
+                    "INSERT INTO read_cursors (app_id, conv_id, session, seq, sent) VALUES (?1, ?2, ?3, 0, 1) \
+                     ON CONFLICT (app_id, conv_id, session) DO UPDATE SET sent = sent + 1",
+                )
+                .and_then(|mut count| count.execute(params![r.app.as_str(), r.conv.as_str(), r.from.as_str()]))
+                .map_err(map_err)?;
             } else {
                 // the Seq is taken: by this very message (a re-applied batch) or by another one
                 let stored: i64 = tx

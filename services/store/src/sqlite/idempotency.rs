@@ -17,6 +17,13 @@
 //! A lookup takes the candidates of a hash from memory and from `idempotency`, then reads each
 //! candidate message and compares the four fields, so a hash collision costs a read, never a
 //! wrong answer. There is no window: every key ever stored is in one table or the other.
+//!
+//! What a merge saves depends on size: a range's keys share leaves while `idempotency` has fewer
+//! leaves than a merge has keys (up to some 50 million stored keys with `MERGE_AT`); past that,
+//! each merged key writes a leaf of its own, as the unique index did, but in the merge's steps
+//! (one per group commit) instead of inside the commits that acknowledge messages. Merges start
+//! once this process's mirror holds `MERGE_AT` keys; the mirror follows the table on every
+//! lookup, and the sequencer looks up every batch it appends.
 
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, VecDeque};
@@ -480,20 +487,52 @@ mod tests {
     }
 
     #[test]
-    fn the_migration_moves_the_keys_of_messages_stored_before_it() {
+    fn the_migration_moves_the_keys_and_counts_of_messages_stored_before_it() {
         let dir = tempfile::tempdir().unwrap();
         let mut conn = super::super::open_connection(&dir.path().join("herald.sqlite3")).unwrap();
-        super::super::migrate::migrate(&mut conn).unwrap();
-        // as if stored by a version before 009: the message rows only
-        let stored = store(&mut conn, 1..=3);
-        conn.execute_batch(
-            "DELETE FROM idempotency_recent; DELETE FROM schema_migrations WHERE version = 9; \
-             DROP TABLE idempotency; DROP TABLE idempotency_merge",
-        )
-        .unwrap();
+        // a database of schema 8, whose messages only the unique index found
+        super::super::migrate::migrate_to(&mut conn, 8).unwrap();
+        let (app, conv) = (AppId::parse("a").unwrap(), ConvId::parse("c").unwrap());
+        let stored: Vec<MessageRecord> = [(1, "alice"), (2, "bob"), (3, "alice")]
+            .into_iter()
+            .map(|(seq, from)| record(&app, &conv, seq, from))
+            .collect();
+        for r in &stored {
+            conn.execute(
+                "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 1, 'x', ?6)",
+                params![r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(), r.idempotency_key],
+            )
+            .unwrap();
+        }
         super::super::migrate::migrate(&mut conn).unwrap();
         assert_eq!(count(&conn, "idempotency"), 3);
         assert_eq!(find(&Recent::default(), &conn, &stored), ids(&stored));
+        let sent: Vec<(String, i64)> = conn
+            .prepare("SELECT session, sent FROM read_cursors ORDER BY session")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(
+            sent,
+            vec![("alice".to_owned(), 2), ("bob".to_owned(), 1)],
+            "each sender's count"
+        );
+    }
+
+    #[test]
+    fn a_database_of_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        conn.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)",
+            [],
+        )
+        .unwrap();
+        let refused = super::super::migrate::migrate(&mut conn).unwrap_err();
+        assert!(refused.to_string().contains("newer Herald"), "{refused}");
     }
 
     #[test]

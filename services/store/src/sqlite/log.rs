@@ -119,13 +119,11 @@ impl LogStore for SqliteStore {
     async fn sender_counts(&self, app: &AppId, conv: &ConvId) -> Result<Vec<(SessionId, u64)>, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| {
-            c.prepare_cached(
-                "SELECT sender, COUNT(*) FROM messages WHERE app_id = ?1 AND conv_id = ?2 GROUP BY sender",
-            )?
-            .query_map([app.as_str(), conv.as_str()], |r| {
-                Ok((rows::session(r, 0)?, r.get::<_, i64>(1)? as u64))
-            })?
-            .collect()
+            c.prepare_cached("SELECT session, sent FROM read_cursors WHERE app_id = ?1 AND conv_id = ?2 AND sent > 0")?
+                .query_map([app.as_str(), conv.as_str()], |r| {
+                    Ok((rows::session(r, 0)?, r.get::<_, i64>(1)? as u64))
+                })?
+                .collect()
         })
         .await
     }
