@@ -6,6 +6,7 @@ use super::rows::MESSAGE_COLUMNS;
 use crate::{Change, Fence, StoreError};
 use herald_protocol::MessageRecord;
 use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
 
 /// Raises the fence inside `tx`; errs when a higher epoch holds it.
 pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
@@ -33,7 +34,34 @@ pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
     }
 }
 
-pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> {
+/// Applies a batch's changes in order, then adds the messages it inserted to their senders'
+/// counts: one upsert per sender and conversation, not one per message.
+pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<(), StoreError> {
+    let mut sent: HashMap<(&str, &str, &str), i64> = HashMap::new();
+    for change in changes {
+        if apply_change(tx, change)?
+            && let Change::Message(r) = change
+        {
+            *sent
+                .entry((r.app.as_str(), r.conv.as_str(), r.from.as_str()))
+                .or_default() += 1;
+        }
+    }
+    // each sender's count lives in its read cursor's row, which the batch moves anyway
+    let mut count = tx
+        .prepare_cached(
+            "INSERT INTO read_cursors (app_id, conv_id, session, seq, sent) VALUES (?1, ?2, ?3, 0, ?4) \
+             ON CONFLICT (app_id, conv_id, session) DO UPDATE SET sent = sent + excluded.sent",
+        )
+        .map_err(map_err)?;
+    for ((app, conv, sender), n) in sent {
+        count.execute(params![app, conv, sender, n]).map_err(map_err)?;
+    }
+    Ok(())
+}
+
+/// Applies one change; true when it stored a new message.
+fn apply_change(tx: &Connection, change: &Change) -> Result<bool, StoreError> {
     match change {
         Change::Message(r) => {
             let inserted = tx
@@ -60,24 +88,17 @@ pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> 
             if inserted == 1 {
                 let h = super::idempotency::hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
                 super::idempotency::record(tx, h, r.msg_id.0 as i64).map_err(map_err)?;
-                // the sender's count, in its read cursor's row (which the batch moves anyway)
-                tx.prepare_cached(
-                    "INSERT INTO read_cursors (app_id, conv_id, session, seq, sent) VALUES (?1, ?2, ?3, 0, 1) \
-                     ON CONFLICT (app_id, conv_id, session) DO UPDATE SET sent = sent + 1",
-                )
-                .and_then(|mut count| count.execute(params![r.app.as_str(), r.conv.as_str(), r.from.as_str()]))
+                return Ok(true);
+            }
+            // the Seq is taken: by this very message (a re-applied batch) or by another one
+            let stored: i64 = tx
+                .prepare_cached("SELECT msg_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3")
+                .and_then(|mut select| {
+                    select.query_row(params![r.app.as_str(), r.conv.as_str(), r.seq as i64], |row| row.get(0))
+                })
                 .map_err(map_err)?;
-            } else {
-                // the Seq is taken: by this very message (a re-applied batch) or by another one
-                let stored: i64 = tx
-                    .prepare_cached("SELECT msg_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3")
-                    .and_then(|mut select| {
-                        select.query_row(params![r.app.as_str(), r.conv.as_str(), r.seq as i64], |row| row.get(0))
-                    })
-                    .map_err(map_err)?;
-                if stored as u64 != r.msg_id.0 {
-                    return Err(occupied(r, stored as u64));
-                }
+            if stored as u64 != r.msg_id.0 {
+                return Err(occupied(r, stored as u64));
             }
         }
         Change::Tombstone(r) => {
@@ -107,7 +128,7 @@ pub fn apply_change(tx: &Connection, change: &Change) -> Result<(), StoreError> 
         Change::Webhooks(jobs) => super::webhooks::insert_jobs(tx, jobs)?,
         _ => apply_state_change(tx, change).map_err(map_err)?,
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The refusal of a message whose `Seq` another message holds.

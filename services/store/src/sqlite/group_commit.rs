@@ -3,7 +3,7 @@
 //! undone alone (the group is done again with a savepoint per batch). Sixteen partitions then
 //! cost one commit, not sixteen queued ones.
 
-use super::apply::{apply_change, raise_fence};
+use super::apply::{apply_changes, raise_fence};
 use super::map_err;
 use crate::{Change, Fence, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
@@ -72,12 +72,7 @@ fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
             Err(fenced @ StoreError::Fenced { .. }) => results.push(Err(fenced)),
             Err(_) => return Plain::NeedsSavepoints,
             Ok(()) => {
-                if job
-                    .changes
-                    .iter()
-                    .try_for_each(|change| apply_change(&tx, change))
-                    .is_err()
-                {
+                if apply_changes(&tx, &job.changes).is_err() {
                     // dropping `tx` rolls the whole group back
                     return Plain::NeedsSavepoints;
                 }
@@ -99,11 +94,7 @@ fn commit_in_savepoints(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Resul
     let mut results = Vec::with_capacity(jobs.len());
     for job in jobs {
         let mut savepoint = tx.savepoint().map_err(map_err)?;
-        let applied = raise_fence(&savepoint, &job.fence).and_then(|()| {
-            job.changes
-                .iter()
-                .try_for_each(|change| apply_change(&savepoint, change))
-        });
+        let applied = raise_fence(&savepoint, &job.fence).and_then(|()| apply_changes(&savepoint, &job.changes));
         match applied {
             Ok(()) => savepoint.commit().map_err(map_err)?,
             Err(_) => savepoint.rollback().map_err(map_err)?,

@@ -351,9 +351,8 @@ mod tests {
         let (app, conv) = (AppId::parse("a").unwrap(), ConvId::parse("c").unwrap());
         let records: Vec<MessageRecord> = seqs.map(|seq| record(&app, &conv, seq, "alice")).collect();
         let tx = conn.transaction().unwrap();
-        for r in &records {
-            super::super::apply::apply_change(&tx, &Change::Message(r.clone())).unwrap();
-        }
+        let changes: Vec<Change> = records.iter().cloned().map(Change::Message).collect();
+        super::super::apply::apply_changes(&tx, &changes).unwrap();
         tx.commit().unwrap();
         records
     }

@@ -227,4 +227,17 @@ async fn sender_counts(store: &dyn Store, run: &str) {
     let mut counts = store.sender_counts(&app, &conv_id).await.unwrap();
     counts.sort();
     assert_eq!(counts, vec![(session("ann"), 2), (session("ben"), 1)], "sender counts");
+    // a replayed batch counts nothing twice; a later one adds to the counts
+    store.apply(&f, &messages(&batch)).await.unwrap();
+    store
+        .apply(&f, &messages(&[record(&app, &conv_id, 4, "ann")]))
+        .await
+        .unwrap();
+    let mut counts = store.sender_counts(&app, &conv_id).await.unwrap();
+    counts.sort();
+    assert_eq!(
+        counts,
+        vec![(session("ann"), 3), (session("ben"), 1)],
+        "sender counts after a replay and a batch"
+    );
 }
