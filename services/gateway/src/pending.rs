@@ -162,23 +162,15 @@ mod tests {
     use crate::frames::Outbound;
     use crate::hub::{ConnKind, Sink};
     use crate::outbound;
-    use herald_protocol::{AppId, MessageRecord, MsgId, SessionId};
+    use herald_protocol::{AppId, MessageRecord};
     use tokio_util::sync::CancellationToken;
 
+    /// A stored message whose content needs escaping.
     fn record() -> MessageRecord {
-        MessageRecord {
-            app: AppId::parse("a").unwrap(),
-            conv: ConvId::parse("c").unwrap(),
-            seq: 3,
-            msg_id: MsgId(42),
-            from: SessionId::parse("s").unwrap(),
-            send_time: 1_700_000_000_000_000_000,
-            status: 0,
-            msg_type: 1,
-            content: "hi \"there\"".into(),
-            idempotency_key: "k".into(),
-            client_msg_id: Some("k".into()),
-        }
+        let mut record =
+            herald_store::testsuite::record(&AppId::parse("a").unwrap(), &ConvId::parse("c").unwrap(), 3, "s");
+        record.content = "hi \"there\"".into();
+        record
     }
 
     /// The frame a `/ws` send's answer becomes, in `format`.

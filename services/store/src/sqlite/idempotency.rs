@@ -54,23 +54,12 @@ pub fn register_hash_function(conn: &Connection) -> rusqlite::Result<()> {
         4,
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DETERMINISTIC,
         |ctx| {
-            let app = ctx
-                .get_raw(0)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            let conv = ctx
-                .get_raw(1)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            let sender = ctx
-                .get_raw(2)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            let key = ctx
-                .get_raw(3)
-                .as_str()
-                .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))?;
-            Ok(hash(app, conv, sender, key))
+            let text = |i: usize| {
+                ctx.get_raw(i)
+                    .as_str()
+                    .map_err(|e| rusqlite::Error::UserFunctionError(e.into()))
+            };
+            Ok(hash(text(0)?, text(1)?, text(2)?, text(3)?))
         },
     )
 }

@@ -84,6 +84,8 @@ fn guarded(job: impl FnOnce()) {
 fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent: &Recent) {
     // a merge of idempotency keys is running (or due): one step of it after each group commit
     let mut merging = false;
+    // said at warn when merging starts failing, and once more when it works again
+    let mut merge_failing = false;
     while let Some(job) = jobs.blocking_recv() {
         match job {
             WriterJob::Run(work) => guarded(|| work(&mut conn)),
@@ -107,9 +109,16 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent:
                     let step = recent.merge_step(&mut conn);
                     crate::observe::call("idempotency_merge", started, step.is_err());
                     merging = match step {
-                        Ok(more) => more,
+                        Ok(more) => {
+                            if std::mem::take(&mut merge_failing) {
+                                tracing::warn!("merging idempotency keys works again");
+                            }
+                            more
+                        }
                         Err(err) => {
-                            tracing::warn!(error = %err, "merging idempotency keys failed; retrying after the next commit");
+                            if !std::mem::replace(&mut merge_failing, true) {
+                                tracing::warn!(error = %err, "merging idempotency keys failed; retrying after each commit");
+                            }
                             true
                         }
                     };
