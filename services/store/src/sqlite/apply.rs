@@ -38,8 +38,9 @@ pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
 /// counts: one upsert per sender and conversation, not one per message.
 pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<(), StoreError> {
     let mut sent: HashMap<(&str, &str, &str), i64> = HashMap::new();
+    let mut keys = ConvKeys::default();
     for change in changes {
-        if apply_change(tx, change)?
+        if apply_change(tx, change, &mut keys)?
             && let Change::Message(r) = change
         {
             *sent
@@ -60,14 +61,50 @@ pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<(), StoreErr
     Ok(())
 }
 
+/// The conversation keys a batch has looked up (schema 010: messages are indexed by the key).
+#[derive(Default)]
+struct ConvKeys<'a>(HashMap<(&'a str, &'a str), i64>);
+
+impl<'a> ConvKeys<'a> {
+    /// The key of `(app, conv)`, if it has one.
+    fn get(&mut self, tx: &Connection, (app, conv): (&'a str, &'a str)) -> rusqlite::Result<Option<i64>> {
+        if let Some(ck) = self.0.get(&(app, conv)) {
+            return Ok(Some(*ck));
+        }
+        let found: Option<i64> = tx
+            .prepare_cached("SELECT ck FROM conv_keys WHERE app_id = ?1 AND conv_id = ?2")?
+            .query_row([app, conv], |row| row.get(0))
+            .optional()?;
+        if let Some(ck) = found {
+            self.0.insert((app, conv), ck);
+        }
+        Ok(found)
+    }
+
+    /// The key of `(app, conv)`, given to it now if it has none.
+    fn get_or_add(&mut self, tx: &Connection, (app, conv): (&'a str, &'a str)) -> rusqlite::Result<i64> {
+        if let Some(ck) = self.get(tx, (app, conv))? {
+            return Ok(ck);
+        }
+        tx.prepare_cached("INSERT INTO conv_keys (app_id, conv_id) VALUES (?1, ?2)")?
+            .execute([app, conv])?;
+        let ck = tx.last_insert_rowid();
+        self.0.insert((app, conv), ck);
+        Ok(ck)
+    }
+}
+
 /// Applies one change; true when it stored a new message.
-fn apply_change(tx: &Connection, change: &Change) -> Result<bool, StoreError> {
+fn apply_change<'a>(tx: &Connection, change: &'a Change, keys: &mut ConvKeys<'a>) -> Result<bool, StoreError> {
     match change {
         Change::Message(r) => {
+            let ck = keys
+                .get_or_add(tx, (r.app.as_str(), r.conv.as_str()))
+                .map_err(map_err)?;
             let inserted = tx
                 .prepare_cached(&format!(
-                    "INSERT INTO messages ({MESSAGE_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (app_id, conv_id, seq) DO NOTHING"
+                    "INSERT INTO messages (ck, {MESSAGE_COLUMNS}) VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+                     ON CONFLICT (ck, seq) DO NOTHING"
                 ))
                 .and_then(|mut insert| {
                     insert.execute(params![
@@ -81,7 +118,8 @@ fn apply_change(tx: &Connection, change: &Change) -> Result<bool, StoreError> {
                         r.msg_type,
                         r.content,
                         r.idempotency_key,
-                        r.client_msg_id
+                        r.client_msg_id,
+                        ck
                     ])
                 })
                 .map_err(map_err)?;
@@ -92,32 +130,26 @@ fn apply_change(tx: &Connection, change: &Change) -> Result<bool, StoreError> {
             }
             // the Seq is taken: by this very message (a re-applied batch) or by another one
             let stored: i64 = tx
-                .prepare_cached("SELECT msg_id FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3")
-                .and_then(|mut select| {
-                    select.query_row(params![r.app.as_str(), r.conv.as_str(), r.seq as i64], |row| row.get(0))
-                })
+                .prepare_cached("SELECT msg_id FROM messages WHERE ck = ?1 AND seq = ?2")
+                .and_then(|mut select| select.query_row(params![ck, r.seq as i64], |row| row.get(0)))
                 .map_err(map_err)?;
             if stored as u64 != r.msg_id.0 {
                 return Err(occupied(r, stored as u64));
             }
         }
         Change::Tombstone(r) => {
-            let updated = tx
-                .prepare_cached(
-                    "UPDATE messages SET status = ?5, content = ?6 \
-                     WHERE app_id = ?1 AND conv_id = ?2 AND seq = ?3 AND msg_id = ?4",
-                )
-                .and_then(|mut update| {
-                    update.execute(params![
-                        r.app.as_str(),
-                        r.conv.as_str(),
-                        r.seq as i64,
-                        r.msg_id.0 as i64,
-                        r.status,
-                        r.content
-                    ])
-                })
-                .map_err(map_err)?;
+            let ck = keys.get(tx, (r.app.as_str(), r.conv.as_str())).map_err(map_err)?;
+            let updated = match ck {
+                Some(ck) => tx
+                    .prepare_cached(
+                        "UPDATE messages SET status = ?4, content = ?5 WHERE ck = ?1 AND seq = ?2 AND msg_id = ?3",
+                    )
+                    .and_then(|mut update| {
+                        update.execute(params![ck, r.seq as i64, r.msg_id.0 as i64, r.status, r.content])
+                    })
+                    .map_err(map_err)?,
+                None => 0,
+            };
             if updated == 0 {
                 return Err(StoreError::Fatal(format!(
                     "tombstone of message {} at seq {} of {}/{}: no such message",

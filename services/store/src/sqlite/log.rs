@@ -2,7 +2,7 @@
 //! (`group_commit.rs`), the head of a conversation, and the lookups the sequencer plans with.
 
 use super::apply::raise_fence;
-use super::rows::{self, MESSAGE_COLUMNS};
+use super::rows::{self, CONV_KEY, MESSAGE_COLUMNS};
 use super::{SqliteStore, group_commit, idempotency, map_err, threads};
 use crate::{Change, Fence, IdempotentLookup, LogStore, StoreError};
 use async_trait::async_trait;
@@ -41,9 +41,11 @@ impl LogStore for SqliteStore {
     async fn last_seq(&self, app: &AppId, conv: &ConvId) -> Result<u64, StoreError> {
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| {
-            c.prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE app_id = ?1 AND conv_id = ?2")?
-                .query_row([app.as_str(), conv.as_str()], |r| r.get::<_, i64>(0))
-                .map(|s| s as u64)
+            c.prepare_cached(&format!(
+                "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE ck = {CONV_KEY}"
+            ))?
+            .query_row([app.as_str(), conv.as_str()], |r| r.get::<_, i64>(0))
+            .map(|s| s as u64)
         })
         .await
     }

@@ -139,6 +139,7 @@ fn sql_seq(seq: u64) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    use super::rows::CONV_KEY;
     use rusqlite::StatementStatus;
 
     /// A cached statement runs as prepared: binding new values does not make SQLite parse and
@@ -149,11 +150,11 @@ mod tests {
         let mut conn = super::open_connection(&dir.path().join("herald.sqlite3")).unwrap();
         super::migrate::migrate(&mut conn).unwrap();
         for sql in [
-            "SELECT seq FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT ?3",
-            "SELECT seq FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 LIMIT ?5",
-            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE app_id = ?1 AND conv_id = ?2",
+            format!("SELECT seq FROM messages WHERE ck = {CONV_KEY} ORDER BY seq DESC LIMIT ?3"),
+            format!("SELECT seq FROM messages WHERE ck = {CONV_KEY} AND seq >= ?3 AND seq <= ?4 LIMIT ?5"),
+            format!("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE ck = {CONV_KEY}"),
         ] {
-            let mut statement = conn.prepare_cached(sql).unwrap();
+            let mut statement = conn.prepare_cached(&sql).unwrap();
             for round in 0..4_i64 {
                 let values: Vec<i64> = (0..statement.parameter_count() as i64).map(|k| k + round).collect();
                 let rows = statement
@@ -162,6 +163,36 @@ mod tests {
                 assert!(rows.count() <= 1, "an empty log");
             }
             assert_eq!(statement.get_status(StatementStatus::RePrepare), 0, "{sql}");
+        }
+    }
+
+    /// A conversation's messages are found through its key in `messages_by_seq`, never by a
+    /// scan of the table (which, since schema 010, holds every conversation in id order).
+    #[test]
+    fn message_reads_use_the_conversation_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = super::open_connection(&dir.path().join("herald.sqlite3")).unwrap();
+        super::migrate::migrate(&mut conn).unwrap();
+        for sql in [
+            format!("SELECT * FROM messages WHERE ck = {CONV_KEY} ORDER BY seq DESC LIMIT ?3"),
+            format!(
+                "SELECT * FROM messages WHERE ck = {CONV_KEY} AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
+            ),
+            format!("SELECT COALESCE(MAX(seq), 0) FROM messages WHERE ck = {CONV_KEY}"),
+        ] {
+            let mut explain = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let values: Vec<i64> = (1..=explain.parameter_count() as i64).collect();
+            let plan: Vec<String> = explain
+                .query_map(rusqlite::params_from_iter(values.iter()), |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            let plan = plan.join("; ");
+            assert!(plan.contains("INDEX messages_by_seq"), "{sql}: {plan}");
+            assert!(
+                !plan.contains("TEMP B-TREE") && !plan.contains("SCAN messages"),
+                "{sql}: {plan}"
+            );
         }
     }
 }

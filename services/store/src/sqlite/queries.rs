@@ -1,6 +1,6 @@
 //! `QueryStore` on SQLite: history pages, the conversation list, and per-session hiding.
 
-use super::rows::{self, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
+use super::rows::{self, CONV_KEY, CONVERSATION_COLUMNS, MESSAGE_COLUMNS};
 use super::{SqliteStore, map_err, sql_seq};
 use crate::{ConvSummary, ListCursor, QueryStore, StoreError};
 use async_trait::async_trait;
@@ -19,7 +19,7 @@ impl QueryStore for SqliteStore {
         let limit = limit.min(crate::MAX_PAGE) as i64;
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT ?3"
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ck = {CONV_KEY} ORDER BY seq DESC LIMIT ?3"
             ))?;
             stmt.query_map(params![app.as_str(), conv.as_str(), limit], rows::message)?
                 .collect()
@@ -77,7 +77,7 @@ impl QueryStore for SqliteStore {
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut last = c.prepare_cached(&format!(
-                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 ORDER BY seq DESC LIMIT 1"
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ck = {CONV_KEY} ORDER BY seq DESC LIMIT 1"
             ))?;
             let mut summaries = Vec::with_capacity(rows.len());
             for (conv, read_seq, hidden_at, member_count, joined_at) in rows {
@@ -172,7 +172,7 @@ fn range(
 ) -> rusqlite::Result<Vec<MessageRecord>> {
     let limit = limit.min(crate::MAX_PAGE) as i64;
     c.prepare_cached(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE app_id = ?1 AND conv_id = ?2 AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ck = {CONV_KEY} AND seq >= ?3 AND seq <= ?4 ORDER BY seq ASC LIMIT ?5"
     ))?
     .query_map(
         params![app.as_str(), conv.as_str(), sql_seq(from), sql_seq(to), limit],

@@ -6,6 +6,9 @@ use rusqlite::Row;
 
 pub const MESSAGE_COLUMNS: &str =
     "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
+/// The key of conversation (?1 app, ?2 conversation) in the message index `messages_by_seq`
+/// (schema 010): messages are found by `ck = CONV_KEY`.
+pub const CONV_KEY: &str = "(SELECT ck FROM conv_keys WHERE app_id = ?1 AND conv_id = ?2)";
 pub const CONVERSATION_COLUMNS: &str =
     "app_id, conv_id, kind, conv_type, name, avatar, owner, open, archived, created_at";
 pub const APP_COLUMNS: &str = "app_id, org_id, name, secret_hash, signing_key, created_at, login_policy, require_friendship, spam_unanswered_limit, send_rate_per_sec, send_burst, end_user_accounts, max_members, before_send_url, before_send_timeout_ms, before_send_fail_open";
