@@ -64,6 +64,9 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // no connection checkpoints inside its own commits: the checkpointer thread does it beside
     // the writer (threads.rs), so copying the WAL back never holds a group commit
     conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+    // the WAL file is cut back to its limit when it starts over (SQLite keeps it at its largest
+    // size otherwise)
+    conn.pragma_update(None, "journal_size_limit", threads::WAL_FRAMES_LIMIT * 4_096)?;
     // plans never depend on bound values: the bundled SQLite (built with STAT4) otherwise marks a
     // cached statement expired whenever some parameters are bound again, and re-parses and
     // re-plans it on its next step — every history read, lookup and insert, every time
