@@ -35,14 +35,17 @@ pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
 }
 
 /// Applies a batch's changes in order, then adds the messages it inserted to their senders'
-/// counts: one upsert per sender and conversation, not one per message.
-pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<(), StoreError> {
+/// counts: one upsert per sender and conversation, not one per message. Returns the indexes of
+/// the messages it inserted (a replayed one was stored before).
+pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<Vec<usize>, StoreError> {
     let mut sent: HashMap<(&str, &str, &str), i64> = HashMap::new();
     let mut keys = ConvKeys::default();
-    for change in changes {
+    let mut inserted = Vec::new();
+    for (index, change) in changes.iter().enumerate() {
         if apply_change(tx, change, &mut keys)?
             && let Change::Message(r) = change
         {
+            inserted.push(index);
             *sent
                 .entry((r.app.as_str(), r.conv.as_str(), r.from.as_str()))
                 .or_default() += 1;
@@ -58,7 +61,7 @@ pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<(), StoreErr
     for ((app, conv, sender), n) in sent {
         count.execute(params![app, conv, sender, n]).map_err(map_err)?;
     }
-    Ok(())
+    Ok(inserted)
 }
 
 /// The conversation keys a batch has looked up (schema 010: messages are indexed by the key).

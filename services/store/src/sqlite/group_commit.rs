@@ -5,6 +5,7 @@
 
 use super::apply::{apply_changes, raise_fence};
 use super::map_err;
+use super::tails::Tails;
 use crate::{Change, Fence, StoreError};
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
@@ -18,15 +19,18 @@ pub struct Job {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// Commits `jobs` in one transaction and answers each (on the writer thread, `threads.rs`, which
-/// gathers the group).
+/// The messages each batch inserted, or why it wrote nothing.
+type Results = Vec<Result<Vec<usize>, StoreError>>;
+
+/// Commits `jobs` in one transaction, adds what they inserted to the conversations' tails, then
+/// answers each (on the writer thread, `threads.rs`, which gathers the group).
 ///
 /// The common case runs without savepoints: a fenced-out batch is refused before it writes
 /// anything, so only a change that fails midway needs one. A savepoint makes SQLite copy every
 /// page it touches into a statement journal first (a twentieth of the writer's time at full
 /// load), so that path is taken only when a change fails: the group is rolled back and done
 /// again with one savepoint per batch, and the failing batch rolls back alone.
-pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
+pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails) {
     let started = std::time::Instant::now();
     let outcome = match commit_plain(conn, &jobs) {
         Plain::Done(results) => Ok(results),
@@ -37,8 +41,14 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
     metrics::histogram!("herald_store_group_size").record(jobs.len() as f64);
     match outcome {
         Ok(results) => {
+            // before any answer: a sender who reads its conversation after the ack finds the message
+            for (job, result) in jobs.iter().zip(&results) {
+                if let Ok(inserted) = result {
+                    tails.committed(&job.changes, inserted);
+                }
+            }
             for (job, result) in jobs.into_iter().zip(results) {
-                let _ = job.done.send(result);
+                let _ = job.done.send(result.map(|_| ()));
             }
         }
         Err(err) => {
@@ -53,7 +63,7 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>) {
 }
 
 enum Plain {
-    Done(Vec<Result<(), StoreError>>),
+    Done(Results),
     /// A change failed after others of its batch were written: roll back, use savepoints.
     NeedsSavepoints,
     Failed(StoreError),
@@ -71,13 +81,11 @@ fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
             // nothing of this batch was written
             Err(fenced @ StoreError::Fenced { .. }) => results.push(Err(fenced)),
             Err(_) => return Plain::NeedsSavepoints,
-            Ok(()) => {
-                if apply_changes(&tx, &job.changes).is_err() {
-                    // dropping `tx` rolls the whole group back
-                    return Plain::NeedsSavepoints;
-                }
-                results.push(Ok(()));
-            }
+            Ok(()) => match apply_changes(&tx, &job.changes) {
+                Ok(inserted) => results.push(Ok(inserted)),
+                // dropping `tx` rolls the whole group back
+                Err(_) => return Plain::NeedsSavepoints,
+            },
         }
     }
     match tx.commit() {
@@ -87,7 +95,7 @@ fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
 }
 
 /// The group in one transaction, each batch in its own savepoint, so a failing one rolls back alone.
-fn commit_in_savepoints(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Result<(), StoreError>>, StoreError> {
+fn commit_in_savepoints(conn: &mut Connection, jobs: &[Job]) -> Result<Results, StoreError> {
     let mut tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(map_err)?;
@@ -96,7 +104,7 @@ fn commit_in_savepoints(conn: &mut Connection, jobs: &[Job]) -> Result<Vec<Resul
         let mut savepoint = tx.savepoint().map_err(map_err)?;
         let applied = raise_fence(&savepoint, &job.fence).and_then(|()| apply_changes(&savepoint, &job.changes));
         match applied {
-            Ok(()) => savepoint.commit().map_err(map_err)?,
+            Ok(_) => savepoint.commit().map_err(map_err)?,
             Err(_) => savepoint.rollback().map_err(map_err)?,
         }
         results.push(applied);

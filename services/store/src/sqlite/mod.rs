@@ -15,6 +15,7 @@ mod migrate;
 mod queries;
 mod rows;
 mod social;
+mod tails;
 mod threads;
 mod webhooks;
 
@@ -32,6 +33,8 @@ pub struct SqliteStore {
     threads: threads::Threads,
     /// The recent idempotency keys, mirrored in memory (`idempotency.rs`).
     recent: std::sync::Arc<idempotency::Recent>,
+    /// The newest messages of the conversations written to, in memory (`tails.rs`).
+    tails: std::sync::Arc<tails::Tails>,
 }
 
 /// Busy or locked is worth a retry (`Unavailable`); any other SQLite error is not.
@@ -89,9 +92,15 @@ impl SqliteStore {
                 .map_err(map_err)?;
             let checkpointer = open_connection(&path).map_err(map_err)?;
             let recent = std::sync::Arc::new(idempotency::Recent::default());
-            let threads = threads::start(writer, readers, checkpointer, recent.clone())
+            let tails = std::sync::Arc::new(tails::Tails::default());
+            let threads = threads::start(writer, readers, checkpointer, recent.clone(), tails.clone())
                 .map_err(|e| StoreError::Fatal(format!("start the sqlite threads: {e}")))?;
-            Ok(SqliteStore { path, threads, recent })
+            Ok(SqliteStore {
+                path,
+                threads,
+                recent,
+                tails,
+            })
         })
         .await
         .map_err(|e| StoreError::Fatal(e.to_string()))?
@@ -197,5 +206,57 @@ mod tests {
                 "{sql}: {plan}"
             );
         }
+    }
+
+    /// A message another connection (another process) stored is not hidden by the tails: the
+    /// writer drops them when SQLite says another connection committed.
+    #[tokio::test]
+    async fn a_message_written_by_another_connection_is_read_after_the_next_commit() {
+        use crate::testsuite::record;
+        use crate::{Change, Fence, LogStore, QueryStore};
+        use herald_protocol::{AppId, ConvId};
+        let dir = tempfile::tempdir().unwrap();
+        let store = super::SqliteStore::open(dir.path()).await.unwrap();
+        let (app, conv, other) = (
+            AppId::parse("a").unwrap(),
+            ConvId::parse("c").unwrap(),
+            ConvId::parse("d").unwrap(),
+        );
+        let fence = Fence {
+            scope: "p0".into(),
+            epoch: 1,
+        };
+        let first: Vec<Change> = (1..=3)
+            .map(|seq| Change::Message(record(&app, &conv, seq, "s")))
+            .collect();
+        store.apply(&fence, &first).await.unwrap();
+        let elsewhere = super::open_connection(&dir.path().join("herald.sqlite3")).unwrap();
+        let r = record(&app, &conv, 4, "s");
+        elsewhere
+            .execute(
+                &format!(
+                    "INSERT INTO messages (ck, {}) SELECT ck, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 FROM conv_keys WHERE app_id = ?1 AND conv_id = ?2",
+                    super::rows::MESSAGE_COLUMNS
+                ),
+                rusqlite::params![
+                    app.as_str(), conv.as_str(),
+                    app.as_str(), conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(), r.send_time,
+                    r.status, r.msg_type, r.content, r.idempotency_key, r.client_msg_id
+                ],
+            )
+            .unwrap();
+        // the next group commit, in another conversation, notices the foreign commit
+        store
+            .apply(&fence, &[Change::Message(record(&app, &other, 1, "s"))])
+            .await
+            .unwrap();
+        let seqs: Vec<u64> = store
+            .latest_messages(&app, &conv, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.seq)
+            .collect();
+        assert_eq!(seqs, vec![4, 3, 2, 1]);
     }
 }

@@ -15,8 +15,12 @@ impl QueryStore for SqliteStore {
         conv: &ConvId,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
+        let limit = limit.min(crate::MAX_PAGE);
+        if let Some(records) = self.tails.latest(app, conv, limit) {
+            return Ok(records);
+        }
         let (app, conv) = (app.clone(), conv.clone());
-        let limit = limit.min(crate::MAX_PAGE) as i64;
+        let limit = limit as i64;
         self.read(move |c| {
             let mut stmt = c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE ck = {CONV_KEY} ORDER BY seq DESC LIMIT ?3"
@@ -35,6 +39,9 @@ impl QueryStore for SqliteStore {
         to: u64,
         limit: usize,
     ) -> Result<Vec<MessageRecord>, StoreError> {
+        if let Some(records) = self.tails.range(app, conv, (from, to), limit.min(crate::MAX_PAGE)) {
+            return Ok(records);
+        }
         let (app, conv) = (app.clone(), conv.clone());
         self.read(move |c| range(c, &app, &conv, (from, to), limit)).await
     }
@@ -46,7 +53,7 @@ impl QueryStore for SqliteStore {
         after: Option<&ListCursor>,
         limit: usize,
     ) -> Result<Vec<ConvSummary>, StoreError> {
-        let (app, session) = (app.clone(), session.clone());
+        let (app, session, tails) = (app.clone(), session.clone(), self.tails.clone());
         let after = after.map(|cursor| (cursor.joined_at, cursor.conv.to_string()));
         let limit = limit.min(crate::MAX_CONVERSATIONS) as i64;
         self.read(move |c| {
@@ -81,7 +88,10 @@ impl QueryStore for SqliteStore {
             ))?;
             let mut summaries = Vec::with_capacity(rows.len());
             for (conv, read_seq, hidden_at, member_count, joined_at) in rows {
-                let last = last.query_row(params![app.as_str(), conv.id.as_str()], rows::message).optional()?;
+                let last = match tails.latest(&app, &conv.id, 1) {
+                    Some(mut newest) => newest.pop(),
+                    None => last.query_row(params![app.as_str(), conv.id.as_str()], rows::message).optional()?,
+                };
                 summaries.push(ConvSummary {
                     conv,
                     joined_at,
@@ -117,9 +127,13 @@ impl QueryStore for SqliteStore {
         (from, to): (u64, u64),
         limit: usize,
     ) -> Result<(Vec<MessageRecord>, Vec<u64>), StoreError> {
+        let held = self.tails.range(app, conv, (from, to), limit.min(crate::MAX_PAGE));
         let (app, session, conv) = (app.clone(), session.clone(), conv.clone());
         self.read(move |c| {
-            let records = range(c, &app, &conv, (from, to), limit)?;
+            let records = match held {
+                Some(records) => records,
+                None => range(c, &app, &conv, (from, to), limit)?,
+            };
             let hidden = match crate::seq_span(&records) {
                 Some(span) => hidden(c, &app, &session, &conv, span)?,
                 None => Vec::new(),

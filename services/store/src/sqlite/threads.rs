@@ -5,6 +5,7 @@
 
 use super::group_commit::{self, MAX_GROUP};
 use super::idempotency::Recent;
+use super::tails::Tails;
 use crate::StoreError;
 use rusqlite::Connection;
 use std::panic::AssertUnwindSafe;
@@ -53,11 +54,12 @@ pub fn start(
     readers: Vec<Connection>,
     checkpointer: Connection,
     recent: Arc<Recent>,
+    tails: Arc<Tails>,
 ) -> std::io::Result<Threads> {
     let (write_tx, write_rx) = mpsc::channel(WRITE_QUEUE);
     std::thread::Builder::new()
         .name("herald-sqlite-writer".into())
-        .spawn(move || write_loop(writer, write_rx, &recent))?;
+        .spawn(move || write_loop(writer, write_rx, &recent, &tails))?;
     let (read_tx, read_rx) = mpsc::channel::<ReadWork>(READ_QUEUE);
     let read_rx = Arc::new(Mutex::new(read_rx));
     for (index, conn) in readers.into_iter().enumerate() {
@@ -84,7 +86,9 @@ fn guarded(job: impl FnOnce()) {
     }
 }
 
-fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent: &Recent) {
+fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent: &Recent, tails: &Tails) {
+    // SQLite's count of commits by other connections, as this one last saw it
+    let mut data_version = None;
     // a merge of idempotency keys is running (or due): one step of it after each group commit
     let mut merging = false;
     // said at warn when merging starts failing, and once more when it works again
@@ -106,7 +110,15 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent:
                         Err(_) => break,
                     }
                 }
-                guarded(|| group_commit::commit(&mut conn, group));
+                // a commit by another connection (another process) may hold messages the
+                // tails lack
+                let version = conn
+                    .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+                    .ok();
+                if version.is_none() || std::mem::replace(&mut data_version, version) != version {
+                    tails.clear();
+                }
+                guarded(|| group_commit::commit(&mut conn, group, tails));
                 if merging || recent.wants_merge() {
                     let started = std::time::Instant::now();
                     let step = recent.merge_step(&mut conn);
