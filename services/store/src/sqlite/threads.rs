@@ -113,7 +113,8 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent:
                 // a commit by another connection (another process) may hold messages the
                 // tails lack
                 let version = conn
-                    .query_row("PRAGMA data_version", [], |row| row.get::<_, i64>(0))
+                    .prepare_cached("PRAGMA data_version")
+                    .and_then(|mut pragma| pragma.query_row([], |row| row.get::<_, i64>(0)))
                     .ok();
                 if version.is_none() || std::mem::replace(&mut data_version, version) != version {
                     tails.clear();
