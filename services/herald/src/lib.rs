@@ -130,7 +130,9 @@ pub fn scylla_config(settings: &Settings) -> Option<ScyllaConfig> {
     Some(config)
 }
 
-async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+/// `sole_writer`: no other process writes messages to the SQLite file (the embedded `herald up`,
+/// whose in-process bus cannot span processes), so it may keep the newest messages in memory.
+async fn open_store(settings: &Settings, sole_writer: bool) -> anyhow::Result<Arc<dyn Store>> {
     if let Some(config) = scylla_config(settings) {
         let store = ScyllaStore::open(&config).await.with_context(|| {
             format!(
@@ -141,9 +143,12 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
         })?;
         return Ok(Arc::new(store));
     }
-    let store = SqliteStore::open(&settings.data_dir)
-        .await
-        .with_context(|| format!("open store in {}", settings.data_dir.display()))?;
+    let store = if sole_writer {
+        SqliteStore::open_sole_writer(&settings.data_dir).await
+    } else {
+        SqliteStore::open(&settings.data_dir).await
+    };
+    let store = store.with_context(|| format!("open store in {}", settings.data_dir.display()))?;
     Ok(Arc::new(store))
 }
 
@@ -266,7 +271,7 @@ pub async fn start(role: Role, settings: Settings) -> anyhow::Result<Running> {
     let runs = |r: Role| role == Role::Up || role == r;
 
     let store = if runs(Role::Gateway) || runs(Role::Sequencer) || runs(Role::Delivery) {
-        Some(open_store(&settings).await?)
+        Some(open_store(&settings, role == Role::Up && settings.nats_url.is_none()).await?)
     } else {
         None
     };

@@ -78,9 +78,21 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) `dir/herald.sqlite3` and applies pending migrations.
+    /// Opens (creating if needed) `dir/herald.sqlite3` and applies pending migrations. Other
+    /// processes may use the file too (the roles of a cluster on one machine).
     pub async fn open(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let dir = dir.as_ref().to_path_buf();
+        Self::open_with(dir.as_ref(), false).await
+    }
+
+    /// As [`SqliteStore::open`], for the file's only writer of messages (the embedded `herald up`):
+    /// each conversation's newest messages are then kept in memory and history reads answered
+    /// from them (`tails.rs`).
+    pub async fn open_sole_writer(dir: impl AsRef<Path>) -> Result<Self, StoreError> {
+        Self::open_with(dir.as_ref(), true).await
+    }
+
+    async fn open_with(dir: &Path, sole_writer: bool) -> Result<Self, StoreError> {
+        let dir = dir.to_path_buf();
         tokio::task::spawn_blocking(move || {
             std::fs::create_dir_all(&dir).map_err(|e| StoreError::Fatal(format!("create {}: {e}", dir.display())))?;
             let path = dir.join("herald.sqlite3");
@@ -91,8 +103,13 @@ impl SqliteStore {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(map_err)?;
             let checkpointer = open_connection(&path).map_err(map_err)?;
+            // a restarting checkpoint holds the writer while it waits for readers: it gives up
+            // after half a second (and tries again at the next round) rather than stall appends
+            checkpointer
+                .busy_timeout(std::time::Duration::from_millis(500))
+                .map_err(map_err)?;
             let recent = std::sync::Arc::new(idempotency::Recent::default());
-            let tails = std::sync::Arc::new(tails::Tails::default());
+            let tails = std::sync::Arc::new(tails::Tails::new(sole_writer));
             let threads = threads::start(writer, readers, checkpointer, recent.clone(), tails.clone())
                 .map_err(|e| StoreError::Fatal(format!("start the sqlite threads: {e}")))?;
             Ok(SqliteStore {
@@ -216,7 +233,7 @@ mod tests {
         use crate::{Change, Fence, LogStore, QueryStore};
         use herald_protocol::{AppId, ConvId};
         let dir = tempfile::tempdir().unwrap();
-        let store = super::SqliteStore::open(dir.path()).await.unwrap();
+        let store = super::SqliteStore::open_sole_writer(dir.path()).await.unwrap();
         let (app, conv, other) = (
             AppId::parse("a").unwrap(),
             ConvId::parse("c").unwrap(),

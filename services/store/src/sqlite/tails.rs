@@ -10,8 +10,12 @@
 //! order, so an inserted message is its conversation's newest); tombstones update it. A page
 //! whose start lies before a tail's first message is read from the store as before.
 //!
-//! Another process writing to the same database file would not be seen: the writer clears every
-//! tail when SQLite's `data_version` says another connection committed (`threads.rs`).
+//! Another process writing to the same database file would not be seen until this one's writer
+//! next commits (it clears every tail when SQLite's `data_version` says another connection
+//! committed, `threads.rs`), and a process that no longer writes would never notice: so tails are
+//! kept only by a store opened as the file's sole writer (`SqliteStore::open_sole_writer`, the
+//! embedded `herald up`, whose in-process bus cannot span processes). A store opened with
+//! `SqliteStore::open` (the processes of a cluster sharing the file) keeps none.
 
 use crate::Change;
 use herald_protocol::{AppId, ConvId, MessageRecord};
@@ -26,8 +30,9 @@ pub const BYTES: usize = 64 << 20;
 /// Per message beside its strings (the record, the queue's slot).
 const OVERHEAD: usize = 160;
 
-#[derive(Default)]
 pub struct Tails {
+    /// False: nothing is kept and every read goes to the store.
+    enabled: bool,
     inner: Mutex<Inner>,
 }
 
@@ -58,6 +63,13 @@ fn size(r: &MessageRecord) -> usize {
 }
 
 impl Tails {
+    pub fn new(enabled: bool) -> Self {
+        Tails {
+            enabled,
+            inner: Mutex::default(),
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -65,6 +77,9 @@ impl Tails {
     /// After a commit: `changes` of one batch, `inserted` the indexes of the messages it stored
     /// anew (a replayed message is not one).
     pub fn committed(&self, changes: &[Change], inserted: &[usize]) {
+        if !self.enabled {
+            return;
+        }
         let mut inner = self.lock();
         inner.tick += 1;
         for (index, change) in changes.iter().enumerate() {
@@ -95,6 +110,9 @@ impl Tails {
         (from, to): (u64, u64),
         limit: usize,
     ) -> Option<Vec<MessageRecord>> {
+        if !self.enabled {
+            return None;
+        }
         let inner = self.lock();
         let tail = inner.convs.get(&(app.clone(), conv.clone()))?;
         if from < tail.first {
@@ -111,6 +129,9 @@ impl Tails {
     /// The newest `limit` messages, newest first, if the tail holds that many (or the whole
     /// conversation).
     pub fn latest(&self, app: &AppId, conv: &ConvId, limit: usize) -> Option<Vec<MessageRecord>> {
+        if !self.enabled {
+            return None;
+        }
         let inner = self.lock();
         let tail = inner.convs.get(&(app.clone(), conv.clone()))?;
         if tail.records.len() < limit && tail.first > 1 {
@@ -201,9 +222,18 @@ mod tests {
     }
 
     #[test]
+    fn a_disabled_tails_keeps_nothing() {
+        let (app, conv) = ids();
+        let tails = Tails::new(false);
+        tails.committed(&[Change::Message(record(&app, &conv, 1, "s"))], &[0]);
+        assert_eq!(tails.range(&app, &conv, (1, 1), 1), None);
+        assert_eq!(tails.latest(&app, &conv, 1), None);
+    }
+
+    #[test]
     fn a_tail_answers_only_what_it_holds_from_its_first_message_on() {
         let (app, conv) = ids();
-        let tails = Tails::default();
+        let tails = Tails::new(true);
         let changes: Vec<Change> = (5..=9)
             .map(|seq| Change::Message(record(&app, &conv, seq, "s")))
             .collect();
@@ -231,7 +261,7 @@ mod tests {
     #[test]
     fn replays_are_not_appended_and_tombstones_update_the_held_message() {
         let (app, conv) = ids();
-        let tails = Tails::default();
+        let tails = Tails::new(true);
         let first: Vec<Change> = (1..=3)
             .map(|seq| Change::Message(record(&app, &conv, seq, "s")))
             .collect();
@@ -253,7 +283,7 @@ mod tests {
     #[test]
     fn tails_keep_their_newest_messages_and_clear_forgets_them() {
         let (app, conv) = ids();
-        let tails = Tails::default();
+        let tails = Tails::new(true);
         let n = PER_CONVERSATION as u64 + 10;
         let changes: Vec<Change> = (1..=n)
             .map(|seq| Change::Message(record(&app, &conv, seq, "s")))
@@ -273,7 +303,7 @@ mod tests {
     #[test]
     fn the_least_recently_written_conversations_go_first_past_the_budget() {
         let app = AppId::parse("a").unwrap();
-        let tails = Tails::default();
+        let tails = Tails::new(true);
         let big = |conv: &str, seq: u64| {
             let conv = ConvId::parse(conv).unwrap();
             let mut r = record(&app, &conv, seq, "s");

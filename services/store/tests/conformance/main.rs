@@ -15,6 +15,15 @@ async fn sqlite_on_disk_passes_the_suite() {
     herald_store::testsuite::run(&store).await;
 }
 
+/// The same suite on a store that keeps its conversations' newest messages in memory (the
+/// embedded `herald up`): every history read it can answer comes from there.
+#[tokio::test]
+async fn sqlite_on_disk_as_the_sole_writer_passes_the_suite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open_sole_writer(dir.path()).await.unwrap();
+    herald_store::testsuite::run(&store).await;
+}
+
 #[tokio::test]
 async fn sqlite_appends_survive_reopen() {
     let dir = tempfile::tempdir().unwrap();
