@@ -110,20 +110,9 @@ fn apply_change<'a>(tx: &Connection, change: &'a Change, keys: &mut ConvKeys<'a>
                      ON CONFLICT (ck, seq) DO NOTHING"
                 ))
                 .and_then(|mut insert| {
-                    insert.execute(params![
-                        r.app.as_str(),
-                        r.conv.as_str(),
-                        r.seq as i64,
-                        r.msg_id.0 as i64,
-                        r.from.as_str(),
-                        r.send_time,
-                        r.status,
-                        r.msg_type,
-                        r.content,
-                        r.idempotency_key,
-                        r.client_msg_id,
-                        ck
-                    ])
+                    let values = super::rows::message_values(r);
+                    let key = rusqlite::types::ToSqlOutput::from(ck);
+                    insert.execute(rusqlite::params_from_iter(values.iter().chain([&key])))
                 })
                 .map_err(map_err)?;
             if inserted == 1 {

@@ -71,7 +71,6 @@ mod tests {
     use crate::testsuite::record;
     use crate::{Change, Fence, LogStore, QueryStore};
     use herald_protocol::{AppId, ConvId, MessageRecord};
-    use rusqlite::params;
 
     /// Messages stored in the conversation-clustered table of schema 9 are read, found by id and
     /// continued after schema 010 moved them into id order; two apps' conversations of the same
@@ -90,21 +89,11 @@ mod tests {
             super::migrate_to(&mut conn, 9).unwrap();
             for r in &before {
                 conn.execute(
-                    "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![
-                        r.app.as_str(),
-                        r.conv.as_str(),
-                        r.seq as i64,
-                        r.msg_id.0 as i64,
-                        r.from.as_str(),
-                        r.send_time,
-                        r.status,
-                        r.msg_type,
-                        r.content,
-                        r.idempotency_key,
-                        r.client_msg_id
-                    ],
+                    &format!(
+                        "INSERT INTO messages ({}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                        super::super::rows::MESSAGE_COLUMNS
+                    ),
+                    rusqlite::params_from_iter(super::super::rows::message_values(r)),
                 )
                 .unwrap();
             }

@@ -252,14 +252,10 @@ mod tests {
         elsewhere
             .execute(
                 &format!(
-                    "INSERT INTO messages (ck, {}) SELECT ck, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13 FROM conv_keys WHERE app_id = ?1 AND conv_id = ?2",
+                    "INSERT INTO messages (ck, {}) SELECT ck, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11 FROM conv_keys WHERE app_id = ?1 AND conv_id = ?2",
                     super::rows::MESSAGE_COLUMNS
                 ),
-                rusqlite::params![
-                    app.as_str(), conv.as_str(),
-                    app.as_str(), conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(), r.send_time,
-                    r.status, r.msg_type, r.content, r.idempotency_key, r.client_msg_id
-                ],
+                rusqlite::params_from_iter(super::rows::message_values(&r)),
             )
             .unwrap();
         // the next group commit, in another conversation, notices the foreign commit

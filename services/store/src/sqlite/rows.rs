@@ -3,6 +3,7 @@
 use crate::{AppRecord, AppSettings, BeforeSend, Conversation, LoginPolicy, WebhookEndpoint, WebhookJob};
 use herald_protocol::{AppId, ConvId, ConvKind, MessageRecord, MsgId, SessionId};
 use rusqlite::Row;
+use rusqlite::types::{Null, ToSqlOutput};
 
 pub const MESSAGE_COLUMNS: &str =
     "app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key, client_msg_id";
@@ -17,6 +18,25 @@ pub const JOB_COLUMNS: &str = "app_id, endpoint_id, event_id, log_partition, lan
 
 fn bad(column: usize, err: impl std::error::Error + Send + Sync + 'static) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(err))
+}
+
+/// A message's values in `MESSAGE_COLUMNS` order, borrowed from it (bound as `?1` .. `?11`).
+pub fn message_values(r: &MessageRecord) -> [ToSqlOutput<'_>; 11] {
+    [
+        ToSqlOutput::from(r.app.as_str()),
+        ToSqlOutput::from(r.conv.as_str()),
+        ToSqlOutput::from(r.seq as i64),
+        ToSqlOutput::from(r.msg_id.0 as i64),
+        ToSqlOutput::from(r.from.as_str()),
+        ToSqlOutput::from(r.send_time),
+        ToSqlOutput::from(r.status),
+        ToSqlOutput::from(r.msg_type),
+        ToSqlOutput::from(r.content.as_str()),
+        ToSqlOutput::from(r.idempotency_key.as_str()),
+        r.client_msg_id
+            .as_deref()
+            .map_or(ToSqlOutput::from(Null), ToSqlOutput::from),
+    ]
 }
 
 pub fn message(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {

@@ -75,16 +75,18 @@ impl Tails {
     }
 
     /// After a commit: `changes` of one batch, `inserted` the indexes of the messages it stored
-    /// anew (a replayed message is not one).
+    /// anew (a replayed message is not one), in ascending order.
     pub fn committed(&self, changes: &[Change], inserted: &[usize]) {
         if !self.enabled {
             return;
         }
         let mut inner = self.lock();
         inner.tick += 1;
+        let mut inserted = inserted.iter().peekable();
         for (index, change) in changes.iter().enumerate() {
+            let new = inserted.next_if_eq(&&index).is_some();
             match change {
-                Change::Message(r) if inserted.contains(&index) => inner.append(r),
+                Change::Message(r) if new => inner.append(r),
                 Change::Tombstone(r) => inner.tombstone(r),
                 _ => {}
             }
