@@ -1,6 +1,7 @@
 //! Applying a sequenced batch inside the writer's transaction: the fence first, then each change
 //! (messages inserted never over another, tombstones matched by id, state changes as upserts).
 
+use super::idempotency::RecentRow;
 use super::map_err;
 use super::rows::MESSAGE_COLUMNS;
 use crate::{Change, Fence, StoreError};
@@ -34,18 +35,27 @@ pub fn raise_fence(tx: &Connection, fence: &Fence) -> Result<(), StoreError> {
     }
 }
 
+/// What a batch wrote that its readers' caches need.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The indexes of the messages it inserted (a replayed one was stored before).
+    pub inserted: Vec<usize>,
+    /// Their idempotency keys' rows, in id order.
+    pub keys: Vec<RecentRow>,
+}
+
 /// Applies a batch's changes in order, then adds the messages it inserted to their senders'
-/// counts: one upsert per sender and conversation, not one per message. Returns the indexes of
-/// the messages it inserted (a replayed one was stored before).
-pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<Vec<usize>, StoreError> {
+/// counts: one upsert per sender and conversation, not one per message.
+pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<Applied, StoreError> {
     let mut sent: HashMap<(&str, &str, &str), i64> = HashMap::new();
     let mut keys = ConvKeys::default();
-    let mut inserted = Vec::new();
+    let mut applied = Applied::default();
     for (index, change) in changes.iter().enumerate() {
-        if apply_change(tx, change, &mut keys)?
+        if let Some(key) = apply_change(tx, change, &mut keys)?
             && let Change::Message(r) = change
         {
-            inserted.push(index);
+            applied.inserted.push(index);
+            applied.keys.push(key);
             *sent
                 .entry((r.app.as_str(), r.conv.as_str(), r.from.as_str()))
                 .or_default() += 1;
@@ -61,7 +71,7 @@ pub fn apply_changes(tx: &Connection, changes: &[Change]) -> Result<Vec<usize>, 
     for ((app, conv, sender), n) in sent {
         count.execute(params![app, conv, sender, n]).map_err(map_err)?;
     }
-    Ok(inserted)
+    Ok(applied)
 }
 
 /// The conversation keys a batch has looked up (schema 010: messages are indexed by the key).
@@ -97,18 +107,27 @@ impl<'a> ConvKeys<'a> {
     }
 }
 
-/// Applies one change; true when it stored a new message.
-fn apply_change<'a>(tx: &Connection, change: &'a Change, keys: &mut ConvKeys<'a>) -> Result<bool, StoreError> {
+/// A message's insert (its text built once, not on every message).
+static INSERT_MESSAGE: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+    format!(
+        "INSERT INTO messages (ck, {MESSAGE_COLUMNS}) VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
+         ON CONFLICT (ck, seq) DO NOTHING"
+    )
+});
+
+/// Applies one change; the idempotency key's row when it stored a new message.
+fn apply_change<'a>(
+    tx: &Connection,
+    change: &'a Change,
+    keys: &mut ConvKeys<'a>,
+) -> Result<Option<RecentRow>, StoreError> {
     match change {
         Change::Message(r) => {
             let ck = keys
                 .get_or_add(tx, (r.app.as_str(), r.conv.as_str()))
                 .map_err(map_err)?;
             let inserted = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO messages (ck, {MESSAGE_COLUMNS}) VALUES (?12, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
-                     ON CONFLICT (ck, seq) DO NOTHING"
-                ))
+                .prepare_cached(&INSERT_MESSAGE)
                 .and_then(|mut insert| {
                     let values = super::rows::message_values(r);
                     let key = rusqlite::types::ToSqlOutput::from(ck);
@@ -117,8 +136,9 @@ fn apply_change<'a>(tx: &Connection, change: &'a Change, keys: &mut ConvKeys<'a>
                 .map_err(map_err)?;
             if inserted == 1 {
                 let h = super::idempotency::hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
-                super::idempotency::record(tx, h, r.msg_id.0 as i64).map_err(map_err)?;
-                return Ok(true);
+                return super::idempotency::record(tx, h, r.msg_id.0 as i64)
+                    .map(Some)
+                    .map_err(map_err);
             }
             // the Seq is taken: by this very message (a re-applied batch) or by another one
             let stored: i64 = tx
@@ -152,7 +172,7 @@ fn apply_change<'a>(tx: &Connection, change: &'a Change, keys: &mut ConvKeys<'a>
         Change::Webhooks(jobs) => super::webhooks::insert_jobs(tx, jobs)?,
         _ => apply_state_change(tx, change).map_err(map_err)?,
     }
-    Ok(false)
+    Ok(None)
 }
 
 /// The refusal of a message whose `Seq` another message holds.

@@ -3,7 +3,8 @@
 //! undone alone (the group is done again with a savepoint per batch). Sixteen partitions then
 //! cost one commit, not sixteen queued ones.
 
-use super::apply::{apply_changes, raise_fence};
+use super::apply::{Applied, apply_changes, raise_fence};
+use super::idempotency::Recent;
 use super::map_err;
 use super::tails::Tails;
 use crate::{Change, Fence, StoreError};
@@ -19,18 +20,18 @@ pub struct Job {
     pub done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The messages each batch inserted, or why it wrote nothing.
-type Results = Vec<Result<Vec<usize>, StoreError>>;
+/// What each batch wrote, or why it wrote nothing.
+type Results = Vec<Result<Applied, StoreError>>;
 
-/// Commits `jobs` in one transaction, adds what they inserted to the conversations' tails, then
-/// answers each (on the writer thread, `threads.rs`, which gathers the group).
+/// Commits `jobs` in one transaction, adds what they inserted to the conversations' tails and
+/// their keys to the idempotency mirror, then answers each (on the writer thread, `threads.rs`, which gathers the group).
 ///
 /// The common case runs without savepoints: a fenced-out batch is refused before it writes
 /// anything, so only a change that fails midway needs one. A savepoint makes SQLite copy every
 /// page it touches into a statement journal first (a twentieth of the writer's time at full
 /// load), so that path is taken only when a change fails: the group is rolled back and done
 /// again with one savepoint per batch, and the failing batch rolls back alone.
-pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails) {
+pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails, recent: &Recent) {
     let started = std::time::Instant::now();
     let outcome = match commit_plain(conn, &jobs) {
         Plain::Done(results) => Ok(results),
@@ -43,8 +44,9 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails) {
         Ok(results) => {
             // before any answer: a sender who reads its conversation after the ack finds the message
             for (job, result) in jobs.iter().zip(&results) {
-                if let Ok(inserted) = result {
-                    tails.committed(&job.changes, inserted);
+                if let Ok(applied) = result {
+                    tails.committed(&job.changes, &applied.inserted);
+                    recent.committed(conn, &applied.keys);
                 }
             }
             for (job, result) in jobs.into_iter().zip(results) {
@@ -82,7 +84,7 @@ fn commit_plain(conn: &mut Connection, jobs: &[Job]) -> Plain {
             Err(fenced @ StoreError::Fenced { .. }) => results.push(Err(fenced)),
             Err(_) => return Plain::NeedsSavepoints,
             Ok(()) => match apply_changes(&tx, &job.changes) {
-                Ok(inserted) => results.push(Ok(inserted)),
+                Ok(applied) => results.push(Ok(applied)),
                 // dropping `tx` rolls the whole group back
                 Err(_) => return Plain::NeedsSavepoints,
             },

@@ -69,6 +69,10 @@ pub struct Recent {
     mirror: Mutex<Mirror>,
     /// Recent keys past which a merge starts (`MERGE_AT`; smaller in tests).
     merge_at: usize,
+    /// The writer hands the mirror what each group commit appended ([`Recent::committed`]), so
+    /// lookups and merges need not read the table's tail back (a store that is its file's sole
+    /// writer, `SqliteStore::open_sole_writer`).
+    fed: bool,
 }
 
 impl Default for Recent {
@@ -76,6 +80,9 @@ impl Default for Recent {
         Self::new(MERGE_AT)
     }
 }
+
+/// A key appended to `idempotency_recent`: (row id, hash, message id).
+pub type RecentRow = (i64, i64, i64);
 
 #[derive(Default)]
 struct Mirror {
@@ -91,6 +98,9 @@ struct Mirror {
     pruned: i64,
     /// The running merge's keys sorted by hash (hash, message id), and the `through` they are for.
     sorted: Option<(i64, Vec<(i64, i64)>)>,
+    /// A fed mirror that missed rows (another connection appended some, or following failed):
+    /// the next lookup reads the tail.
+    behind: bool,
 }
 
 impl Mirror {
@@ -99,17 +109,22 @@ impl Mirror {
         let mut tail = conn.prepare_cached("SELECT id, h, msg_id FROM idempotency_recent WHERE id > ?1 ORDER BY id")?;
         let mut rows = tail.query([self.last])?;
         while let Some(row) = rows.next()? {
-            let (id, h, msg_id): (i64, i64, i64) = (row.get(0)?, row.get(1)?, row.get(2)?);
-            if let Some(taken) = self.keys.insert(h, (id, msg_id)) {
-                self.keys.insert(h, taken);
-                self.shared.push((h, id, msg_id));
-            }
-            self.order.push_back((id, h));
-            self.last = id;
+            self.add((row.get(0)?, row.get(1)?, row.get(2)?));
         }
         let pruned = merge_state(conn)?.pruned;
         self.prune(pruned);
+        self.behind = false;
         Ok(())
+    }
+
+    /// One row of the table's tail, read or handed over by the writer.
+    fn add(&mut self, (id, h, msg_id): RecentRow) {
+        if let Some(taken) = self.keys.insert(h, (id, msg_id)) {
+            self.keys.insert(h, taken);
+            self.shared.push((h, id, msg_id));
+        }
+        self.order.push_back((id, h));
+        self.last = id;
     }
 
     fn prune(&mut self, pruned: i64) {
@@ -193,6 +208,48 @@ impl Recent {
         Self {
             mirror: Mutex::default(),
             merge_at,
+            fed: false,
+        }
+    }
+
+    /// A mirror the writer feeds after each commit, loaded from `conn` now.
+    pub fn fed(conn: &Connection, merge_at: usize) -> rusqlite::Result<Self> {
+        let recent = Self {
+            fed: true,
+            ..Self::new(merge_at)
+        };
+        recent.mirror().follow(conn)?;
+        Ok(recent)
+    }
+
+    /// Reads the tail on `conn` unless the writer keeps the mirror current.
+    fn follow(&self, mirror: &mut Mirror, conn: &Connection) -> rusqlite::Result<()> {
+        if self.fed && !mirror.behind {
+            return Ok(());
+        }
+        mirror.follow(conn)
+    }
+
+    /// The writer's hand-over after a commit: the rows it appended, in id order. Rows that do not
+    /// follow the mirror's last one mean another connection appended some meanwhile; the tail
+    /// is then read on `conn` (the writer's). Nothing to do for a mirror that is not fed.
+    pub fn committed(&self, conn: &Connection, rows: &[RecentRow]) {
+        let Some(&(first, _, _)) = rows.first() else {
+            return;
+        };
+        if !self.fed {
+            return;
+        }
+        let mut mirror = self.mirror();
+        if !mirror.behind && first == mirror.last + 1 {
+            for &row in rows {
+                mirror.add(row);
+            }
+            return;
+        }
+        if let Err(err) = mirror.follow(conn) {
+            tracing::warn!(error = %err, "reading the recent idempotency keys failed; the next lookup reads them");
+            mirror.behind = true;
         }
     }
 
@@ -211,15 +268,20 @@ impl Recent {
         let mut found: Vec<Vec<i64>> = vec![Vec::new(); hashes.len()];
         {
             let mut mirror = self.mirror();
-            mirror.follow(conn)?;
+            self.follow(&mut mirror, conn)?;
             for (h, ids) in hashes.iter().zip(found.iter_mut()) {
                 mirror.candidates(*h, ids);
             }
         }
-        let mut merged = conn.prepare_cached("SELECT msg_id FROM idempotency WHERE h = ?1")?;
-        for (h, ids) in hashes.iter().zip(found.iter_mut()) {
-            for id in merged.query_map([h], |r| r.get::<_, i64>(0))? {
-                let id = id?;
+        // one statement for the whole batch (a statement per hash was most of a lookup's cost)
+        let list: rusqlite::vtab::array::Array =
+            std::rc::Rc::new(hashes.iter().map(|&h| rusqlite::types::Value::Integer(h)).collect());
+        let mut merged = conn.prepare_cached("SELECT h, msg_id FROM idempotency WHERE h IN rarray(?1)")?;
+        let mut rows = merged.query([list])?;
+        while let Some(row) = rows.next()? {
+            let (h, id): (i64, i64) = (row.get(0)?, row.get(1)?);
+            // rare (a retry, or a hash shared by two keys): a scan of the batch is fine
+            for (_, ids) in hashes.iter().zip(found.iter_mut()).filter(|&(&hash, _)| hash == h) {
                 if !ids.contains(&id) {
                     ids.push(id);
                 }
@@ -237,7 +299,7 @@ impl Recent {
         // the range's keys, copied so lookups need not wait for the inserts
         let moving: Option<Vec<(i64, i64)>> = {
             let mut mirror = self.mirror();
-            mirror.follow(&tx)?;
+            self.follow(&mut mirror, &tx)?;
             if state.through == 0 {
                 if mirror.len() < self.merge_at {
                     return Ok(false);
@@ -299,11 +361,11 @@ fn chunk_range(chunk: i64) -> (i64, Option<i64>) {
     (low, high)
 }
 
-/// Appends the key of a message just inserted (inside the group commit).
-pub fn record(tx: &Connection, h: i64, msg_id: i64) -> rusqlite::Result<()> {
+/// Appends the key of a message just inserted (inside the group commit); returns its row.
+pub fn record(tx: &Connection, h: i64, msg_id: i64) -> rusqlite::Result<RecentRow> {
     tx.prepare_cached("INSERT INTO idempotency_recent (h, msg_id) VALUES (?1, ?2)")?
         .execute(params![h, msg_id])?;
-    Ok(())
+    Ok((tx.last_insert_rowid(), h, msg_id))
 }
 
 /// The message `msg_id` if it is (app, conv, sender, key)'s: a candidate confirmed.
@@ -337,12 +399,25 @@ mod tests {
 
     /// Messages 1..=n of conversation "c" of app "a", stored as the group commit stores them.
     fn store(conn: &mut Connection, seqs: std::ops::RangeInclusive<u64>) -> Vec<MessageRecord> {
+        store_and_hand_over(conn, seqs, None)
+    }
+
+    /// `store`, then the keys' rows handed to `fed` as the writer hands them over.
+    fn store_and_hand_over(
+        conn: &mut Connection,
+        seqs: std::ops::RangeInclusive<u64>,
+        fed: Option<&Recent>,
+    ) -> Vec<MessageRecord> {
         let (app, conv) = (AppId::parse("a").unwrap(), ConvId::parse("c").unwrap());
         let records: Vec<MessageRecord> = seqs.map(|seq| record(&app, &conv, seq, "alice")).collect();
         let tx = conn.transaction().unwrap();
         let changes: Vec<Change> = records.iter().cloned().map(Change::Message).collect();
-        super::super::apply::apply_changes(&tx, &changes).unwrap();
+        let applied = super::super::apply::apply_changes(&tx, &changes).unwrap();
         tx.commit().unwrap();
+        assert_eq!(applied.keys.len(), records.len(), "a key row per inserted message");
+        if let Some(recent) = fed {
+            recent.committed(conn, &applied.keys);
+        }
         records
     }
 
@@ -425,6 +500,50 @@ mod tests {
         assert_eq!(
             find(&restarted, &conn, &[record(&app, &conv, 99, "alice"), other]),
             vec![None, None]
+        );
+    }
+
+    #[test]
+    fn a_fed_mirror_finds_keys_stored_before_it_handed_over_after_it_and_appended_by_another_connection() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        let before = store(&mut conn, 1..=3);
+        let recent = Recent::fed(&conn, 8).unwrap();
+        let handed = store_and_hand_over(&mut conn, 4..=6, Some(&recent));
+        // another connection appends without handing over; the writer's next hand-over does not
+        // follow the mirror's last row, so the mirror reads the tail
+        let mut other = open(dir.path());
+        let elsewhere = store(&mut other, 7..=8);
+        let after = store_and_hand_over(&mut conn, 9..=9, Some(&recent));
+        let all: Vec<MessageRecord> = [before, handed, elsewhere, after].concat();
+        assert_eq!(find(&recent, &conn, &all), ids(&all));
+        assert_eq!(recent.mirror().last, 9, "every row is mirrored once");
+        assert_eq!(recent.mirror().len(), 9);
+
+        // merged into `idempotency` and pruned, the keys are found there
+        store_and_hand_over(&mut conn, 10..=12, Some(&recent));
+        while recent.merge_step(&mut conn).unwrap() {}
+        assert_eq!(count(&conn, "idempotency"), 12);
+        assert_eq!(find(&recent, &conn, &all), ids(&all));
+        let unknown = record(&AppId::parse("a").unwrap(), &ConvId::parse("c").unwrap(), 99, "alice");
+        assert_eq!(find(&recent, &conn, &[unknown]), vec![None]);
+    }
+
+    #[test]
+    fn a_batch_of_hashes_is_looked_up_by_key_in_one_statement() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open(dir.path());
+        let plan: Vec<String> = conn
+            .prepare("EXPLAIN QUERY PLAN SELECT h, msg_id FROM idempotency WHERE h IN rarray(?1)")
+            .unwrap()
+            .query_map([rusqlite::vtab::array::Array::default()], |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            plan.iter()
+                .any(|step| step.starts_with("SEARCH idempotency USING PRIMARY KEY (h=?)")),
+            "{plan:?}"
         );
     }
 

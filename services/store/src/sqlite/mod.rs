@@ -74,6 +74,8 @@ fn open_connection(path: &Path) -> rusqlite::Result<Connection> {
     // cached statement expired whenever some parameters are bound again, and re-parses and
     // re-plans it on its next step — every history read, lookup and insert, every time
     conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true)?;
+    // `rarray(?)`: a batch's idempotency hashes looked up in one statement
+    rusqlite::vtab::array::load_module(&conn)?;
     Ok(conn)
 }
 
@@ -108,7 +110,11 @@ impl SqliteStore {
             checkpointer
                 .busy_timeout(std::time::Duration::from_millis(500))
                 .map_err(map_err)?;
-            let recent = std::sync::Arc::new(idempotency::Recent::default());
+            let recent = std::sync::Arc::new(if sole_writer {
+                idempotency::Recent::fed(&writer, idempotency::MERGE_AT).map_err(map_err)?
+            } else {
+                idempotency::Recent::default()
+            });
             let tails = std::sync::Arc::new(tails::Tails::new(sole_writer));
             let threads = threads::start(writer, readers, checkpointer, recent.clone(), tails.clone())
                 .map_err(|e| StoreError::Fatal(format!("start the sqlite threads: {e}")))?;

@@ -119,7 +119,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent:
                 if version.is_none() || std::mem::replace(&mut data_version, version) != version {
                     tails.clear();
                 }
-                guarded(|| group_commit::commit(&mut conn, group, tails));
+                guarded(|| group_commit::commit(&mut conn, group, tails, recent));
                 if merging || recent.wants_merge() {
                     let started = std::time::Instant::now();
                     let step = recent.merge_step(&mut conn);
