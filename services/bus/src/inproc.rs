@@ -95,8 +95,10 @@ struct Ring {
 struct RingState {
     entries: VecDeque<LogEntry>,
     last_position: u64,
-    seen: HashSet<String>,
-    seen_order: VecDeque<String>,
+    /// The dedupe window: a 128-bit hash of each id (hashing a long id once, not three times,
+    /// and keeping no copy of it).
+    seen: HashSet<u128>,
+    seen_order: VecDeque<u128>,
     /// How far each reader has finished; entries are dropped once all of them have. Readers
     /// named up front (`with_event_readers`) hold entries from the start, before they first read.
     done: HashMap<&'static str, u64>,
@@ -104,7 +106,8 @@ struct RingState {
 
 impl RingState {
     fn append(&mut self, message: Outgoing) -> Published {
-        if self.seen.contains(&message.dedupe_id) {
+        let seen = twox_hash::XxHash3_128::oneshot(message.dedupe_id.as_bytes());
+        if !self.seen.insert(seen) {
             return Published::Duplicate;
         }
         self.last_position += 1;
@@ -115,8 +118,7 @@ impl RingState {
             pending: 0,
             trace: message.trace,
         });
-        self.seen.insert(message.dedupe_id.clone());
-        self.seen_order.push_back(message.dedupe_id);
+        self.seen_order.push_back(seen);
         if self.seen_order.len() > DEDUPE_WINDOW
             && let Some(old) = self.seen_order.pop_front()
         {

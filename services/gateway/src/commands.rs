@@ -47,7 +47,7 @@ impl Commands {
             gateway: self.gateway.clone(),
             request,
         });
-        metrics::counter!("herald_commands_in_total", "kind" => command.kind()).increment(1);
+        commands_in(command.kind()).increment(1);
         let trace = herald_bus::trace::current_traceparent();
         if let Err(err) = self.publisher.publish(command, request, trace).await {
             self.pending.complete(request, Err(err));
@@ -62,4 +62,20 @@ impl Commands {
         rx.await
             .map_err(|_| ApiError::new(ErrorCode::Unavailable, "gateway shutting down, retry"))
     }
+}
+
+/// `herald_commands_in_total` of each kind of command, resolved once (registering the labelled
+/// counter on every command was a registry lookup per message).
+fn commands_in(kind: &'static str) -> &'static metrics::Counter {
+    static COUNTERS: std::sync::LazyLock<Vec<(&'static str, metrics::Counter)>> = std::sync::LazyLock::new(|| {
+        Command::KINDS
+            .iter()
+            .map(|&kind| (kind, metrics::counter!("herald_commands_in_total", "kind" => kind)))
+            .collect()
+    });
+    static NONE: metrics::Counter = metrics::Counter::noop();
+    COUNTERS
+        .iter()
+        .find(|(known, _)| *known == kind)
+        .map_or(&NONE, |(_, counter)| counter)
 }

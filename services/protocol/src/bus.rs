@@ -70,21 +70,31 @@ pub enum MembersCommand {
 impl Command {
     /// The id JetStream dedupes the publish on: stable across client retries of a send.
     pub fn dedupe_id(&self) -> Option<String> {
-        match &self.action {
-            Action::Send(send) => Some(format!(
-                "send:{}:{}:{}:{}:{}{}{}{}",
-                self.app.as_str().len(),
-                self.conv.as_str().len(),
-                send.from.as_str().len(),
-                send.idempotency_key.len(),
-                self.app,
-                self.conv,
-                send.from,
-                send.idempotency_key
-            )),
-            _ => None,
+        use std::fmt::Write;
+        let Action::Send(send) = &self.action else {
+            return None;
+        };
+        let fields = [
+            self.app.as_str(),
+            self.conv.as_str(),
+            send.from.as_str(),
+            send.idempotency_key.as_str(),
+        ];
+        // "send:" then each field's length, then the fields (built without formatting them)
+        let mut id = String::with_capacity(32 + fields.iter().map(|f| f.len()).sum::<usize>());
+        id.push_str("send");
+        for field in fields {
+            let _ = write!(id, ":{}", field.len());
         }
+        id.push(':');
+        for field in fields {
+            id.push_str(field);
+        }
+        Some(id)
     }
+
+    /// Every value [`Command::kind`] returns.
+    pub const KINDS: [&'static str; 5] = ["send", "read", "members", "archive", "recall"];
 
     pub fn kind(&self) -> &'static str {
         match &self.action {
@@ -287,6 +297,39 @@ mod tests {
                 other => panic!("{other:?}"),
             })
             .collect()
+    }
+
+    /// The command log drops a send whose id it has seen (JetStream's `Nats-Msg-Id` among them):
+    /// the id names the four fields of an idempotency key, each length first so no two keys
+    /// share an id, in the format every release has used (a retry across an upgrade still dedupes).
+    #[test]
+    fn a_send_s_dedupe_id_names_its_key_with_the_fields_lengths() {
+        let command = |conv: &str, key: &str| Command {
+            app: crate::AppId::parse("app1").unwrap(),
+            conv: crate::ConvId::parse(conv).unwrap(),
+            reply_to: None,
+            action: Action::Send(SendCommand {
+                from: crate::SessionId::parse("alice").unwrap(),
+                idempotency_key: key.into(),
+                client_msg_id: None,
+                msg_type: 1,
+                status: 0,
+                content: "hi".into(),
+            }),
+        };
+        assert_eq!(
+            command("c1", "k-9").dedupe_id().as_deref(),
+            Some("send:4:2:5:3:app1c1alicek-9")
+        );
+        assert_ne!(command("c1", "k").dedupe_id(), command("c", "1k").dedupe_id());
+        let read = Command {
+            action: Action::Read {
+                session: crate::SessionId::parse("alice").unwrap(),
+                seq: Some(1),
+            },
+            ..command("c1", "k")
+        };
+        assert_eq!(read.dedupe_id(), None);
     }
 
     #[test]
