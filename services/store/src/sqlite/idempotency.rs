@@ -25,6 +25,7 @@
 //! once this process's mirror holds `MERGE_AT` keys; the mirror follows the table on every
 //! lookup, and the sequencer looks up every batch it appends.
 
+use super::merged_filter::MergedFilter;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
@@ -101,6 +102,8 @@ struct Mirror {
     /// A fed mirror that missed rows (another connection appended some, or following failed):
     /// the next lookup reads the tail.
     behind: bool,
+    /// A fed mirror's filter of the merged table's hashes (`merged_filter.rs`).
+    merged: Option<MergedFilter>,
 }
 
 impl Mirror {
@@ -212,13 +215,30 @@ impl Recent {
         }
     }
 
-    /// A mirror the writer feeds after each commit, loaded from `conn` now.
+    /// A mirror the writer feeds after each commit, loaded from `conn` now, with a filter of
+    /// the merged table's hashes (read whole once, here: about a second per 10 million keys).
     pub fn fed(conn: &Connection, merge_at: usize) -> rusqlite::Result<Self> {
         let recent = Self {
             fed: true,
             ..Self::new(merge_at)
         };
-        recent.mirror().follow(conn)?;
+        let started = std::time::Instant::now();
+        let mut filter = MergedFilter::default();
+        let mut merged = conn.prepare("SELECT h FROM idempotency")?;
+        let mut rows = merged.query([])?;
+        while let Some(row) = rows.next()? {
+            filter.insert(row.get(0)?);
+        }
+        tracing::info!(
+            merged_keys = filter.len(),
+            filter_bytes = filter.bytes(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "idempotency keys loaded"
+        );
+        let mut mirror = recent.mirror();
+        mirror.merged = Some(filter);
+        mirror.follow(conn)?;
+        drop(mirror);
         Ok(recent)
     }
 
@@ -262,20 +282,46 @@ impl Recent {
         self.mirror().len() >= self.merge_at
     }
 
+    /// Whether none of `hashes` is a stored key's, known from memory alone: a fed mirror that
+    /// is current, and whose filter says the merged table holds none of them. False when the
+    /// store must be asked ([`Recent::candidates`]).
+    pub fn surely_new(&self, hashes: &[i64]) -> bool {
+        let mirror = self.mirror();
+        if !self.fed || mirror.behind {
+            return false;
+        }
+        let Some(merged) = &mirror.merged else {
+            return false;
+        };
+        let mut ids = Vec::new();
+        hashes.iter().all(|&h| {
+            mirror.candidates(h, &mut ids);
+            ids.is_empty() && !merged.may_hold(h)
+        })
+    }
+
     /// Ids of the messages whose key may hash to `h`s (memory first, then `idempotency`), after
     /// following the recent table's tail on `conn`; one entry per hash in `hashes`' order.
     pub fn candidates(&self, conn: &Connection, hashes: &[i64]) -> rusqlite::Result<Vec<Vec<i64>>> {
         let mut found: Vec<Vec<i64>> = vec![Vec::new(); hashes.len()];
-        {
+        // the hashes the merged table may hold (all of them without a filter)
+        let maybe_merged: Vec<rusqlite::types::Value> = {
             let mut mirror = self.mirror();
             self.follow(&mut mirror, conn)?;
             for (h, ids) in hashes.iter().zip(found.iter_mut()) {
                 mirror.candidates(*h, ids);
             }
+            hashes
+                .iter()
+                .filter(|&&h| mirror.merged.as_ref().is_none_or(|merged| merged.may_hold(h)))
+                .map(|&h| rusqlite::types::Value::Integer(h))
+                .collect()
+        };
+        if maybe_merged.is_empty() {
+            return Ok(found);
         }
         // one statement for the whole batch (a statement per hash was most of a lookup's cost)
-        let list: rusqlite::vtab::array::Array =
-            std::rc::Rc::new(hashes.iter().map(|&h| rusqlite::types::Value::Integer(h)).collect());
+        let list: rusqlite::vtab::array::Array = std::rc::Rc::new(maybe_merged);
         let mut merged = conn.prepare_cached("SELECT h, msg_id FROM idempotency WHERE h IN rarray(?1)")?;
         let mut rows = merged.query([list])?;
         while let Some(row) = rows.next()? {
@@ -318,7 +364,7 @@ impl Recent {
                 None
             }
         };
-        let more = match moving {
+        let more = match &moving {
             Some(keys) => {
                 // in hash order: each leaf of `idempotency` the range reaches is written once
                 let mut insert =
@@ -345,10 +391,18 @@ impl Recent {
         tx.prepare_cached("UPDATE idempotency_merge SET through = ?1, chunk = ?2, pruned = ?3 WHERE id = 1")?
             .execute(params![state.through, state.chunk, state.pruned])?;
         tx.commit()?;
+        let mut mirror = self.mirror();
+        // merged keys join the filter before the mirror forgets them (at the merge's last step)
+        if let (Some(keys), Some(merged)) = (&moving, mirror.merged.as_mut()) {
+            for &(h, _) in keys {
+                merged.insert(h);
+            }
+        }
         if !more {
             // forget the deleted rows now rather than at the next lookup
-            self.mirror().prune(state.pruned);
+            mirror.prune(state.pruned);
         }
+        drop(mirror);
         Ok(more || self.wants_merge())
     }
 }
@@ -526,7 +580,19 @@ mod tests {
         assert_eq!(count(&conn, "idempotency"), 12);
         assert_eq!(find(&recent, &conn, &all), ids(&all));
         let unknown = record(&AppId::parse("a").unwrap(), &ConvId::parse("c").unwrap(), 99, "alice");
-        assert_eq!(find(&recent, &conn, &[unknown]), vec![None]);
+        assert_eq!(find(&recent, &conn, std::slice::from_ref(&unknown)), vec![None]);
+
+        // from memory alone: a new key is known new; a stored one (merged: in the filter) is not
+        let hash_of = |r: &MessageRecord| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
+        assert!(recent.surely_new(&[hash_of(&unknown)]));
+        assert!(!recent.surely_new(&[hash_of(&unknown), hash_of(&all[0])]));
+        // reopened, the filter is read from the merged table
+        let reopened = Recent::fed(&conn, 8).unwrap();
+        assert!(all.iter().all(|r| !reopened.surely_new(&[hash_of(r)])));
+        assert_eq!(find(&reopened, &conn, &all), ids(&all));
+        assert!(reopened.surely_new(&[hash_of(&unknown)]));
+        // a mirror that is not fed never answers from memory alone
+        assert!(!Recent::new(8).surely_new(&[hash_of(&unknown)]));
     }
 
     #[test]

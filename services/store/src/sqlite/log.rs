@@ -68,15 +68,23 @@ impl LogStore for SqliteStore {
         if lookups.iter().all(|lookup| lookup.keys.is_empty()) {
             return Ok(Vec::new());
         }
+        let hashes: Vec<i64> = lookups
+            .iter()
+            .flat_map(|l| {
+                l.keys
+                    .iter()
+                    .map(|(sender, key)| idempotency::hash(l.app.as_str(), l.conv.as_str(), sender.as_str(), key))
+            })
+            .collect();
+        // the common case, every key new, answered from memory without a trip to a reader
+        if self.recent.surely_new(&hashes) {
+            return Ok(Vec::new());
+        }
         let recent = self.recent.clone();
         self.read(move |c| {
             let keys: Vec<(&IdempotentLookup, &SessionId, &String)> = lookups
                 .iter()
                 .flat_map(|lookup| lookup.keys.iter().map(move |(sender, key)| (lookup, sender, key)))
-                .collect();
-            let hashes: Vec<i64> = keys
-                .iter()
-                .map(|(l, sender, key)| idempotency::hash(l.app.as_str(), l.conv.as_str(), sender.as_str(), key))
                 .collect();
             let candidates = recent.candidates(c, &hashes)?;
             let mut found = Vec::new();

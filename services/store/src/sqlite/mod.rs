@@ -11,6 +11,7 @@ mod directory;
 mod group_commit;
 mod idempotency;
 mod log;
+mod merged_filter;
 mod migrate;
 mod queries;
 mod rows;
