@@ -32,9 +32,9 @@ fn events() -> (Vec<Event>, Vec<Vec<SessionId>>) {
                 send_time: 1_700_000_000_000_000_000,
                 status: 0,
                 msg_type: 1,
-                content: "x".repeat(64),
-                idempotency_key: format!("k{n}"),
-                client_msg_id: Some(format!("k{n}")),
+                content: "x".repeat(64).into(),
+                idempotency_key: format!("k{n}").into(),
+                client_msg_id: Some(format!("k{n}").into()),
             };
             let event = Event {
                 app: app.clone(),

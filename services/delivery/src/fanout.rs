@@ -144,7 +144,7 @@ mod tests {
             status: 0,
             msg_type: 1,
             content: "x".into(),
-            idempotency_key: format!("{seq}"),
+            idempotency_key: format!("{seq}").into(),
             client_msg_id: None,
         }
     }

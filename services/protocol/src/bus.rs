@@ -2,7 +2,7 @@
 //! gateway messages (acks from the sequencer, delivery batches).
 
 use crate::error_code::WireError;
-use crate::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId};
+use crate::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, Text};
 use serde::{Deserialize, Serialize};
 
 /// Where the sequencer sends the outcome of a command.
@@ -44,11 +44,11 @@ pub enum Action {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SendCommand {
     pub from: SessionId,
-    pub idempotency_key: String,
-    pub client_msg_id: Option<String>,
+    pub idempotency_key: Text,
+    pub client_msg_id: Option<Text>,
     pub msg_type: i32,
     pub status: i32,
-    pub content: String,
+    pub content: Text,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,9 +6,11 @@ pub mod error_code;
 pub mod ids;
 pub mod msg;
 pub mod partition;
+pub mod text;
 pub mod timefmt;
 pub mod ws;
 
 pub use error_code::ErrorCode;
 pub use ids::{AppId, ConvId, GatewayId, IdError, MsgId, Platform, SessionId};
 pub use msg::{ConvKind, MessageRecord, MsgData};
+pub use text::Text;

@@ -1,6 +1,6 @@
 //! A stored message as the log keeps it, and `MsgData`, its shape on the wire (seed 001 names).
 
-use crate::{AppId, ConvId, MsgId, SessionId, timefmt};
+use crate::{AppId, ConvId, MsgId, SessionId, Text, timefmt};
 use serde::{Deserialize, Serialize};
 
 /// `Status` values of a message.
@@ -47,11 +47,11 @@ pub struct MessageRecord {
     pub send_time: i64,
     pub status: i32,
     pub msg_type: i32,
-    pub content: String,
+    pub content: Text,
     /// The sender's idempotency key, scoped to (app, conv, sender).
-    pub idempotency_key: String,
+    pub idempotency_key: Text,
     /// Echoed to clients only when the client chose the key.
-    pub client_msg_id: Option<String>,
+    pub client_msg_id: Option<Text>,
 }
 
 impl MessageRecord {
@@ -78,9 +78,9 @@ impl MessageRecord {
             send_time: timefmt::rfc3339_nanos(self.send_time),
             status: self.status,
             msg_type: self.msg_type,
-            content: self.content.clone(),
+            content: self.content.to_string(),
             seq: self.seq,
-            client_msg_id: self.client_msg_id.clone(),
+            client_msg_id: self.client_msg_id.as_deref().map(str::to_owned),
         }
     }
 }
@@ -183,7 +183,7 @@ mod tests {
             ..record()
         };
         for client_msg_id in [None, Some("c-1".to_owned())] {
-            record.client_msg_id = client_msg_id;
+            record.client_msg_id = client_msg_id.map(Into::into);
             assert_eq!(
                 serde_json::to_string(&record.wire()).unwrap(),
                 serde_json::to_string(&record.to_wire()).unwrap()

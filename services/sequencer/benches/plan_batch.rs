@@ -56,11 +56,11 @@ fn batch(round: u64) -> Vec<(u64, Command)> {
                 }),
                 action: Action::Send(SendCommand {
                     from: session(format!("a{i}")),
-                    idempotency_key: key.clone(),
-                    client_msg_id: Some(key),
+                    idempotency_key: key.clone().into(),
+                    client_msg_id: Some(key.into()),
                     msg_type: 1,
                     status: 0,
-                    content: "x".repeat(64),
+                    content: "x".repeat(64).into(),
                 }),
             };
             (n as u64, command)

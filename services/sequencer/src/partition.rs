@@ -322,7 +322,7 @@ impl<'a> Partition<'a> {
 
     /// Stored messages carrying any of the batch's idempotency keys: one store call per batch.
     async fn find_originals(&self, commands: &[(u64, Command)]) -> Result<Vec<MessageRecord>, StoreError> {
-        let mut keys: HashMap<(&AppId, &ConvId), Vec<(SessionId, String)>> = HashMap::new();
+        let mut keys: HashMap<(&AppId, &ConvId), Vec<(SessionId, herald_protocol::Text)>> = HashMap::new();
         for (_, command) in commands {
             if let Action::Send(send) = &command.action
                 && self.states.contains_key(&key_of(command))

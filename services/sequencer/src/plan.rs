@@ -3,7 +3,7 @@
 
 use herald_protocol::bus::{Action, Command, Event, EventBody, MembersCommand, Reply, ReplyTo, SendCommand};
 use herald_protocol::error_code::WireError;
-use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, SessionId, msg};
+use herald_protocol::{AppId, ConvId, ConvKind, ErrorCode, MessageRecord, MsgId, SessionId, Text, msg};
 use herald_store::{AppSettings, Change, Conversation, DEFAULT_MAX_MEMBERS};
 use std::collections::{HashMap, HashSet};
 
@@ -132,7 +132,7 @@ impl Ref {
 }
 
 struct Planner<F> {
-    originals: HashMap<(ConvKey, SessionId, String), Ref>,
+    originals: HashMap<(ConvKey, SessionId, Text), Ref>,
     by_id: HashMap<(ConvKey, MsgId), Ref>,
     settings: HashMap<AppId, AppSettings>,
     friends: HashSet<(AppId, SessionId, SessionId)>,
@@ -456,7 +456,7 @@ impl<F: FnMut() -> u64> Planner<F> {
         }
         let mut tombstone = target.clone();
         tombstone.status = msg::status::RECALLED;
-        tombstone.content.clear();
+        tombstone.content = Default::default();
         self.by_id.insert(key, Ref::Planned(self.plan.changes.len()));
         self.plan.changes.push(Change::Tombstone(tombstone.clone()));
         self.event(position, app, conv, EventBody::Recalled(tombstone));

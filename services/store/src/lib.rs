@@ -59,7 +59,7 @@ pub trait LogStore: Send + Sync + 'static {
         &self,
         app: &AppId,
         conv: &ConvId,
-        keys: &[(SessionId, String)],
+        keys: &[(SessionId, herald_protocol::Text)],
     ) -> Result<Vec<MessageRecord>, StoreError>;
     /// [`Store::find_idempotent`] for several conversations in one call: what a sequencer's batch
     /// asks. By default one call per conversation, concurrently; a backend that can answer them

@@ -217,7 +217,7 @@ pub enum Change {
 pub struct IdempotentLookup {
     pub app: AppId,
     pub conv: ConvId,
-    pub keys: Vec<(SessionId, String)>,
+    pub keys: Vec<(SessionId, herald_protocol::Text)>,
 }
 
 /// A partition owner's claim: writes under an epoch lower than the scope's highest are refused.

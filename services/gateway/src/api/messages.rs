@@ -55,11 +55,11 @@ impl Api {
         }
         let send = SendCommand {
             from: me.session.clone(),
-            idempotency_key,
-            client_msg_id: request.client_msg_id,
+            idempotency_key: idempotency_key.into(),
+            client_msg_id: request.client_msg_id.map(Into::into),
             msg_type: request.msg_type,
             status: request.status,
-            content: request.content,
+            content: request.content.into(),
         };
         Ok(command(me, request.conv, Action::Send(send)))
     }
@@ -77,7 +77,7 @@ impl Api {
         if settings.before_send.is_none() {
             return Ok(None);
         }
-        let keys = [(me.session.clone(), idempotency_key.to_owned())];
+        let keys = [(me.session.clone(), idempotency_key.into())];
         if !self
             .log
             .find_idempotent(&me.app, &request.conv, &keys)

@@ -55,7 +55,7 @@ pub async fn read_history(data_dir: &Path, convs: &[String]) -> History {
             .map(|r| Stored {
                 seq: r.seq,
                 msg_id: r.msg_id.to_string(),
-                key: r.client_msg_id,
+                key: r.client_msg_id.map(String::from),
             })
             .collect();
         history.insert(conv.clone(), log);

@@ -71,7 +71,12 @@ async fn verify(api: &Api, token: &str, conv: &str, data_dir: &Path, acked: &Ack
     assert_eq!(keys.len(), MESSAGES, "no key stored twice");
     let by_key: HashMap<String, (String, u64)> = log
         .iter()
-        .map(|r| (r.client_msg_id.clone().unwrap(), (r.msg_id.to_string(), r.seq)))
+        .map(|r| {
+            (
+                String::from(r.client_msg_id.clone().unwrap()),
+                (r.msg_id.to_string(), r.seq),
+            )
+        })
         .collect();
     for (key, ack) in &acked {
         assert_eq!(

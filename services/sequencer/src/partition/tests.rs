@@ -102,11 +102,11 @@ async fn the_conversation_cache_is_bounded_cleared_and_re_read() {
                 }),
                 action: Action::Send(SendCommand {
                     from: sender.clone(),
-                    idempotency_key: format!("k{round}"),
-                    client_msg_id: Some(format!("k{round}")),
+                    idempotency_key: format!("k{round}").into(),
+                    client_msg_id: Some(format!("k{round}").into()),
                     msg_type: 1,
                     status: 0,
-                    content: format!("{conv}:{round}"),
+                    content: format!("{conv}:{round}").into(),
                 }),
             };
             let published = bus

@@ -241,8 +241,8 @@ mod tests {
             send_time: 0,
             status: 0,
             msg_type: 1,
-            content: "x".repeat(content_len),
-            idempotency_key: format!("k{seq}"),
+            content: "x".repeat(content_len).into(),
+            idempotency_key: format!("k{seq}").into(),
             client_msg_id: None,
         })
     }
@@ -350,7 +350,7 @@ mod tests {
         };
         let mut tombstone = record.clone();
         tombstone.status = herald_protocol::msg::status::RECALLED;
-        tombstone.content.clear();
+        tombstone.content = Default::default();
         Change::Tombstone(tombstone)
     }
 

@@ -418,7 +418,7 @@ impl ScyllaStore {
         &self,
         app: &AppId,
         conv: &ConvId,
-        keys: &[(SessionId, String)],
+        keys: &[(SessionId, herald_protocol::Text)],
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let lookups = keys
             .iter()

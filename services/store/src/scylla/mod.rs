@@ -62,7 +62,7 @@ impl LogStore for ScyllaStore {
         &self,
         app: &AppId,
         conv: &ConvId,
-        keys: &[(SessionId, String)],
+        keys: &[(SessionId, herald_protocol::Text)],
     ) -> Result<Vec<MessageRecord>, StoreError> {
         if keys.is_empty() {
             return Ok(Vec::new());

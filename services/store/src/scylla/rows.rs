@@ -114,9 +114,9 @@ pub fn message(row: MessageRow) -> Result<MessageRecord, StoreError> {
         send_time,
         status,
         msg_type,
-        content,
-        idempotency_key,
-        client_msg_id: (!client_msg_id.is_empty()).then_some(client_msg_id),
+        content: content.into(),
+        idempotency_key: idempotency_key.into(),
+        client_msg_id: (!client_msg_id.is_empty()).then(|| client_msg_id.into()),
     })
 }
 
@@ -257,7 +257,7 @@ mod tests {
             msg_type: 1,
             content: "hello".into(),
             idempotency_key: "c:k1".into(),
-            client_msg_id: client_msg_id.map(str::to_owned),
+            client_msg_id: client_msg_id.map(Into::into),
         }
     }
 

@@ -157,7 +157,13 @@ fn apply_change<'a>(
                         "UPDATE messages SET status = ?4, content = ?5 WHERE ck = ?1 AND seq = ?2 AND msg_id = ?3",
                     )
                     .and_then(|mut update| {
-                        update.execute(params![ck, r.seq as i64, r.msg_id.0 as i64, r.status, r.content])
+                        update.execute(params![
+                            ck,
+                            r.seq as i64,
+                            r.msg_id.0 as i64,
+                            r.status,
+                            r.content.as_str()
+                        ])
                     })
                     .map_err(map_err)?,
                 None => 0,

@@ -674,7 +674,7 @@ mod tests {
             conn.execute(
                 "INSERT INTO messages (app_id, conv_id, seq, msg_id, sender, send_time, status, msg_type, content, idempotency_key) \
                  VALUES (?1, ?2, ?3, ?4, ?5, 0, 0, 1, 'x', ?6)",
-                params![r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(), r.idempotency_key],
+                params![r.app.as_str(), r.conv.as_str(), r.seq as i64, r.msg_id.0 as i64, r.from.as_str(), r.idempotency_key.as_str()],
             )
             .unwrap();
         }

@@ -54,7 +54,7 @@ impl LogStore for SqliteStore {
         &self,
         app: &AppId,
         conv: &ConvId,
-        keys: &[(SessionId, String)],
+        keys: &[(SessionId, herald_protocol::Text)],
     ) -> Result<Vec<MessageRecord>, StoreError> {
         let lookup = IdempotentLookup {
             app: app.clone(),
@@ -82,7 +82,7 @@ impl LogStore for SqliteStore {
         }
         let recent = self.recent.clone();
         self.read(move |c| {
-            let keys: Vec<(&IdempotentLookup, &SessionId, &String)> = lookups
+            let keys: Vec<(&IdempotentLookup, &SessionId, &herald_protocol::Text)> = lookups
                 .iter()
                 .flat_map(|lookup| lookup.keys.iter().map(move |(sender, key)| (lookup, sender, key)))
                 .collect();

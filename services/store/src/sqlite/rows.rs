@@ -49,9 +49,9 @@ pub fn message(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
         send_time: row.get(5)?,
         status: row.get(6)?,
         msg_type: row.get(7)?,
-        content: row.get(8)?,
-        idempotency_key: row.get(9)?,
-        client_msg_id: row.get(10)?,
+        content: row.get::<_, std::sync::Arc<str>>(8)?.into(),
+        idempotency_key: row.get::<_, std::sync::Arc<str>>(9)?.into(),
+        client_msg_id: row.get::<_, Option<std::sync::Arc<str>>>(10)?.map(Into::into),
     })
 }
 

@@ -59,7 +59,7 @@ impl Tail {
 }
 
 fn size(r: &MessageRecord) -> usize {
-    OVERHEAD + r.content.len() + r.idempotency_key.len() + r.client_msg_id.as_ref().map_or(0, String::len)
+    OVERHEAD + r.content.len() + r.idempotency_key.len() + r.client_msg_id.as_ref().map_or(0, |id| id.len())
 }
 
 impl Tails {
@@ -277,7 +277,7 @@ mod tests {
         );
         let mut dead = record(&app, &conv, 2, "s");
         dead.status = 2;
-        dead.content = String::new();
+        dead.content = Default::default();
         tails.committed(&[Change::Tombstone(dead.clone())], &[]);
         assert_eq!(tails.range(&app, &conv, (2, 2), 1).unwrap(), vec![dead]);
     }
@@ -309,7 +309,7 @@ mod tests {
         let big = |conv: &str, seq: u64| {
             let conv = ConvId::parse(conv).unwrap();
             let mut r = record(&app, &conv, seq, "s");
-            r.content = "x".repeat(BYTES / 5);
+            r.content = "x".repeat(BYTES / 5).into();
             tails.committed(&[Change::Message(r)], &[0]);
             conv
         };

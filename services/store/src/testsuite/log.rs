@@ -99,7 +99,7 @@ async fn append_never_overwrites(store: &dyn Store, run: &str) {
     );
     let mut tombstone = original.clone();
     tombstone.status = herald_protocol::msg::status::RECALLED;
-    tombstone.content.clear();
+    tombstone.content = Default::default();
     let batch = [Change::Tombstone(tombstone.clone())];
     store.apply(&f, &batch).await.unwrap();
     store.apply(&f, &batch).await.unwrap();
@@ -204,7 +204,7 @@ async fn lookups_by_id(store: &dyn Store, run: &str) {
     );
     let mut recalled = batch[0].clone();
     recalled.status = herald_protocol::msg::status::RECALLED;
-    recalled.content.clear();
+    recalled.content = Default::default();
     store.apply(&f, &[Change::Tombstone(recalled.clone())]).await.unwrap();
     assert_eq!(
         store.messages_in_range(&app, &conv_id, 1, 1, 1).await.unwrap(),

@@ -38,9 +38,9 @@ pub fn record(app: &AppId, conv: &ConvId, seq: u64, from: &str) -> MessageRecord
         send_time: 1_700_000_000_000_000_000 + seq as i64,
         status: 0,
         msg_type: 1,
-        content: format!("message {seq}"),
-        idempotency_key: format!("k{seq}"),
-        client_msg_id: Some(format!("k{seq}")),
+        content: format!("message {seq}").into(),
+        idempotency_key: format!("k{seq}").into(),
+        client_msg_id: Some(format!("k{seq}").into()),
     }
 }
 

@@ -67,7 +67,7 @@ pub(super) fn send_in(app: &str, conv: &str, from: &str, key: &str, request: u64
             client_msg_id: Some(key.into()),
             msg_type: 1,
             status: 0,
-            content: format!("{from}:{key}"),
+            content: format!("{from}:{key}").into(),
         }),
     )
 }

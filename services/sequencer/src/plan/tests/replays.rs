@@ -14,7 +14,7 @@ fn replayed_commands_publish_their_events_again() {
     original.idempotency_key = "k7".into();
     let mut recalled = herald_store::testsuite::record(&app, &conv, 6, "owner");
     recalled.status = msg::status::RECALLED;
-    recalled.content.clear();
+    recalled.content = Default::default();
     let members = |request, change| command("c", request, Action::Members(change));
     let commands = || {
         vec![
