@@ -61,7 +61,7 @@ impl MessageRecord {
             msg_id: self.msg_id,
             conversation_id: &self.conv,
             from_session: &self.from,
-            send_time: timefmt::rfc3339_nanos(self.send_time),
+            send_time: timefmt::Rfc3339::nanos(self.send_time),
             status: self.status,
             msg_type: self.msg_type,
             content: &self.content,
@@ -96,7 +96,7 @@ pub struct MsgDataRef<'a> {
     #[serde(rename = "FromSession")]
     pub from_session: &'a SessionId,
     #[serde(rename = "SendTime")]
-    pub send_time: String,
+    pub send_time: timefmt::Rfc3339,
     #[serde(rename = "Status")]
     pub status: i32,
     #[serde(rename = "Type")]
