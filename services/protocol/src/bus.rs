@@ -332,6 +332,45 @@ mod tests {
         assert_eq!(read.dedupe_id(), None);
     }
 
+    /// The gateway resolves a counter per kind from `KINDS` once: every kind must be listed.
+    #[test]
+    fn every_command_kind_is_listed() {
+        let session = crate::SessionId::parse("alice").unwrap();
+        let actions = [
+            Action::Send(SendCommand {
+                from: session.clone(),
+                idempotency_key: "k".into(),
+                client_msg_id: None,
+                msg_type: 1,
+                status: 0,
+                content: "hi".into(),
+            }),
+            Action::Read {
+                session: session.clone(),
+                seq: None,
+            },
+            Action::Members(MembersCommand::Join { session }),
+            Action::Archive { archived: true },
+            Action::Recall {
+                session: crate::SessionId::parse("bob").unwrap(),
+                msg_id: MsgId(1),
+            },
+        ];
+        let kinds: Vec<&str> = actions
+            .into_iter()
+            .map(|action| {
+                Command {
+                    app: crate::AppId::parse("a").unwrap(),
+                    conv: crate::ConvId::parse("c").unwrap(),
+                    reply_to: None,
+                    action,
+                }
+                .kind()
+            })
+            .collect();
+        assert_eq!(kinds, Command::KINDS);
+    }
+
     #[test]
     fn a_batch_that_fits_is_one_payload() {
         let message = GatewayMessage::Acks((0..10).map(|i| ack(i, 10)).collect());

@@ -99,9 +99,33 @@ impl Serialize for Text {
 
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        // a borrowed str where the format allows it, an owned one otherwise
-        let text = std::borrow::Cow::<'de, str>::deserialize(deserializer)?;
-        Ok(Self(Arc::from(text.as_ref())))
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+/// Builds the shared text straight from what the format hands over (no `String` first), taking
+/// what `String` takes.
+struct TextVisitor;
+
+impl serde::de::Visitor<'_> for TextVisitor {
+    type Value = Text;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a string")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Text, E> {
+        Ok(Text::from(text))
+    }
+
+    fn visit_string<E: serde::de::Error>(self, text: String) -> Result<Text, E> {
+        Ok(Text::from(text))
+    }
+
+    fn visit_bytes<E: serde::de::Error>(self, bytes: &[u8]) -> Result<Text, E> {
+        std::str::from_utf8(bytes)
+            .map(Text::from)
+            .map_err(|_| E::invalid_value(serde::de::Unexpected::Bytes(bytes), &self))
     }
 }
 

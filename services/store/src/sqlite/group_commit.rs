@@ -42,6 +42,9 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails, recent: &Rec
     metrics::histogram!("herald_store_group_size").record(jobs.len() as f64);
     match outcome {
         Ok(results) => {
+            // until every batch's keys are handed over, the mirror counts as behind (a panic
+            // here would otherwise leave committed keys out of it)
+            let handing = HandOver(recent, false);
             // before any answer: a sender who reads its conversation after the ack finds the message
             for (job, result) in jobs.iter().zip(&results) {
                 if let Ok(applied) = result {
@@ -49,17 +52,37 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails, recent: &Rec
                     recent.committed(conn, &applied.keys);
                 }
             }
+            handing.done();
             for (job, result) in jobs.into_iter().zip(results) {
                 let _ = job.done.send(result.map(|_| ()));
             }
         }
         Err(err) => {
+            // a commit that reported an error may still have written
+            recent.mark_behind();
             for job in jobs {
                 let _ = job.done.send(Err(match &err {
                     StoreError::Unavailable(text) => StoreError::Unavailable(text.clone()),
                     other => StoreError::Fatal(other.to_string()),
                 }));
             }
+        }
+    }
+}
+
+/// Marks the idempotency mirror behind when dropped before `done`.
+struct HandOver<'a>(&'a Recent, bool);
+
+impl HandOver<'_> {
+    fn done(mut self) {
+        self.1 = true;
+    }
+}
+
+impl Drop for HandOver<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.mark_behind();
         }
     }
 }

@@ -115,6 +115,12 @@ impl Mirror {
             self.add((row.get(0)?, row.get(1)?, row.get(2)?));
         }
         let pruned = merge_state(conn)?.pruned;
+        // a fed mirror prunes its own merges as it finishes them: rows pruned past that were
+        // merged by another process, some perhaps never seen here, so the filter no longer
+        // covers the merged table and every lookup asks it again
+        if pruned > self.pruned && self.merged.take().is_some() {
+            tracing::warn!("another process merged idempotency keys; lookups now always read the store");
+        }
         self.prune(pruned);
         self.behind = false;
         Ok(())
@@ -223,11 +229,16 @@ impl Recent {
             ..Self::new(merge_at)
         };
         let started = std::time::Instant::now();
+        // the merged table and the recent one read in one snapshot (a merge by another process
+        // in between would leave its keys in neither)
+        let snapshot = conn.unchecked_transaction()?;
         let mut filter = MergedFilter::default();
-        let mut merged = conn.prepare("SELECT h FROM idempotency")?;
-        let mut rows = merged.query([])?;
-        while let Some(row) = rows.next()? {
-            filter.insert(row.get(0)?);
+        {
+            let mut merged = conn.prepare("SELECT h FROM idempotency")?;
+            let mut rows = merged.query([])?;
+            while let Some(row) = rows.next()? {
+                filter.insert(row.get(0)?);
+            }
         }
         tracing::info!(
             merged_keys = filter.len(),
@@ -237,8 +248,11 @@ impl Recent {
         );
         let mut mirror = recent.mirror();
         mirror.merged = Some(filter);
+        // merges finished before now are in the filter
+        mirror.pruned = merge_state(conn)?.pruned;
         mirror.follow(conn)?;
         drop(mirror);
+        snapshot.commit()?;
         Ok(recent)
     }
 
@@ -248,6 +262,14 @@ impl Recent {
             return Ok(());
         }
         mirror.follow(conn)
+    }
+
+    /// Makes a fed mirror read the tail before its next answer: another connection committed,
+    /// or a commit's keys may not all have been handed over (it failed, or the writer panicked).
+    pub fn mark_behind(&self) {
+        if self.fed {
+            self.mirror().behind = true;
+        }
     }
 
     /// The writer's hand-over after a commit: the rows it appended, in id order. Rows that do not
@@ -285,9 +307,16 @@ impl Recent {
     /// Whether none of `hashes` is a stored key's, known from memory alone: a fed mirror that
     /// is current, and whose filter says the merged table holds none of them. False when the
     /// store must be asked ([`Recent::candidates`]).
+    /// Never waits for the mirror: while the writer holds it (a merge sorting its keys), the
+    /// answer is false and the caller asks the store, off the async threads.
     pub fn surely_new(&self, hashes: &[i64]) -> bool {
-        let mirror = self.mirror();
-        if !self.fed || mirror.behind {
+        if !self.fed {
+            return false;
+        }
+        let Ok(mirror) = self.mirror.try_lock() else {
+            return false;
+        };
+        if mirror.behind {
             return false;
         }
         let Some(merged) = &mirror.merged else {
@@ -345,7 +374,8 @@ impl Recent {
         // the range's keys, copied so lookups need not wait for the inserts
         let moving: Option<Vec<(i64, i64)>> = {
             let mut mirror = self.mirror();
-            self.follow(&mut mirror, &tx)?;
+            // read even when fed: another process may have started this merge past our last row
+            mirror.follow(&tx)?;
             if state.through == 0 {
                 if mirror.len() < self.merge_at {
                     return Ok(false);
@@ -593,6 +623,47 @@ mod tests {
         assert!(reopened.surely_new(&[hash_of(&unknown)]));
         // a mirror that is not fed never answers from memory alone
         assert!(!Recent::new(8).surely_new(&[hash_of(&unknown)]));
+    }
+
+    /// Against the sole-writer contract, another process appends keys and merges them before
+    /// the fed mirror ever reads them: once it notices (another connection committed), the
+    /// mirror drops its filter and asks the store, so every key is still found.
+    #[test]
+    fn keys_another_process_merged_unseen_are_found_by_a_fed_mirror() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        let recent = Recent::fed(&conn, 8).unwrap();
+        let mine = store_and_hand_over(&mut conn, 1..=2, Some(&recent));
+
+        let mut other = open(dir.path());
+        let elsewhere = store(&mut other, 3..=12);
+        let theirs = Recent::new(8);
+        while theirs.merge_step(&mut other).unwrap() {}
+        assert_eq!(
+            count(&other, "idempotency_recent"),
+            1,
+            "merged and deleted but the newest"
+        );
+
+        recent.mark_behind();
+        let all: Vec<MessageRecord> = [mine, elsewhere].concat();
+        assert_eq!(find(&recent, &conn, &all), ids(&all));
+        let hash_of = |r: &MessageRecord| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
+        assert!(all.iter().all(|r| !recent.surely_new(&[hash_of(r)])));
+    }
+
+    /// A commit whose keys were not all handed over (the writer panicked) leaves the mirror
+    /// behind: the next lookup reads them.
+    #[test]
+    fn a_mirror_marked_behind_reads_the_keys_it_was_not_handed() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        let recent = Recent::fed(&conn, 1 << 20).unwrap();
+        let lost = store(&mut conn, 1..=3);
+        let hash_of = |r: &MessageRecord| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
+        recent.mark_behind();
+        assert!(!recent.surely_new(&[hash_of(&lost[0])]));
+        assert_eq!(find(&recent, &conn, &lost), ids(&lost));
     }
 
     #[test]

@@ -118,6 +118,7 @@ fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent:
                     .ok();
                 if version.is_none() || std::mem::replace(&mut data_version, version) != version {
                     tails.clear();
+                    recent.mark_behind();
                 }
                 guarded(|| group_commit::commit(&mut conn, group, tails, recent));
                 if merging || recent.wants_merge() {
