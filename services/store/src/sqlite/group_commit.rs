@@ -33,6 +33,10 @@ type Results = Vec<Result<Applied, StoreError>>;
 /// again with one savepoint per batch, and the failing batch rolls back alone.
 pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails, recent: &Recent) {
     let started = std::time::Instant::now();
+    // until every batch's keys are handed over, the idempotency mirror counts as behind: a
+    // commit that reported an error may still have written, and a panic past the commit would
+    // otherwise leave committed keys out of it
+    let handing = HandOver(recent, false);
     let outcome = match commit_plain(conn, &jobs) {
         Plain::Done(results) => Ok(results),
         Plain::Failed(err) => Err(err),
@@ -42,9 +46,6 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails, recent: &Rec
     metrics::histogram!("herald_store_group_size").record(jobs.len() as f64);
     match outcome {
         Ok(results) => {
-            // until every batch's keys are handed over, the mirror counts as behind (a panic
-            // here would otherwise leave committed keys out of it)
-            let handing = HandOver(recent, false);
             // before any answer: a sender who reads its conversation after the ack finds the message
             for (job, result) in jobs.iter().zip(&results) {
                 if let Ok(applied) = result {
@@ -58,8 +59,7 @@ pub fn commit(conn: &mut Connection, jobs: Vec<Job>, tails: &Tails, recent: &Rec
             }
         }
         Err(err) => {
-            // a commit that reported an error may still have written
-            recent.mark_behind();
+            drop(handing);
             for job in jobs {
                 let _ = job.done.send(Err(match &err {
                     StoreError::Unavailable(text) => StoreError::Unavailable(text.clone()),

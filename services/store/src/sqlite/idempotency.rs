@@ -6,8 +6,11 @@
 //! Here a key is a 64-bit hash of those four fields, kept in two tables:
 //!
 //! - `idempotency_recent`: appended in commit order (rowids, never reused: the newest row is
-//!   never deleted), a few pages per group commit. Every process mirrors it in memory ([`Recent`]), following
-//!   its tail before each lookup, so a lookup never scans it.
+//!   never deleted), a few pages per group commit. Every process mirrors it in memory
+//!   ([`Recent`]), following its tail before each lookup, so a lookup never scans it; the file's
+//!   sole writer (the embedded `herald up`) instead hands its mirror each commit's rows, and
+//!   keeps a filter of the merged table's hashes (`merged_filter.rs`), so a batch of new keys
+//!   is known new without SQL.
 //! - `idempotency`: `(h, msg_id)`, sorted. Once `MERGE_AT` keys are recent, the writer moves
 //!   them here one hash range (a 64th) per step, in order, so each step rewrites a 64th of
 //!   the table's leaves once for all of its keys, instead of a leaf per key. The merge's
@@ -22,8 +25,8 @@
 //! leaves than a merge has keys (up to some 50 million stored keys with `MERGE_AT`); past that,
 //! each merged key writes a leaf of its own, as the unique index did, but in the merge's steps
 //! (one per group commit) instead of inside the commits that acknowledge messages. Merges start
-//! once this process's mirror holds `MERGE_AT` keys; the mirror follows the table on every
-//! lookup, and the sequencer looks up every batch it appends.
+//! once this process's mirror holds `MERGE_AT` keys; the mirror is current before every lookup,
+//! and the sequencer looks up every batch it appends.
 
 use super::merged_filter::MergedFilter;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -307,6 +310,7 @@ impl Recent {
     /// Whether none of `hashes` is a stored key's, known from memory alone: a fed mirror that
     /// is current, and whose filter says the merged table holds none of them. False when the
     /// store must be asked ([`Recent::candidates`]).
+    ///
     /// Never waits for the mirror: while the writer holds it (a merge sorting its keys), the
     /// answer is false and the caller asks the store, off the async threads.
     pub fn surely_new(&self, hashes: &[i64]) -> bool {
@@ -505,12 +509,13 @@ mod tests {
         records
     }
 
+    fn key_hash(r: &MessageRecord) -> i64 {
+        hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key)
+    }
+
     /// The stored message each record's key finds, through `recent` on `conn`.
     fn find(recent: &Recent, conn: &Connection, records: &[MessageRecord]) -> Vec<Option<MsgId>> {
-        let hashes: Vec<i64> = records
-            .iter()
-            .map(|r| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key))
-            .collect();
+        let hashes: Vec<i64> = records.iter().map(key_hash).collect();
         let candidates = recent.candidates(conn, &hashes).unwrap();
         records
             .iter()
@@ -613,16 +618,15 @@ mod tests {
         assert_eq!(find(&recent, &conn, std::slice::from_ref(&unknown)), vec![None]);
 
         // from memory alone: a new key is known new; a stored one (merged: in the filter) is not
-        let hash_of = |r: &MessageRecord| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
-        assert!(recent.surely_new(&[hash_of(&unknown)]));
-        assert!(!recent.surely_new(&[hash_of(&unknown), hash_of(&all[0])]));
+        assert!(recent.surely_new(&[key_hash(&unknown)]));
+        assert!(!recent.surely_new(&[key_hash(&unknown), key_hash(&all[0])]));
         // reopened, the filter is read from the merged table
         let reopened = Recent::fed(&conn, 8).unwrap();
-        assert!(all.iter().all(|r| !reopened.surely_new(&[hash_of(r)])));
+        assert!(all.iter().all(|r| !reopened.surely_new(&[key_hash(r)])));
         assert_eq!(find(&reopened, &conn, &all), ids(&all));
-        assert!(reopened.surely_new(&[hash_of(&unknown)]));
+        assert!(reopened.surely_new(&[key_hash(&unknown)]));
         // a mirror that is not fed never answers from memory alone
-        assert!(!Recent::new(8).surely_new(&[hash_of(&unknown)]));
+        assert!(!Recent::new(8).surely_new(&[key_hash(&unknown)]));
     }
 
     /// Against the sole-writer contract, another process appends keys and merges them before
@@ -648,8 +652,7 @@ mod tests {
         recent.mark_behind();
         let all: Vec<MessageRecord> = [mine, elsewhere].concat();
         assert_eq!(find(&recent, &conn, &all), ids(&all));
-        let hash_of = |r: &MessageRecord| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
-        assert!(all.iter().all(|r| !recent.surely_new(&[hash_of(r)])));
+        assert!(all.iter().all(|r| !recent.surely_new(&[key_hash(r)])));
     }
 
     /// A commit whose keys were not all handed over (the writer panicked) leaves the mirror
@@ -660,9 +663,8 @@ mod tests {
         let mut conn = open(dir.path());
         let recent = Recent::fed(&conn, 1 << 20).unwrap();
         let lost = store(&mut conn, 1..=3);
-        let hash_of = |r: &MessageRecord| hash(r.app.as_str(), r.conv.as_str(), r.from.as_str(), &r.idempotency_key);
         recent.mark_behind();
-        assert!(!recent.surely_new(&[hash_of(&lost[0])]));
+        assert!(!recent.surely_new(&[key_hash(&lost[0])]));
         assert_eq!(find(&recent, &conn, &lost), ids(&lost));
     }
 
