@@ -226,6 +226,7 @@ mod tests {
                 dedupe_id: format!("m{i}"),
                 payload: Bytes::from_static(b"x").into(),
                 trace: None,
+                repeat: false,
             })
             .collect();
         assert!(bus.publish(Log::Commands, batch).await.iter().all(|p| p.is_ok()));

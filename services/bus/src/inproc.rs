@@ -420,6 +420,7 @@ mod tests {
             dedupe_id: key.to_owned(),
             payload: Bytes::from_static(b"x").into(),
             trace: None,
+            repeat: false,
         }
     }
 

@@ -31,11 +31,18 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub partition: u32,
-    /// The log drops a second message with the same id inside its dedupe window.
+    /// The log drops a second message with the same id inside its dedupe window. The
+    /// in-process log compares every entry; a NATS log packs a batch's entries of a partition
+    /// into one message and compares whole packs, so there an entry is compared on its own
+    /// only when it is published alone or marked `repeat`, and found only if its earlier copy
+    /// was too (`nats/pack.rs`).
     pub dedupe_id: String,
     pub payload: Payload,
     /// The publishing span's `traceparent`, carried beside the payload.
     pub trace: Option<String>,
+    /// The entry may already be in the log (an event replayed or re-published): the log
+    /// compares it on its own against its dedupe window, never as part of a pack.
+    pub repeat: bool,
 }
 
 /// What a log said about one published message.
@@ -111,6 +118,12 @@ pub trait Bus: Send + Sync + 'static {
         false
     }
 
+    /// True when a message for `gateway` stays in this process (its inbox is here), so a
+    /// [`Payload::value`] is handed over as it is.
+    fn carries_values_to(&self, _gateway: &GatewayId) -> bool {
+        self.carries_values()
+    }
+
     /// This gateway's inbox. Bounded: a gateway that does not keep up loses the oldest.
     async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Payload>, BusError>;
 
@@ -163,13 +176,13 @@ impl Drop for Subscription {
 /// Messages a room subscription buffers before the oldest are lost.
 pub const ROOM_BUFFER: usize = 1024;
 
-/// Sends a batch of acks or deliveries to a gateway. In-process it is handed over whole, as a
-/// value (its count is capped upstream). Across processes it is serialized and split into as
+/// Sends a batch of acks or deliveries to a gateway. To a gateway in this process it is handed
+/// over whole, as a value (its count is capped upstream). Across processes it is serialized and split into as
 /// many messages as the bus's `max_payload` requires; an item too large to send alone is
 /// dropped, counted in `herald_gateway_items_too_large_total` and logged at warn: its client
 /// recovers it from the store (history, or the retried send's answer).
 pub async fn send_gateway_message(bus: &dyn Bus, gateway: &GatewayId, message: GatewayMessage) -> Result<(), BusError> {
-    if bus.carries_values() {
+    if bus.carries_values_to(gateway) {
         return bus.send_to_gateway(gateway, Payload::value(message)).await;
     }
     let encoded = message

@@ -22,6 +22,7 @@ pub struct LogReader {
     source: Source,
     on_done: Option<Box<dyn Fn(u64) + Send + Sync>>,
     replay_through: u64,
+    opened_at: i64,
 }
 
 /// Where a reader's entries come from.
@@ -55,6 +56,7 @@ impl LogReader {
             source: Source::Fed { rx, feeder },
             on_done,
             replay_through,
+            opened_at: herald_protocol::timefmt::now_nanos(),
         }
     }
 
@@ -67,6 +69,7 @@ impl LogReader {
             source: Source::Direct(read),
             on_done,
             replay_through,
+            opened_at: herald_protocol::timefmt::now_nanos(),
         }
     }
 
@@ -75,6 +78,11 @@ impl LogReader {
     /// without recording it, so an entry at or before it may be a replay.
     pub fn replay_through(&self) -> u64 {
         self.replay_through
+    }
+
+    /// When this reader was opened (Unix nanoseconds, this host's clock).
+    pub fn opened_at(&self) -> i64 {
+        self.opened_at
     }
 
     /// Waits for at least one entry, then takes what is ready, up to `max`. An error ends the

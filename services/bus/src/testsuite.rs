@@ -23,6 +23,9 @@ pub async fn run(bus: Arc<dyn Bus>) {
     let run = format!("{:x}", herald_protocol::timefmt::now_nanos());
     logs_keep_order_and_resume(bus.as_ref(), &run).await;
     logs_dedupe(bus.as_ref(), &run).await;
+    batches_dedupe_whole_and_repeats_alone(bus.as_ref(), &run).await;
+    batches_of_several_partitions(bus.as_ref(), &run).await;
+    a_batch_larger_than_one_message(bus.as_ref(), &run).await;
     trace_context_travels(bus.as_ref(), &run).await;
     gateway_inbox(bus.as_ref(), &run).await;
     key_value(bus.as_ref(), &run).await;
@@ -62,6 +65,7 @@ fn outgoing(partition: u32, id: String) -> Outgoing {
         payload: Payload::value(id.clone()),
         dedupe_id: id,
         trace: None,
+        repeat: false,
     }
 }
 
@@ -96,6 +100,10 @@ async fn logs_keep_order_and_resume(bus: &dyn Bus, run: &str) {
     );
 
     let mut reader = bus.read(Log::Commands, partition, positions[0] - 1).await.unwrap();
+    assert!(
+        reader.replay_through() >= positions[199],
+        "read: what was published before the reader started may be a replay"
+    );
     let mut seen = Vec::new();
     while seen.len() < 200 {
         let batch = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(64))
@@ -137,6 +145,157 @@ async fn logs_dedupe(bus: &dyn Bus, run: &str) {
         matches!(again[0], Ok(Published::Duplicate)),
         "dedupe: same id is a duplicate"
     );
+}
+
+/// A batch published again whole is dropped whole; an entry marked `repeat` is compared on its
+/// own, even among fresh entries, with what was published alone (a NATS log packs a batch and
+/// compares whole packs).
+async fn batches_dedupe_whole_and_repeats_alone(bus: &dyn Bus, run: &str) {
+    let batch = || {
+        (0..20)
+            .map(|i| outgoing(0, format!("{run}-batch-{i}")))
+            .collect::<Vec<_>>()
+    };
+    let first = bus.publish(Log::Events, batch()).await;
+    assert!(
+        first.iter().all(|o| matches!(o, Ok(Published::Stored(_)))),
+        "dedupe: a fresh batch is stored"
+    );
+    let again = bus.publish(Log::Events, batch()).await;
+    assert!(
+        again.iter().all(|o| matches!(o, Ok(Published::Duplicate))),
+        "dedupe: the same batch again is a duplicate, all of it"
+    );
+    // published alone first, as an event whose batch held nothing else
+    let alone = bus
+        .publish(Log::Events, vec![outgoing(0, format!("{run}-alone"))])
+        .await;
+    assert!(matches!(alone[0], Ok(Published::Stored(_))), "dedupe: stored alone");
+    let mut repeated = outgoing(0, format!("{run}-alone"));
+    repeated.repeat = true;
+    let mixed = vec![
+        outgoing(0, format!("{run}-fresh-a")),
+        repeated,
+        outgoing(0, format!("{run}-fresh-b")),
+    ];
+    let outcomes = bus.publish(Log::Events, mixed).await;
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [Ok(Published::Stored(a)), Ok(Published::Duplicate), Ok(Published::Stored(b))] if a < b
+        ),
+        "dedupe: a repeat inside a batch is found, its neighbours stored in order: {outcomes:?}"
+    );
+}
+
+/// Entries of two partitions interleaved in one batch: each partition reads back its own, in
+/// order, each with its trace, and a reader resuming after any of them starts right after it.
+async fn batches_of_several_partitions(bus: &dyn Bus, run: &str) {
+    let trace = |i: u32| {
+        i.is_multiple_of(3)
+            .then(|| format!("00-{:032x}-{:016x}-01", i + 1, i + 1))
+    };
+    let batch: Vec<Outgoing> = (0..60)
+        .map(|i| {
+            let mut message = outgoing(i % 2, format!("{run}-mixed-{i}"));
+            message.trace = trace(i);
+            message
+        })
+        .collect();
+    let positions: Vec<u64> = bus
+        .publish(Log::Commands, batch)
+        .await
+        .into_iter()
+        .map(|o| match o {
+            Ok(Published::Stored(p)) => p,
+            other => panic!("mixed batch: stored, got {other:?}"),
+        })
+        .collect();
+    for partition in 0..2 {
+        let mine: Vec<(u32, u64)> = (0..60u32)
+            .zip(positions.iter().copied())
+            .filter(|(i, _)| i % 2 == partition)
+            .collect();
+        assert!(
+            mine.windows(2).all(|w| w[0].1 < w[1].1),
+            "mixed batch: a partition's positions increase in order"
+        );
+        let entries = read_n(bus, Log::Commands, partition, mine[0].1 - 1, mine.len()).await;
+        let got: Vec<(u64, String, Option<String>)> = entries
+            .iter()
+            .map(|e| {
+                (
+                    e.position,
+                    e.payload.clone().decode::<String>().unwrap(),
+                    e.trace.clone(),
+                )
+            })
+            .collect();
+        let expected: Vec<(u64, String, Option<String>)> = mine
+            .iter()
+            .map(|(i, p)| (*p, format!("{run}-mixed-{i}"), trace(*i)))
+            .collect();
+        assert_eq!(
+            got, expected,
+            "mixed batch: partition {partition} reads its own, in order, traced"
+        );
+        for k in [0, 7, mine.len() - 2] {
+            let next = read_n(bus, Log::Commands, partition, mine[k].1, 1).await;
+            assert_eq!(
+                next[0].position,
+                mine[k + 1].1,
+                "mixed batch: a reader resuming after entry {k} starts at the next"
+            );
+        }
+    }
+}
+
+/// A batch larger than one bus message may carry (NATS: `max_payload`, 1 MiB by default) is
+/// stored whole and read back in order.
+async fn a_batch_larger_than_one_message(bus: &dyn Bus, run: &str) {
+    let partition = 1;
+    let body = "x".repeat(4096);
+    let batch: Vec<Outgoing> = (0..600)
+        .map(|i| Outgoing {
+            payload: Payload::value(format!("{i}:{body}")),
+            ..outgoing(partition, format!("{run}-large-{i}"))
+        })
+        .collect();
+    let outcomes = bus.publish(Log::Commands, batch).await;
+    let Ok(Published::Stored(first)) = outcomes[0] else {
+        panic!("large batch: stored, got {:?}", outcomes[0]);
+    };
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Ok(Published::Stored(_)))),
+        "large batch: every entry stored"
+    );
+    let entries = read_n(bus, Log::Commands, partition, first - 1, 600).await;
+    let order: Vec<usize> = entries
+        .iter()
+        .map(|e| {
+            let text = e.payload.clone().decode::<String>().unwrap();
+            text.split(':').next().unwrap().parse().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        order,
+        (0..600).collect::<Vec<_>>(),
+        "large batch: read back whole, in order"
+    );
+}
+
+/// The first `n` entries of a partition after `after`.
+async fn read_n(bus: &dyn Bus, log: Log, partition: u32, after: u64, n: usize) -> Vec<crate::LogEntry> {
+    let mut reader = bus.read(log, partition, after).await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < n {
+        let batch = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(n - seen.len()))
+            .await
+            .expect("read: entries arrive")
+            .unwrap();
+        seen.extend(batch);
+    }
+    seen
 }
 
 async fn gateway_inbox(bus: &dyn Bus, run: &str) {

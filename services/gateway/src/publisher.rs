@@ -50,6 +50,7 @@ impl Publisher {
             dedupe_id,
             payload: Payload::value(command),
             trace,
+            repeat: false,
         };
         self.tx
             .send(Job { outgoing, request })
@@ -172,6 +173,7 @@ mod tests {
                 dedupe_id: format!("fill{i}"),
                 payload: Payload::value("x".to_owned()),
                 trace: None,
+                repeat: false,
             })
             .collect();
         bus.publish(Log::Commands, fill).await;

@@ -6,7 +6,7 @@ use crate::{ROLE, SequencerConfig};
 use herald_bus::consumer::{self, ConsumerSpec, Interrupted, PartitionConsumer};
 use herald_bus::ownership::Grant;
 use herald_bus::{Bus, BusError, Log, LogEntry, LogReader, Outgoing, Payload};
-use herald_protocol::bus::{Ack, Action, Command, GatewayMessage, Reply, ReplyTo};
+use herald_protocol::bus::{Ack, Action, Command, EventBody, GatewayMessage, Reply, ReplyTo};
 use herald_protocol::error_code::WireError;
 use herald_protocol::{AppId, ConvId, GatewayId, MessageRecord, MsgId, SessionId, timefmt};
 use herald_store::{AppSettings, Change, Fence, IdempotentLookup, Store, StoreError};
@@ -115,6 +115,33 @@ fn event_dedupe_ids(events: &[(u64, herald_protocol::bus::Event)]) -> Vec<String
         .collect()
 }
 
+/// Which of a batch's events may be in the events log already: those of replayed commands
+/// (an owner that crashed between its append and its publish may have published them), and a
+/// stored message's event published again for a retried send.
+struct Repeats {
+    replay_through: u64,
+    /// The messages this batch stores: their events are new.
+    stored: HashSet<MsgId>,
+}
+
+impl Repeats {
+    fn of(changes: &[Change], replay_through: u64) -> Self {
+        let stored = changes
+            .iter()
+            .filter_map(|change| match change {
+                Change::Message(record) => Some(record.msg_id),
+                _ => None,
+            })
+            .collect();
+        Self { replay_through, stored }
+    }
+
+    fn may_be_logged(&self, position: u64, event: &herald_protocol::bus::Event) -> bool {
+        position <= self.replay_through
+            || matches!(&event.body, EventBody::Message(record) if !self.stored.contains(&record.msg_id))
+    }
+}
+
 impl<'a> Partition<'a> {
     fn new(store: &'a dyn Store, bus: &'a dyn Bus, config: &'a SequencerConfig, grant: &'a Grant) -> Self {
         Self {
@@ -136,7 +163,7 @@ impl<'a> Partition<'a> {
     async fn process(&mut self, reader: &LogReader, entries: Vec<LogEntry>) -> Result<(), ServeError> {
         let started = Instant::now();
         let (commands, spans) = self.decode(&entries);
-        let known = self.known(&commands, reader.replay_through()).await?;
+        let known = self.known(&commands, reader).await?;
         let ids = &mut self.ids;
         let mut plan = plan_batch(
             commands,
@@ -173,7 +200,8 @@ impl<'a> Partition<'a> {
         {
             with_batch.stored(&plan.changes[own_changes..]);
         }
-        self.publish(plan.events, &spans).await?;
+        let repeats = Repeats::of(&plan.changes[..own_changes], reader.replay_through());
+        self.publish(plan.events, &spans, repeats).await?;
         // answered only once the events are in the log: an acknowledged message is stored and
         // on its way to every member, and while the events log is unavailable nothing is
         // acknowledged (the senders retry with their keys and get the original answer)
@@ -208,7 +236,7 @@ impl<'a> Partition<'a> {
     }
 
     /// Everything planning needs from the store for these commands (and the cache kept current).
-    async fn known(&mut self, commands: &[(u64, Command)], replay_through: u64) -> Result<Known, StoreError> {
+    async fn known(&mut self, commands: &[(u64, Command)], reader: &LogReader) -> Result<Known, StoreError> {
         self.load_states(commands).await?;
         self.load_cursors(commands).await?;
         let settings = self.app_settings(commands).await?;
@@ -218,7 +246,8 @@ impl<'a> Partition<'a> {
             by_id: self.find_recalled(commands).await?,
             settings,
             friends,
-            replay_through,
+            replay_through: reader.replay_through(),
+            reader_since: reader.opened_at(),
         })
     }
 
@@ -249,11 +278,13 @@ impl<'a> Partition<'a> {
         Ok(())
     }
 
-    /// Publishes the batch's events, pipelined, each under its replay-stable dedupe id.
+    /// Publishes the batch's events, pipelined, each under its replay-stable dedupe id; those
+    /// that may be in the log already are marked so that the log compares them on their own.
     async fn publish(
         &self,
         events: Vec<(u64, herald_protocol::bus::Event)>,
         spans: &HashMap<u64, tracing::Span>,
+        repeats: Repeats,
     ) -> Result<(), ServeError> {
         let dedupe_ids = event_dedupe_ids(&events);
         let outgoing: Vec<Outgoing> = events
@@ -262,6 +293,7 @@ impl<'a> Partition<'a> {
             .map(|((position, event), dedupe_id)| Outgoing {
                 partition: self.grant.partition,
                 dedupe_id,
+                repeat: repeats.may_be_logged(position, &event),
                 payload: Payload::value(event),
                 trace: spans.get(&position).and_then(herald_bus::trace::traceparent_of),
             })

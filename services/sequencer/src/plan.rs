@@ -86,13 +86,14 @@ pub struct Plan {
     pub rejected: usize,
 }
 
-/// Re-publish the event of a retried message sent this recently (the event log's dedupe
-/// window drops it if the first publish happened). A command that may be a replay re-publishes
-/// whatever its age: see `Known::replay_through`.
+/// Re-publish the event of a retried message sent this recently, unless the current reader
+/// published it (see `Known::reader_since`); the event log's dedupe window drops it if its
+/// first publish happened alone. A command that may be a replay re-publishes whatever its age:
+/// see `Known::replay_through`.
 pub const REEMIT_WINDOW_NANOS: i64 = 120 * 1_000_000_000;
 
 /// What the store already holds that the batch refers to.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Known {
     /// Messages matching the batch's idempotency keys.
     pub originals: Vec<MessageRecord>,
@@ -110,6 +111,25 @@ pub struct Known {
     /// command in that range that really was a no-op (a second join) publishes an event that
     /// restates the state; that is the price of never losing one.
     pub replay_through: u64,
+    /// When the partition's current reader opened (Unix nanoseconds). A message sent since was
+    /// planned by this reader, whose batches publish their events before the next batch runs
+    /// (a failed publish ends the reader): a retry of it has nothing to re-publish. One sent
+    /// before may have lost its event with an earlier reader or process.
+    pub reader_since: i64,
+}
+
+impl Default for Known {
+    fn default() -> Self {
+        Self {
+            originals: Vec::new(),
+            by_id: HashMap::new(),
+            settings: HashMap::new(),
+            friends: HashSet::new(),
+            replay_through: 0,
+            // nothing known about the reader: every stored message may predate it
+            reader_since: i64::MAX,
+        }
+    }
 }
 
 /// A message the planner refers to: one the store holds, or one this batch writes (its index
@@ -138,6 +158,7 @@ struct Planner<F> {
     friends: HashSet<(AppId, SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
     replay_through: u64,
+    reader_since: i64,
     cursors: HashMap<(AppId, ConvId, SessionId), u64>,
     next_id: F,
     now: i64,
@@ -177,6 +198,7 @@ pub fn plan_batch(
         friends: known.friends,
         reemitted: HashSet::new(),
         replay_through: known.replay_through,
+        reader_since: known.reader_since,
         cursors: HashMap::new(),
         next_id,
         now: now_nanos,
@@ -333,8 +355,8 @@ impl<F: FnMut() -> u64> Planner<F> {
             self.plan.duplicates += 1;
             let original = original.get(&self.plan.changes).clone();
             let replayed = position <= self.replay_through;
-            if (replayed || self.now - original.send_time < REEMIT_WINDOW_NANOS)
-                && self.reemitted.insert(original.msg_id)
+            let recent = self.now - original.send_time < REEMIT_WINDOW_NANOS;
+            if (replayed || recent && original.send_time < self.reader_since) && self.reemitted.insert(original.msg_id)
             {
                 self.event(position, app, conv, EventBody::Message(original.clone()));
             }

@@ -34,6 +34,11 @@ impl PartitionConsumer for Dispatch<'_> {
     }
 
     async fn handle(&mut self, _reader: &LogReader, entries: Vec<LogEntry>) -> Result<(), Interrupted> {
+        // no app has an endpoint: nothing to decode (the view is at most `REFRESH` old, and a
+        // registration is answered only after `SETTLE`, so no event after it is skipped here)
+        if self.views.views().await.map_err(failed)?.is_empty() {
+            return Ok(());
+        }
         let events: Vec<(u64, Event, Option<&str>)> = entries
             .iter()
             .filter_map(|entry| {

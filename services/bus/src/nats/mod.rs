@@ -3,6 +3,7 @@
 //! Streams and buckets are created, or checked, at connect (see `nats/README.md`).
 
 mod kv;
+pub mod pack;
 mod setup;
 
 pub use setup::{NatsAuth, NatsConfig, NatsTls, StreamLimits, redact_url};
@@ -16,6 +17,11 @@ const READER_SETUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs
 const READER_PULL_EXPIRES: std::time::Duration = std::time::Duration::from_secs(5);
 /// The server removes a reader's consumer this long after its reader went away.
 const READER_INACTIVE_THRESHOLD: std::time::Duration = std::time::Duration::from_secs(30);
+/// Bytes one pull of a log reader asks for at most (and at least two of the largest messages):
+/// with packs of up to `max_payload` each, a count alone would not bound the reader's memory.
+const READER_PULL_BYTES: usize = 8 << 20;
+/// Room left in a pack for its headers (`Nats-Msg-Id`, `Herald-Pack`) under `max_payload`.
+const PACK_HEADROOM: usize = 1024;
 
 use crate::{
     Bucket, Bus, BusError, Log, LogEntry, LogReader, Outgoing, Payload, Published, ROOM_BUFFER, RouteTable,
@@ -27,6 +33,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::StreamExt;
 use herald_protocol::{AppId, GatewayId, SessionId};
+use pack::Positions;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::{OnceCell, mpsc};
 
@@ -60,10 +68,16 @@ pub struct NatsBus {
     scope: String,
     commands: jetstream::stream::Stream,
     events: jetstream::stream::Stream,
+    /// How each stream numbers its entries (streams made before packs: one per message).
+    commands_positions: Positions,
+    events_positions: Positions,
     leases: jetstream::kv::Store,
     checkpoints: jetstream::kv::Store,
     routes: jetstream::kv::Store,
     route_table: OnceCell<Arc<RouteTable>>,
+    /// The inboxes of this process's gateways: a message for one of them is handed over as a
+    /// value, without encoding it or a trip through the server.
+    local_inboxes: std::sync::Mutex<HashMap<GatewayId, mpsc::Sender<Payload>>>,
 }
 
 impl NatsBus {
@@ -83,6 +97,22 @@ impl NatsBus {
         }
     }
 
+    fn positions(&self, log: Log) -> Positions {
+        match log {
+            Log::Commands => self.commands_positions,
+            Log::Events => self.events_positions,
+        }
+    }
+
+    fn local_inbox(&self, gateway: &GatewayId) -> Option<mpsc::Sender<Payload>> {
+        self.local_inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(gateway)
+            .filter(|inbox| !inbox.is_closed())
+            .cloned()
+    }
+
     fn bucket(&self, bucket: Bucket) -> &jetstream::kv::Store {
         match bucket {
             Bucket::Leases => &self.leases,
@@ -93,9 +123,10 @@ impl NatsBus {
 
 impl NatsBus {
     async fn open_reader(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
+        let positions = self.positions(log);
         // a checkpoint past the stream's end means the stream lost its tail (a power loss of
         // its quorum before an fsync): resume at the end, or new messages would be skipped
-        let last = self
+        let last_seq = self
             .stream(log)
             .clone()
             .info()
@@ -103,6 +134,7 @@ impl NatsBus {
             .map_err(BusError::unavailable)?
             .state
             .last_sequence;
+        let last = positions.last_of(last_seq);
         if after > last {
             tracing::warn!(
                 ?log,
@@ -117,7 +149,7 @@ impl NatsBus {
             DeliverPolicy::All
         } else {
             DeliverPolicy::ByStartSequence {
-                start_sequence: after + 1,
+                start_sequence: positions.resume_seq(after),
             }
         };
         // An ephemeral, unacknowledged pull consumer of this partition's subject, read with short
@@ -141,52 +173,145 @@ impl NatsBus {
         let messages = consumer
             .stream()
             .max_messages_per_batch(crate::log::READ_AHEAD)
+            .max_bytes_per_batch(READER_PULL_BYTES.max(2 * self.max_payload()))
             .expires(READER_PULL_EXPIRES)
             .heartbeat(READER_HEARTBEAT)
             .messages()
             .await
             .map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
-        let feeder = tokio::spawn(feed(messages, after, tx));
+        let feeder = tokio::spawn(feed(messages, Resume { positions, after }, tx));
         Ok(LogReader::new(rx, feeder.abort_handle(), None, last))
+    }
+
+    /// Publishes one message of a batch: an entry alone as a plain message (its own dedupe id
+    /// and trace header), several as a pack.
+    async fn send_group(
+        &self,
+        log: Log,
+        group: &pack::Group,
+        batch: &[Outgoing],
+        payloads: &[Bytes],
+    ) -> Result<jetstream::context::PublishAckFuture, BusError> {
+        let publish = match group.members.as_slice() {
+            [one] => {
+                let message = &batch[*one];
+                let mut publish = jetstream::message::PublishMessage::build()
+                    .payload(payloads[*one].clone())
+                    .message_id(&message.dedupe_id);
+                if let Some(trace) = &message.trace {
+                    publish = publish.header(crate::trace::HEADER, trace.as_str());
+                }
+                publish
+            }
+            members => {
+                let size = pack::encoded_size(members.iter().map(|i| trace_len(&batch[*i]) + payloads[*i].len()));
+                let body = pack::encode(
+                    members
+                        .iter()
+                        .map(|i| (batch[*i].trace.as_deref(), payloads[*i].as_ref())),
+                    size,
+                );
+                let id = pack::dedupe_id(group.partition, members.iter().map(|i| batch[*i].dedupe_id.as_str()));
+                jetstream::message::PublishMessage::build()
+                    .payload(body)
+                    .message_id(id)
+                    .header(pack::HEADER, pack::VERSION)
+            }
+        };
+        self.js
+            .send_publish(subject(log, group.partition), publish)
+            .await
+            .map_err(BusError::unavailable)
     }
 }
 
-/// Hands a consumer's messages to a reader's channel, in order, as log entries; ends the reader
-/// with an error on the first failure, or on an entry at or before the last one handed over
-/// (never a replay from an earlier position).
-async fn feed(mut messages: pull::Stream, after: u64, tx: mpsc::Sender<Result<LogEntry, BusError>>) {
-    let mut last = after;
+fn trace_len(message: &Outgoing) -> usize {
+    message.trace.as_ref().map_or(0, String::len)
+}
+
+/// Where a reader starts: after `after`, in the stream's numbering.
+#[derive(Debug, Clone, Copy)]
+struct Resume {
+    positions: Positions,
+    after: u64,
+}
+
+/// Hands a consumer's messages to a reader's channel, in order, as log entries (a pack's members
+/// one by one); ends the reader with an error on the first failure, or on an entry at or before
+/// the last one handed over (never a replay from an earlier position).
+async fn feed(mut messages: pull::Stream, resume: Resume, tx: mpsc::Sender<Result<LogEntry, BusError>>) {
+    let mut last = resume.after;
     while let Some(next) = messages.next().await {
-        let entry = next.map_err(BusError::unavailable).and_then(|message| {
-            let info = message.info().map_err(BusError::unavailable)?;
-            let (position, pending) = (info.stream_sequence, info.pending);
-            if position <= last {
-                return Err(BusError::unavailable(format!(
-                    "log reader went back to {position} after {last}"
-                )));
+        let entries = next
+            .map_err(BusError::unavailable)
+            .and_then(|message| entries_of(&message, resume, &mut last));
+        match entries {
+            Ok(entries) => {
+                for entry in entries {
+                    if tx.send(Ok(entry)).await.is_err() {
+                        return;
+                    }
+                }
             }
-            let trace = message
-                .headers
-                .as_ref()
-                .and_then(|h| h.get(crate::trace::HEADER))
-                .map(|v| v.as_str().to_owned());
-            Ok(LogEntry {
-                position,
-                payload: message.payload.clone().into(),
-                pending,
-                trace,
-            })
-        });
-        if let Ok(entry) = &entry {
-            last = entry.position;
-        }
-        let failed = entry.is_err();
-        if tx.send(entry).await.is_err() || failed {
-            return;
+            Err(err) => {
+                let _ = tx.send(Err(err)).await;
+                return;
+            }
         }
     }
     let _ = tx.send(Err(BusError::unavailable("log consumer ended"))).await;
+}
+
+/// The entries of one stream message past `last` (and past the reader's start: resuming inside
+/// a pack reads the pack again and skips its first members). A malformed pack is skipped,
+/// counted and logged at error: retrying would meet it again.
+fn entries_of(message: &jetstream::Message, resume: Resume, last: &mut u64) -> Result<Vec<LogEntry>, BusError> {
+    let info = message.info().map_err(BusError::unavailable)?;
+    let (seq, pending) = (info.stream_sequence, info.pending);
+    let headers = message.headers.as_ref();
+    let packed = headers.and_then(|h| h.get(pack::HEADER)).is_some();
+    let members = if !packed {
+        let trace = headers
+            .and_then(|h| h.get(crate::trace::HEADER))
+            .map(|v| v.as_str().to_owned());
+        vec![(trace, message.payload.clone())]
+    } else {
+        let unpacked = match resume.positions {
+            Positions::Packed => pack::decode(&message.payload).map_err(|e| e.to_string()),
+            Positions::PerMessage => Err("a pack in a stream numbered per message".into()),
+        };
+        match unpacked {
+            Ok(members) => members,
+            Err(err) => {
+                metrics::counter!("herald_log_packs_malformed_total").increment(1);
+                tracing::error!(subject = %message.subject, seq, error = %err, "skipping a log message that cannot be unpacked");
+                return Ok(Vec::new());
+            }
+        }
+    };
+    let count = members.len();
+    let mut entries = Vec::with_capacity(count);
+    for (index, (trace, payload)) in members.into_iter().enumerate() {
+        let position = resume.positions.of(seq, index);
+        if position <= resume.after && seq == resume.positions.seq(resume.after) {
+            // the pack the reader resumed inside: members it had finished
+            continue;
+        }
+        if position <= *last {
+            return Err(BusError::unavailable(format!(
+                "log reader went back to {position} after {last}"
+            )));
+        }
+        *last = position;
+        entries.push(LogEntry {
+            position,
+            payload: payload.into(),
+            pending: pending + (count - 1 - index) as u64,
+            trace,
+        });
+    }
+    Ok(entries)
 }
 
 #[async_trait]
@@ -200,7 +325,6 @@ impl Bus for NatsBus {
     }
 
     async fn publish(&self, log: Log, batch: Vec<Outgoing>) -> Vec<Result<Published, BusError>> {
-        // send everything first, then collect the acks: one round trip for the batch
         // every payload serialized before anything is sent: a batch is published whole or not
         // at all, never around a gap
         let mut payloads = Vec::with_capacity(batch.len());
@@ -213,27 +337,55 @@ impl Bus for NatsBus {
                 }
             }
         }
-        let mut pending = Vec::with_capacity(batch.len());
-        for (message, payload) in batch.into_iter().zip(payloads) {
-            let mut publish = jetstream::message::PublishMessage::build()
-                .payload(payload)
-                .message_id(&message.dedupe_id);
-            if let Some(trace) = &message.trace {
-                publish = publish.header(crate::trace::HEADER, trace.as_str());
+        let positions = self.positions(log);
+        let groups = match positions {
+            Positions::PerMessage => (0..batch.len())
+                .map(|i| pack::Group {
+                    partition: batch[i].partition,
+                    members: vec![i],
+                })
+                .collect(),
+            Positions::Packed => {
+                let items: Vec<pack::Item> = batch
+                    .iter()
+                    .zip(&payloads)
+                    .map(|(message, payload)| pack::Item {
+                        partition: message.partition,
+                        alone: message.repeat,
+                        size: trace_len(message) + payload.len(),
+                    })
+                    .collect();
+                pack::plan(&items, self.max_payload().saturating_sub(PACK_HEADROOM))
             }
-            let sent = self.js.send_publish(subject(log, message.partition), publish).await;
-            pending.push(sent.map_err(BusError::unavailable));
+        };
+        // send everything first, then collect the acks: one round trip for the batch
+        let mut sent = Vec::with_capacity(groups.len());
+        for group in &groups {
+            sent.push(self.send_group(log, group, &batch, &payloads).await);
         }
         // the acks are awaited together: each one's timeout starts when it is awaited, so acks
         // lost with a crashed server would otherwise time out one after another
-        futures::future::join_all(pending.into_iter().map(|sent| async move {
+        let acks = futures::future::join_all(sent.into_iter().map(|sent| async move {
             match sent?.await {
                 Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
                 Ok(ack) => Ok(Published::Stored(ack.sequence)),
                 Err(err) => Err(BusError::unavailable(err)),
             }
         }))
-        .await
+        .await;
+        let mut outcomes: Vec<Option<Result<Published, BusError>>> = vec![None; batch.len()];
+        for (group, ack) in groups.iter().zip(acks) {
+            for (index, member) in group.members.iter().enumerate() {
+                outcomes[*member] = Some(match &ack {
+                    Ok(Published::Stored(seq)) => Ok(Published::Stored(positions.of(*seq, index))),
+                    other => other.clone(),
+                });
+            }
+        }
+        outcomes
+            .into_iter()
+            .map(|outcome| outcome.expect("every entry is in one group"))
+            .collect()
     }
 
     async fn read(&self, log: Log, partition: u32, after: u64) -> Result<LogReader, BusError> {
@@ -253,7 +405,21 @@ impl Bus for NatsBus {
         }
     }
 
+    fn carries_values_to(&self, gateway: &GatewayId) -> bool {
+        self.local_inbox(gateway).is_some()
+    }
+
     async fn send_to_gateway(&self, gateway: &GatewayId, payload: Payload) -> Result<(), BusError> {
+        if let Some(inbox) = self.local_inbox(gateway) {
+            if inbox.send(payload).await.is_err() {
+                // the gateway stopped reading: gone, as its subject would be
+                self.local_inboxes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(gateway);
+            }
+            return Ok(());
+        }
         let payload = payload
             .encoded()
             .map_err(|e| BusError::fatal(format!("encoding a gateway message: {e}")))?;
@@ -269,7 +435,14 @@ impl Bus for NatsBus {
             .subscribe(gateway_subject(gateway))
             .await
             .map_err(BusError::unavailable)?;
+        // the server has the subscription before the inbox is handed out: a message another
+        // process publishes after that (once the gateway's routes are written) reaches it
+        self.client.flush().await.map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(crate::inproc::INBOX_CAPACITY);
+        self.local_inboxes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(gateway.clone(), tx.clone());
         tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
                 if tx.send(message.payload.into()).await.is_err() {

@@ -1,5 +1,6 @@
 //! Connecting to NATS and creating (or checking) Herald's streams and buckets.
 
+use super::pack::{self, Positions};
 use super::{CHECKPOINTS_BUCKET, COMMANDS_STREAM, EVENTS_STREAM, LEASES_BUCKET, NatsBus, ROUTES_BUCKET};
 use crate::BusError;
 use async_nats::jetstream::{self, kv, stream};
@@ -109,16 +110,22 @@ fn stream_config(name: &str, subjects: &str, limits: &StreamLimits, config: &Nat
         max_age: limits.max_age,
         max_bytes: limits.max_bytes,
         duplicate_window: Duration::from_secs(120),
-        metadata: HashMap::from([(PARTITIONS_KEY.to_owned(), config.partitions.to_string())]),
+        // a stream created now numbers its entries for packs (`nats/pack.rs`)
+        metadata: HashMap::from([
+            (PARTITIONS_KEY.to_owned(), config.partitions.to_string()),
+            (pack::FORMAT_KEY.to_owned(), pack::FORMAT_PACKED.to_owned()),
+        ]),
         ..Default::default()
     }
 }
 
+/// Creates the stream, or checks the one there (its partitions) and updates its limits; says
+/// how it numbers its entries.
 async fn ensure_stream(
     js: &jetstream::Context,
-    wanted: stream::Config,
+    mut wanted: stream::Config,
     partitions: u32,
-) -> Result<jetstream::stream::Stream, BusError> {
+) -> Result<(jetstream::stream::Stream, Positions), BusError> {
     let name = wanted.name.clone();
     let mut stream = js
         .get_or_create_stream(wanted.clone())
@@ -134,14 +141,34 @@ async fn ensure_stream(
         }
         _ => {}
     }
+    let positions = match info.config.metadata.get(pack::FORMAT_KEY).map(String::as_str) {
+        Some(pack::FORMAT_PACKED) => Positions::Packed,
+        Some(other) => {
+            return Err(BusError::fatal(format!(
+                "stream {name} numbers its entries as {other:?}, which this version does not know: \
+                 it was created by a newer Herald"
+            )));
+        }
+        None => {
+            tracing::warn!(
+                stream = %name,
+                "stream created before packed publishing: one message per entry, as before; recreate it \
+                 (drained, see nats/README.md) to publish packs"
+            );
+            Positions::PerMessage
+        }
+    };
     if info.config.max_age != wanted.max_age
         || info.config.max_bytes != wanted.max_bytes
         || info.config.num_replicas != wanted.num_replicas
     {
+        // the metadata stays as the stream has it: its numbering is fixed for its life
+        wanted.metadata = info.config.metadata.clone();
         js.update_stream(wanted).await.map_err(BusError::unavailable)?;
         tracing::info!(stream = %name, "updated stream limits");
     }
-    js.get_stream(&name).await.map_err(BusError::unavailable)
+    let stream = js.get_stream(&name).await.map_err(BusError::unavailable)?;
+    Ok((stream, positions))
 }
 
 async fn ensure_bucket(js: &jetstream::Context, name: &str, replicas: usize) -> Result<kv::Store, BusError> {
@@ -268,13 +295,13 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         .max_ack_inflight(config.max_ack_inflight)
         .backpressure_on_inflight(true)
         .build(client.clone());
-    let commands = ensure_stream(
+    let (commands, commands_positions) = ensure_stream(
         &js,
         stream_config(COMMANDS_STREAM, "herald.cmd.*", &config.commands, config),
         config.partitions,
     )
     .await?;
-    let events = ensure_stream(
+    let (events, events_positions) = ensure_stream(
         &js,
         stream_config(EVENTS_STREAM, "herald.evt.*", &config.events, config),
         config.partitions,
@@ -291,7 +318,10 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         scope: format!("nats-{created:x}"),
         commands,
         events,
+        commands_positions,
+        events_positions,
         route_table: OnceCell::new(),
+        local_inboxes: Default::default(),
     })
 }
 

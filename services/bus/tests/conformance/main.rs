@@ -1,9 +1,12 @@
 //! Runs the bus conformance suite on the in-process bus and on a real `nats-server`.
 
+use async_nats::jetstream::stream;
+use futures::StreamExt;
 use herald_bus::inproc::InprocBus;
 use herald_bus::nats::{NatsBus, NatsConfig};
-use herald_bus::{Bus, RouteKey};
+use herald_bus::{Bus, Log, Outgoing, Payload, Published, RouteKey};
 use herald_protocol::{AppId, GatewayId, SessionId};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,6 +31,151 @@ async fn nats_refuses_a_changed_partition_count() {
         .err()
         .expect("refused");
     assert!(err.to_string().contains("partitions"), "{err}");
+}
+
+/// A stream's messages on subject `herald.cmd.<partition>`.
+async fn messages_on(url: &str, partition: u32) -> u64 {
+    let client = async_nats::connect(url).await.unwrap();
+    let stream = async_nats::jetstream::new(client)
+        .get_stream(herald_bus::nats::COMMANDS_STREAM)
+        .await
+        .unwrap();
+    let subject = format!("herald.cmd.{partition}");
+    let mut subjects = stream.info_with_subjects(subject.clone()).await.unwrap();
+    let mut count = 0;
+    while let Some((name, n)) = subjects.next().await.transpose().unwrap() {
+        if name == subject {
+            count += n as u64;
+        }
+    }
+    count
+}
+
+fn batch(partition: u32, n: usize) -> Vec<Outgoing> {
+    (0..n)
+        .map(|i| Outgoing {
+            partition,
+            dedupe_id: format!("packed-{partition}-{i}"),
+            payload: Payload::value(format!("entry {i}")),
+            trace: None,
+            repeat: false,
+        })
+        .collect()
+}
+
+async fn positions_of(bus: &NatsBus, partition: u32, n: usize) -> Vec<u64> {
+    bus.publish(Log::Commands, batch(partition, n))
+        .await
+        .into_iter()
+        .map(|o| match o {
+            Ok(Published::Stored(p)) => p,
+            other => panic!("stored, got {other:?}"),
+        })
+        .collect()
+}
+
+/// Streams created now carry a partition's entries of one batch in one JetStream message (a
+/// pack): the server's cost is per message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_one_partition_is_one_stream_message() {
+    let server = herald_testkit::NatsServer::start();
+    let bus = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    positions_of(&bus, 2, 50).await;
+    assert_eq!(messages_on(&server.url, 2).await, 1, "one pack");
+}
+
+/// A stream created before packs (no numbering in its metadata) keeps one message per entry and
+/// positions equal to stream sequences, so the checkpoints recorded against it keep their
+/// meaning; one of a numbering this version does not know is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_made_before_packs_keeps_one_message_per_entry() {
+    let server = herald_testkit::NatsServer::start();
+    let js = async_nats::jetstream::new(async_nats::connect(&server.url).await.unwrap());
+    for (name, subjects) in [
+        (herald_bus::nats::COMMANDS_STREAM, "herald.cmd.*"),
+        (herald_bus::nats::EVENTS_STREAM, "herald.evt.*"),
+    ] {
+        js.create_stream(stream::Config {
+            name: name.into(),
+            subjects: vec![subjects.into()],
+            max_age: Duration::from_secs(3600),
+            duplicate_window: Duration::from_secs(120),
+            metadata: HashMap::from([("herald.partitions".to_owned(), "4".to_owned())]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    }
+    let bus = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let positions = positions_of(&bus, 2, 50).await;
+    assert_eq!(
+        positions,
+        (1..=50).collect::<Vec<u64>>(),
+        "positions are stream sequences"
+    );
+    assert_eq!(messages_on(&server.url, 2).await, 50, "one message per entry");
+    let mut reader = bus.read(Log::Commands, 2, 20).await.unwrap();
+    let next = reader.next_batch(1).await.unwrap();
+    assert_eq!(next[0].position, 21, "resumes after a stream sequence");
+    // the limits are updated in place, the numbering kept
+    let mut config = NatsConfig::new(&server.url, 4);
+    config.commands.max_age = Duration::from_secs(7200);
+    let bus = NatsBus::connect(&config).await.unwrap();
+    assert_eq!(
+        positions_of(&bus, 3, 2).await,
+        vec![51, 52],
+        "still one message per entry"
+    );
+
+    let mut stream = js.get_stream(herald_bus::nats::EVENTS_STREAM).await.unwrap();
+    let mut unknown = stream.info().await.unwrap().config.clone();
+    unknown.metadata.insert("herald.positions".into(), "packed-99".into());
+    js.update_stream(unknown).await.unwrap();
+    let err = NatsBus::connect(&NatsConfig::new(&server.url, 4))
+        .await
+        .err()
+        .expect("refused");
+    assert!(err.to_string().contains("does not know"), "{err}");
+}
+
+/// A gateway's inbox takes messages from its own process as values (no encoding, no trip
+/// through the server) and from other processes through its subject; both arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gateway_inbox_takes_values_from_its_process_and_bytes_from_others() {
+    use herald_protocol::bus::{Ack, GatewayMessage, Reply};
+    let server = herald_testkit::NatsServer::start();
+    let here = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let there = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let gateway = GatewayId::parse("g-local").unwrap();
+    let mut inbox = here.gateway_inbox(&gateway).await.unwrap();
+    assert!(here.carries_values_to(&gateway) && !there.carries_values_to(&gateway));
+    let acks = |request| {
+        GatewayMessage::Acks(vec![Ack {
+            request,
+            outcome: Ok(Reply::Done),
+        }])
+    };
+    herald_bus::send_gateway_message(&here, &gateway, acks(1))
+        .await
+        .unwrap();
+    let local = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        local.as_value::<GatewayMessage>(),
+        Some(&acks(1)),
+        "handed over as a value"
+    );
+    herald_bus::send_gateway_message(&there, &gateway, acks(2))
+        .await
+        .unwrap();
+    let remote = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(remote.as_value::<GatewayMessage>().is_none(), "bytes from the server");
+    assert_eq!(remote.decode::<GatewayMessage>().unwrap(), acks(2));
 }
 
 /// A routing-table replica (of a process connected to `url`) that shows the route of session

@@ -56,6 +56,7 @@ fn one(payload: &'static str, dedupe: &str) -> Vec<Outgoing> {
         dedupe_id: dedupe.into(),
         payload: Bytes::from_static(payload.as_bytes()).into(),
         trace: None,
+        repeat: false,
     }]
 }
 

@@ -117,6 +117,7 @@ async fn the_conversation_cache_is_bounded_cleared_and_re_read() {
                         dedupe_id: format!("{conv}:{round}"),
                         payload: Payload::value(command),
                         trace: None,
+                        repeat: false,
                     }],
                 )
                 .await;
@@ -161,4 +162,32 @@ fn an_event_s_dedupe_id_does_not_depend_on_its_batch() {
     let replayed = event_dedupe_ids(&[(2, event("y")), (2, event("y"))]);
     assert_eq!(first[1..], replayed[..]);
     assert_ne!(replayed[0], replayed[1], "two events of one command stay apart");
+}
+
+/// The events a NATS log must compare on their own (it packs the others): a replayed command's,
+/// and a stored message's event published again for a retry; a message this batch stores is new.
+#[test]
+fn replayed_and_republished_events_are_marked_repeats() {
+    use herald_protocol::bus::{Event, EventBody};
+    let (app, conv) = (AppId::parse("a").unwrap(), ConvId::parse("c").unwrap());
+    let stored = herald_store::testsuite::record(&app, &conv, 1, "s");
+    let mut earlier = herald_store::testsuite::record(&app, &conv, 2, "s");
+    earlier.msg_id = MsgId(stored.msg_id.0 + 1);
+    let event = |body| Event {
+        app: app.clone(),
+        conv: conv.clone(),
+        body,
+    };
+    let repeats = Repeats::of(&[Change::Message(stored.clone())], 10);
+    let archived = event(EventBody::Archived { archived: true });
+    assert!(repeats.may_be_logged(10, &archived), "a replayed command's event");
+    assert!(!repeats.may_be_logged(11, &archived), "a fresh command's event");
+    assert!(
+        !repeats.may_be_logged(11, &event(EventBody::Message(stored))),
+        "a message stored now"
+    );
+    assert!(
+        repeats.may_be_logged(11, &event(EventBody::Message(earlier))),
+        "a stored message's event published again"
+    );
 }

@@ -181,6 +181,21 @@ fn a_stored_key_answers_the_original_and_assigns_nothing() {
         original.send_time + REEMIT_WINDOW_NANOS,
     );
     assert!(late.events.is_empty(), "an old replay does not");
+    let ours = plan_batch(
+        vec![send("c", "a", "k7", 1)],
+        &mut states,
+        Known {
+            reader_since: original.send_time,
+            ..known()
+        },
+        counter(),
+        original.send_time + 1,
+    );
+    assert_eq!(ours.replies[0].1, Ok(Reply::Message(original.clone())));
+    assert!(
+        ours.events.is_empty(),
+        "a retry of a message the current reader published re-publishes nothing"
+    );
     assert_eq!(states[&key("c")].last_seq, 7);
 }
 
