@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 
 /// Commands queued for publishing before senders wait.
 pub const PUBLISH_QUEUE: usize = 8192;
-const PUBLISH_BATCH: usize = 512;
+const PUBLISH_BATCH: usize = 2048;
 
 struct Job {
     /// Carries the command as a value (the NATS bus serializes it when it publishes).
