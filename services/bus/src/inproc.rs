@@ -117,6 +117,7 @@ impl RingState {
             payload: message.payload,
             pending: 0,
             trace: message.trace,
+            dedupe_id: Bytes::from(message.dedupe_id),
         });
         self.seen_order.push_back(seen);
         if self.seen_order.len() > DEDUPE_WINDOW

@@ -124,7 +124,9 @@ pub trait Bus: Send + Sync + 'static {
         self.carries_values()
     }
 
-    /// This gateway's inbox. Bounded: a gateway that does not keep up loses the oldest.
+    /// This gateway's inbox. Bounded: senders in the gateway's own process wait while it is
+    /// full; on NATS, messages from other processes are dropped once the subscription's buffer
+    /// is full as well (at most once, like every inbox message).
     async fn gateway_inbox(&self, gateway: &GatewayId) -> Result<mpsc::Receiver<Payload>, BusError>;
 
     async fn kv_get(&self, bucket: Bucket, key: &str) -> Result<Option<Versioned>, BusError>;

@@ -16,13 +16,22 @@ pub struct LogEntry {
     pub pending: u64,
     /// The publisher's `traceparent`.
     pub trace: Option<String>,
+    /// The id it was published under (`Outgoing::dedupe_id`); empty when the log did not keep
+    /// it.
+    pub dedupe_id: bytes::Bytes,
+}
+
+impl LogEntry {
+    /// The id it was published under, when the log kept one.
+    pub fn dedupe_id(&self) -> Option<&str> {
+        std::str::from_utf8(&self.dedupe_id).ok().filter(|id| !id.is_empty())
+    }
 }
 
 pub struct LogReader {
     source: Source,
     on_done: Option<Box<dyn Fn(u64) + Send + Sync>>,
     replay_through: u64,
-    opened_at: i64,
 }
 
 /// Where a reader's entries come from.
@@ -56,7 +65,6 @@ impl LogReader {
             source: Source::Fed { rx, feeder },
             on_done,
             replay_through,
-            opened_at: herald_protocol::timefmt::now_nanos(),
         }
     }
 
@@ -69,7 +77,6 @@ impl LogReader {
             source: Source::Direct(read),
             on_done,
             replay_through,
-            opened_at: herald_protocol::timefmt::now_nanos(),
         }
     }
 
@@ -78,11 +85,6 @@ impl LogReader {
     /// without recording it, so an entry at or before it may be a replay.
     pub fn replay_through(&self) -> u64 {
         self.replay_through
-    }
-
-    /// When this reader was opened (Unix nanoseconds, this host's clock).
-    pub fn opened_at(&self) -> i64 {
-        self.opened_at
     }
 
     /// Waits for at least one entry, then takes what is ready, up to `max`. An error ends the

@@ -189,7 +189,8 @@ async fn batches_dedupe_whole_and_repeats_alone(bus: &dyn Bus, run: &str) {
 }
 
 /// Entries of two partitions interleaved in one batch: each partition reads back its own, in
-/// order, each with its trace, and a reader resuming after any of them starts right after it.
+/// order, each with its trace and the id it was published under, and a reader resuming after
+/// any of them starts right after it.
 async fn batches_of_several_partitions(bus: &dyn Bus, run: &str) {
     let trace = |i: u32| {
         i.is_multiple_of(3)
@@ -221,23 +222,22 @@ async fn batches_of_several_partitions(bus: &dyn Bus, run: &str) {
             "mixed batch: a partition's positions increase in order"
         );
         let entries = read_n(bus, Log::Commands, partition, mine[0].1 - 1, mine.len()).await;
-        let got: Vec<(u64, String, Option<String>)> = entries
+        let got: Vec<(u64, String, Option<String>, Option<&str>)> = entries
             .iter()
             .map(|e| {
-                (
-                    e.position,
-                    e.payload.clone().decode::<String>().unwrap(),
-                    e.trace.clone(),
-                )
+                let payload = e.payload.clone().decode::<String>().unwrap();
+                (e.position, payload, e.trace.clone(), e.dedupe_id())
             })
             .collect();
-        let expected: Vec<(u64, String, Option<String>)> = mine
+        let ids: Vec<String> = mine.iter().map(|(i, _)| format!("{run}-mixed-{i}")).collect();
+        let expected: Vec<(u64, String, Option<String>, Option<&str>)> = mine
             .iter()
-            .map(|(i, p)| (*p, format!("{run}-mixed-{i}"), trace(*i)))
+            .zip(&ids)
+            .map(|((i, p), id)| (*p, id.clone(), trace(*i), Some(id.as_str())))
             .collect();
         assert_eq!(
             got, expected,
-            "mixed batch: partition {partition} reads its own, in order, traced"
+            "mixed batch: partition {partition} reads its own, in order, each with its trace and id"
         );
         for k in [0, 7, mine.len() - 2] {
             let next = read_n(bus, Log::Commands, partition, mine[k].1, 1).await;
@@ -270,6 +270,7 @@ async fn a_batch_larger_than_one_message(bus: &dyn Bus, run: &str) {
         "large batch: every entry stored"
     );
     let entries = read_n(bus, Log::Commands, partition, first - 1, 600).await;
+    assert_eq!(entries[0].dedupe_id(), Some(format!("{run}-large-0").as_str()));
     let order: Vec<usize> = entries
         .iter()
         .map(|e| {

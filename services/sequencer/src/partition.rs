@@ -115,9 +115,11 @@ fn event_dedupe_ids(events: &[(u64, herald_protocol::bus::Event)]) -> Vec<String
         .collect()
 }
 
-/// Which of a batch's events may be in the events log already: those of replayed commands
-/// (an owner that crashed between its append and its publish may have published them), and a
-/// stored message's event published again for a retried send.
+/// Which of a batch's events may be in the events log already: a stored message's event
+/// published again (a retried or replayed send), and the other events of replayed commands (an
+/// owner that crashed between its append and its publish may have published them). A message
+/// this batch stores is new, replayed command or not: the backlog a new owner finds is
+/// published packed.
 struct Repeats {
     replay_through: u64,
     /// The messages this batch stores: their events are new.
@@ -137,8 +139,10 @@ impl Repeats {
     }
 
     fn may_be_logged(&self, position: u64, event: &herald_protocol::bus::Event) -> bool {
-        position <= self.replay_through
-            || matches!(&event.body, EventBody::Message(record) if !self.stored.contains(&record.msg_id))
+        match &event.body {
+            EventBody::Message(record) => !self.stored.contains(&record.msg_id),
+            _ => position <= self.replay_through,
+        }
     }
 }
 
@@ -247,7 +251,6 @@ impl<'a> Partition<'a> {
             settings,
             friends,
             replay_through: reader.replay_through(),
-            reader_since: reader.opened_at(),
         })
     }
 

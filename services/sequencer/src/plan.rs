@@ -17,6 +17,12 @@ pub struct ConvState {
     pub members: Vec<SessionId>,
     member_set: HashSet<SessionId>,
     pub last_seq: u64,
+    /// The conversation's last `Seq` when this state was read from the store, at or after the
+    /// start of the partition's current reader (`begin` clears the cache): a message after it
+    /// was stored by this reader, whose batches publish their events before the next batch runs
+    /// (a failed publish ends the reader), so a retry of it has no event to re-publish. One at
+    /// or before it may have lost its event with an earlier reader or process.
+    pub stored_before: u64,
     /// Read cursors loaded so far (absent: not loaded, not 0).
     pub read: HashMap<SessionId, u64>,
     /// Messages each member sent (1:1 conversations only: the anti-spam rule).
@@ -36,6 +42,7 @@ impl ConvState {
             members,
             member_set,
             last_seq,
+            stored_before: last_seq,
             read: HashMap::new(),
             sent_by: HashMap::new(),
         }
@@ -87,13 +94,13 @@ pub struct Plan {
 }
 
 /// Re-publish the event of a retried message sent this recently, unless the current reader
-/// published it (see `Known::reader_since`); the event log's dedupe window drops it if its
+/// published it (see `ConvState::stored_before`); the event log's dedupe window drops it if its
 /// first publish happened alone. A command that may be a replay re-publishes whatever its age:
 /// see `Known::replay_through`.
 pub const REEMIT_WINDOW_NANOS: i64 = 120 * 1_000_000_000;
 
 /// What the store already holds that the batch refers to.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 pub struct Known {
     /// Messages matching the batch's idempotency keys.
     pub originals: Vec<MessageRecord>,
@@ -111,25 +118,6 @@ pub struct Known {
     /// command in that range that really was a no-op (a second join) publishes an event that
     /// restates the state; that is the price of never losing one.
     pub replay_through: u64,
-    /// When the partition's current reader opened (Unix nanoseconds). A message sent since was
-    /// planned by this reader, whose batches publish their events before the next batch runs
-    /// (a failed publish ends the reader): a retry of it has nothing to re-publish. One sent
-    /// before may have lost its event with an earlier reader or process.
-    pub reader_since: i64,
-}
-
-impl Default for Known {
-    fn default() -> Self {
-        Self {
-            originals: Vec::new(),
-            by_id: HashMap::new(),
-            settings: HashMap::new(),
-            friends: HashSet::new(),
-            replay_through: 0,
-            // nothing known about the reader: every stored message may predate it
-            reader_since: i64::MAX,
-        }
-    }
 }
 
 /// A message the planner refers to: one the store holds, or one this batch writes (its index
@@ -158,7 +146,6 @@ struct Planner<F> {
     friends: HashSet<(AppId, SessionId, SessionId)>,
     reemitted: HashSet<MsgId>,
     replay_through: u64,
-    reader_since: i64,
     cursors: HashMap<(AppId, ConvId, SessionId), u64>,
     next_id: F,
     now: i64,
@@ -198,7 +185,6 @@ pub fn plan_batch(
         friends: known.friends,
         reemitted: HashSet::new(),
         replay_through: known.replay_through,
-        reader_since: known.reader_since,
         cursors: HashMap::new(),
         next_id,
         now: now_nanos,
@@ -356,8 +342,7 @@ impl<F: FnMut() -> u64> Planner<F> {
             let original = original.get(&self.plan.changes).clone();
             let replayed = position <= self.replay_through;
             let recent = self.now - original.send_time < REEMIT_WINDOW_NANOS;
-            if (replayed || recent && original.send_time < self.reader_since) && self.reemitted.insert(original.msg_id)
-            {
+            if (replayed || recent && original.seq <= state.stored_before) && self.reemitted.insert(original.msg_id) {
                 self.event(position, app, conv, EventBody::Message(original.clone()));
             }
             return Ok(Reply::Message(original));

@@ -39,23 +39,20 @@ impl PartitionConsumer for Dispatch<'_> {
         if self.views.views().await.map_err(failed)?.is_empty() {
             return Ok(());
         }
-        let events: Vec<(u64, Event, Option<&str>)> = entries
+        let events: Vec<(&LogEntry, Event)> = entries
             .iter()
-            .filter_map(|entry| {
-                let event = entry.payload.clone().decode::<Event>().ok()?;
-                Some((entry.position, event, entry.trace.as_deref()))
-            })
+            .filter_map(|entry| Some((entry, entry.payload.clone().decode::<Event>().ok()?)))
             .collect();
         if events.is_empty() {
             return Ok(());
         }
         let sources: Vec<Source<'_>> = events
             .iter()
-            .map(|(position, event, trace)| Source {
+            .map(|(entry, event)| Source {
                 event,
-                order: *position as i64,
-                event_id: self.log_id(*position),
-                trace: trace.map(str::to_owned),
+                order: entry.position as i64,
+                event_id: event_id(self.bus.scope(), self.partition, entry),
+                trace: entry.trace.clone(),
             })
             .collect();
         let queuer = Queuer {
@@ -76,10 +73,38 @@ impl PartitionConsumer for Dispatch<'_> {
     }
 }
 
-impl Dispatch<'_> {
-    /// An id for an event that has no message id: its place in this bus's events log (the bus's
-    /// scope names the log).
-    fn log_id(&self, position: u64) -> String {
-        format!("evt:{}:{}:{position}", self.bus.scope(), self.partition)
+/// An id for an event that has no message id: the id it was published under, which the
+/// sequencer derives from its command's position, so an event published again by a replay keeps
+/// it (the same id as `inline` gives); its place in the log when the log kept none.
+fn event_id(scope: &str, partition: u32, entry: &LogEntry) -> String {
+    match entry.dedupe_id() {
+        Some(id) => format!("evt:{scope}:{id}"),
+        None => format!("evt:{scope}:{partition}:{}", entry.position),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(position: u64, id: &'static str) -> LogEntry {
+        LogEntry {
+            position,
+            payload: herald_bus::Payload::from(Vec::new()),
+            pending: 0,
+            trace: None,
+            dedupe_id: bytes::Bytes::from_static(id.as_bytes()),
+        }
+    }
+
+    /// A replay publishes an event again at another position (alone, its first copy in a pack
+    /// that the log cannot compare it with): its webhook keeps its id, so receivers drop it.
+    #[test]
+    fn an_event_published_again_keeps_its_webhook_id() {
+        let first = event_id("s", 3, &entry(7 << 16 | 4, "evt:a:c:42:0"));
+        let again = event_id("s", 3, &entry(9 << 16, "evt:a:c:42:0"));
+        assert_eq!(first, again);
+        assert_eq!(first, "evt:s:evt:a:c:42:0");
+        assert_ne!(event_id("s", 3, &entry(5, "")), event_id("s", 3, &entry(6, "")));
     }
 }

@@ -76,8 +76,9 @@ pub struct NatsBus {
     routes: jetstream::kv::Store,
     route_table: OnceCell<Arc<RouteTable>>,
     /// The inboxes of this process's gateways: a message for one of them is handed over as a
-    /// value, without encoding it or a trip through the server.
-    local_inboxes: std::sync::Mutex<HashMap<GatewayId, mpsc::Sender<Payload>>>,
+    /// value, without encoding it or a trip through the server, and its sender waits while the
+    /// inbox is full (as in-process). Weak: a gateway that drops its inbox closes it.
+    local_inboxes: std::sync::Mutex<HashMap<GatewayId, mpsc::WeakSender<Payload>>>,
 }
 
 impl NatsBus {
@@ -105,12 +106,13 @@ impl NatsBus {
     }
 
     fn local_inbox(&self, gateway: &GatewayId) -> Option<mpsc::Sender<Payload>> {
-        self.local_inboxes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(gateway)
-            .filter(|inbox| !inbox.is_closed())
-            .cloned()
+        let mut inboxes = self.local_inboxes.lock().unwrap_or_else(|p| p.into_inner());
+        let inbox = inboxes.get(gateway)?.upgrade().filter(|inbox| !inbox.is_closed());
+        if inbox.is_none() {
+            // the gateway is gone: its messages take the subject, where nobody listens
+            inboxes.remove(gateway);
+        }
+        inbox
     }
 
     fn bucket(&self, bucket: Bucket) -> &jetstream::kv::Store {
@@ -205,11 +207,13 @@ impl NatsBus {
                 publish
             }
             members => {
-                let size = pack::encoded_size(members.iter().map(|i| trace_len(&batch[*i]) + payloads[*i].len()));
+                let size = pack::encoded_size(members.iter().map(|i| member_size(&batch[*i], &payloads[*i])));
                 let body = pack::encode(
-                    members
-                        .iter()
-                        .map(|i| (batch[*i].trace.as_deref(), payloads[*i].as_ref())),
+                    members.iter().map(|i| pack::Member {
+                        trace: batch[*i].trace.as_deref(),
+                        id: batch[*i].dedupe_id.as_bytes(),
+                        payload: payloads[*i].as_ref(),
+                    }),
                     size,
                 );
                 let id = pack::dedupe_id(group.partition, members.iter().map(|i| batch[*i].dedupe_id.as_str()));
@@ -226,8 +230,9 @@ impl NatsBus {
     }
 }
 
-fn trace_len(message: &Outgoing) -> usize {
-    message.trace.as_ref().map_or(0, String::len)
+/// An entry's bytes in a pack: its trace, id and payload.
+fn member_size(message: &Outgoing, payload: &Bytes) -> usize {
+    message.trace.as_ref().map_or(0, String::len) + message.dedupe_id.len() + payload.len()
 }
 
 /// Where a reader starts: after `after`, in the stream's numbering.
@@ -270,29 +275,36 @@ fn entries_of(message: &jetstream::Message, resume: Resume, last: &mut u64) -> R
     let info = message.info().map_err(BusError::unavailable)?;
     let (seq, pending) = (info.stream_sequence, info.pending);
     let headers = message.headers.as_ref();
-    let packed = headers.and_then(|h| h.get(pack::HEADER)).is_some();
-    let members = if !packed {
-        let trace = headers
-            .and_then(|h| h.get(crate::trace::HEADER))
-            .map(|v| v.as_str().to_owned());
-        vec![(trace, message.payload.clone())]
-    } else {
-        let unpacked = match resume.positions {
-            Positions::Packed => pack::decode(&message.payload).map_err(|e| e.to_string()),
-            Positions::PerMessage => Err("a pack in a stream numbered per message".into()),
-        };
-        match unpacked {
+    let members = match headers.and_then(|h| h.get(pack::HEADER)).map(|v| v.as_str()) {
+        None => {
+            let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
+            vec![pack::Member {
+                trace: header(crate::trace::HEADER),
+                id: header("Nats-Msg-Id").map(Bytes::from).unwrap_or_default(),
+                payload: message.payload.clone(),
+            }]
+        }
+        Some(pack::VERSION) if resume.positions == Positions::Packed => match pack::decode(&message.payload) {
             Ok(members) => members,
             Err(err) => {
+                // reading it again would meet it again: skipped, loudly
                 metrics::counter!("herald_log_packs_malformed_total").increment(1);
                 tracing::error!(subject = %message.subject, seq, error = %err, "skipping a log message that cannot be unpacked");
                 return Ok(Vec::new());
             }
+        },
+        // a pack this version cannot read (a newer Herald's), or one in a stream numbered per
+        // message: the reader stops there rather than skip what it cannot read
+        Some(version) => {
+            return Err(BusError::fatal(format!(
+                "{} #{seq}: a pack of version {version:?} in a stream numbered {:?}: not readable by this version",
+                message.subject, resume.positions
+            )));
         }
     };
     let count = members.len();
     let mut entries = Vec::with_capacity(count);
-    for (index, (trace, payload)) in members.into_iter().enumerate() {
+    for (index, member) in members.into_iter().enumerate() {
         let position = resume.positions.of(seq, index);
         if position <= resume.after && seq == resume.positions.seq(resume.after) {
             // the pack the reader resumed inside: members it had finished
@@ -306,9 +318,10 @@ fn entries_of(message: &jetstream::Message, resume: Resume, last: &mut u64) -> R
         *last = position;
         entries.push(LogEntry {
             position,
-            payload: payload.into(),
+            payload: member.payload.into(),
             pending: pending + (count - 1 - index) as u64,
-            trace,
+            trace: member.trace,
+            dedupe_id: member.id,
         });
     }
     Ok(entries)
@@ -352,27 +365,55 @@ impl Bus for NatsBus {
                     .map(|(message, payload)| pack::Item {
                         partition: message.partition,
                         alone: message.repeat,
-                        size: trace_len(message) + payload.len(),
+                        size: member_size(message, payload),
                     })
                     .collect();
                 pack::plan(&items, self.max_payload().saturating_sub(PACK_HEADROOM))
             }
         };
-        // send everything first, then collect the acks: one round trip for the batch
-        let mut sent = Vec::with_capacity(groups.len());
-        for group in &groups {
-            sent.push(self.send_group(log, group, &batch, &payloads).await);
-        }
-        // the acks are awaited together: each one's timeout starts when it is awaited, so acks
-        // lost with a crashed server would otherwise time out one after another
-        let acks = futures::future::join_all(sent.into_iter().map(|sent| async move {
-            match sent?.await {
-                Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
-                Ok(ack) => Ok(Published::Stored(ack.sequence)),
-                Err(err) => Err(BusError::unavailable(err)),
+        // Sent in waves, the acks of each awaited together: wave k holds the k-th message of
+        // every partition, so a partition's second message (an entry alone, or a pack past
+        // `max_payload`) goes out only once its first is stored, and a refused one (a stream at
+        // its byte limit refuses a large pack and may take a smaller one after it) fails the
+        // partition's rest instead of leaving a gap. Most batches are one wave: one round trip.
+        // A stream numbered per message sends every entry in one wave, as before packs.
+        let waves = match positions {
+            Positions::PerMessage => vec![(0..groups.len()).collect()],
+            Positions::Packed => pack::waves(&groups),
+        };
+        let mut acks: Vec<Option<Result<Published, BusError>>> = vec![None; groups.len()];
+        let mut refused: HashMap<u32, BusError> = HashMap::new();
+        for wave in waves {
+            let mut sent = Vec::with_capacity(wave.len());
+            for index in wave {
+                let group = &groups[index];
+                match refused.get(&group.partition) {
+                    Some(err) => acks[index] = Some(Err(err.clone())),
+                    None => sent.push((index, self.send_group(log, group, &batch, &payloads).await)),
+                }
             }
-        }))
-        .await;
+            // each ack's timeout starts when it is awaited: awaited together, acks lost with a
+            // crashed server time out at once rather than one after another
+            let answered = futures::future::join_all(sent.into_iter().map(|(index, sent)| async move {
+                let ack = match sent {
+                    Ok(pending) => match pending.await {
+                        Ok(ack) if ack.duplicate => Ok(Published::Duplicate),
+                        Ok(ack) => Ok(Published::Stored(ack.sequence)),
+                        Err(err) => Err(BusError::unavailable(err)),
+                    },
+                    Err(err) => Err(err),
+                };
+                (index, ack)
+            }))
+            .await;
+            for (index, ack) in answered {
+                if let Err(err) = &ack {
+                    refused.insert(groups[index].partition, err.clone());
+                }
+                acks[index] = Some(ack);
+            }
+        }
+        let acks = acks.into_iter().map(|ack| ack.expect("every group is in one wave"));
         let mut outcomes: Vec<Option<Result<Published, BusError>>> = vec![None; batch.len()];
         for (group, ack) in groups.iter().zip(acks) {
             for (index, member) in group.members.iter().enumerate() {
@@ -442,7 +483,7 @@ impl Bus for NatsBus {
         self.local_inboxes
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(gateway.clone(), tx.clone());
+            .insert(gateway.clone(), tx.downgrade());
         tokio::spawn(async move {
             while let Some(message) = subscriber.next().await {
                 if tx.send(message.payload.into()).await.is_err() {

@@ -21,7 +21,9 @@
 //! marked [`crate::Outgoing::repeat`] and always published alone, under its own id.
 //!
 //! **Body.** Members one after another, each `trace_len: u32 LE`, the trace (`traceparent`,
-//! absent when the length is 0), `payload_len: u32 LE`, the payload.
+//! absent when the length is 0), `id_len: u32 LE`, the member's dedupe id (readers name events
+//! by it: a webhook's event id stays the same when a replay publishes the event again),
+//! `payload_len: u32 LE`, the payload.
 
 use bytes::{BufMut, Bytes};
 use std::collections::HashMap;
@@ -39,8 +41,8 @@ pub const INDEX_BITS: u32 = 16;
 const INDEX_MASK: u64 = (1 << INDEX_BITS) - 1;
 /// The most entries one pack holds.
 pub const MAX_MEMBERS: usize = 1 << INDEX_BITS;
-/// Bytes a member adds to a pack besides its trace and payload.
-const MEMBER_OVERHEAD: usize = 8;
+/// Bytes a member adds to a pack besides its trace, id and payload.
+const MEMBER_OVERHEAD: usize = 12;
 
 /// How a stream numbers its entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +56,10 @@ pub enum Positions {
 impl Positions {
     /// The position of entry `index` of the message at stream sequence `seq`.
     pub fn of(self, seq: u64, index: usize) -> u64 {
+        debug_assert!(
+            seq < 1 << (64 - INDEX_BITS),
+            "stream sequence {seq} past the packed range"
+        );
         match self {
             Positions::PerMessage => seq,
             Positions::Packed => (seq << INDEX_BITS) | (index as u64 & INDEX_MASK),
@@ -79,10 +85,12 @@ impl Positions {
     /// The first stream sequence a reader resuming after `position` must read: the message
     /// holding it when later members of it may follow.
     pub fn resume_seq(self, position: u64) -> u64 {
-        match self {
+        let seq = match self {
             Positions::Packed if position & INDEX_MASK != INDEX_MASK => self.seq(position),
             _ => self.seq(position) + 1,
-        }
+        };
+        // stream sequences start at 1 (a position below the first message's is "from the start")
+        seq.max(1)
     }
 }
 
@@ -92,7 +100,7 @@ pub struct Item {
     pub partition: u32,
     /// Published on its own (see [`crate::Outgoing::repeat`]).
     pub alone: bool,
-    /// Its trace's and payload's bytes.
+    /// Its trace's, id's and payload's bytes.
     pub size: usize,
 }
 
@@ -138,20 +146,44 @@ pub fn plan(items: &[Item], limit: usize) -> Vec<Group> {
     groups
 }
 
-/// A pack's body from its members' traces and payloads.
-pub fn encode<'a>(members: impl Iterator<Item = (Option<&'a str>, &'a [u8])>, size_hint: usize) -> Bytes {
+/// One entry of a pack.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member<T, B> {
+    pub trace: Option<T>,
+    pub id: B,
+    pub payload: B,
+}
+
+/// The groups in waves: wave `k` holds the `k`-th group of each partition (indices into
+/// `groups`, in order), so a partition's groups can go out one wave after another.
+pub fn waves(groups: &[Group]) -> Vec<Vec<usize>> {
+    let mut waves: Vec<Vec<usize>> = Vec::new();
+    let mut seen: HashMap<u32, usize> = HashMap::new();
+    for (index, group) in groups.iter().enumerate() {
+        let wave = seen.entry(group.partition).or_insert(0);
+        if *wave == waves.len() {
+            waves.push(Vec::new());
+        }
+        waves[*wave].push(index);
+        *wave += 1;
+    }
+    waves
+}
+
+/// A pack's body from its members.
+pub fn encode<'a>(members: impl Iterator<Item = Member<&'a str, &'a [u8]>>, size_hint: usize) -> Bytes {
     let mut body = Vec::with_capacity(size_hint);
-    for (trace, payload) in members {
-        let trace = trace.unwrap_or("").as_bytes();
-        body.put_u32_le(trace.len() as u32);
-        body.put_slice(trace);
-        body.put_u32_le(payload.len() as u32);
-        body.put_slice(payload);
+    for member in members {
+        let trace = member.trace.unwrap_or("").as_bytes();
+        for part in [trace, member.id, member.payload] {
+            body.put_u32_le(part.len() as u32);
+            body.put_slice(part);
+        }
     }
     Bytes::from(body)
 }
 
-/// The size `encode` needs for members of these sizes (traces and payloads).
+/// The size `encode` needs for members of these sizes (traces, ids and payloads).
 pub fn encoded_size(sizes: impl Iterator<Item = usize>) -> usize {
     sizes.map(|s| s + MEMBER_OVERHEAD).sum()
 }
@@ -161,8 +193,8 @@ pub fn encoded_size(sizes: impl Iterator<Item = usize>) -> usize {
 #[error("malformed pack: {0}")]
 pub struct Malformed(&'static str);
 
-/// A pack's members: trace and payload, each payload a slice of `body` (no copy).
-pub fn decode(body: &Bytes) -> Result<Vec<(Option<String>, Bytes)>, Malformed> {
+/// A pack's members, each id and payload a slice of `body` (no copy).
+pub fn decode(body: &Bytes) -> Result<Vec<Member<String, Bytes>>, Malformed> {
     let mut members = Vec::new();
     let mut at = 0;
     let take = |at: &mut usize| -> Result<Bytes, Malformed> {
@@ -187,7 +219,12 @@ pub fn decode(body: &Bytes) -> Result<Vec<(Option<String>, Bytes)>, Malformed> {
             true => None,
             false => Some(String::from_utf8(trace.to_vec()).map_err(|_| Malformed("trace not UTF-8"))?),
         };
-        members.push((trace, take(&mut at)?));
+        let id = take(&mut at)?;
+        members.push(Member {
+            trace,
+            id,
+            payload: take(&mut at)?,
+        });
     }
     Ok(members)
 }
@@ -225,6 +262,11 @@ mod tests {
         assert_eq!(p.resume_seq(p.of(9, 0) - 1), 9);
         let m = Positions::PerMessage;
         assert_eq!((m.of(9, 0), m.last_of(9), m.resume_seq(9)), (9, 9, 10));
+        // a position before the first message's resumes at the stream's first sequence
+        assert_eq!(
+            (p.resume_seq(1), p.resume_seq(p.last_of(0)), m.resume_seq(0)),
+            (1, 1, 1)
+        );
     }
 
     #[test]
@@ -242,6 +284,17 @@ mod tests {
     }
 
     #[test]
+    fn a_partition_s_groups_go_out_one_wave_after_another() {
+        let group = |partition| Group {
+            partition,
+            members: vec![],
+        };
+        let groups = [group(1), group(2), group(1), group(1), group(3)];
+        assert_eq!(waves(&groups), vec![vec![0, 1, 4], vec![2], vec![3]]);
+        assert!(waves(&[]).is_empty());
+    }
+
+    #[test]
     fn packs_stay_within_the_byte_limit() {
         let items = vec![item(0, 400); 10];
         let groups = plan(&items, 1000);
@@ -255,26 +308,45 @@ mod tests {
         assert_eq!(plan(&[item(0, 5000), item(0, 1)], 1000).len(), 2);
     }
 
+    fn member<'a>(trace: Option<&'a str>, id: &'a str, payload: &'a [u8]) -> Member<&'a str, &'a [u8]> {
+        Member {
+            trace,
+            id: id.as_bytes(),
+            payload,
+        }
+    }
+
     #[test]
     fn a_pack_reads_back_what_was_packed() {
-        let members: Vec<(Option<&str>, &[u8])> = vec![(Some("00-ab-cd-01"), b"one"), (None, b""), (None, b"three")];
-        let body = encode(members.iter().copied(), 0);
-        assert_eq!(
-            body.len(),
-            encoded_size(members.iter().map(|(t, p)| t.map_or(0, str::len) + p.len()))
-        );
+        let members = vec![
+            member(Some("00-ab-cd-01"), "evt:1", b"one"),
+            member(None, "", b""),
+            member(None, "msg:3", b"three"),
+        ];
+        let body = encode(members.iter().cloned(), 0);
+        let sizes = members
+            .iter()
+            .map(|m| m.trace.map_or(0, str::len) + m.id.len() + m.payload.len());
+        assert_eq!(body.len(), encoded_size(sizes));
         let read = decode(&body).unwrap();
-        let read: Vec<(Option<&str>, &[u8])> = read.iter().map(|(t, p)| (t.as_deref(), p.as_ref())).collect();
+        let read: Vec<Member<&str, &[u8]>> = read
+            .iter()
+            .map(|m| Member {
+                trace: m.trace.as_deref(),
+                id: m.id.as_ref(),
+                payload: m.payload.as_ref(),
+            })
+            .collect();
         assert_eq!(read, members);
     }
 
     #[test]
     fn a_truncated_or_garbled_pack_is_refused() {
-        let body = encode([(None, b"payload".as_slice())].into_iter(), 0);
+        let body = encode([member(None, "id", b"payload")].into_iter(), 0);
         for cut in 1..body.len() {
             assert!(decode(&body.slice(..cut)).is_err(), "cut at {cut}");
         }
-        let bad_trace = encode([(Some("\u{fffd}"), b"x".as_slice())].into_iter(), 0);
+        let bad_trace = encode([member(Some("\u{fffd}"), "id", b"x")].into_iter(), 0);
         let mut garbled = bad_trace.to_vec();
         garbled[4] = 0xff;
         assert!(decode(&Bytes::from(garbled)).is_err());

@@ -80,8 +80,27 @@ async fn positions_of(bus: &NatsBus, partition: u32, n: usize) -> Vec<u64> {
 async fn a_batch_of_one_partition_is_one_stream_message() {
     let server = herald_testkit::NatsServer::start();
     let bus = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
-    positions_of(&bus, 2, 50).await;
+    let first = positions_of(&bus, 2, 50).await;
     assert_eq!(messages_on(&server.url, 2).await, 1, "one pack");
+    let second = positions_of(&bus, 2, 5).await;
+    let read = |after: u64| {
+        let bus = &bus;
+        async move {
+            let mut reader = bus.read(Log::Commands, 2, after).await.unwrap();
+            let entries = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(1))
+                .await
+                .expect("an entry")
+                .unwrap();
+            entries[0].position
+        }
+    };
+    assert_eq!(read(0).await, first[0], "from the start");
+    assert_eq!(
+        read(first[49]).await,
+        second[0],
+        "after a pack's last entry: the next pack"
+    );
+    assert_eq!(read(first[48]).await, first[49], "inside a pack: its next entry");
 }
 
 /// A stream created before packs (no numbering in its metadata) keeps one message per entry and

@@ -164,8 +164,9 @@ fn an_event_s_dedupe_id_does_not_depend_on_its_batch() {
     assert_ne!(replayed[0], replayed[1], "two events of one command stay apart");
 }
 
-/// The events a NATS log must compare on their own (it packs the others): a replayed command's,
-/// and a stored message's event published again for a retry; a message this batch stores is new.
+/// The events a NATS log must compare on their own (it packs the others): a stored message's
+/// event published again, and a replayed command's other events; a message this batch stores is
+/// new.
 #[test]
 fn replayed_and_republished_events_are_marked_repeats() {
     use herald_protocol::bus::{Event, EventBody};
@@ -183,8 +184,8 @@ fn replayed_and_republished_events_are_marked_repeats() {
     assert!(repeats.may_be_logged(10, &archived), "a replayed command's event");
     assert!(!repeats.may_be_logged(11, &archived), "a fresh command's event");
     assert!(
-        !repeats.may_be_logged(11, &event(EventBody::Message(stored))),
-        "a message stored now"
+        !repeats.may_be_logged(10, &event(EventBody::Message(stored))),
+        "a message stored now, even by a replayed command"
     );
     assert!(
         repeats.may_be_logged(11, &event(EventBody::Message(earlier))),

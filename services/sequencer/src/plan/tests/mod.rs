@@ -181,13 +181,12 @@ fn a_stored_key_answers_the_original_and_assigns_nothing() {
         original.send_time + REEMIT_WINDOW_NANOS,
     );
     assert!(late.events.is_empty(), "an old replay does not");
+    // stored after this state was read: by the current reader, which published its event
+    states.get_mut(&key("c")).unwrap().stored_before = original.seq - 1;
     let ours = plan_batch(
         vec![send("c", "a", "k7", 1)],
         &mut states,
-        Known {
-            reader_since: original.send_time,
-            ..known()
-        },
+        known(),
         counter(),
         original.send_time + 1,
     );
