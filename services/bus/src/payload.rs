@@ -64,6 +64,11 @@ impl Payload {
         }
     }
 
+    /// True when it is a value (not yet serialized).
+    pub fn is_value(&self) -> bool {
+        matches!(self.0, Inner::Value { .. })
+    }
+
     /// The payload as a `&T` when it is a value of that type (no copy), `None` otherwise.
     pub fn as_value<T: 'static>(&self) -> Option<&T> {
         match &self.0 {

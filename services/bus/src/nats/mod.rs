@@ -2,6 +2,7 @@
 //! the key-value space is three KV buckets, and each gateway's inbox is a core NATS subject.
 //! Streams and buckets are created, or checked, at connect (see `nats/README.md`).
 
+mod kept;
 mod kv;
 pub mod pack;
 mod setup;
@@ -79,6 +80,8 @@ pub struct NatsBus {
     /// value, without encoding it or a trip through the server, and its sender waits while the
     /// inbox is full (as in-process). Weak: a gateway that drops its inbox closes it.
     local_inboxes: std::sync::Mutex<HashMap<GatewayId, mpsc::WeakSender<Payload>>>,
+    /// The values behind the messages this process published, for its own readers.
+    kept: Arc<kept::Kept>,
 }
 
 impl NatsBus {
@@ -182,16 +185,23 @@ impl NatsBus {
             .await
             .map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
-        let feeder = tokio::spawn(feed(messages, Resume { positions, after }, tx));
+        let resume = Resume {
+            positions,
+            after,
+            log,
+            partition,
+        };
+        let feeder = tokio::spawn(feed(messages, resume, self.kept.clone(), tx));
         Ok(LogReader::new(rx, feeder.abort_handle(), None, last))
     }
 
-    /// Publishes one message of a batch: an entry alone as a plain message (its own dedupe id
-    /// and trace header), several as a pack.
+    /// Publishes one message of a batch under `id` (see `group_id`): an entry alone as a plain
+    /// message (its trace in a header), several as a pack.
     async fn send_group(
         &self,
         log: Log,
         group: &pack::Group,
+        id: &str,
         batch: &[Outgoing],
         payloads: &[Bytes],
     ) -> Result<jetstream::context::PublishAckFuture, BusError> {
@@ -200,7 +210,7 @@ impl NatsBus {
                 let message = &batch[*one];
                 let mut publish = jetstream::message::PublishMessage::build()
                     .payload(payloads[*one].clone())
-                    .message_id(&message.dedupe_id);
+                    .message_id(id);
                 if let Some(trace) = &message.trace {
                     publish = publish.header(crate::trace::HEADER, trace.as_str());
                 }
@@ -216,7 +226,6 @@ impl NatsBus {
                     }),
                     size,
                 );
-                let id = pack::dedupe_id(group.partition, members.iter().map(|i| batch[*i].dedupe_id.as_str()));
                 jetstream::message::PublishMessage::build()
                     .payload(body)
                     .message_id(id)
@@ -230,27 +239,43 @@ impl NatsBus {
     }
 }
 
+/// The id a group is published under: an entry's own, a pack's digest of its members' ids.
+fn group_id(group: &pack::Group, batch: &[Outgoing]) -> String {
+    match group.members.as_slice() {
+        [one] => batch[*one].dedupe_id.clone(),
+        members => pack::dedupe_id(group.partition, members.iter().map(|i| batch[*i].dedupe_id.as_str())),
+    }
+}
+
 /// An entry's bytes in a pack: its trace, id and payload.
 fn member_size(message: &Outgoing, payload: &Bytes) -> usize {
     message.trace.as_ref().map_or(0, String::len) + message.dedupe_id.len() + payload.len()
 }
 
-/// Where a reader starts: after `after`, in the stream's numbering.
+/// What a reader reads (a log's partition) and where it starts: after `after`, in the stream's
+/// numbering.
 #[derive(Debug, Clone, Copy)]
 struct Resume {
     positions: Positions,
     after: u64,
+    log: Log,
+    partition: u32,
 }
 
 /// Hands a consumer's messages to a reader's channel, in order, as log entries (a pack's members
 /// one by one); ends the reader with an error on the first failure, or on an entry at or before
 /// the last one handed over (never a replay from an earlier position).
-async fn feed(mut messages: pull::Stream, resume: Resume, tx: mpsc::Sender<Result<LogEntry, BusError>>) {
+async fn feed(
+    mut messages: pull::Stream,
+    resume: Resume,
+    kept: Arc<kept::Kept>,
+    tx: mpsc::Sender<Result<LogEntry, BusError>>,
+) {
     let mut last = resume.after;
     while let Some(next) = messages.next().await {
         let entries = next
             .map_err(BusError::unavailable)
-            .and_then(|message| entries_of(&message, resume, &mut last));
+            .and_then(|message| entries_of(&message, resume, &kept, &mut last));
         match entries {
             Ok(entries) => {
                 for entry in entries {
@@ -271,10 +296,19 @@ async fn feed(mut messages: pull::Stream, resume: Resume, tx: mpsc::Sender<Resul
 /// The entries of one stream message past `last` (and past the reader's start: resuming inside
 /// a pack reads the pack again and skips its first members). A malformed pack is skipped,
 /// counted and logged at error: retrying would meet it again.
-fn entries_of(message: &jetstream::Message, resume: Resume, last: &mut u64) -> Result<Vec<LogEntry>, BusError> {
+fn entries_of(
+    message: &jetstream::Message,
+    resume: Resume,
+    kept: &kept::Kept,
+    last: &mut u64,
+) -> Result<Vec<LogEntry>, BusError> {
     let info = message.info().map_err(BusError::unavailable)?;
     let (seq, pending) = (info.stream_sequence, info.pending);
     let headers = message.headers.as_ref();
+    // published by this process: its values, not the bytes decoded again
+    let values = headers
+        .and_then(|h| h.get("Nats-Msg-Id"))
+        .and_then(|id| kept.get(resume.log, resume.partition, seq, id.as_str()));
     let members = match headers.and_then(|h| h.get(pack::HEADER)).map(|v| v.as_str()) {
         None => {
             let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
@@ -303,8 +337,10 @@ fn entries_of(message: &jetstream::Message, resume: Resume, last: &mut u64) -> R
         }
     };
     let count = members.len();
+    let mut values = values.filter(|values| values.len() == count).map(Vec::into_iter);
     let mut entries = Vec::with_capacity(count);
     for (index, member) in members.into_iter().enumerate() {
+        let value = values.as_mut().and_then(Iterator::next);
         let position = resume.positions.of(seq, index);
         if position <= resume.after && seq == resume.positions.seq(resume.after) {
             // the pack the reader resumed inside: members it had finished
@@ -318,7 +354,7 @@ fn entries_of(message: &jetstream::Message, resume: Resume, last: &mut u64) -> R
         *last = position;
         entries.push(LogEntry {
             position,
-            payload: member.payload.into(),
+            payload: value.unwrap_or_else(|| member.payload.into()),
             pending: pending + (count - 1 - index) as u64,
             trace: member.trace,
             dedupe_id: member.id,
@@ -381,6 +417,7 @@ impl Bus for NatsBus {
             Positions::PerMessage => vec![(0..groups.len()).collect()],
             Positions::Packed => pack::waves(&groups),
         };
+        let ids: Vec<String> = groups.iter().map(|group| group_id(group, &batch)).collect();
         let mut acks: Vec<Option<Result<Published, BusError>>> = vec![None; groups.len()];
         let mut refused: HashMap<u32, BusError> = HashMap::new();
         for wave in waves {
@@ -389,7 +426,7 @@ impl Bus for NatsBus {
                 let group = &groups[index];
                 match refused.get(&group.partition) {
                     Some(err) => acks[index] = Some(Err(err.clone())),
-                    None => sent.push((index, self.send_group(log, group, &batch, &payloads).await)),
+                    None => sent.push((index, self.send_group(log, group, &ids[index], &batch, &payloads).await)),
                 }
             }
             // each ack's timeout starts when it is awaited: awaited together, acks lost with a
@@ -413,7 +450,18 @@ impl Bus for NatsBus {
                 acks[index] = Some(ack);
             }
         }
-        let acks = acks.into_iter().map(|ack| ack.expect("every group is in one wave"));
+        let acks: Vec<Result<Published, BusError>> = acks
+            .into_iter()
+            .map(|ack| ack.expect("every group is in one wave"))
+            .collect();
+        for ((group, id), ack) in groups.iter().zip(ids).zip(&acks) {
+            if let Ok(Published::Stored(seq)) = ack
+                && group.members.iter().all(|i| batch[*i].payload.is_value())
+            {
+                let values = group.members.iter().map(|i| batch[*i].payload.clone()).collect();
+                self.kept.keep(log, group.partition, *seq, id, values);
+            }
+        }
         let mut outcomes: Vec<Option<Result<Published, BusError>>> = vec![None; batch.len()];
         for (group, ack) in groups.iter().zip(acks) {
             for (index, member) in group.members.iter().enumerate() {

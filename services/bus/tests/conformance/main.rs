@@ -103,6 +103,35 @@ async fn a_batch_of_one_partition_is_one_stream_message() {
     assert_eq!(read(first[48]).await, first[49], "inside a pack: its next entry");
 }
 
+/// The process that published a message reads back its values (no decoding); another process
+/// reads bytes; both read the same entries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_publishing_process_reads_back_values() {
+    let server = herald_testkit::NatsServer::start();
+    let here = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let there = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let positions = positions_of(&here, 1, 20).await;
+    for (bus, values) in [(&here, true), (&there, false)] {
+        let mut reader = bus.read(Log::Commands, 1, positions[0] - 1).await.unwrap();
+        let mut entries = Vec::new();
+        while entries.len() < 20 {
+            let batch = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(20))
+                .await
+                .expect("entries")
+                .unwrap();
+            entries.extend(batch);
+        }
+        assert!(
+            entries
+                .iter()
+                .all(|e| e.payload.as_value::<String>().is_some() == values),
+            "values in the publishing process only ({values})"
+        );
+        let texts: Vec<String> = entries.into_iter().map(|e| e.payload.decode().unwrap()).collect();
+        assert_eq!(texts, (0..20).map(|i| format!("entry {i}")).collect::<Vec<_>>());
+    }
+}
+
 /// A stream created before packs (no numbering in its metadata) keeps one message per entry and
 /// positions equal to stream sequences, so the checkpoints recorded against it keep their
 /// meaning; one of a numbering this version does not know is refused.
