@@ -1,76 +1,125 @@
-//! The values behind the stream messages this process published, kept a little while for its
+//! The values behind the stream messages this process publishes, kept a little while for its
 //! own readers: when the sequencer and the delivery worker of a partition (or a gateway and the
 //! sequencer) share a process, the reader takes the values instead of decoding the bytes it
 //! reads back. The stream stays the record and the reader still reads every message from it;
-//! only the decoding is saved. A message is recognized by its stream sequence and its
-//! `Nats-Msg-Id`, so a stream recreated under the process (sequences starting over) never hands
-//! a reader the values of another message.
+//! only the decoding is saved.
+//!
+//! A message's values are found by a digest of its exact bytes (XXH3-128 under a seed drawn per
+//! process, so nobody can craft a collision without it): a value is handed over only for bytes
+//! it was encoded to, which decode to an equal value, whatever happened to the stream meanwhile
+//! (a lost tail, a stream recreated, the same id published again). Values are kept before the
+//! publish, so a reader that pulls the message before the publisher has its ack finds them,
+//! only for partitions a reader of this process reads, and within a byte budget (the oldest go
+//! first; a reader that lags then decodes, as a reader in another process does).
 
 use crate::{Log, Payload};
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-/// Entries kept at most (the oldest messages go first): a reader that keeps up reads a message
-/// within milliseconds of its publish; one that lags decodes, as a reader in another process does.
-pub const CAPACITY: usize = 16_384;
+/// Bytes (encoded) of the values kept at most.
+pub const BUDGET: usize = 32 << 20;
 
-type Key = (Log, u32, u64);
-
-struct Message {
-    id: String,
-    payloads: Vec<Payload>,
-}
+/// A message's digest: its bytes under this process's seed.
+pub type Digest = u128;
 
 #[derive(Default)]
 struct Inner {
-    messages: HashMap<Key, Message>,
-    order: VecDeque<Key>,
-    entries: usize,
+    values: HashMap<Digest, (Arc<[Payload]>, usize)>,
+    order: VecDeque<Digest>,
+    bytes: usize,
+    /// Open readers of this process by (log, partition): only those partitions' values are kept.
+    readers: HashMap<(Log, u32), usize>,
 }
 
-/// Published values by (log, partition, stream sequence).
 pub struct Kept {
-    capacity: usize,
+    budget: usize,
+    seed: u64,
     inner: Mutex<Inner>,
 }
 
 impl Kept {
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity,
+    pub fn new(budget: usize) -> Arc<Self> {
+        Arc::new(Self {
+            budget,
+            seed: rand_seed(),
             inner: Mutex::new(Inner::default()),
-        }
+        })
     }
 
-    /// Keeps the values of the message stored at `seq`, published under `id`.
-    pub fn keep(&self, log: Log, partition: u32, seq: u64, id: String, payloads: Vec<Payload>) {
-        if payloads.len() > self.capacity {
-            return;
-        }
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.entries += payloads.len();
-        if let Some(replaced) = inner.messages.insert((log, partition, seq), Message { id, payloads }) {
-            inner.entries -= replaced.payloads.len();
-        } else {
-            inner.order.push_back((log, partition, seq));
-        }
-        while inner.entries > self.capacity {
-            let Some(oldest) = inner.order.pop_front() else { break };
-            if let Some(gone) = inner.messages.remove(&oldest) {
-                inner.entries -= gone.payloads.len();
+    pub fn digest(&self, bytes: &[u8]) -> Digest {
+        twox_hash::XxHash3_128::oneshot_with_seed(self.seed, bytes)
+    }
+
+    /// True while a reader of this process reads the partition.
+    pub fn is_read(&self, log: Log, partition: u32) -> bool {
+        self.lock().readers.contains_key(&(log, partition))
+    }
+
+    /// Keeps messages' values: (digest of the message's bytes, its values, its size in bytes).
+    pub fn keep(&self, messages: impl IntoIterator<Item = (Digest, Vec<Payload>, usize)>) {
+        let mut inner = self.lock();
+        for (digest, values, size) in messages {
+            if size > self.budget {
+                continue;
+            }
+            if let Some((_, replaced)) = inner.values.insert(digest, (values.into(), size)) {
+                inner.bytes -= replaced;
+            } else {
+                inner.order.push_back(digest);
+            }
+            inner.bytes += size;
+            while inner.bytes > self.budget {
+                let Some(oldest) = inner.order.pop_front() else { break };
+                if let Some((_, gone)) = inner.values.remove(&oldest) {
+                    inner.bytes -= gone;
+                }
             }
         }
     }
 
-    /// The values of the message at `seq` if this process published it under `id`.
-    pub fn get(&self, log: Log, partition: u32, seq: u64, id: &str) -> Option<Vec<Payload>> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner
-            .messages
-            .get(&(log, partition, seq))
-            .filter(|message| message.id == id)
-            .map(|message| message.payloads.clone())
+    /// The values of the message whose bytes have this digest, if this process published it.
+    pub fn get(&self, digest: Digest) -> Option<Arc<[Payload]>> {
+        self.lock().values.get(&digest).map(|(values, _)| values.clone())
     }
+
+    /// Registers a reader of (log, partition) until the guard is dropped.
+    pub fn reading(self: &Arc<Self>, log: Log, partition: u32) -> Reading {
+        *self.lock().readers.entry((log, partition)).or_default() += 1;
+        Reading {
+            kept: self.clone(),
+            key: (log, partition),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// A registered reader (see [`Kept::reading`]).
+pub struct Reading {
+    kept: Arc<Kept>,
+    key: (Log, u32),
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        let mut inner = self.kept.lock();
+        if let Some(count) = inner.readers.get_mut(&self.key) {
+            *count -= 1;
+            if *count == 0 {
+                inner.readers.remove(&self.key);
+            }
+        }
+    }
+}
+
+fn rand_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    // std's RandomState is seeded from the OS once per process
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(herald_protocol::timefmt::now_nanos() as u64);
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -82,31 +131,40 @@ mod tests {
     }
 
     #[test]
-    fn a_message_is_found_by_its_place_and_its_id_only() {
-        let kept = Kept::new(100);
-        kept.keep(Log::Events, 3, 7, "pack:a".into(), values(2));
-        let found = kept.get(Log::Events, 3, 7, "pack:a").expect("kept");
+    fn values_are_found_by_the_digest_of_their_bytes_only() {
+        let kept = Kept::new(1000);
+        let digest = kept.digest(b"pack one");
+        kept.keep([(digest, values(2), 8)]);
+        let found = kept.get(digest).expect("kept");
         assert_eq!(found[1].as_value::<u64>(), Some(&1));
-        assert!(
-            kept.get(Log::Events, 3, 7, "pack:b").is_none(),
-            "another message at that place"
-        );
-        assert!(kept.get(Log::Commands, 3, 7, "pack:a").is_none());
-        assert!(kept.get(Log::Events, 2, 7, "pack:a").is_none());
+        assert!(kept.get(kept.digest(b"pack two")).is_none());
+        let other = Kept::new(1000);
+        assert_ne!(other.digest(b"pack one"), digest, "another process's seed");
     }
 
     #[test]
-    fn the_oldest_messages_go_past_the_capacity() {
-        let kept = Kept::new(10);
-        for seq in 1..=4 {
-            kept.keep(Log::Events, 0, seq, format!("m{seq}"), values(4));
+    fn the_oldest_go_past_the_byte_budget() {
+        let kept = Kept::new(100);
+        let digests: Vec<Digest> = (0..4).map(|i: u8| kept.digest(&[i])).collect();
+        for digest in &digests {
+            kept.keep([(*digest, values(1), 40)]);
         }
-        assert!(kept.get(Log::Events, 0, 2, "m2").is_none());
-        assert!(kept.get(Log::Events, 0, 3, "m3").is_some() && kept.get(Log::Events, 0, 4, "m4").is_some());
-        kept.keep(Log::Events, 0, 5, "big".into(), values(11));
-        assert!(
-            kept.get(Log::Events, 0, 5, "big").is_none(),
-            "larger than the capacity: not kept"
-        );
+        assert!(kept.get(digests[1]).is_none());
+        assert!(kept.get(digests[2]).is_some() && kept.get(digests[3]).is_some());
+        let big = kept.digest(b"big");
+        kept.keep([(big, values(1), 101)]);
+        assert!(kept.get(big).is_none(), "larger than the budget: not kept");
+    }
+
+    #[test]
+    fn a_partition_counts_as_read_while_a_reader_is_registered() {
+        let kept = Kept::new(100);
+        assert!(!kept.is_read(Log::Events, 2));
+        let first = kept.reading(Log::Events, 2);
+        let second = kept.reading(Log::Events, 2);
+        drop(first);
+        assert!(kept.is_read(Log::Events, 2) && !kept.is_read(Log::Commands, 2));
+        drop(second);
+        assert!(!kept.is_read(Log::Events, 2));
     }
 }

@@ -185,13 +185,9 @@ impl NatsBus {
             .await
             .map_err(BusError::unavailable)?;
         let (tx, rx) = mpsc::channel(crate::log::READ_AHEAD);
-        let resume = Resume {
-            positions,
-            after,
-            log,
-            partition,
-        };
-        let feeder = tokio::spawn(feed(messages, resume, self.kept.clone(), tx));
+        let resume = Resume { positions, after };
+        let reading = self.kept.reading(log, partition);
+        let feeder = tokio::spawn(feed(messages, resume, self.kept.clone(), reading, tx));
         Ok(LogReader::new(rx, feeder.abort_handle(), None, last))
     }
 
@@ -205,32 +201,38 @@ impl NatsBus {
         batch: &[Outgoing],
         payloads: &[Bytes],
     ) -> Result<jetstream::context::PublishAckFuture, BusError> {
-        let publish = match group.members.as_slice() {
-            [one] => {
-                let message = &batch[*one];
-                let mut publish = jetstream::message::PublishMessage::build()
-                    .payload(payloads[*one].clone())
-                    .message_id(id);
-                if let Some(trace) = &message.trace {
-                    publish = publish.header(crate::trace::HEADER, trace.as_str());
-                }
-                publish
-            }
+        let body = match group.members.as_slice() {
+            [one] => payloads[*one].clone(),
             members => {
                 let size = pack::encoded_size(members.iter().map(|i| member_size(&batch[*i], &payloads[*i])));
-                let body = pack::encode(
+                pack::encode(
                     members.iter().map(|i| pack::Member {
                         trace: batch[*i].trace.as_deref(),
                         id: batch[*i].dedupe_id.as_bytes(),
                         payload: payloads[*i].as_ref(),
                     }),
                     size,
-                );
-                jetstream::message::PublishMessage::build()
-                    .payload(body)
-                    .message_id(id)
-                    .header(pack::HEADER, pack::VERSION)
+                )
             }
+        };
+        // kept before it is sent: a reader here may pull it before the ack is back
+        if group.members.iter().all(|i| batch[*i].payload.is_value()) && self.kept.is_read(log, group.partition) {
+            let values = group.members.iter().map(|i| batch[*i].payload.clone()).collect();
+            self.kept.keep([(self.kept.digest(&body), values, body.len())]);
+        }
+        let publish = match group.members.as_slice() {
+            [one] => {
+                let message = &batch[*one];
+                let mut publish = jetstream::message::PublishMessage::build().payload(body).message_id(id);
+                if let Some(trace) = &message.trace {
+                    publish = publish.header(crate::trace::HEADER, trace.as_str());
+                }
+                publish
+            }
+            _ => jetstream::message::PublishMessage::build()
+                .payload(body)
+                .message_id(id)
+                .header(pack::HEADER, pack::VERSION),
         };
         self.js
             .send_publish(subject(log, group.partition), publish)
@@ -252,14 +254,11 @@ fn member_size(message: &Outgoing, payload: &Bytes) -> usize {
     message.trace.as_ref().map_or(0, String::len) + message.dedupe_id.len() + payload.len()
 }
 
-/// What a reader reads (a log's partition) and where it starts: after `after`, in the stream's
-/// numbering.
+/// Where a reader starts: after `after`, in the stream's numbering.
 #[derive(Debug, Clone, Copy)]
 struct Resume {
     positions: Positions,
     after: u64,
-    log: Log,
-    partition: u32,
 }
 
 /// Hands a consumer's messages to a reader's channel, in order, as log entries (a pack's members
@@ -269,6 +268,8 @@ async fn feed(
     mut messages: pull::Stream,
     resume: Resume,
     kept: Arc<kept::Kept>,
+    // this process reads the partition while the feeder runs: its publishes keep their values
+    _reading: kept::Reading,
     tx: mpsc::Sender<Result<LogEntry, BusError>>,
 ) {
     let mut last = resume.after;
@@ -306,9 +307,7 @@ fn entries_of(
     let (seq, pending) = (info.stream_sequence, info.pending);
     let headers = message.headers.as_ref();
     // published by this process: its values, not the bytes decoded again
-    let values = headers
-        .and_then(|h| h.get("Nats-Msg-Id"))
-        .and_then(|id| kept.get(resume.log, resume.partition, seq, id.as_str()));
+    let values = kept.get(kept.digest(&message.payload));
     let members = match headers.and_then(|h| h.get(pack::HEADER)).map(|v| v.as_str()) {
         None => {
             let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());
@@ -337,10 +336,10 @@ fn entries_of(
         }
     };
     let count = members.len();
-    let mut values = values.filter(|values| values.len() == count).map(Vec::into_iter);
+    let values = values.filter(|values| values.len() == count);
     let mut entries = Vec::with_capacity(count);
     for (index, member) in members.into_iter().enumerate() {
-        let value = values.as_mut().and_then(Iterator::next);
+        let value = values.as_ref().map(|values| values[index].clone());
         let position = resume.positions.of(seq, index);
         if position <= resume.after && seq == resume.positions.seq(resume.after) {
             // the pack the reader resumed inside: members it had finished
@@ -454,14 +453,6 @@ impl Bus for NatsBus {
             .into_iter()
             .map(|ack| ack.expect("every group is in one wave"))
             .collect();
-        for ((group, id), ack) in groups.iter().zip(ids).zip(&acks) {
-            if let Ok(Published::Stored(seq)) = ack
-                && group.members.iter().all(|i| batch[*i].payload.is_value())
-            {
-                let values = group.members.iter().map(|i| batch[*i].payload.clone()).collect();
-                self.kept.keep(log, group.partition, *seq, id, values);
-            }
-        }
         let mut outcomes: Vec<Option<Result<Published, BusError>>> = vec![None; batch.len()];
         for (group, ack) in groups.iter().zip(acks) {
             for (index, member) in group.members.iter().enumerate() {

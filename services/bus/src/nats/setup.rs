@@ -322,7 +322,7 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
         events_positions,
         route_table: OnceCell::new(),
         local_inboxes: Default::default(),
-        kept: std::sync::Arc::new(super::kept::Kept::new(super::kept::CAPACITY)),
+        kept: super::kept::Kept::new(super::kept::BUDGET),
     })
 }
 

@@ -103,18 +103,25 @@ async fn a_batch_of_one_partition_is_one_stream_message() {
     assert_eq!(read(first[48]).await, first[49], "inside a pack: its next entry");
 }
 
-/// The process that published a message reads back its values (no decoding); another process
-/// reads bytes; both read the same entries.
+/// While a reader of this process reads a partition, the process reads back the values it
+/// published there (no decoding), from the start or resuming inside a pack; another process
+/// reads bytes; all read the same entries.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_publishing_process_reads_back_values() {
     let server = herald_testkit::NatsServer::start();
     let here = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
     let there = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let _reading = here.read(Log::Commands, 1, 0).await.unwrap();
     let positions = positions_of(&here, 1, 20).await;
-    for (bus, values) in [(&here, true), (&there, false)] {
-        let mut reader = bus.read(Log::Commands, 1, positions[0] - 1).await.unwrap();
+    for (bus, from, values) in [(&here, 0, true), (&here, 10, true), (&there, 0, false)] {
+        let after = if from == 0 {
+            positions[0] - 1
+        } else {
+            positions[from - 1]
+        };
+        let mut reader = bus.read(Log::Commands, 1, after).await.unwrap();
         let mut entries = Vec::new();
-        while entries.len() < 20 {
+        while entries.len() < 20 - from {
             let batch = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(20))
                 .await
                 .expect("entries")
@@ -125,11 +132,20 @@ async fn the_publishing_process_reads_back_values() {
             entries
                 .iter()
                 .all(|e| e.payload.as_value::<String>().is_some() == values),
-            "values in the publishing process only ({values})"
+            "values in the publishing process only ({values}, from {from})"
         );
         let texts: Vec<String> = entries.into_iter().map(|e| e.payload.decode().unwrap()).collect();
-        assert_eq!(texts, (0..20).map(|i| format!("entry {i}")).collect::<Vec<_>>());
+        let expected: Vec<String> = (from..20).map(|i| format!("entry {i}")).collect();
+        assert_eq!(texts, expected, "the same entries (from {from})");
     }
+    // a partition no reader of this process reads: nothing kept, the bytes decoded
+    let positions = positions_of(&here, 3, 5).await;
+    let mut reader = here.read(Log::Commands, 3, positions[0] - 1).await.unwrap();
+    let entries = tokio::time::timeout(Duration::from_secs(10), reader.next_batch(5))
+        .await
+        .expect("entries")
+        .unwrap();
+    assert!(entries.iter().all(|e| e.payload.as_value::<String>().is_none()));
 }
 
 /// A stream created before packs (no numbering in its metadata) keeps one message per entry and
