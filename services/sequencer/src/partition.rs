@@ -116,31 +116,19 @@ fn event_dedupe_ids(events: &[(u64, herald_protocol::bus::Event)]) -> Vec<String
 }
 
 /// Which of a batch's events may be in the events log already: a stored message's event
-/// published again (a retried or replayed send), and the other events of replayed commands (an
-/// owner that crashed between its append and its publish may have published them). A message
-/// this batch stores is new, replayed command or not: the backlog a new owner finds is
-/// published packed.
-struct Repeats {
+/// published again (a retried or replayed send: the planner's `reemits`), and the other events
+/// of replayed commands (an owner that crashed between its append and its publish may have
+/// published them). A message this batch stores is new, replayed command or not: the backlog a
+/// new owner finds is published packed.
+struct Repeats<'a> {
     replay_through: u64,
-    /// The messages this batch stores: their events are new.
-    stored: HashSet<MsgId>,
+    reemits: &'a [usize],
 }
 
-impl Repeats {
-    fn of(changes: &[Change], replay_through: u64) -> Self {
-        let stored = changes
-            .iter()
-            .filter_map(|change| match change {
-                Change::Message(record) => Some(record.msg_id),
-                _ => None,
-            })
-            .collect();
-        Self { replay_through, stored }
-    }
-
-    fn may_be_logged(&self, position: u64, event: &herald_protocol::bus::Event) -> bool {
+impl Repeats<'_> {
+    fn may_be_logged(&self, index: usize, position: u64, event: &herald_protocol::bus::Event) -> bool {
         match &event.body {
-            EventBody::Message(record) => !self.stored.contains(&record.msg_id),
+            EventBody::Message(_) => self.reemits.binary_search(&index).is_ok(),
             _ => position <= self.replay_through,
         }
     }
@@ -204,7 +192,10 @@ impl<'a> Partition<'a> {
         {
             with_batch.stored(&plan.changes[own_changes..]);
         }
-        let repeats = Repeats::of(&plan.changes[..own_changes], reader.replay_through());
+        let repeats = Repeats {
+            replay_through: reader.replay_through(),
+            reemits: &plan.reemits,
+        };
         self.publish(plan.events, &spans, repeats).await?;
         // answered only once the events are in the log: an acknowledged message is stored and
         // on its way to every member, and while the events log is unavailable nothing is
@@ -287,16 +278,17 @@ impl<'a> Partition<'a> {
         &self,
         events: Vec<(u64, herald_protocol::bus::Event)>,
         spans: &HashMap<u64, tracing::Span>,
-        repeats: Repeats,
+        repeats: Repeats<'_>,
     ) -> Result<(), ServeError> {
         let dedupe_ids = event_dedupe_ids(&events);
         let outgoing: Vec<Outgoing> = events
             .into_iter()
             .zip(dedupe_ids)
-            .map(|((position, event), dedupe_id)| Outgoing {
+            .enumerate()
+            .map(|(index, ((position, event), dedupe_id))| Outgoing {
                 partition: self.grant.partition,
                 dedupe_id,
-                repeat: repeats.may_be_logged(position, &event),
+                repeat: repeats.may_be_logged(index, position, &event),
                 payload: Payload::value(event),
                 trace: spans.get(&position).and_then(herald_bus::trace::traceparent_of),
             })

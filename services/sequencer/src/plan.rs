@@ -88,6 +88,9 @@ pub struct Plan {
     pub replies: Vec<(ReplyTo, Result<Reply, WireError>)>,
     /// Events to publish after the writes, with the log position of their command.
     pub events: Vec<(u64, Event)>,
+    /// Indices into `events` of stored messages' events published again (a retried or replayed
+    /// send), in order: those may be in the events log already.
+    pub reemits: Vec<usize>,
     pub accepted: usize,
     pub duplicates: usize,
     pub rejected: usize,
@@ -343,6 +346,7 @@ impl<F: FnMut() -> u64> Planner<F> {
             let replayed = position <= self.replay_through;
             let recent = self.now - original.send_time < REEMIT_WINDOW_NANOS;
             if (replayed || recent && original.seq <= state.stored_before) && self.reemitted.insert(original.msg_id) {
+                self.plan.reemits.push(self.plan.events.len());
                 self.event(position, app, conv, EventBody::Message(original.clone()));
             }
             return Ok(Reply::Message(original));

@@ -14,6 +14,7 @@
 
 use crate::{Log, Payload};
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 /// Bytes (encoded) of the values kept at most.
@@ -35,6 +36,9 @@ pub struct Kept {
     budget: usize,
     seed: u64,
     inner: Mutex<Inner>,
+    /// Something was ever kept: until then a reader neither hashes nor locks (a process that
+    /// publishes nothing its readers read).
+    used: AtomicBool,
 }
 
 impl Kept {
@@ -43,6 +47,7 @@ impl Kept {
             budget,
             seed: rand_seed(),
             inner: Mutex::new(Inner::default()),
+            used: AtomicBool::new(false),
         })
     }
 
@@ -57,6 +62,7 @@ impl Kept {
 
     /// Keeps messages' values: (digest of the message's bytes, its values, its size in bytes).
     pub fn keep(&self, messages: impl IntoIterator<Item = (Digest, Vec<Payload>, usize)>) {
+        self.used.store(true, Ordering::Relaxed);
         let mut inner = self.lock();
         for (digest, values, size) in messages {
             if size > self.budget {
@@ -77,8 +83,12 @@ impl Kept {
         }
     }
 
-    /// The values of the message whose bytes have this digest, if this process published it.
-    pub fn get(&self, digest: Digest) -> Option<Arc<[Payload]>> {
+    /// The values of the message with these bytes, if this process published it.
+    pub fn get(&self, bytes: &[u8]) -> Option<Arc<[Payload]>> {
+        if !self.used.load(Ordering::Relaxed) {
+            return None;
+        }
+        let digest = self.digest(bytes);
         self.lock().values.get(&digest).map(|(values, _)| values.clone())
     }
 
@@ -134,10 +144,11 @@ mod tests {
     fn values_are_found_by_the_digest_of_their_bytes_only() {
         let kept = Kept::new(1000);
         let digest = kept.digest(b"pack one");
+        assert!(kept.get(b"pack one").is_none(), "nothing kept yet");
         kept.keep([(digest, values(2), 8)]);
-        let found = kept.get(digest).expect("kept");
+        let found = kept.get(b"pack one").expect("kept");
         assert_eq!(found[1].as_value::<u64>(), Some(&1));
-        assert!(kept.get(kept.digest(b"pack two")).is_none());
+        assert!(kept.get(b"pack two").is_none());
         let other = Kept::new(1000);
         assert_ne!(other.digest(b"pack one"), digest, "another process's seed");
     }
@@ -145,15 +156,13 @@ mod tests {
     #[test]
     fn the_oldest_go_past_the_byte_budget() {
         let kept = Kept::new(100);
-        let digests: Vec<Digest> = (0..4).map(|i: u8| kept.digest(&[i])).collect();
-        for digest in &digests {
-            kept.keep([(*digest, values(1), 40)]);
+        for i in 0..4u8 {
+            kept.keep([(kept.digest(&[i]), values(1), 40)]);
         }
-        assert!(kept.get(digests[1]).is_none());
-        assert!(kept.get(digests[2]).is_some() && kept.get(digests[3]).is_some());
-        let big = kept.digest(b"big");
-        kept.keep([(big, values(1), 101)]);
-        assert!(kept.get(big).is_none(), "larger than the budget: not kept");
+        assert!(kept.get(&[1]).is_none());
+        assert!(kept.get(&[2]).is_some() && kept.get(&[3]).is_some());
+        kept.keep([(kept.digest(b"big"), values(1), 101)]);
+        assert!(kept.get(b"big").is_none(), "larger than the budget: not kept");
     }
 
     #[test]

@@ -307,7 +307,7 @@ fn entries_of(
     let (seq, pending) = (info.stream_sequence, info.pending);
     let headers = message.headers.as_ref();
     // published by this process: its values, not the bytes decoded again
-    let values = kept.get(kept.digest(&message.payload));
+    let values = kept.get(&message.payload);
     let members = match headers.and_then(|h| h.get(pack::HEADER)).map(|v| v.as_str()) {
         None => {
             let header = |name: &str| headers.and_then(|h| h.get(name)).map(|v| v.as_str().to_owned());

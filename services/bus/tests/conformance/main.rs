@@ -219,25 +219,22 @@ async fn a_gateway_inbox_takes_values_from_its_process_and_bytes_from_others() {
             outcome: Ok(Reply::Done),
         }])
     };
-    herald_bus::send_gateway_message(&here, &gateway, acks(1))
-        .await
-        .unwrap();
-    let local = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let mut pass = async |from: &NatsBus, request| {
+        herald_bus::send_gateway_message(from, &gateway, acks(request))
+            .await
+            .unwrap();
+        tokio::time::timeout(Duration::from_secs(5), inbox.recv())
+            .await
+            .expect("arrives")
+            .expect("inbox open")
+    };
+    let local = pass(&here, 1).await;
     assert_eq!(
         local.as_value::<GatewayMessage>(),
         Some(&acks(1)),
         "handed over as a value"
     );
-    herald_bus::send_gateway_message(&there, &gateway, acks(2))
-        .await
-        .unwrap();
-    let remote = tokio::time::timeout(Duration::from_secs(5), inbox.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let remote = pass(&there, 2).await;
     assert!(remote.as_value::<GatewayMessage>().is_none(), "bytes from the server");
     assert_eq!(remote.decode::<GatewayMessage>().unwrap(), acks(2));
 }

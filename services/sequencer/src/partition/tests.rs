@@ -165,30 +165,32 @@ fn an_event_s_dedupe_id_does_not_depend_on_its_batch() {
 }
 
 /// The events a NATS log must compare on their own (it packs the others): a stored message's
-/// event published again, and a replayed command's other events; a message this batch stores is
-/// new.
+/// event published again (the planner lists it in `reemits`), and a replayed command's other
+/// events; a message this batch stores is new, even for a replayed command.
 #[test]
 fn replayed_and_republished_events_are_marked_repeats() {
     use herald_protocol::bus::{Event, EventBody};
     let (app, conv) = (AppId::parse("a").unwrap(), ConvId::parse("c").unwrap());
-    let stored = herald_store::testsuite::record(&app, &conv, 1, "s");
-    let mut earlier = herald_store::testsuite::record(&app, &conv, 2, "s");
-    earlier.msg_id = MsgId(stored.msg_id.0 + 1);
+    let record = herald_store::testsuite::record(&app, &conv, 1, "s");
     let event = |body| Event {
         app: app.clone(),
         conv: conv.clone(),
         body,
     };
-    let repeats = Repeats::of(&[Change::Message(stored.clone())], 10);
+    let repeats = Repeats {
+        replay_through: 10,
+        reemits: &[1],
+    };
     let archived = event(EventBody::Archived { archived: true });
-    assert!(repeats.may_be_logged(10, &archived), "a replayed command's event");
-    assert!(!repeats.may_be_logged(11, &archived), "a fresh command's event");
+    assert!(repeats.may_be_logged(2, 10, &archived), "a replayed command's event");
+    assert!(!repeats.may_be_logged(2, 11, &archived), "a fresh command's event");
+    let message = event(EventBody::Message(record));
     assert!(
-        !repeats.may_be_logged(10, &event(EventBody::Message(stored))),
+        !repeats.may_be_logged(0, 10, &message),
         "a message stored now, even by a replayed command"
     );
     assert!(
-        repeats.may_be_logged(11, &event(EventBody::Message(earlier))),
+        repeats.may_be_logged(1, 11, &message),
         "a stored message's event published again"
     );
 }

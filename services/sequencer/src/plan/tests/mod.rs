@@ -173,6 +173,7 @@ fn a_stored_key_answers_the_original_and_assigns_nothing() {
     assert!(messages(&plan).is_empty());
     assert_eq!(plan.replies[0].1, Ok(Reply::Message(original.clone())));
     assert_eq!(plan.events.len(), 1, "a recent replay re-publishes its event");
+    assert_eq!(plan.reemits, vec![0], "listed as a re-publish");
     let late = plan_batch(
         vec![send("c", "a", "k7", 1)],
         &mut states,
@@ -192,7 +193,7 @@ fn a_stored_key_answers_the_original_and_assigns_nothing() {
     );
     assert_eq!(ours.replies[0].1, Ok(Reply::Message(original.clone())));
     assert!(
-        ours.events.is_empty(),
+        ours.events.is_empty() && ours.reemits.is_empty(),
         "a retry of a message the current reader published re-publishes nothing"
     );
     assert_eq!(states[&key("c")].last_seq, 7);
