@@ -195,6 +195,12 @@ pub const CATALOGUE: &[Metric] = &[
         "Acks or deliveries too large for one bus message alone, not sent (logged at warn; recovered from the store).",
     ),
     metric(
+        "herald_log_packs_malformed_total",
+        Counter,
+        &[],
+        "Packs read from a NATS stream that could not be unpacked, skipped (each logged at error; `nats/README.md`, Packs).",
+    ),
+    metric(
         "herald_route_watch_restarts_total",
         Counter,
         &[],
