@@ -15,7 +15,8 @@
 //!   them here one hash range (a 64th) per step, in order, so each step rewrites a 64th of
 //!   the table's leaves once for all of its keys, instead of a leaf per key. The merge's
 //!   progress is in `idempotency_merge`, so any process continues it after a crash, and the
-//!   merged rows leave `idempotency_recent` only when every range is done.
+//!   merged rows leave `idempotency_recent` only when every range is done, as many steps again
+//!   (a 64th of them per step), so no step holds the writer for long.
 //!
 //! A lookup takes the candidates of a hash from memory and from `idempotency`, then reads each
 //! candidate message and compares the four fields, so a hash collision costs a read, never a
@@ -73,6 +74,8 @@ pub struct Recent {
     mirror: Mutex<Mirror>,
     /// Recent keys past which a merge starts (`MERGE_AT`; smaller in tests).
     merge_at: usize,
+    /// Merged rows a step deletes from `idempotency_recent` once every range is merged.
+    prune_step: i64,
     /// The writer hands the mirror what each group commit appended ([`Recent::committed`]), so
     /// lookups and merges need not read the table's tail back (a store that is its file's sole
     /// writer, `SqliteStore::open_sole_writer`).
@@ -220,6 +223,8 @@ impl Recent {
         Self {
             mirror: Mutex::default(),
             merge_at,
+            // as many steps to delete the rows as to merge them
+            prune_step: (merge_at as i64 / CHUNKS).max(1),
             fed: false,
         }
     }
@@ -410,31 +415,38 @@ impl Recent {
                 true
             }
             None => {
+                // the merged rows leave a slice per step: deleting a whole merge's rows at once
+                // held the writer, and every append behind it, for most of a second
+                let upto = state.through.min(state.pruned.saturating_add(self.prune_step));
                 // the newest row stays (merged, so found twice at most): ids are the table's
                 // rowids, and an emptied table would hand out ids from 1 again
                 tx.prepare_cached(
                     "DELETE FROM idempotency_recent WHERE id <= ?1 AND id < (SELECT MAX(id) FROM idempotency_recent)",
                 )?
-                .execute([state.through])?;
-                state.pruned = state.through;
-                state.through = 0;
-                state.chunk = 0;
-                false
+                .execute([upto])?;
+                state.pruned = upto;
+                // forgotten before the commit: a lookup following the table meanwhile must not
+                // take the new mark for another process's merge. Should the commit fail, the
+                // rows stay in the table, merged already, so nothing is missed
+                self.mirror().prune(upto);
+                if upto < state.through {
+                    true
+                } else {
+                    state.through = 0;
+                    state.chunk = 0;
+                    false
+                }
             }
         };
         tx.prepare_cached("UPDATE idempotency_merge SET through = ?1, chunk = ?2, pruned = ?3 WHERE id = 1")?
             .execute(params![state.through, state.chunk, state.pruned])?;
         tx.commit()?;
         let mut mirror = self.mirror();
-        // merged keys join the filter before the mirror forgets them (at the merge's last step)
+        // merged keys join the filter before the mirror forgets them (in the steps that delete them)
         if let (Some(keys), Some(merged)) = (&moving, mirror.merged.as_mut()) {
             for &(h, _) in keys {
                 merged.insert(h);
             }
-        }
-        if !more {
-            // forget the deleted rows now rather than at the next lookup
-            mirror.prune(state.pruned);
         }
         drop(mirror);
         Ok(more || self.wants_merge())
@@ -683,6 +695,55 @@ mod tests {
             plan.iter()
                 .any(|step| step.starts_with("SEARCH idempotency USING PRIMARY KEY (h=?)")),
             "{plan:?}"
+        );
+    }
+
+    #[test]
+    fn a_merge_deletes_its_rows_a_slice_per_step_and_every_key_is_found_between_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        // the writer's own mirror, fed, with its filter of merged keys
+        let recent = Recent::fed(&conn, 128).unwrap();
+        let records = store_and_hand_over(&mut conn, 1..=130, Some(&recent));
+        for _ in 0..CHUNKS {
+            assert!(
+                recent.merge_step(&mut conn).unwrap(),
+                "ranges left to merge or rows to delete"
+            );
+        }
+        assert_eq!(count(&conn, "idempotency"), 130);
+        assert_eq!(
+            count(&conn, "idempotency_recent"),
+            130,
+            "nothing deleted before every range is merged"
+        );
+        let mut left = 130;
+        let mut steps = 0;
+        loop {
+            let more = recent.merge_step(&mut conn).unwrap();
+            steps += 1;
+            let now = count(&conn, "idempotency_recent");
+            assert!(
+                left - now <= 2,
+                "a step deletes a 64th of the merge at most ({left} -> {now})"
+            );
+            left = now;
+            assert_eq!(find(&recent, &conn, &records), ids(&records), "found between steps");
+            assert_eq!(
+                find(&Recent::new(128), &conn, &records),
+                ids(&records),
+                "and by a process starting between them"
+            );
+            if !more {
+                break;
+            }
+        }
+        assert_eq!(steps, 65, "as many steps as the rows need");
+        assert_eq!(left, 1, "every row but the newest deleted");
+        let never_stored = 0x5eed_i64;
+        assert!(
+            recent.surely_new(&[never_stored]),
+            "the writer's own deletions never pass for another process's merge (its filter stays)"
         );
     }
 
