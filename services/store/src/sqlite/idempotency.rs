@@ -307,6 +307,12 @@ impl Recent {
         self.mirror.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Whether a merge is under way in the database (one a stopped process left, say): the
+    /// writer then steps it on from its first commit, whatever the count of recent keys.
+    pub fn merge_running(conn: &Connection) -> bool {
+        merge_state(conn).is_ok_and(|state| state.through != 0)
+    }
+
     /// Whether enough keys are recent for a merge to start.
     pub fn wants_merge(&self) -> bool {
         self.mirror().len() >= self.merge_at
@@ -417,7 +423,11 @@ impl Recent {
             None => {
                 // the merged rows leave a slice per step: deleting a whole merge's rows at once
                 // held the writer, and every append behind it, for most of a second
-                let upto = state.through.min(state.pruned.saturating_add(self.prune_step));
+                // at least a 64th of what is left: a merge larger than `merge_at` (rows arrive
+                // while it runs) still ends in a bounded number of steps
+                let left = state.through.saturating_sub(state.pruned);
+                let slice = self.prune_step.max((left + CHUNKS - 1) / CHUNKS);
+                let upto = state.through.min(state.pruned.saturating_add(slice));
                 // the newest row stays (merged, so found twice at most): ids are the table's
                 // rowids, and an emptied table would hand out ids from 1 again
                 tx.prepare_cached(
@@ -704,20 +714,20 @@ mod tests {
         let mut conn = open(dir.path());
         // the writer's own mirror, fed, with its filter of merged keys
         let recent = Recent::fed(&conn, 128).unwrap();
-        let records = store_and_hand_over(&mut conn, 1..=130, Some(&recent));
+        let records = store_and_hand_over(&mut conn, 1..=128, Some(&recent));
         for _ in 0..CHUNKS {
             assert!(
                 recent.merge_step(&mut conn).unwrap(),
                 "ranges left to merge or rows to delete"
             );
         }
-        assert_eq!(count(&conn, "idempotency"), 130);
+        assert_eq!(count(&conn, "idempotency"), 128);
         assert_eq!(
             count(&conn, "idempotency_recent"),
-            130,
+            128,
             "nothing deleted before every range is merged"
         );
-        let mut left = 130;
+        let mut left = 128;
         let mut steps = 0;
         loop {
             let more = recent.merge_step(&mut conn).unwrap();
@@ -729,6 +739,10 @@ mod tests {
             );
             left = now;
             assert_eq!(find(&recent, &conn, &records), ids(&records), "found between steps");
+            assert!(
+                records.iter().all(|r| !recent.surely_new(&[key_hash(r)])),
+                "no stored key passes for new in memory between steps"
+            );
             assert_eq!(
                 find(&Recent::new(128), &conn, &records),
                 ids(&records),
@@ -738,13 +752,42 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(steps, 65, "as many steps as the rows need");
+        assert_eq!(steps, 64, "as many steps as the merge had ranges");
         assert_eq!(left, 1, "every row but the newest deleted");
         let never_stored = 0x5eed_i64;
         assert!(
             recent.surely_new(&[never_stored]),
             "the writer's own deletions never pass for another process's merge (its filter stays)"
         );
+    }
+
+    #[test]
+    fn a_merge_of_many_more_keys_than_it_starts_at_deletes_them_in_a_bounded_number_of_steps() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open(dir.path());
+        // rows keep arriving while a merge runs, so a merge may cover many times `merge_at`
+        let recent = Recent::new(64);
+        let records = store(&mut conn, 1..=640);
+        for _ in 0..CHUNKS {
+            assert!(recent.merge_step(&mut conn).unwrap());
+        }
+        let mut left = count(&conn, "idempotency_recent");
+        let mut steps = 0;
+        while recent.merge_step(&mut conn).unwrap() {
+            steps += 1;
+            let now = count(&conn, "idempotency_recent");
+            assert!(
+                left - now >= (left - 1) / CHUNKS,
+                "a step deletes a 64th of what is left at least"
+            );
+            left = now;
+        }
+        assert_eq!(left, 1, "every row but the newest deleted");
+        assert!(
+            steps < 4 * CHUNKS,
+            "{steps} steps for ten times merge_at (a slice of merge_at / 64 would take 640)"
+        );
+        assert_eq!(find(&recent, &conn, &records), ids(&records));
     }
 
     #[test]

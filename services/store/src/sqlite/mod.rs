@@ -232,6 +232,60 @@ mod tests {
         }
     }
 
+    /// A merge of idempotency keys a stopped process left unfinished goes on from the writer's
+    /// first commit, although far fewer keys are recent than start a merge.
+    #[tokio::test]
+    async fn a_merge_left_unfinished_goes_on_from_the_first_commit() {
+        use crate::testsuite::record;
+        use crate::{Change, Fence, LogStore};
+        use herald_protocol::{AppId, ConvId};
+        let dir = tempfile::tempdir().unwrap();
+        let (app, conv, other) = (
+            AppId::parse("a").unwrap(),
+            ConvId::parse("c").unwrap(),
+            ConvId::parse("d").unwrap(),
+        );
+        let fence = Fence {
+            scope: "p0".into(),
+            epoch: 1,
+        };
+        {
+            let store = super::SqliteStore::open(dir.path()).await.unwrap();
+            let first: Vec<Change> = (1..=10)
+                .map(|seq| Change::Message(record(&app, &conv, seq, "s")))
+                .collect();
+            store.apply(&fence, &first).await.unwrap();
+        }
+        // a process merged half of the ranges, then stopped
+        let mut conn = super::open_connection(&dir.path().join("herald.sqlite3")).unwrap();
+        let stopped = super::idempotency::Recent::new(8);
+        for _ in 0..super::idempotency::CHUNKS / 2 {
+            assert!(stopped.merge_step(&mut conn).unwrap());
+        }
+        let chunk = |conn: &rusqlite::Connection| {
+            conn.query_row("SELECT chunk FROM idempotency_merge WHERE id = 1", [], |r| {
+                r.get::<_, i64>(0)
+            })
+            .unwrap()
+        };
+        assert_eq!(chunk(&conn), super::idempotency::CHUNKS / 2);
+        let store = super::SqliteStore::open_sole_writer(dir.path()).await.unwrap();
+        store
+            .apply(&fence, &[Change::Message(record(&app, &other, 1, "s"))])
+            .await
+            .unwrap();
+        // the step follows the commit's answer on the writer thread
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while chunk(&conn) == super::idempotency::CHUNKS / 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the first commit is followed by a step of the merge"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert_eq!(chunk(&conn), super::idempotency::CHUNKS / 2 + 1, "one step per commit");
+    }
+
     /// A message another connection (another process) stored is not hidden by the tails: the
     /// writer drops them when SQLite says another connection committed.
     #[tokio::test]

@@ -89,8 +89,9 @@ fn guarded(job: impl FnOnce()) {
 fn write_loop(mut conn: Connection, mut jobs: mpsc::Receiver<WriterJob>, recent: &Recent, tails: &Tails) {
     // SQLite's count of commits by other connections, as this one last saw it
     let mut data_version = None;
-    // a merge of idempotency keys is running (or due): one step of it after each group commit
-    let mut merging = false;
+    // a merge of idempotency keys is running (or due): one step of it after each group commit;
+    // one a stopped process left unfinished goes on from the first commit
+    let mut merging = Recent::merge_running(&conn);
     // said at warn when merging starts failing, and once more when it works again
     let mut merge_failing = false;
     while let Some(job) = jobs.blocking_recv() {
