@@ -422,9 +422,9 @@ impl Recent {
             }
             None => {
                 // the merged rows leave a slice per step: deleting a whole merge's rows at once
-                // held the writer, and every append behind it, for most of a second
-                // at least a 64th of what is left: a merge larger than `merge_at` (rows arrive
-                // while it runs) still ends in a bounded number of steps
+                // held the writer, and every append behind it, for 0.1 - 0.25 s. A slice is at
+                // least a 64th of what is left: a merge larger than `merge_at` (rows arrive while
+                // it runs) still ends in a bounded number of steps
                 let left = state.through.saturating_sub(state.pruned);
                 let slice = self.prune_step.max((left + CHUNKS - 1) / CHUNKS);
                 let upto = state.through.min(state.pruned.saturating_add(slice));
