@@ -232,23 +232,32 @@ mod tests {
         }
     }
 
+    /// App "a", its conversations "c" and "d", and the fence of partition 0.
+    fn two_conversations() -> (
+        herald_protocol::AppId,
+        herald_protocol::ConvId,
+        herald_protocol::ConvId,
+        crate::Fence,
+    ) {
+        (
+            herald_protocol::AppId::parse("a").unwrap(),
+            herald_protocol::ConvId::parse("c").unwrap(),
+            herald_protocol::ConvId::parse("d").unwrap(),
+            crate::Fence {
+                scope: "p0".into(),
+                epoch: 1,
+            },
+        )
+    }
+
     /// A merge of idempotency keys a stopped process left unfinished goes on from the writer's
     /// first commit, although far fewer keys are recent than start a merge.
     #[tokio::test]
     async fn a_merge_left_unfinished_goes_on_from_the_first_commit() {
         use crate::testsuite::record;
-        use crate::{Change, Fence, LogStore};
-        use herald_protocol::{AppId, ConvId};
+        use crate::{Change, LogStore};
         let dir = tempfile::tempdir().unwrap();
-        let (app, conv, other) = (
-            AppId::parse("a").unwrap(),
-            ConvId::parse("c").unwrap(),
-            ConvId::parse("d").unwrap(),
-        );
-        let fence = Fence {
-            scope: "p0".into(),
-            epoch: 1,
-        };
+        let (app, conv, other, fence) = two_conversations();
         {
             let store = super::SqliteStore::open(dir.path()).await.unwrap();
             let first: Vec<Change> = (1..=10)
@@ -291,19 +300,10 @@ mod tests {
     #[tokio::test]
     async fn a_message_written_by_another_connection_is_read_after_the_next_commit() {
         use crate::testsuite::record;
-        use crate::{Change, Fence, LogStore, QueryStore};
-        use herald_protocol::{AppId, ConvId};
+        use crate::{Change, LogStore, QueryStore};
         let dir = tempfile::tempdir().unwrap();
         let store = super::SqliteStore::open_sole_writer(dir.path()).await.unwrap();
-        let (app, conv, other) = (
-            AppId::parse("a").unwrap(),
-            ConvId::parse("c").unwrap(),
-            ConvId::parse("d").unwrap(),
-        );
-        let fence = Fence {
-            scope: "p0".into(),
-            epoch: 1,
-        };
+        let (app, conv, other, fence) = two_conversations();
         let first: Vec<Change> = (1..=3)
             .map(|seq| Change::Message(record(&app, &conv, seq, "s")))
             .collect();
