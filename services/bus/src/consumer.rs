@@ -92,9 +92,14 @@ async fn consume_once<C: PartitionConsumer>(
     consumer: &mut C,
 ) -> Result<(), Interrupted> {
     let partition = grant.partition;
-    consumer.begin().await?;
-    let checkpoint = ownership::load_checkpoint(bus, spec.role, partition).await?;
-    let mut reader = bus.read_as(spec.log, partition, checkpoint, spec.role).await?;
+    consumer.begin().await.map_err(at("begin"))?;
+    let checkpoint = ownership::load_checkpoint(bus, spec.role, partition)
+        .await
+        .map_err(at("checkpoint read"))?;
+    let mut reader = bus
+        .read_as(spec.log, partition, checkpoint, spec.role)
+        .await
+        .map_err(at("reader open"))?;
     tracing::info!(
         role = spec.role,
         partition,
@@ -108,26 +113,35 @@ async fn consume_once<C: PartitionConsumer>(
         let batch = tokio::select! {
             biased;
             _ = grant.cancel.cancelled() => break,
-            batch = reader.next_batch(spec.max_batch) => batch?,
+            batch = reader.next_batch(spec.max_batch) => batch.map_err(at("read"))?,
             _ = tokio::time::sleep(CHECKPOINT_EVERY), if saver.behind() => {
-                saver.save().await?;
+                saver.save().await.map_err(at("checkpoint save"))?;
                 continue;
             }
         };
         let Some(last) = batch.last() else { continue };
         let (position, lag) = (last.position, last.pending);
         pending.set(lag as f64);
-        consumer.handle(&reader, batch).await?;
+        consumer.handle(&reader, batch).await.map_err(at("handle"))?;
         reader.done_through(position);
         saver.finished(position);
         if saver.due() {
-            saver.save().await?;
+            saver.save().await.map_err(at("checkpoint save"))?;
         }
     }
     if saver.behind() {
-        saver.save().await?;
+        saver.save().await.map_err(at("checkpoint save"))?;
     }
     Ok(())
+}
+
+/// Names the step of a partition loop an error came from, so a warning says what failed
+/// (a checkpoint's bucket, the log, or the role's own work), not only "timed out".
+fn at<E: Into<Interrupted>>(step: &'static str) -> impl FnOnce(E) -> Interrupted {
+    move |err| match err.into() {
+        Interrupted::Failed(why) => Interrupted::Failed(format!("{step}: {why}")),
+        fenced => fenced,
+    }
 }
 
 /// The finished position of one partition and when it was last saved.

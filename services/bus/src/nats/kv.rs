@@ -9,8 +9,17 @@ use futures::StreamExt;
 use herald_protocol::{AppId, GatewayId, SessionId};
 use std::sync::Arc;
 
+/// How long a point read may take before its caller retries. A read is a direct get, answered
+/// by any current replica; one routed to a server that hangs (until its peers drop its routes,
+/// 4 - 6 s with the reference pings) is never answered, and a retry after 2 s likely reaches a
+/// live replica where the 5 s JetStream timeout would hold a partition loop twice as long.
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn get(store: &kv::Store, key: &str) -> Result<Option<Versioned>, BusError> {
-    let entry = store.entry(key).await.map_err(BusError::unavailable)?;
+    let entry = tokio::time::timeout(READ_TIMEOUT, store.entry(key))
+        .await
+        .map_err(|_| BusError::unavailable(format!("KV read timed out after {READ_TIMEOUT:?}")))?
+        .map_err(BusError::unavailable)?;
     Ok(entry.filter(|e| e.operation == Operation::Put).map(|e| Versioned {
         value: e.value,
         revision: e.revision,
