@@ -56,9 +56,13 @@ impl NatsCluster {
                 .collect();
             let store = dir.join("jetstream");
             let log = dir.join("nats-server.log");
+            // pings as nats/nats-server.conf sets them: a paused (hung) peer's routes are
+            // closed after 4 - 6 s, taking its interest with them; with the 2 min default the
+            // others keep routing requests to it (a KV direct get answered by no one)
             let text = format!(
                 "server_name: \"n{i}\"\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor_port}\"\n\
                  jetstream {{ store_dir: {store:?} }}\nlog_file: {log:?}\n\
+                 ping_interval: \"2s\"\nping_max: 2\n\
                  cluster {{\n  name: \"herald-test\"\n  listen: \"127.0.0.1:{cluster_port}\"\n  routes: [{}]\n}}\n",
                 routes.join(", ")
             );
@@ -182,6 +186,31 @@ impl NatsCluster {
     /// The node leading `stream`'s replicas, as the stream's leader answers
     /// `$JS.API.STREAM.INFO.<stream>`; `None` while there is none (an election) or no node answers.
     pub async fn stream_leader(&self, stream: &str) -> Option<usize> {
+        let cluster = self.stream_cluster(stream).await?;
+        let leader = cluster.leader?;
+        self.nodes.iter().position(|n| n.name == leader)
+    }
+
+    /// Whether every one of `streams` (KV buckets as `KV_<bucket>`) has a leader and every other
+    /// node as a current, online replica: the cluster is whole again, not merely answering.
+    pub async fn replicated(&self, streams: &[&str]) -> bool {
+        for stream in streams {
+            let Some(cluster) = self.stream_cluster(stream).await else {
+                return false;
+            };
+            let whole = cluster.leader.is_some()
+                && cluster.replicas.len() + 1 == self.nodes.len()
+                && cluster.replicas.iter().all(|r| r.current && !r.offline);
+            if !whole {
+                return false;
+            }
+        }
+        true
+    }
+
+    /// `stream`'s cluster as its leader reports it; `None` while there is no leader or no
+    /// running node answers within 5 s.
+    async fn stream_cluster(&self, stream: &str) -> Option<async_nats::jetstream::stream::ClusterInfo> {
         let addrs: Vec<async_nats::ServerAddr> = self
             .nodes
             .iter()
@@ -196,8 +225,7 @@ impl NatsCluster {
                 .ok()?;
             let js = async_nats::jetstream::new(client);
             let stream = js.get_stream(stream).await.ok()?;
-            let leader = stream.cached_info().cluster.as_ref()?.leader.clone()?;
-            self.nodes.iter().position(|n| n.name == leader)
+            stream.cached_info().cluster.clone()
         };
         tokio::time::timeout(Duration::from_secs(5), ask).await.ok().flatten()
     }
