@@ -214,6 +214,19 @@ impl Cluster {
         tokio::time::timeout(within, self.nats.wait_healthy(within))
             .await
             .map_err(|_| anyhow::anyhow!("NATS nodes not all healthy within {within:?}"))?;
+        // a resumed node answers /healthz at once, before it learns it is behind: wait until
+        // every stream and bucket has a leader and every other node as a current replica
+        let streams = replicated_streams();
+        let streams: Vec<&str> = streams.iter().map(String::as_str).collect();
+        loop {
+            if self.nats.replicated(&streams).await {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                anyhow::bail!("NATS streams and buckets not all replicated within {within:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
         for proc in &self.procs {
             let remaining = deadline.saturating_duration_since(tokio::time::Instant::now());
             tokio::time::timeout(remaining, wait_healthy(proc.addr))
@@ -255,6 +268,14 @@ impl Cluster {
             .await?;
         Ok(())
     }
+}
+
+/// The streams Herald keeps at R3: its two logs and its three KV buckets.
+fn replicated_streams() -> Vec<String> {
+    use herald_bus::nats::{CHECKPOINTS_BUCKET, COMMANDS_STREAM, EVENTS_STREAM, LEASES_BUCKET, ROUTES_BUCKET};
+    let mut streams = vec![COMMANDS_STREAM.to_owned(), EVENTS_STREAM.to_owned()];
+    streams.extend([LEASES_BUCKET, CHECKPOINTS_BUCKET, ROUTES_BUCKET].map(|b| format!("KV_{b}")));
+    streams
 }
 
 fn now_ms() -> u64 {

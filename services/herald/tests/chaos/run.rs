@@ -51,6 +51,30 @@ async fn create_single(api: &Api, token: &str, other: &str) -> String {
         .to_owned()
 }
 
+/// A paused NATS node must not be needed: with a pause of at least `MUST_RECOVER_WITHIN_PAUSE`,
+/// sends and pushes have to come back while it is still paused (the two others elect leaders
+/// and drop its routes). Coming back only at `SIGCONT` means a hung server stops the cluster.
+fn needed_the_paused_node(fault: Fault, record: &FaultRecord) -> Option<Problem> {
+    let pause = faults::nats_pause();
+    if fault != Fault::PauseNatsNode || pause < faults::MUST_RECOVER_WITHIN_PAUSE {
+        return None;
+    }
+    let back = record
+        .sends_recovered
+        .zip(record.pushes_recovered)
+        .map(|(s, p)| s.max(p));
+    match back {
+        Some(back) if back < pause => None,
+        _ => Some(Problem::new(
+            "recovery",
+            format!(
+                "sends {:?} / pushes {:?} not back while the NATS node was paused ({pause:?})",
+                record.sends_recovered, record.pushes_recovered
+            ),
+        )),
+    }
+}
+
 impl Run {
     /// Starts the cluster, creates the conversations (three 1:1 pairs, both sides sending, and a
     /// group of four, two sending), connects every session's receiver (alternating gateways)
@@ -244,9 +268,13 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        if let Some(problem) = needed_the_paused_node(fault, &record) {
+            record.problems.push(problem);
+        }
         if let Err(err) = self.cluster.wait_steady(STEADY_BOUND).await {
             record.problems.push(Problem::new("recovery", format!("{err:#}")));
         }
+        record.problems.extend(self.wait_serving().await);
         record.problems.extend(self.rejoin_preferred().await);
         record.problems.extend(self.check(false).await);
         record.window.1 = Instant::now();
@@ -261,6 +289,27 @@ impl Run {
             record.problems.len()
         );
         record
+    }
+
+    /// Waits until the healed cluster has served the load again: every sender acknowledged and
+    /// every receiver pushed in each conversation after this point. The next fault then meets a
+    /// cluster that works, not one still settling (a resumed NATS node can depose the leaders
+    /// elected without it seconds after it answers as healthy).
+    async fn wait_serving(&self) -> Option<Problem> {
+        self.mark();
+        let since = Instant::now();
+        loop {
+            if self.sends_recovered(since).is_some() && self.pushes_recovered(since).is_some() {
+                return None;
+            }
+            if since.elapsed() > STEADY_BOUND {
+                return Some(Problem::new(
+                    "recovery",
+                    format!("sends and pushes not all seen within {STEADY_BOUND:?} of the cluster being whole"),
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     /// Sets every view's recovery mark past the newest message acknowledged or received.
