@@ -63,6 +63,7 @@ impl NatsCluster {
                 "server_name: \"n{i}\"\nlisten: \"127.0.0.1:{port}\"\nhttp: \"127.0.0.1:{monitor_port}\"\n\
                  jetstream {{ store_dir: {store:?} }}\nlog_file: {log:?}\n\
                  ping_interval: \"2s\"\nping_max: 2\n\
+                 lame_duck_duration: \"30s\"\nlame_duck_grace_period: \"1s\"\n\
                  cluster {{\n  name: \"herald-test\"\n  listen: \"127.0.0.1:{cluster_port}\"\n  routes: [{}]\n}}\n",
                 routes.join(", ")
             );
@@ -143,6 +144,38 @@ impl NatsCluster {
         let child = node.child.as_ref().expect("a running node");
         crate::signal(child.id(), "CONT");
         node.paused = false;
+    }
+
+    /// Lame-duck mode of node `i` (`SIGUSR2`, what `nats-server --signal ldm` sends and what a
+    /// Kubernetes preStop hook runs before a planned restart): it hands the leadership of every
+    /// stream and bucket it leads to another node, stops JetStream, closes its clients one by
+    /// one and exits.
+    pub fn lame_duck(&mut self, i: usize) {
+        let node = &self.nodes[i];
+        let child = node.child.as_ref().expect("a running node");
+        crate::signal(child.id(), "USR2");
+    }
+
+    /// Waits until node `i` has exited by itself (after `lame_duck`); kills it if it has not
+    /// after `within`. Whether it exited by itself.
+    pub async fn wait_exit(&mut self, i: usize, within: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let node = &mut self.nodes[i];
+            match node.child.as_mut().map(|c| c.try_wait()) {
+                None => return true,
+                Some(Ok(Some(_))) => {
+                    node.child = None;
+                    return true;
+                }
+                _ => {}
+            }
+            if tokio::time::Instant::now() > deadline {
+                self.kill9(i);
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
 
     /// Whether node `i` answers `/healthz` with 200: running, JetStream current with its meta

@@ -8,6 +8,10 @@ pub enum Fault {
     /// `kill -9` of the NATS node leading `HERALD_COMMANDS`, restarted once sends and pushes
     /// are back (on the two others).
     KillNatsCommandLeader,
+    /// Lame-duck mode of the NATS node leading `HERALD_COMMANDS` (a planned restart: it hands
+    /// its leaderships over, then closes its clients and exits), restarted once it has exited
+    /// and sends and pushes are back.
+    LameDuckNatsCommandLeader,
     /// `kill -9` of the sequencer owning a conversation's partition, restarted after failover.
     KillSequencer,
     /// `kill -9` of the delivery worker owning a conversation's partition, restarted after failover.
@@ -35,8 +39,9 @@ pub enum Fault {
 
 impl Fault {
     /// Every fault, in the order the short run of `.ci/test` injects them.
-    pub const ALL: [Fault; 8] = [
+    pub const ALL: [Fault; 9] = [
         Fault::KillNatsCommandLeader,
+        Fault::LameDuckNatsCommandLeader,
         Fault::KillSequencer,
         Fault::KillDelivery,
         Fault::KillGateway,
@@ -50,6 +55,7 @@ impl Fault {
     pub fn id(self) -> &'static str {
         match self {
             Fault::KillNatsCommandLeader => "nats-kill",
+            Fault::LameDuckNatsCommandLeader => "nats-ldm",
             Fault::KillSequencer => "seq-kill",
             Fault::KillDelivery => "del-kill",
             Fault::KillGateway => "gw-kill",
@@ -67,6 +73,7 @@ impl Fault {
     pub fn name(self) -> &'static str {
         match self {
             Fault::KillNatsCommandLeader => "kill -9 NATS command-stream leader",
+            Fault::LameDuckNatsCommandLeader => "lame duck NATS command-stream leader",
             Fault::KillSequencer => "kill -9 sequencer",
             Fault::KillDelivery => "kill -9 delivery worker",
             Fault::KillGateway => "kill -9 gateway",
@@ -84,11 +91,17 @@ pub enum Heal {
     Nothing,
     /// Restart once sends and pushes have recovered without it (or after `RESTART_AT_LATEST`).
     RestartNats(usize),
+    /// Like `RestartNats`, once the node has exited by itself (a lame duck closes its clients first).
+    RestartNatsAfterExit(usize),
     RestartProc(usize),
     /// `SIGCONT` after this long.
     ResumeNats(usize, Duration),
     ResumeProc(usize, Duration),
 }
+
+/// How long a lame-duck NATS node may take to close its clients and exit (its
+/// `lame_duck_duration` is 30 s, the client closes spread over it).
+const LAME_DUCK_EXIT: Duration = Duration::from_secs(45);
 
 /// A killed process is restarted at the latest this long after the kill, recovered or not.
 pub const RESTART_AT_LATEST: Duration = Duration::from_secs(30);
@@ -115,6 +128,11 @@ pub async fn inject(
             let leader = stream_leader(cluster, herald_bus::nats::COMMANDS_STREAM).await?;
             cluster.nats.kill9(leader);
             (cluster.nats.name(leader).to_owned(), Heal::RestartNats(leader))
+        }
+        Fault::LameDuckNatsCommandLeader => {
+            let leader = stream_leader(cluster, herald_bus::nats::COMMANDS_STREAM).await?;
+            cluster.nats.lame_duck(leader);
+            (cluster.nats.name(leader).to_owned(), Heal::RestartNatsAfterExit(leader))
         }
         Fault::PauseNatsNode => {
             let leader = stream_leader(cluster, herald_bus::nats::EVENTS_STREAM).await?;
@@ -195,8 +213,22 @@ async fn stream_leader(cluster: &Cluster, stream: &str) -> anyhow::Result<usize>
 pub async fn heal_if_due(cluster: &mut Cluster, heal: &Heal, elapsed: Duration, recovered: bool) -> bool {
     match *heal {
         Heal::Nothing => true,
-        Heal::RestartNats(_) | Heal::RestartProc(_) if !recovered && elapsed < RESTART_AT_LATEST => false,
+        Heal::RestartNats(_) | Heal::RestartNatsAfterExit(_) | Heal::RestartProc(_)
+            if !recovered && elapsed < RESTART_AT_LATEST =>
+        {
+            false
+        }
         Heal::RestartNats(i) => {
+            cluster.nats.restart(i);
+            true
+        }
+        Heal::RestartNatsAfterExit(i) => {
+            if !cluster.nats.wait_exit(i, LAME_DUCK_EXIT).await {
+                eprintln!(
+                    "{} still running {LAME_DUCK_EXIT:?} into lame-duck mode: killed",
+                    cluster.nats.name(i)
+                );
+            }
             cluster.nats.restart(i);
             true
         }

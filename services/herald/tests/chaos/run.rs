@@ -18,6 +18,8 @@ use tokio_util::sync::CancellationToken;
 const RECOVERY_BOUND: Duration = Duration::from_secs(60);
 /// Longest the cluster may take to be whole again after healing (NATS caught up, leases shared).
 const STEADY_BOUND: Duration = Duration::from_secs(60);
+/// Sends and pushes must be back this soon after a NATS node stopped in lame-duck mode.
+const PLANNED_STOP_BOUND: Duration = Duration::from_secs(5);
 const PAIRS: usize = 3;
 const GROUP: usize = 4;
 
@@ -51,24 +53,31 @@ async fn create_single(api: &Api, token: &str, other: &str) -> String {
         .to_owned()
 }
 
-/// A paused NATS node must not be needed: with a pause of at least `MUST_RECOVER_WITHIN_PAUSE`,
-/// sends and pushes have to come back while it is still paused (the two others elect leaders
-/// and drop its routes). Coming back only at `SIGCONT` means a hung server stops the cluster.
-fn needed_the_paused_node(fault: Fault, record: &FaultRecord) -> Option<Problem> {
-    let pause = faults::nats_pause();
-    if fault != Fault::PauseNatsNode || pause < faults::MUST_RECOVER_WITHIN_PAUSE {
-        return None;
-    }
+/// The faults with a recovery bound of their own, beyond the run's `RECOVERY_BOUND`:
+/// - a paused NATS node must not be needed: with a pause of at least
+///   `MUST_RECOVER_WITHIN_PAUSE`, sends and pushes come back while it is still paused (the two
+///   others elect leaders and drop its routes); coming back only at `SIGCONT` means a hung
+///   server stops the cluster;
+/// - a NATS node stopped as planned (lame duck) hands its leaderships over first: sends and
+///   pushes are back within `PLANNED_STOP_BOUND`, the target for a NATS node loss.
+fn recovery_bound_missed(fault: Fault, record: &FaultRecord) -> Option<Problem> {
+    let (bound, what) = match fault {
+        Fault::PauseNatsNode if faults::nats_pause() >= faults::MUST_RECOVER_WITHIN_PAUSE => {
+            (faults::nats_pause(), "while the NATS node was paused")
+        }
+        Fault::LameDuckNatsCommandLeader => (PLANNED_STOP_BOUND, "after a planned NATS node stop"),
+        _ => return None,
+    };
     let back = record
         .sends_recovered
         .zip(record.pushes_recovered)
         .map(|(s, p)| s.max(p));
     match back {
-        Some(back) if back < pause => None,
+        Some(back) if back < bound => None,
         _ => Some(Problem::new(
             "recovery",
             format!(
-                "sends {:?} / pushes {:?} not back while the NATS node was paused ({pause:?})",
+                "sends {:?} / pushes {:?} not back within {bound:?} {what}",
                 record.sends_recovered, record.pushes_recovered
             ),
         )),
@@ -268,7 +277,7 @@ impl Run {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        if let Some(problem) = needed_the_paused_node(fault, &record) {
+        if let Some(problem) = recovery_bound_missed(fault, &record) {
             record.problems.push(problem);
         }
         if let Err(err) = self.cluster.wait_steady(STEADY_BOUND).await {
