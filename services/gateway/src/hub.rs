@@ -387,19 +387,28 @@ impl Hub {
     /// not show on this gateway (withdrawn by a presence tracker that took this gateway for
     /// dead, or lost with the bus): a gateway never loses the routes it holds. Returns how many.
     pub async fn reassert_routes(&self, table: &herald_bus::RouteTable) -> usize {
+        self.publish_routes(|(app, session)| {
+            let key = herald_bus::RouteKey {
+                app: app.clone(),
+                session: session.clone(),
+            };
+            !table.holds(&key, &self.gateway)
+        })
+        .await
+    }
+
+    /// Publishes again the route of every session with a connection here, whatever the routing
+    /// table shows: after this gateway's heartbeat lapsed (a pause, a lost NATS connection) a
+    /// presence tracker may have withdrawn them, and the local replica may not show it yet (its
+    /// watch lived through the same outage). Returns how many.
+    pub async fn republish_routes(&self) -> usize {
+        self.publish_routes(|_| true).await
+    }
+
+    async fn publish_routes(&self, wanted: impl Fn(&Key) -> bool) -> usize {
         let missing: Vec<Key> = {
             let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
-            conns
-                .keys()
-                .filter(|(app, session)| {
-                    let key = herald_bus::RouteKey {
-                        app: app.clone(),
-                        session: session.clone(),
-                    };
-                    !table.holds(&key, &self.gateway)
-                })
-                .cloned()
-                .collect()
+            conns.keys().filter(|key| wanted(key)).cloned().collect()
         };
         let mut reasserted = 0;
         for key in missing {
@@ -530,5 +539,40 @@ mod tests {
             .map(|(conv, seq)| format!("{{\"Seq\":{seq},\"ConversationID\":\"{conv}\"}}"))
             .collect();
         assert_eq!(written, expected);
+    }
+
+    /// After a lapse the local replica may still show routes a tracker withdrew (its watch
+    /// lived through the same outage): reasserting against it publishes nothing, republishing
+    /// publishes every route this gateway holds. Seen in the chaos suite: a paused gateway's
+    /// receivers got no push for 10 s after it resumed, until its replica caught up.
+    #[tokio::test]
+    async fn republishing_restores_routes_a_stale_replica_still_shows() {
+        let bus = Arc::new(InprocBus::new(1));
+        let gateway = GatewayId::parse("g").unwrap();
+        let hub = Hub::new(gateway.clone(), bus.clone(), 16);
+        let me = crate::Identity::for_tests();
+        let (tx, _rx) = outbound::channel(64, 1 << 20);
+        let conn = Conn::new(1, &me, ConnKind::Sse, Sink::Queue(tx), CancellationToken::new());
+        hub.register(&me.app, &me.session, conn).await.unwrap();
+        let key = herald_bus::RouteKey {
+            app: me.app.clone(),
+            session: me.session.clone(),
+        };
+        let table = bus.route_table().await.unwrap();
+        assert!(table.holds(&key, &gateway), "registered");
+
+        // a tracker withdraws the route; a stale replica still shows it
+        bus.route_remove(&me.app, &me.session, &gateway).await.unwrap();
+        assert!(!table.holds(&key, &gateway), "withdrawn");
+        let stale = herald_bus::RouteTable::default();
+        stale.add(key.clone(), gateway.clone());
+        assert_eq!(hub.reassert_routes(&stale).await, 0);
+        assert!(
+            !table.holds(&key, &gateway),
+            "nothing reasserted against the stale replica"
+        );
+
+        assert_eq!(hub.republish_routes().await, 1);
+        assert!(table.holds(&key, &gateway), "republished");
     }
 }

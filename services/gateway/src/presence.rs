@@ -16,7 +16,7 @@ use herald_store::SocialStore;
 use serde_json::json;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
@@ -38,6 +38,10 @@ pub struct Tracker {
 
 pub const GATEWAY_TTL: Duration = Duration::from_secs(5);
 const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
+/// How long one heartbeat's write may wait for its answer before the next one is sent: a put
+/// lost with a dropped NATS connection would otherwise hold the loop for the 5 s JetStream
+/// timeout, as long as the heartbeat's TTL.
+const BEAT_WAIT: Duration = Duration::from_millis(1500);
 /// How often the tracker looks for dead gateways (presence itself follows the change feed).
 const TRACK_EVERY: Duration = Duration::from_millis(500);
 /// How long a gateway must be missing from the heartbeat listing before a point read may
@@ -67,13 +71,36 @@ pub async fn beat(tracker: &Tracker, expires_ms: u64) -> Result<(), herald_bus::
 
 pub async fn heartbeat(tracker: Tracker) {
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    // after an outage, one beat per period again, not a burst of the missed ones
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_beat = Instant::now();
     loop {
         tokio::select! {
             _ = tracker.shutdown.cancelled() => break,
             _ = tick.tick() => {}
         }
-        if let Err(err) = beat(&tracker, now_ms() + GATEWAY_TTL.as_millis() as u64).await {
-            tracing::warn!(error = %err, "gateway heartbeat failed");
+        let expires_ms = now_ms() + GATEWAY_TTL.as_millis() as u64;
+        match tokio::time::timeout(BEAT_WAIT, beat(&tracker, expires_ms)).await {
+            Ok(Ok(())) => {
+                // no beat landed for a TTL: a tracker may have taken this gateway for dead and
+                // withdrawn its routes, which the local replica may not show yet
+                let lapsed = last_beat.elapsed();
+                last_beat = Instant::now();
+                if lapsed >= GATEWAY_TTL {
+                    let republished = tracker.hub.republish_routes().await;
+                    metrics::counter!("herald_routes_reasserted_total").increment(republished as u64);
+                    tracing::warn!(
+                        lapsed_ms = lapsed.as_millis() as u64,
+                        sessions = republished,
+                        "gateway heartbeat back after lapsing; published every route again"
+                    );
+                }
+            }
+            Ok(Err(err)) => tracing::warn!(error = %err, "gateway heartbeat failed"),
+            Err(_) => tracing::warn!(
+                wait_ms = BEAT_WAIT.as_millis() as u64,
+                "gateway heartbeat unanswered; beating again"
+            ),
         }
         let reasserted = tracker.hub.reassert_routes(&tracker.routes).await;
         if reasserted > 0 {
