@@ -267,7 +267,9 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
     let client = connect_options(config, from_url)
         .await?
         .name(&config.name)
-        .connection_timeout(Duration::from_secs(5))
+        // a reconnect may first try the hung server it just left: its kernel still accepts the
+        // TCP connection, and nothing answers; 2 s (not 5) until the next server is tried
+        .connection_timeout(Duration::from_secs(2))
         // a hung server (paused, partitioned) is left after two unanswered pings: 4 to 6 s,
         // not the 2 to 3 minutes of the client's 60 s default, so the process moves to a live node
         .ping_interval(Duration::from_secs(2))
