@@ -5,7 +5,7 @@ use async_nats::jetstream::kv::{self, Operation};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use bytes::Bytes;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use herald_protocol::{AppId, GatewayId, SessionId};
 use std::sync::Arc;
 
@@ -42,13 +42,33 @@ pub async fn update(store: &kv::Store, key: &str, value: Bytes, revision: u64) -
     }
 }
 
+/// The live keys starting with `prefix` and their values. The keys come from the stream's
+/// subject state, which its leader answers, not from a watch: a watch is an ephemeral consumer,
+/// and scans run several times a second per process (membership, dead gateways), which churned
+/// consumers through the meta leader and was refused ("maximum consumers limit reached")
+/// while a server was in lame-duck mode. Deleted keys still have a subject; their point read
+/// leaves them out.
 pub async fn scan(store: &kv::Store, prefix: &str) -> Result<Vec<(String, Bytes)>, BusError> {
-    let keys: Vec<String> = match store.keys().await {
-        Ok(keys) => keys.filter_map(|k| async move { k.ok() }).collect().await,
-        Err(err) => return Err(BusError::unavailable(err)),
+    // a prefix ending at a token boundary narrows the server's answer; any other is filtered here
+    let filter = match prefix.ends_with('.') {
+        true => format!("{}{prefix}>", store.prefix),
+        false => format!("{}>", store.prefix),
     };
+    let mut subjects = store
+        .stream
+        .info_with_subjects(filter)
+        .await
+        .map_err(BusError::unavailable)?;
+    let mut keys = Vec::new();
+    while let Some((subject, _)) = subjects.try_next().await.map_err(BusError::unavailable)? {
+        if let Some(key) = subject.strip_prefix(store.prefix.as_str())
+            && key.starts_with(prefix)
+        {
+            keys.push(key.to_owned());
+        }
+    }
     let mut found = Vec::new();
-    for key in keys.into_iter().filter(|k| k.starts_with(prefix)) {
+    for key in keys {
         if let Some(value) = get(store, &key).await? {
             found.push((key, value.value));
         }

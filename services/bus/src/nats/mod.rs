@@ -7,7 +7,7 @@ mod kv;
 pub mod pack;
 mod setup;
 
-pub use setup::{NatsAuth, NatsConfig, NatsTls, StreamLimits, redact_url};
+pub use setup::{LEASES_MAX_AGE, NatsAuth, NatsConfig, NatsTls, StreamLimits, redact_url};
 
 /// Idle heartbeat a log reader asks the server for; two missed end the reader (and the
 /// partition loop reads again from its checkpoint).

@@ -171,20 +171,50 @@ async fn ensure_stream(
     Ok((stream, positions))
 }
 
-async fn ensure_bucket(js: &jetstream::Context, name: &str, replicas: usize) -> Result<kv::Store, BusError> {
-    match js.get_key_value(name).await {
-        Ok(store) => Ok(store),
-        Err(_) => js
-            .create_key_value(kv::Config {
-                bucket: name.into(),
-                history: 1,
-                storage: stream::StorageType::File,
-                num_replicas: replicas,
-                ..Default::default()
-            })
-            .await
-            .map_err(BusError::unavailable),
+/// How long the leases bucket keeps a key nobody writes. Every live key in it is rewritten
+/// within seconds (leases and members every renewal period, gateway heartbeats every second), so
+/// only the keys of processes gone for good age out: each start of a gateway writes a new
+/// `gw.<name>-<nonce>` key, and without an age they piled up forever, every one listed and read
+/// by the presence tracker's scan twice a second. A lease key recreated later gets a higher
+/// revision than any before (revisions are stream sequences), so fencing epochs keep rising.
+pub const LEASES_MAX_AGE: Duration = Duration::from_secs(15 * 60);
+
+/// Opens a bucket, creating it if it is missing; `max_age` (0: keep keys forever) is set on
+/// an existing bucket too, so a deployment created before it gets it on the next start.
+async fn ensure_bucket(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<kv::Store, BusError> {
+    let store = match js.get_key_value(name).await {
+        Ok(store) => store,
+        Err(_) => {
+            return js
+                .create_key_value(kv::Config {
+                    bucket: name.into(),
+                    history: 1,
+                    storage: stream::StorageType::File,
+                    num_replicas: replicas,
+                    max_age,
+                    ..Default::default()
+                })
+                .await
+                .map_err(BusError::unavailable);
+        }
+    };
+    let mut config = store.stream.cached_info().config.clone();
+    if config.max_age != max_age {
+        config.max_age = max_age;
+        // the dedupe window may not exceed the age (NATS's own KV default: 2 min at most)
+        if !max_age.is_zero() {
+            config.duplicate_window = config.duplicate_window.min(max_age);
+        }
+        js.update_stream(config).await.map_err(BusError::unavailable)?;
+        tracing::info!(bucket = name, max_age_s = max_age.as_secs(), "bucket's key age updated");
+        return js.get_key_value(name).await.map_err(BusError::unavailable);
     }
+    Ok(store)
 }
 
 /// `nats://a:4222,nats://b:4222`: every server of a cluster, tried in turn. A URL's
@@ -311,9 +341,11 @@ pub(super) async fn connect(config: &NatsConfig) -> Result<NatsBus, BusError> {
     .await?;
     let created = commands.cached_info().created.unix_timestamp_nanos();
     Ok(NatsBus {
-        leases: ensure_bucket(&js, LEASES_BUCKET, config.replicas).await?,
-        checkpoints: ensure_bucket(&js, CHECKPOINTS_BUCKET, config.replicas).await?,
-        routes: ensure_bucket(&js, ROUTES_BUCKET, config.replicas).await?,
+        leases: ensure_bucket(&js, LEASES_BUCKET, config.replicas, LEASES_MAX_AGE).await?,
+        // a checkpoint is written only when its partition moves, and a route while its session
+        // is connected: neither may age out
+        checkpoints: ensure_bucket(&js, CHECKPOINTS_BUCKET, config.replicas, Duration::ZERO).await?,
+        routes: ensure_bucket(&js, ROUTES_BUCKET, config.replicas, Duration::ZERO).await?,
         client,
         js,
         partitions: config.partitions,

@@ -33,6 +33,62 @@ async fn nats_refuses_a_changed_partition_count() {
     assert!(err.to_string().contains("partitions"), "{err}");
 }
 
+/// The leases bucket forgets keys nobody writes (a stopped gateway's heartbeat, a gone
+/// member): a bucket made before it had an age gets one when a process connects, and the other
+/// buckets keep theirs forever. Its scans create no consumer (a watch per scan churned the meta
+/// leader several times a second per process).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_leases_bucket_ages_out_dead_keys_and_scans_without_consumers() {
+    let server = herald_testkit::NatsServer::start();
+    let js = async_nats::jetstream::new(async_nats::connect(&server.url).await.unwrap());
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: herald_bus::nats::LEASES_BUCKET.into(),
+        history: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let bus = NatsBus::connect(&NatsConfig::new(&server.url, 4)).await.unwrap();
+    let age = |bucket: &'static str| {
+        let js = js.clone();
+        async move {
+            let mut stream = js.get_stream(format!("KV_{bucket}")).await.unwrap();
+            stream.info().await.unwrap().config.max_age
+        }
+    };
+    assert_eq!(
+        age(herald_bus::nats::LEASES_BUCKET).await,
+        herald_bus::nats::LEASES_MAX_AGE
+    );
+    assert_eq!(age(herald_bus::nats::CHECKPOINTS_BUCKET).await, Duration::ZERO);
+    assert_eq!(age(herald_bus::nats::ROUTES_BUCKET).await, Duration::ZERO);
+
+    let leases = format!("KV_{}", herald_bus::nats::LEASES_BUCKET);
+    let consumers = || {
+        let (js, leases) = (js.clone(), leases.clone());
+        async move {
+            js.get_stream(leases)
+                .await
+                .unwrap()
+                .info()
+                .await
+                .unwrap()
+                .state
+                .consumer_count
+        }
+    };
+    for i in 0..3 {
+        bus.kv_put(herald_bus::Bucket::Leases, &format!("member.t.{i}"), "x".into())
+            .await
+            .unwrap();
+    }
+    for _ in 0..5 {
+        let listed = bus.kv_scan(herald_bus::Bucket::Leases, "member.t.").await.unwrap();
+        assert_eq!(listed.len(), 3);
+    }
+    assert_eq!(consumers().await, 0, "a scan leaves no consumer behind");
+}
+
 /// A stream's messages on subject `herald.cmd.<partition>`.
 async fn messages_on(url: &str, partition: u32) -> u64 {
     let client = async_nats::connect(url).await.unwrap();
