@@ -386,7 +386,7 @@ impl Hub {
     /// Publishes again the route of every session with a connection here that `table` does
     /// not show on this gateway (withdrawn by a presence tracker that took this gateway for
     /// dead, or lost with the bus): a gateway never loses the routes it holds. Returns how many.
-    pub async fn reassert_routes(&self, table: &herald_bus::RouteTable) -> usize {
+    pub async fn reassert_routes(&self, table: &herald_bus::RouteTable) -> RoutesPublished {
         self.publish_routes(|(app, session)| {
             let key = herald_bus::RouteKey {
                 app: app.clone(),
@@ -400,30 +400,45 @@ impl Hub {
     /// Publishes again the route of every session with a connection here, whatever the routing
     /// table shows: after this gateway's heartbeat lapsed (a pause, a lost NATS connection) a
     /// presence tracker may have withdrawn them, and the local replica may not show it yet (its
-    /// watch lived through the same outage). Returns how many.
-    pub async fn republish_routes(&self) -> usize {
+    /// watch lived through the same outage).
+    pub async fn republish_routes(&self) -> RoutesPublished {
         self.publish_routes(|_| true).await
     }
 
-    async fn publish_routes(&self, wanted: impl Fn(&Key) -> bool) -> usize {
-        let missing: Vec<Key> = {
+    /// Puts the route of every session here that `wanted` picks, `PUBLISH_CONCURRENCY` at a
+    /// time (a gateway may hold many sessions, and each put waits for its answer).
+    async fn publish_routes(&self, wanted: impl Fn(&Key) -> bool) -> RoutesPublished {
+        use futures::StreamExt;
+        let keys: Vec<Key> = {
             let conns = self.conns.lock().unwrap_or_else(|p| p.into_inner());
             conns.keys().filter(|key| wanted(key)).cloned().collect()
         };
-        let mut reasserted = 0;
-        for key in missing {
-            // under the key's route lock, so a last connection closing meanwhile wins
-            let _guard = self.route_lock(&key).lock().await;
-            let still_here = self.conns.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key);
-            if !still_here {
-                continue;
-            }
-            match self.bus.route_add(&key.0, &key.1, &self.gateway).await {
-                Ok(()) => reasserted += 1,
-                Err(err) => tracing::warn!(error = %err, "could not reassert a route"),
+        let outcomes: Vec<Option<Result<(), herald_bus::BusError>>> = futures::stream::iter(keys)
+            .map(|key| async move {
+                // under the key's route lock, so a last connection closing meanwhile wins
+                let _guard = self.route_lock(&key).lock().await;
+                let still_here = self.conns.lock().unwrap_or_else(|p| p.into_inner()).contains_key(&key);
+                if !still_here {
+                    return None;
+                }
+                Some(self.bus.route_add(&key.0, &key.1, &self.gateway).await)
+            })
+            .buffer_unordered(PUBLISH_CONCURRENCY)
+            .collect()
+            .await;
+        let mut published = RoutesPublished::default();
+        for outcome in outcomes.into_iter().flatten() {
+            match outcome {
+                Ok(()) => published.ok += 1,
+                Err(err) => {
+                    if published.failed == 0 {
+                        tracing::warn!(error = %err, "could not publish a route");
+                    }
+                    published.failed += 1;
+                }
             }
         }
-        reasserted
+        published
     }
 
     pub fn connection_count(&self) -> usize {
@@ -490,6 +505,16 @@ impl<'a> PushFrames<'a> {
                 .clone(),
         }
     }
+}
+
+/// How many route puts one pass of `publish_routes` keeps in flight.
+const PUBLISH_CONCURRENCY: usize = 32;
+
+/// What one pass of publishing routes did: puts answered, and puts that failed (to retry).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct RoutesPublished {
+    pub ok: usize,
+    pub failed: usize,
 }
 
 #[cfg(test)]
@@ -566,13 +591,13 @@ mod tests {
         assert!(!table.holds(&key, &gateway), "withdrawn");
         let stale = herald_bus::RouteTable::default();
         stale.add(key.clone(), gateway.clone());
-        assert_eq!(hub.reassert_routes(&stale).await, 0);
+        assert_eq!(hub.reassert_routes(&stale).await, RoutesPublished::default());
         assert!(
             !table.holds(&key, &gateway),
             "nothing reasserted against the stale replica"
         );
 
-        assert_eq!(hub.republish_routes().await, 1);
+        assert_eq!(hub.republish_routes().await, RoutesPublished { ok: 1, failed: 0 });
         assert!(table.holds(&key, &gateway), "republished");
     }
 }

@@ -18,6 +18,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 /// A gateway silent this long is dead: its sessions go offline, its routes are withdrawn.
@@ -42,6 +43,10 @@ const HEARTBEAT_EVERY: Duration = Duration::from_secs(1);
 /// lost with a dropped NATS connection would otherwise hold the loop for the 5 s JetStream
 /// timeout, as long as the heartbeat's TTL.
 const BEAT_WAIT: Duration = Duration::from_millis(1500);
+/// After a heartbeat lapse, every route is published again at once and once more this much
+/// later: a tracker whose point read found the heartbeat expired just before the beat landed
+/// may still be withdrawing the routes one by one meanwhile.
+const REPUBLISH_AGAIN_AFTER: Duration = Duration::from_secs(4);
 /// How often the tracker looks for dead gateways (presence itself follows the change feed).
 const TRACK_EVERY: Duration = Duration::from_millis(500);
 /// How long a gateway must be missing from the heartbeat listing before a point read may
@@ -70,6 +75,9 @@ pub async fn beat(tracker: &Tracker, expires_ms: u64) -> Result<(), herald_bus::
 }
 
 pub async fn heartbeat(tracker: Tracker) {
+    // the routes are kept by a task of their own: publishing many of them never holds a beat
+    let (lapses, lapses_rx) = watch::channel(None);
+    tokio::spawn(keep_routes(tracker.clone(), lapses_rx));
     let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
     // after an outage, one beat per period again, not a burst of the missed ones
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -87,13 +95,11 @@ pub async fn heartbeat(tracker: Tracker) {
                 let lapsed = last_beat.elapsed();
                 last_beat = Instant::now();
                 if lapsed >= GATEWAY_TTL {
-                    let republished = tracker.hub.republish_routes().await;
-                    metrics::counter!("herald_routes_reasserted_total").increment(republished as u64);
                     tracing::warn!(
                         lapsed_ms = lapsed.as_millis() as u64,
-                        sessions = republished,
-                        "gateway heartbeat back after lapsing; published every route again"
+                        "gateway heartbeat back after lapsing; publishing every route again"
                     );
+                    lapses.send_replace(Some(last_beat));
                 }
             }
             Ok(Err(err)) => tracing::warn!(error = %err, "gateway heartbeat failed"),
@@ -102,13 +108,51 @@ pub async fn heartbeat(tracker: Tracker) {
                 "gateway heartbeat unanswered; beating again"
             ),
         }
-        let reasserted = tracker.hub.reassert_routes(&tracker.routes).await;
-        if reasserted > 0 {
-            metrics::counter!("herald_routes_reasserted_total").increment(reasserted as u64);
+    }
+}
+
+/// Keeps this gateway's routes in the routing table: every period, the routes its replica does
+/// not show; after a heartbeat lapse, every route, once at once and once more when a tracker
+/// that condemned the gateway just before its beat landed has finished withdrawing
+/// (`REPUBLISH_AGAIN_AFTER`), each pass repeated until none of its puts failed.
+async fn keep_routes(tracker: Tracker, mut lapses: watch::Receiver<Option<Instant>>) {
+    let mut tick = tokio::time::interval(HEARTBEAT_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // when the next passes over every route are due, earliest first
+    let mut full_passes: Vec<Instant> = Vec::new();
+    loop {
+        tokio::select! {
+            _ = tracker.shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+            changed = lapses.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                if let Some(at) = *lapses.borrow_and_update() {
+                    full_passes = vec![at, at + REPUBLISH_AGAIN_AFTER];
+                }
+            }
+        }
+        let full = full_passes.first().is_some_and(|due| *due <= Instant::now());
+        let published = if full {
+            tracker.hub.republish_routes().await
+        } else {
+            tracker.hub.reassert_routes(&tracker.routes).await
+        };
+        if full && published.failed == 0 {
+            full_passes.remove(0);
+        }
+        if published.ok > 0 && !full {
             tracing::warn!(
-                sessions = reasserted,
+                sessions = published.ok,
                 "routes of live connections were missing from the routing table; published them again"
             );
+        }
+        if published.ok > 0 {
+            metrics::counter!("herald_routes_reasserted_total").increment(published.ok as u64);
+        }
+        if published.failed > 0 {
+            tracing::warn!(failed = published.failed, full, "routes not published; retrying");
         }
     }
 }

@@ -168,7 +168,7 @@ pub const CATALOGUE: &[Metric] = &[
         "herald_routes_reasserted_total",
         Counter,
         &[],
-        "Routes of live connections a gateway found missing from the routing table and published again.",
+        "Routes of live connections a gateway published again: found missing from the routing table, or all of them after its heartbeat lapsed.",
     ),
     metric(
         "herald_routes_withdrawn_total",
