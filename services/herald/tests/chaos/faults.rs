@@ -99,8 +99,9 @@ pub enum Heal {
     ResumeProc(usize, Duration),
 }
 
-/// How long a lame-duck NATS node may take to close its clients and exit (its
-/// `lame_duck_duration` is 30 s, the client closes spread over it).
+/// How long a lame-duck NATS node may take to close its clients and exit: it hands its
+/// leaderships over, waits a second and its 1 s grace period, then closes its clients at most a
+/// second apart (within its `lame_duck_duration` of 30 s).
 const LAME_DUCK_EXIT: Duration = Duration::from_secs(45);
 
 /// A killed process is restarted at the latest this long after the kill, recovered or not.
