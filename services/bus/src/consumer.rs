@@ -115,7 +115,7 @@ async fn consume_once<C: PartitionConsumer>(
             _ = grant.cancel.cancelled() => break,
             batch = reader.next_batch(spec.max_batch) => batch.map_err(at("read"))?,
             _ = tokio::time::sleep(CHECKPOINT_EVERY), if saver.behind() => {
-                saver.save().await.map_err(at("checkpoint save"))?;
+                saver.try_save().await;
                 continue;
             }
         };
@@ -126,7 +126,7 @@ async fn consume_once<C: PartitionConsumer>(
         reader.done_through(position);
         saver.finished(position);
         if saver.due() {
-            saver.save().await.map_err(at("checkpoint save"))?;
+            saver.try_save().await;
         }
     }
     if saver.behind() {
@@ -152,6 +152,8 @@ struct Checkpoints<'a> {
     saved: u64,
     finished: u64,
     last_save: Instant,
+    /// Saves failed in a row: the first is logged at warn, the end of the streak at info.
+    failures: u32,
 }
 
 impl<'a> Checkpoints<'a> {
@@ -163,6 +165,7 @@ impl<'a> Checkpoints<'a> {
             saved: checkpoint,
             finished: checkpoint,
             last_save: Instant::now(),
+            failures: 0,
         }
     }
 
@@ -176,6 +179,38 @@ impl<'a> Checkpoints<'a> {
 
     fn due(&self) -> bool {
         self.behind() && self.last_save.elapsed() >= CHECKPOINT_EVERY
+    }
+
+    /// Saves while serving: a failed save (a KV hiccup) is retried a period later while the
+    /// partition is served on, instead of ending the loop, which would reopen its reader and
+    /// hand over again everything since the last saved checkpoint. A checkpoint that lags only
+    /// means more to replay after a crash, and replays are idempotent.
+    async fn try_save(&mut self) {
+        match self.save().await {
+            Ok(()) if self.failures > 0 => {
+                tracing::info!(
+                    role = self.role,
+                    partition = self.partition,
+                    failed = self.failures,
+                    "checkpoint saved again"
+                );
+                self.failures = 0;
+            }
+            Ok(()) => {}
+            Err(error) => {
+                metrics::counter!("herald_checkpoint_save_failures_total", "role" => self.role).increment(1);
+                if self.failures == 0 {
+                    tracing::warn!(
+                        role = self.role,
+                        partition = self.partition,
+                        %error,
+                        "checkpoint save failed; serving on and retrying"
+                    );
+                }
+                self.failures += 1;
+                self.last_save = Instant::now();
+            }
+        }
     }
 
     async fn save(&mut self) -> Result<(), BusError> {
@@ -234,7 +269,12 @@ mod tests {
     }
 
     async fn publish(bus: &InprocBus, count: u64) {
-        let batch = (0..count)
+        publish_to(bus, 0, count).await;
+    }
+
+    /// Publishes `count` entries to partition 0, their dedupe ids numbered from `from`.
+    async fn publish_to(bus: &dyn Bus, from: u64, count: u64) {
+        let batch = (from..from + count)
             .map(|i| Outgoing {
                 partition: 0,
                 dedupe_id: format!("m{i}"),
@@ -279,6 +319,56 @@ mod tests {
         let mut unique = seen.clone();
         unique.dedup();
         assert_eq!(unique, (1..=6).collect::<Vec<_>>(), "nothing skipped: {seen:?}");
+    }
+
+    /// A checkpoint bucket that fails for a while does not end the loop: the partition is served
+    /// on (nothing handed over twice, the reader not reopened), and the checkpoint catches up
+    /// once the bucket answers again.
+    #[tokio::test]
+    async fn failing_checkpoint_saves_do_not_interrupt_serving() {
+        let bus = Arc::new(crate::kv_fails::KvFails::new(InprocBus::new(1), |bucket, _| {
+            bucket == crate::Bucket::Checkpoints
+        }));
+        let grant = Grant::standalone(0, 1, CancellationToken::new());
+        let handled = Arc::new(Mutex::new(Vec::new()));
+        let mut consumer = Recorder {
+            handled: handled.clone(),
+            ..Recorder::default()
+        };
+        let serving = {
+            let (grant, bus) = (grant.clone(), bus.clone());
+            tokio::spawn(async move {
+                consume(bus.as_ref(), SPEC, &grant, &mut consumer).await;
+                consumer
+            })
+        };
+        let handed = |n: usize| {
+            let handled = handled.clone();
+            async move {
+                let deadline = Instant::now() + Duration::from_secs(10);
+                while handled.lock().unwrap().len() < n {
+                    assert!(Instant::now() < deadline, "{n} entries handed over");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        };
+        publish_to(bus.as_ref(), 0, 3).await;
+        handed(3).await;
+        bus.failing.store(true, std::sync::atomic::Ordering::Release);
+        publish_to(bus.as_ref(), 3, 3).await;
+        handed(6).await;
+        // several save periods with every save failing
+        tokio::time::sleep(CHECKPOINT_EVERY * 5).await;
+        bus.failing.store(false, std::sync::atomic::Ordering::Release);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while ownership::load_checkpoint(bus.as_ref(), "test", 0).await.unwrap() < 6 {
+            assert!(Instant::now() < deadline, "the checkpoint caught up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        grant.cancel.cancel();
+        let consumer = serving.await.unwrap();
+        assert_eq!(consumer.begun, 1, "never restarted");
+        assert_eq!(*handled.lock().unwrap(), (1..=6).collect::<Vec<_>>(), "each entry once");
     }
 
     /// Fenced out: the loop stops for good and cancels the grant, so the ownership loop lets

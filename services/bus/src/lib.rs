@@ -6,6 +6,8 @@ pub mod backoff;
 pub mod consumer;
 mod error;
 pub mod inproc;
+#[cfg(test)]
+mod kv_fails;
 mod log;
 pub mod nats;
 pub mod ownership;

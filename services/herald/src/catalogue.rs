@@ -337,6 +337,12 @@ pub const CATALOGUE: &[Metric] = &[
         "Partition loops (sequencer, delivery or webhooks) restarted from their checkpoint after an error.",
     ),
     metric(
+        "herald_checkpoint_save_failures_total",
+        Counter,
+        &["role"],
+        "Checkpoint saves that failed while a partition was served on (retried a period later; a lagging checkpoint means more to replay after a crash).",
+    ),
+    metric(
         "herald_consumer_pending",
         Gauge,
         &["role", "partition"],
