@@ -210,9 +210,19 @@ async fn ensure_bucket(
         if !max_age.is_zero() {
             config.duplicate_window = config.duplicate_window.min(max_age);
         }
-        js.update_stream(config).await.map_err(BusError::unavailable)?;
-        tracing::info!(bucket = name, max_age_s = max_age.as_secs(), "bucket's key age updated");
-        return js.get_key_value(name).await.map_err(BusError::unavailable);
+        // the bucket works without its age (it only keeps dead keys), so a user that may not
+        // update it (a users file older than this) is warned about, not refused
+        match js.update_stream(config).await {
+            Ok(_) => {
+                tracing::info!(bucket = name, max_age_s = max_age.as_secs(), "bucket's key age updated");
+                return js.get_key_value(name).await.map_err(BusError::unavailable);
+            }
+            Err(err) => tracing::warn!(
+                bucket = name,
+                error = %err,
+                "could not give the bucket its key age (may this user update it? see nats/users.conf)"
+            ),
+        }
     }
     Ok(store)
 }

@@ -89,6 +89,51 @@ async fn the_leases_bucket_ages_out_dead_keys_and_scans_without_consumers() {
     assert_eq!(consumers().await, 0, "a scan leaves no consumer behind");
 }
 
+/// A deployment upgraded in place: its leases bucket predates the key age, and each role's user
+/// of `nats/users.conf` must still connect, and give the bucket its age.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_role_connects_to_a_leases_bucket_made_before_its_key_age() {
+    const PASSWORDS: &[(&str, &str)] = &[
+        ("HERALD_NATS_GATEWAY_PASSWORD", "gw-pass-0123"),
+        ("HERALD_NATS_SEQUENCER_PASSWORD", "seq-pass-4567"),
+        ("HERALD_NATS_DELIVERY_PASSWORD", "dlv-pass-89ab"),
+    ];
+    let users = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../nats/users.conf")).unwrap();
+    let server = herald_testkit::NatsServer::start_with_config(&users, PASSWORDS);
+    let client = async_nats::ConnectOptions::with_user_and_password("gateway".into(), "gw-pass-0123".into())
+        .custom_inbox_prefix("_INBOX_gateway")
+        .connect(&server.url)
+        .await
+        .unwrap();
+    let js = async_nats::jetstream::new(client);
+    js.create_key_value(async_nats::jetstream::kv::Config {
+        bucket: herald_bus::nats::LEASES_BUCKET.into(),
+        history: 1,
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    for (role, (_, password)) in ["gateway", "sequencer", "delivery"].into_iter().zip(PASSWORDS) {
+        let mut config = NatsConfig::new(&server.url, 4);
+        config.auth = herald_bus::nats::NatsAuth::UserPassword {
+            user: role.into(),
+            password: (*password).into(),
+        };
+        config.inbox_prefix = Some(format!("_INBOX_{role}"));
+        NatsBus::connect(&config)
+            .await
+            .unwrap_or_else(|e| panic!("{role} connects: {e}"));
+    }
+    let mut leases = js
+        .get_stream(format!("KV_{}", herald_bus::nats::LEASES_BUCKET))
+        .await
+        .unwrap();
+    assert_eq!(
+        leases.info().await.unwrap().config.max_age,
+        herald_bus::nats::LEASES_MAX_AGE
+    );
+}
+
 /// A stream's messages on subject `herald.cmd.<partition>`.
 async fn messages_on(url: &str, partition: u32) -> u64 {
     let client = async_nats::connect(url).await.unwrap();
