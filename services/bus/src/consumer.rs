@@ -268,6 +268,33 @@ mod tests {
         }
     }
 
+    /// Serves partition 0 of `bus` with `consumer` until the grant is cancelled; the consumer
+    /// comes back from the task.
+    fn serve<B: Bus + 'static>(
+        bus: Arc<B>,
+        grant: &Grant,
+        mut consumer: Recorder,
+    ) -> tokio::task::JoinHandle<Recorder> {
+        let grant = grant.clone();
+        tokio::spawn(async move {
+            consume(bus.as_ref(), SPEC, &grant, &mut consumer).await;
+            consumer
+        })
+    }
+
+    /// Polls until `done` holds, or panics with `what` after 10 s.
+    async fn eventually(what: &str, mut done: impl AsyncFnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !done().await {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    async fn checkpoint(bus: &dyn Bus) -> u64 {
+        ownership::load_checkpoint(bus, "test", 0).await.unwrap()
+    }
+
     async fn publish(bus: &InprocBus, count: u64) {
         publish_to(bus, 0, count).await;
     }
@@ -295,23 +322,16 @@ mod tests {
         publish(&bus, 6).await;
         let grant = Grant::standalone(0, 1, CancellationToken::new());
         let handled = Arc::new(Mutex::new(Vec::new()));
-        let mut consumer = Recorder {
+        let consumer = Recorder {
             handled: handled.clone(),
             trip: Some((4, false)),
             ..Recorder::default()
         };
-        let serving = {
-            let (grant, bus) = (grant.clone(), bus.clone());
-            tokio::spawn(async move {
-                consume(bus.as_ref(), SPEC, &grant, &mut consumer).await;
-                consumer
-            })
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ownership::load_checkpoint(bus.as_ref(), "test", 0).await.unwrap() < 6 {
-            assert!(Instant::now() < deadline, "the checkpoint never reached the last entry");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let serving = serve(bus.clone(), &grant, consumer);
+        eventually("the checkpoint reaches the last entry", async || {
+            checkpoint(bus.as_ref()).await >= 6
+        })
+        .await;
         grant.cancel.cancel();
         let consumer = serving.await.unwrap();
         assert_eq!(consumer.begun, 2, "one restart");
@@ -331,40 +351,23 @@ mod tests {
         }));
         let grant = Grant::standalone(0, 1, CancellationToken::new());
         let handled = Arc::new(Mutex::new(Vec::new()));
-        let mut consumer = Recorder {
+        let consumer = Recorder {
             handled: handled.clone(),
             ..Recorder::default()
         };
-        let serving = {
-            let (grant, bus) = (grant.clone(), bus.clone());
-            tokio::spawn(async move {
-                consume(bus.as_ref(), SPEC, &grant, &mut consumer).await;
-                consumer
-            })
-        };
-        let handed = |n: usize| {
-            let handled = handled.clone();
-            async move {
-                let deadline = Instant::now() + Duration::from_secs(10);
-                while handled.lock().unwrap().len() < n {
-                    assert!(Instant::now() < deadline, "{n} entries handed over");
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-            }
-        };
+        let serving = serve(bus.clone(), &grant, consumer);
         publish_to(bus.as_ref(), 0, 3).await;
-        handed(3).await;
+        eventually("3 entries handed over", async || handled.lock().unwrap().len() >= 3).await;
         bus.failing.store(true, std::sync::atomic::Ordering::Release);
         publish_to(bus.as_ref(), 3, 3).await;
-        handed(6).await;
-        // several save periods with every save failing
-        tokio::time::sleep(CHECKPOINT_EVERY * 5).await;
+        eventually("6 entries handed over", async || handled.lock().unwrap().len() >= 6).await;
+        // several saves refused while serving on
+        eventually("saves refused", async || {
+            bus.refused.load(std::sync::atomic::Ordering::Acquire) >= 3
+        })
+        .await;
         bus.failing.store(false, std::sync::atomic::Ordering::Release);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while ownership::load_checkpoint(bus.as_ref(), "test", 0).await.unwrap() < 6 {
-            assert!(Instant::now() < deadline, "the checkpoint caught up");
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually("the checkpoint caught up", async || checkpoint(bus.as_ref()).await >= 6).await;
         grant.cancel.cancel();
         let consumer = serving.await.unwrap();
         assert_eq!(consumer.begun, 1, "never restarted");

@@ -3,13 +3,15 @@
 use crate::{Bucket, Bus, BusError};
 use bytes::Bytes;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// A bus whose KV operations on the keys `matches` picks fail while `failing` is set (a KV
 /// hiccup); everything else is the in-process bus.
 pub(crate) struct KvFails {
     inner: crate::inproc::InprocBus,
     pub failing: AtomicBool,
+    /// Operations refused so far.
+    pub refused: AtomicUsize,
     matches: fn(Bucket, &str) -> bool,
 }
 
@@ -18,12 +20,14 @@ impl KvFails {
         Self {
             inner,
             failing: AtomicBool::new(false),
+            refused: AtomicUsize::new(0),
             matches,
         }
     }
 
     fn check(&self, bucket: Bucket, key: &str) -> Result<(), BusError> {
         if (self.matches)(bucket, key) && self.failing.load(Ordering::Acquire) {
+            self.refused.fetch_add(1, Ordering::AcqRel);
             return Err(BusError::Unavailable("injected: bucket unavailable".into()));
         }
         Ok(())
