@@ -219,7 +219,7 @@ impl NatsCluster {
     /// The node leading `stream`'s replicas, as the stream's leader answers
     /// `$JS.API.STREAM.INFO.<stream>`; `None` while there is none (an election) or no node answers.
     pub async fn stream_leader(&self, stream: &str) -> Option<usize> {
-        let cluster = self.stream_cluster(stream).await?;
+        let cluster = self.stream_clusters(&[stream]).await?.pop()?;
         let leader = cluster.leader?;
         self.nodes.iter().position(|n| n.name == leader)
     }
@@ -227,23 +227,19 @@ impl NatsCluster {
     /// Whether every one of `streams` (KV buckets as `KV_<bucket>`) has a leader and every other
     /// node as a current, online replica: the cluster is whole again, not merely answering.
     pub async fn replicated(&self, streams: &[&str]) -> bool {
-        for stream in streams {
-            let Some(cluster) = self.stream_cluster(stream).await else {
-                return false;
-            };
-            let whole = cluster.leader.is_some()
+        let Some(clusters) = self.stream_clusters(streams).await else {
+            return false;
+        };
+        clusters.iter().all(|cluster| {
+            cluster.leader.is_some()
                 && cluster.replicas.len() + 1 == self.nodes.len()
-                && cluster.replicas.iter().all(|r| r.current && !r.offline);
-            if !whole {
-                return false;
-            }
-        }
-        true
+                && cluster.replicas.iter().all(|r| r.current && !r.offline)
+        })
     }
 
-    /// `stream`'s cluster as its leader reports it; `None` while there is no leader or no
-    /// running node answers within 5 s.
-    async fn stream_cluster(&self, stream: &str) -> Option<async_nats::jetstream::stream::ClusterInfo> {
+    /// The clusters of `streams` as their leaders report them, asked over one connection to
+    /// a running node; `None` while one has no leader or nothing answers within 5 s.
+    async fn stream_clusters(&self, streams: &[&str]) -> Option<Vec<async_nats::jetstream::stream::ClusterInfo>> {
         let addrs: Vec<async_nats::ServerAddr> = self
             .nodes
             .iter()
@@ -257,8 +253,11 @@ impl NatsCluster {
                 .await
                 .ok()?;
             let js = async_nats::jetstream::new(client);
-            let stream = js.get_stream(stream).await.ok()?;
-            stream.cached_info().cluster.clone()
+            let mut clusters = Vec::with_capacity(streams.len());
+            for stream in streams {
+                clusters.push(js.get_stream(stream).await.ok()?.cached_info().cluster.clone()?);
+            }
+            Some(clusters)
         };
         tokio::time::timeout(Duration::from_secs(5), ask).await.ok().flatten()
     }
